@@ -1,0 +1,126 @@
+package initramfs
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/skyfleet/skyfleet/internal/gomod"
+)
+
+func kernelModules(t *testing.T) (release, dir string) {
+	t.Helper()
+	root, err := gomod.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kdir, err := gomod.Dir(root, gomod.Kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := KernelRelease(kdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel, filepath.Join(kdir, "lib", "modules", rel)
+}
+
+func TestArchiveHasInitModulesAndConsole(t *testing.T) {
+	rel, mdir := kernelModules(t)
+	spec := Spec{
+		Init:          []byte("\x7fELF fake init"),
+		Tools:         map[string][]byte{"/bbin/bb": []byte("bb")},
+		Symlinks:      map[string]string{"/bbin/ls": "bb"},
+		KernelRelease: rel,
+		ModulesDir:    mdir,
+		Modules:       []string{"brcmfmac"},
+	}
+	var a, b bytes.Buffer
+	st, err := Write(&a, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(&b, spec); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("the same inputs gave different archives; builds must be reproducible")
+	}
+	names, err := List(bytes.NewReader(a.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "lib/modules/" + rel + "/"
+	for _, want := range []string{"init", "dev/console", "proc", "sys", "perm", "boot", "bbin/bb", "bbin/ls",
+		base + "modules.dep",
+		base + "kernel/drivers/net/wireless/broadcom/brcm80211/brcmfmac/brcmfmac.ko",
+		// brcmfmac depends on brcmutil in modules.dep: the closure must carry it.
+		base + "kernel/drivers/net/wireless/broadcom/brcm80211/brcmutil/brcmutil.ko",
+	} {
+		if !slices.Contains(names, want) {
+			t.Errorf("archive lacks %s", want)
+		}
+	}
+	if len(st.Modules) != 2 {
+		t.Errorf("modules %v, want brcmfmac and brcmutil only", st.Modules)
+	}
+	for _, n := range names {
+		if strings.Contains(n, "bluetooth") {
+			t.Errorf("archive carries a module nobody asked for: %s", n)
+		}
+	}
+}
+
+func TestMissingModuleIsNamed(t *testing.T) {
+	rel, mdir := kernelModules(t)
+	_, err := Write(&bytes.Buffer{}, Spec{Init: []byte("x"), KernelRelease: rel, ModulesDir: mdir, Modules: []string{"brcmfmac", "no_such_mod"}})
+	if err == nil || !strings.Contains(err.Error(), "no_such_mod") {
+		t.Fatalf("err = %v, want one naming no_such_mod", err)
+	}
+	if _, err := Write(&bytes.Buffer{}, Spec{}); err == nil {
+		t.Error("archive without init accepted")
+	}
+}
+
+func TestModuleName(t *testing.T) {
+	for in, want := range map[string]string{
+		"kernel/drivers/x/brcm-fmac.ko": "brcm_fmac", "hci_uart.ko.xz": "hci_uart", "snd-usb-audio": "snd_usb_audio",
+	} {
+		if got := ModuleName(in); got != want {
+			t.Errorf("ModuleName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestListRejectsGarbage(t *testing.T) {
+	if _, err := List(strings.NewReader("not gzip")); err == nil {
+		t.Error("garbage accepted")
+	}
+}
+
+func FuzzList(f *testing.F) {
+	var buf bytes.Buffer
+	if _, err := Write(&buf, Spec{Init: []byte("init")}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte{0x1f, 0x8b})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		List(bytes.NewReader(data)) // must not panic
+	})
+}
+
+func TestKernelReleaseErrors(t *testing.T) {
+	if _, err := KernelRelease(t.TempDir()); err == nil {
+		t.Error("empty dir accepted")
+	}
+	d := t.TempDir()
+	os.MkdirAll(filepath.Join(d, "lib/modules/1"), 0o755)
+	os.MkdirAll(filepath.Join(d, "lib/modules/2"), 0o755)
+	if _, err := KernelRelease(d); err == nil {
+		t.Error("two releases accepted")
+	}
+}

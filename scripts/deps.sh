@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Skyfleet's build and tests use, when they are missing:
+# QEMU (boots images), dosfstools and e2fsprogs (fsck gates on every image), mtools
+# (an independent FAT reader in tests). As root it runs apt-get; otherwise it prints the
+# exact command and fails, so nothing half-works.
+set -euo pipefail
+declare -A need=(
+  [qemu-system-aarch64]=qemu-system-arm
+  [fsck.vfat]=dosfstools
+  [e2fsck]=e2fsprogs
+  [mcopy]=mtools
+)
+missing=()
+for bin in "${!need[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1 || missing+=("${need[$bin]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" = 0 ]; then
+  echo "deps: installing $pkgs"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+else
+  echo "deps: missing $pkgs; run: sudo apt-get update && sudo apt-get install -y $pkgs" >&2
+  exit 1
+fi
