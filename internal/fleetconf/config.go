@@ -1,0 +1,204 @@
+// Package fleetconf reads fleet.toml, the node configuration that PID 1
+// reads from the boot partition on a device and `skyfleet node` reads on a
+// host.
+//
+// The keys are specified in DESIGN.md, section "fleet.toml"; those keys are a
+// contract and are never renamed. This package adds [network] interfaces,
+// address, gateway and dns, [wifi] and [system] for PID 1.
+//
+// Reading never fails: Parse and Load always return a usable Config, built
+// from the defaults plus every valid value in the file, together with a list
+// of Problems (syntax errors, unknown keys, invalid values) for the status
+// API's config_errors.
+package fleetconf
+
+import (
+	"encoding/hex"
+	"fmt"
+)
+
+// Config is the whole of fleet.toml. Field comments give each key's form and
+// default; Parse guarantees every field it returns is valid in that form.
+type Config struct {
+	Node    Node    `toml:"node" json:"node"`       // [node]
+	Network Network `toml:"network" json:"network"` // [network]
+	Master  Master  `toml:"master" json:"master"`   // [master]
+	Release Release `toml:"release" json:"release"` // [release]
+	Radio   Radio   `toml:"radio" json:"radio"`     // [radio]
+	Wifi    Wifi    `toml:"wifi" json:"wifi"`       // [wifi]
+	System  System  `toml:"system" json:"system"`   // [system]
+}
+
+// Node is the [node] table.
+type Node struct {
+	// Name is an optional label shown on screens and in status: at most 64
+	// characters, no control characters. Default "".
+	Name string `toml:"name" json:"name"`
+	// Listen lists transports to listen on as scheme://host:port with scheme
+	// udp or tcp; the host may be empty or 0.0.0.0 for all addresses.
+	// Default ["udp://0.0.0.0:5505"] on both device and host.
+	Listen []string `toml:"listen" json:"listen"`
+	// Status is the host:port of the status/API server. Default
+	// "0.0.0.0:80" on a device, "127.0.0.1:8080" on a host.
+	Status string `toml:"status" json:"status"`
+	// Data is the directory for keys and databases. Default "/perm" on a
+	// device (where it must be absolute), "." on a host.
+	Data string `toml:"data" json:"data"`
+}
+
+// Network is the [network] table: mesh settings, and for PID 1 the IP setup.
+type Network struct {
+	// PSK is the pre-shared network key, 64 hex characters (32 bytes); ""
+	// means none is configured. Default "". See PSKBytes.
+	PSK string `toml:"psk" json:"psk"`
+	// Peers are neighbours to link to, each "udp://host:port#pubkeyhex"
+	// (see ParsePeer). Default none.
+	Peers []string `toml:"peers" json:"peers"`
+	// Relays are public nodes to keep an outbound link to, in the same form
+	// as Peers. Default none.
+	Relays []string `toml:"relays" json:"relays"`
+	// LANDiscovery enables finding neighbours on the local network.
+	// Default true on both device and host.
+	LANDiscovery bool `toml:"lan_discovery" json:"lan_discovery"`
+	// Interfaces are the network interfaces PID 1 brings up, in order.
+	// Linux interface names (1-15 bytes, no '/', ':' or white space).
+	// Default ["eth0", "usb0", "wlan0"].
+	Interfaces []string `toml:"interfaces" json:"interfaces"`
+	// Address is a static IPv4 address with prefix length, such as
+	// "192.0.2.5/24"; "" means DHCP. Default "".
+	Address string `toml:"address" json:"address"`
+	// Gateway is the IPv4 default gateway for a static Address; it must lie
+	// inside Address's subnet and is only allowed with Address. Default "".
+	Gateway string `toml:"gateway" json:"gateway"`
+	// DNS lists name server IP addresses (IPv4 or IPv6). Default none.
+	DNS []string `toml:"dns" json:"dns"`
+}
+
+// Master is the [master] table: the fleet master the node reports to.
+type Master struct {
+	// PublicKey is the master's compressed secp256k1 public key, 66 hex
+	// characters; "" means no master. Default "".
+	PublicKey string `toml:"public_key" json:"public_key"`
+	// Addresses are optional hints to reach the master, each
+	// scheme://host:port (udp or tcp). Default none.
+	Addresses []string `toml:"addresses" json:"addresses"`
+}
+
+// Release is the [release] table.
+type Release struct {
+	// Keys are the accepted update-signing keys, each a compressed
+	// secp256k1 public key as 66 hex characters. Default none.
+	Keys []string `toml:"keys" json:"keys"`
+}
+
+// Radio is the [radio] table.
+type Radio struct {
+	// Callsign is the operator's amateur-radio callsign with optional SSID,
+	// such as "N0CALL-7": 1-6 letters and digits with at least one of each,
+	// then optionally "-0" to "-15"; stored in upper case. Required before
+	// any transmission on amateur links. Default "".
+	Callsign string `toml:"callsign" json:"callsign"`
+}
+
+// Wifi is the [wifi] table, the Wi-Fi network PID 1 joins on wlan0.
+type Wifi struct {
+	// SSID is the network name, at most 32 bytes; "" means no Wi-Fi.
+	// Default "".
+	SSID string `toml:"ssid" json:"ssid"`
+	// PSK is the WPA2 passphrase (8-63 printable ASCII characters) or the
+	// raw key as 64 hex characters; "" means an open network. Default "".
+	PSK string `toml:"psk" json:"psk"`
+}
+
+// System is the [system] table.
+type System struct {
+	// Hostname is the host name PID 1 sets: at most 64 characters of
+	// dot-separated labels of letters, digits and '-' (RFC 1123); "" lets
+	// PID 1 choose. Default "".
+	Hostname string `toml:"hostname" json:"hostname"`
+	// Watchdog enables the hardware watchdog. Default true.
+	Watchdog bool `toml:"watchdog" json:"watchdog"`
+}
+
+// Default values shared by device and host.
+const (
+	// DefaultListen is the default transport to listen on.
+	DefaultListen = "udp://0.0.0.0:5505"
+	// DeviceStatus is the default status address on a device.
+	DeviceStatus = "0.0.0.0:80"
+	// HostStatus is the default status address on a host.
+	HostStatus = "127.0.0.1:8080"
+	// DeviceData is the default data directory on a device.
+	DeviceData = "/perm"
+	// HostData is the default data directory on a host (the working
+	// directory).
+	HostData = "."
+)
+
+// Defaults returns the configuration used when fleet.toml is missing or
+// says nothing: device selects the Raspberry Pi defaults (PID 1), otherwise
+// those of `skyfleet node` on a host. Each call returns fresh slices.
+func Defaults(device bool) Config {
+	c := Config{
+		Node: Node{
+			Listen: []string{DefaultListen},
+			Status: HostStatus,
+			Data:   HostData,
+		},
+		Network: Network{
+			LANDiscovery: true,
+			Interfaces:   []string{"eth0", "usb0", "wlan0"},
+		},
+		System: System{Watchdog: true},
+	}
+	if device {
+		c.Node.Status = DeviceStatus
+		c.Node.Data = DeviceData
+	}
+	return c
+}
+
+// PSKBytes returns the 32-byte pre-shared key, or nil if none is set. It
+// returns an error only for a PSK that is not 64 hex characters, which a
+// Config from Parse never holds.
+func (n Network) PSKBytes() ([]byte, error) {
+	if n.PSK == "" {
+		return nil, nil
+	}
+	if err := checkPSK(n.PSK); err != nil {
+		return nil, fmt.Errorf("network.psk: %v", err)
+	}
+	return hex.DecodeString(n.PSK)
+}
+
+// PeerList parses Peers with ParsePeer. A Config from Parse holds only valid
+// peers; for others the first invalid entry is returned as an error.
+func (n Network) PeerList() ([]Peer, error) { return parsePeers("network.peers", n.Peers) }
+
+// RelayList parses Relays with ParsePeer, like PeerList.
+func (n Network) RelayList() ([]Peer, error) { return parsePeers("network.relays", n.Relays) }
+
+func parsePeers(key string, ss []string) ([]Peer, error) {
+	out := make([]Peer, 0, len(ss))
+	for i, s := range ss {
+		p, err := ParsePeer(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Redacted returns a copy of c with the secrets (network.psk and wifi.psk)
+// replaced by "(set)" when present, for showing the configuration in status
+// output and logs.
+func (c Config) Redacted() Config {
+	if c.Network.PSK != "" {
+		c.Network.PSK = "(set)"
+	}
+	if c.Wifi.PSK != "" {
+		c.Wifi.PSK = "(set)"
+	}
+	return c
+}

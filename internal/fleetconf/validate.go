@@ -1,0 +1,295 @@
+package fleetconf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Checks for single values. Each returns the value to store (possibly
+// normalized) or an error whose text becomes a Problem message; messages for
+// secrets never contain the value.
+
+func checkName(s string, _ bool) (string, error) {
+	if utf8.RuneCountInString(s) > 64 {
+		return "", errors.New("longer than 64 characters")
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", errors.New("contains control characters")
+	}
+	return s, nil
+}
+
+func checkListen(s string, _ bool) (string, error) {
+	scheme, addr, err := parseTransport(s, true)
+	if err != nil {
+		return "", err
+	}
+	return scheme + "://" + addr, nil
+}
+
+func checkHint(s string, _ bool) (string, error) {
+	scheme, addr, err := parseTransport(s, false)
+	if err != nil {
+		return "", err
+	}
+	return scheme + "://" + addr, nil
+}
+
+func checkPeer(s string, _ bool) (string, error) {
+	p, err := ParsePeer(s)
+	if err != nil {
+		return "", err
+	}
+	return p.String(), nil
+}
+
+func checkStatus(s string, _ bool) (string, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", errors.New(`want host:port, such as "0.0.0.0:80"`)
+	}
+	host := s[:i]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	} else if strings.Contains(host, ":") {
+		return "", errors.New("IPv6 addresses need brackets: [::1]:8080")
+	}
+	if _, err := parsePort(s[i+1:]); err != nil {
+		return "", err
+	}
+	if _, err := canonicalHost(host, true); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+func checkData(s string, device bool) (string, error) {
+	if s == "" {
+		return "", errors.New("must not be empty")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", errors.New("contains a NUL byte")
+	}
+	if device && !filepath.IsAbs(s) {
+		return "", errors.New("must be an absolute path on a device")
+	}
+	return s, nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkPSK(s string) error {
+	if len(s) != 64 {
+		return fmt.Errorf("must be 64 hex characters (got %d characters)", len(s))
+	}
+	if !isHex(s) {
+		return errors.New("must be 64 hex characters (found a non-hex character)")
+	}
+	return nil
+}
+
+func checkNetworkPSK(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if err := checkPSK(s); err != nil {
+		return "", err
+	}
+	return strings.ToLower(s), nil
+}
+
+func checkPublicKey(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if _, err := parsePublicKeyHex(s); err != nil {
+		return "", err
+	}
+	return strings.ToLower(s), nil
+}
+
+func checkReleaseKey(s string, device bool) (string, error) {
+	if s == "" {
+		return "", errors.New("public key must be 66 hex characters (33-byte compressed key), got 0")
+	}
+	return checkPublicKey(s, device)
+}
+
+// checkInterface applies Linux's rules for interface names
+// (dev_valid_name): 1-15 bytes, not "." or "..", no '/', ':' or white space.
+func checkInterface(s string, _ bool) (string, error) {
+	if s == "" || len(s) > 15 {
+		return "", errors.New("interface names are 1-15 characters")
+	}
+	if s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n\r\v\f") || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", errors.New("not a valid interface name")
+	}
+	return s, nil
+}
+
+func checkStaticAddress(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		if _, aerr := netip.ParseAddr(s); aerr == nil {
+			return "", errors.New(`missing prefix length: want an IPv4 address in CIDR form, such as "192.0.2.5/24"`)
+		}
+		return "", errors.New(`want an IPv4 address in CIDR form, such as "192.0.2.5/24"`)
+	}
+	a := p.Addr()
+	if !a.Is4() {
+		return "", errors.New("must be an IPv4 address")
+	}
+	if p.Bits() < 1 {
+		return "", errors.New("prefix length must be 1-32")
+	}
+	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return "", fmt.Errorf("%s is not a usable host address", a)
+	}
+	if p.Bits() <= 30 {
+		if a == p.Masked().Addr() {
+			return "", fmt.Errorf("%s is the network address of %s, not a host address", a, p.Masked())
+		}
+		if a == lastAddr(p) {
+			return "", fmt.Errorf("%s is the broadcast address of %s, not a host address", a, p.Masked())
+		}
+	}
+	return p.String(), nil
+}
+
+// lastAddr returns the highest address of an IPv4 prefix (its broadcast).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v |= host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func checkGateway(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return "", errors.New(`must be an IPv4 address, such as "192.0.2.1"`)
+	}
+	if a.IsUnspecified() || a.IsMulticast() {
+		return "", fmt.Errorf("%s is not a usable gateway", a)
+	}
+	return a.String(), nil
+}
+
+func checkDNS(s string, _ bool) (string, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", errors.New("must be an IP address")
+	}
+	if a.Zone() != "" {
+		return "", errors.New("must be an IP address without a zone")
+	}
+	if a.IsUnspecified() || a.IsMulticast() {
+		return "", fmt.Errorf("%s is not a usable name server", a)
+	}
+	return a.String(), nil
+}
+
+// checkCallsign accepts a callsign of 1-6 letters and digits with at least
+// one of each, optionally followed by an SSID "-0" to "-15" (AX.25 limits).
+// It returns the callsign in upper case.
+func checkCallsign(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u := strings.ToUpper(s)
+	base, ssid, hasSSID := strings.Cut(u, "-")
+	if base == "" || len(base) > 6 {
+		return "", fmt.Errorf("callsign %q: the call must be 1-6 letters and digits", s)
+	}
+	letters, digits := 0, 0
+	for i := 0; i < len(base); i++ {
+		switch c := base[i]; {
+		case c >= 'A' && c <= 'Z':
+			letters++
+		case c >= '0' && c <= '9':
+			digits++
+		default:
+			return "", fmt.Errorf("callsign %q: only letters and digits are allowed before the SSID", s)
+		}
+	}
+	if letters == 0 || digits == 0 {
+		return "", fmt.Errorf("callsign %q: a callsign has both letters and digits", s)
+	}
+	if hasSSID {
+		n, err := strconv.Atoi(ssid)
+		if err != nil || n < 0 || n > 15 || strconv.Itoa(n) != ssid {
+			return "", fmt.Errorf("callsign %q: SSID must be 0-15", s)
+		}
+	}
+	return u, nil
+}
+
+func checkSSID(s string, _ bool) (string, error) {
+	if len(s) > 32 {
+		return "", fmt.Errorf("longer than 32 bytes (%d)", len(s))
+	}
+	return s, nil
+}
+
+func checkWifiPSK(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if len(s) == 64 && isHex(s) {
+		return s, nil
+	}
+	if len(s) < 8 || len(s) > 63 {
+		return "", fmt.Errorf("must be a passphrase of 8-63 characters or 64 hex digits (got %d characters)", utf8.RuneCountInString(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return "", errors.New("passphrase must be printable ASCII")
+		}
+	}
+	return s, nil
+}
+
+func checkHostname(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if err := checkDNSName(s, 64); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// prefixContains reports whether the IPv4 address gw lies inside the subnet
+// of the CIDR address addr.
+func prefixContains(addr, gw string) bool {
+	p, err := netip.ParsePrefix(addr)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(gw)
+	if err != nil {
+		return false
+	}
+	return p.Contains(a)
+}
