@@ -124,3 +124,28 @@ func TestKernelReleaseErrors(t *testing.T) {
 		t.Error("two releases accepted")
 	}
 }
+
+// bbin_tools.go keeps each command's dependencies in go.mod; a command missing there
+// breaks the busybox build on a clean machine.
+func TestToolsFileListsCommands(t *testing.T) {
+	src, err := os.ReadFile("bbin_tools.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imported []string
+	for _, line := range strings.Split(string(src), "\n") {
+		if _, p, ok := strings.Cut(line, `"github.com/u-root/u-root/cmds/core/`); ok {
+			imported = append(imported, strings.TrimSuffix(p, `"`))
+		}
+	}
+	want := slices.Clone(Commands)
+	slices.Sort(want)
+	slices.Sort(imported)
+	if !slices.Equal(imported, want) {
+		t.Errorf("bbin_tools.go imports %v\nCommands are %v", imported, Commands)
+	}
+	links := BusyboxLinks()
+	if links["/bbin/poweroff"] != "/init" || links["/bbin/ls"] != "bb" {
+		t.Errorf("links %v", links)
+	}
+}

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/skyfleet/skyfleet/board"
+	"github.com/skyfleet/skyfleet/gokrazy"
+	"github.com/skyfleet/skyfleet/gokrazy/growperm"
+	"github.com/skyfleet/skyfleet/gokrazy/kmod"
+	"github.com/skyfleet/skyfleet/gokrazy/mounts"
+	"github.com/skyfleet/skyfleet/gokrazy/netconf"
+	"github.com/skyfleet/skyfleet/gokrazy/power"
+	"github.com/skyfleet/skyfleet/gokrazy/reaper"
+	"github.com/skyfleet/skyfleet/gokrazy/supervise"
+	"github.com/skyfleet/skyfleet/gokrazy/watchdog"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/identity"
+)
+
+// console is where PID 1 talks to the operator: the kernel's /dev/console, which the
+// kernel opened as our stdout.
+var console io.Writer = os.Stdout
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(console, "skyfleet: "+format+"\n", args...)
+}
+
+// runInit is PID 1. Each step that can fail degrades the node instead of stopping it:
+// a node that boots without its perm partition, its config or its network is still
+// reachable and says what is wrong on its status page. Only a failure to start the
+// supervisor itself leaves nothing to do but reboot.
+func runInit() {
+	st := &nodeState{Version: version, ConfigErrors: []fleetconf.Problem{}, Degraded: []string{}}
+	if err := mounts.MountEarly(); err != nil {
+		st.degrade("mount", err)
+	}
+	args := kernelArgs()
+	st.Board, st.Slot = args["skyfleet.board"], args["skyfleet.slot"]
+	logf("Skyfleet %s on %s, slot %s, kernel time %.2fs", version, st.Board, st.Slot, kernelUptime().Seconds())
+
+	// Start the reaper first: from here on every child, ours or orphaned, is waited for.
+	rp := reaper.New(reaper.Options{})
+	go rp.Run(context.Background())
+
+	// The board's modules are Wi-Fi drivers: nothing at boot waits for them.
+	if p, err := board.Get(st.Board); err == nil {
+		go func() {
+			if err := kmod.LoadModules(p.Modules); err != nil {
+				logf("modules: %v", err)
+			}
+		}()
+	}
+
+	cfg := fleetconf.Defaults(true)
+	disk, err := mounts.FindDisk(mounts.FindOptions{})
+	if err != nil {
+		st.degrade("disk", err)
+	} else {
+		if err := mounts.MountBoot(disk.Boot, "/boot"); err != nil {
+			st.degrade("boot", err)
+		} else {
+			var problems []fleetconf.Problem
+			cfg, problems = fleetconf.Load("/boot/fleet.toml", true)
+			st.ConfigErrors = append(st.ConfigErrors, problems...)
+			for _, p := range st.ConfigErrors {
+				logf("fleet.toml: %s", p)
+			}
+		}
+		st.Perm = mountPerm(disk)
+		if st.Perm.Error != "" {
+			st.degrade("perm", errors.New(st.Perm.Error))
+		}
+	}
+
+	key := loadIdentity(st)
+	st.Address, st.PublicKey = key.Address().String(), key.PublicKeyHex()
+	st.Hostname = hostname(cfg)
+	if err := os.WriteFile("/proc/sys/kernel/hostname", []byte(st.Hostname), 0o644); err != nil {
+		logf("hostname: %v", err)
+	}
+	logf("node address %s (public key %s)", st.Address, st.PublicKey)
+
+	nw, err := netconf.Start(context.Background(), netConfig(cfg, st.Hostname))
+	if err != nil {
+		st.degrade("network", err)
+	}
+
+	sup, err := supervise.New(supervise.Options{Reaper: rp, Console: console})
+	if err != nil {
+		// Without a supervisor the node can run nothing: reboot and hope the next boot
+		// (or the other slot) does better.
+		logf("supervisor: %v; rebooting in 10s", err)
+		time.Sleep(10 * time.Second)
+		(&power.Power{Console: console}).Reboot()
+	}
+	pw := &power.Power{Services: sup, Console: console}
+	go pw.HandleSignals(context.Background())
+	if err := serveSocket(st, sup, nw, pw); err != nil {
+		st.degrade("api", err)
+	}
+	for _, svc := range []supervise.Service{
+		{Name: "status", Args: []string{"/init", "status", "--listen", cfg.Node.Status}},
+	} {
+		if err := sup.Start(svc); err != nil {
+			st.degrade("service "+svc.Name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	if err := sup.WaitReady(ctx); err != nil {
+		st.degrade("services", err)
+	}
+	cancel()
+	st.mu.Lock()
+	st.BootMS = kernelUptime().Milliseconds()
+	st.mu.Unlock()
+	logf("ready in %d ms (kernel clock): address %s, status on %s", st.BootMS, st.Address, cfg.Node.Status)
+	if len(st.Degraded) > 0 {
+		logf("DEGRADED: %s", strings.Join(st.Degraded, "; "))
+	}
+
+	// skyfleet qemu sets skyfleet.watchdog=off: QEMU's BCM2835 power-management model
+	// resets the machine the moment the watchdog is armed instead of counting down.
+	if cfg.System.Watchdog && args["skyfleet.watchdog"] != "off" {
+		wd, err := watchdog.Start(context.Background(), watchdog.Config{Health: func() error { return health(sup) }})
+		if err != nil {
+			logf("watchdog: %v", err)
+		} else {
+			pw.Watchdog = wd
+			st.watchdog = wd.Status
+		}
+	}
+	consoleCommands(os.Stdin, st, pw)
+	select {} // PID 1 never returns; pw ends the system
+}
+
+// mountPerm mounts /perm and, on the first boot of a card bigger than the image, grows
+// partition and filesystem to fill it. A failure to grow leaves a smaller but working
+// /perm; a failure to mount leaves none, and the caller degrades.
+func mountPerm(disk mounts.Disk) permState {
+	ps := permState{Device: disk.Perm}
+	grewTable, err := growperm.GrowPartition(disk.Dev, 2)
+	if err != nil {
+		logf("perm: growing the partition: %v", err)
+	}
+	if err := mounts.MountPerm(disk.Perm, "/perm"); err != nil {
+		ps.Error = err.Error()
+		return ps
+	}
+	ps.Mounted = true
+	grewFS, err := growperm.GrowFilesystem(disk.Perm, "/perm")
+	if err != nil {
+		logf("perm: growing the filesystem: %v", err)
+	}
+	ps.Grown = grewTable || grewFS
+	if ps.Grown {
+		logf("perm: grown to fill the card")
+	}
+	return ps
+}
+
+// netConfig turns fleet.toml's [network] into interface plans: the static address (if
+// any) on the first interface, DHCP on the others.
+func netConfig(cfg fleetconf.Config, host string) netconf.Config {
+	nc := netconf.Config{Hostname: host, Logf: logf}
+	for i, name := range cfg.Network.Interfaces {
+		ifc := netconf.Interface{Name: name}
+		if i == 0 && cfg.Network.Address != "" {
+			ifc.Address, _ = netip.ParsePrefix(cfg.Network.Address)
+			ifc.Gateway, _ = netip.ParseAddr(cfg.Network.Gateway)
+			for _, d := range cfg.Network.DNS {
+				if a, err := netip.ParseAddr(d); err == nil {
+					ifc.DNS = append(ifc.DNS, a)
+				}
+			}
+		}
+		nc.Interfaces = append(nc.Interfaces, ifc)
+	}
+	return nc
+}
+
+// loadIdentity loads or creates the node key on /perm. Without /perm the node runs on a
+// key that lives only in memory, and says so: its address will change on the next boot.
+func loadIdentity(st *nodeState) *identity.Key {
+	if st.Perm.Mounted {
+		k, created, err := identity.LoadOrCreate("/perm", rand.Reader)
+		if err == nil {
+			if created {
+				logf("first boot: created node key on /perm")
+			}
+			return k
+		}
+		st.degrade("identity", err)
+	}
+	k, err := identity.Generate(rand.Reader)
+	if err != nil {
+		// crypto/rand does not fail on Linux ≥ 3.17; nothing sensible is left to do.
+		panic(err)
+	}
+	st.degrade("identity", fmt.Errorf("using a temporary key: the address changes on every boot until /perm works"))
+	return k
+}
+
+// health is what the watchdog is fed on: PID 1 is alive and no service is stuck
+// crash-looping.
+func health(sup *supervise.Supervisor) error {
+	for _, s := range sup.Status() {
+		if s.State == supervise.Backoff && s.BackoffMS >= 30_000 {
+			return fmt.Errorf("service %s is crash-looping: %s", s.Name, s.LastExit)
+		}
+	}
+	return nil
+}
+
+// serveSocket serves PID 1's API on its Unix socket.
+func serveSocket(st *nodeState, sup *supervise.Supervisor, nw *netconf.Net, pw *power.Power) error {
+	if err := os.MkdirAll("/run/skyfleet", 0o755); err != nil {
+		return err
+	}
+	os.Remove(initSocket)
+	ln, err := net.Listen("unix", initSocket)
+	if err != nil {
+		return err
+	}
+	live := func() (any, any) {
+		var n any = []netconf.IfaceState{}
+		if nw != nil {
+			n = nw.State()
+		}
+		return sup.Status(), n
+	}
+	logs := func(name string) ([]byte, bool) {
+		for _, s := range sup.Status() {
+			if s.Name == name {
+				return sup.Logs(name), true
+			}
+		}
+		return nil, false
+	}
+	go http.Serve(ln, st.handler(live, logs, pw))
+	return nil
+}
+
+// consoleCommands reads the serial console until a shell takes it over: "poweroff",
+// "reboot", "status" and "help" are understood, so a harness or an operator with only
+// a serial cable can stop the node cleanly.
+func consoleCommands(r io.Reader, st *nodeState, pw *power.Power) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		switch strings.TrimSpace(sc.Text()) {
+		case "":
+		case "poweroff":
+			pw.Poweroff()
+		case "reboot":
+			pw.Reboot()
+		case "status":
+			st.mu.Lock()
+			logf("address %s, slot %s, degraded %v, config errors %d", st.Address, st.Slot, st.Degraded, len(st.ConfigErrors))
+			st.mu.Unlock()
+		default:
+			logf("console commands: status, poweroff, reboot")
+		}
+	}
+}
+
+// kernelArgs returns the key=value words of /proc/cmdline.
+func kernelArgs() map[string]string {
+	m := map[string]string{}
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, f := range strings.Fields(string(b)) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func kernelUptime() time.Duration { return gokrazy.KernelUptime() }
+
+func hostname(cfg fleetconf.Config) string {
+	h := cfg.System.Hostname
+	if h == "" {
+		h = cfg.Node.Name
+	}
+	if h == "" {
+		h = "skyfleet"
+	}
+	return h
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+
+	"github.com/skyfleet/skyfleet/gokrazy/power"
+	"github.com/skyfleet/skyfleet/gokrazy/watchdog"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+)
+
+// nodeState is what PID 1 knows about the node and serves as GET /status. Fields set
+// during boot are written once under mu; services come live from the supervisor.
+type nodeState struct {
+	mu           sync.Mutex
+	Address      string              `json:"address"`
+	PublicKey    string              `json:"public_key"`
+	Board        string              `json:"board"`
+	Version      string              `json:"version"`
+	Slot         string              `json:"slot"`
+	Hostname     string              `json:"hostname"`
+	BootMS       int64               `json:"boot_ms"` // kernel start to all services ready; 0 until then
+	ConfigErrors []fleetconf.Problem `json:"config_errors"`
+	// Degraded lists what failed at boot that the node runs without, e.g. "perm: ...".
+	Degraded []string  `json:"degraded"`
+	Perm     permState `json:"perm"`
+	watchdog func() watchdog.Status
+}
+
+// permState says where node state lives and whether it persists.
+type permState struct {
+	Mounted bool   `json:"mounted"`
+	Device  string `json:"device,omitempty"`
+	Grown   bool   `json:"grown,omitempty"` // grown to the card's size on this boot
+	Error   string `json:"error,omitempty"`
+}
+
+// statusDoc is the JSON of GET /status: the node state plus the live parts.
+type statusDoc struct {
+	*nodeState
+	UptimeS  float64          `json:"uptime_s"`
+	Services any              `json:"services"`
+	Network  any              `json:"network"`
+	Watchdog *watchdog.Status `json:"watchdog"`
+}
+
+func (n *nodeState) degrade(what string, err error) {
+	n.mu.Lock()
+	n.Degraded = append(n.Degraded, what+": "+err.Error())
+	n.mu.Unlock()
+}
+
+// handler serves PID 1's socket API: GET /status and /services/{name}/log for
+// everyone, POST /poweroff and /reboot for local processes only.
+func (n *nodeState) handler(live func() (services, network any), logs func(string) ([]byte, bool), pw *power.Power) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		doc := statusDoc{nodeState: n, UptimeS: kernelUptime().Seconds()}
+		doc.Services, doc.Network = live()
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.watchdog != nil {
+			s := n.watchdog()
+			doc.Watchdog = &s
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(doc)
+	})
+	mux.HandleFunc("GET /services/{name}/log", func(w http.ResponseWriter, r *http.Request) {
+		b, ok := logs(r.PathValue("name"))
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(b)
+	})
+	mux.HandleFunc("POST /poweroff", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		go pw.Poweroff()
+	})
+	mux.HandleFunc("POST /reboot", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		go pw.Reboot()
+	})
+	return mux
+}

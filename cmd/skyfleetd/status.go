@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+)
+
+// unixClient talks HTTP to PID 1 over its Unix socket.
+var unixClient = &http.Client{
+	Timeout: 10 * time.Second,
+	Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", initSocket)
+	}},
+}
+
+// runStatus is the status service: it serves PID 1's /status on the network address
+// the operator configured, read-only. It is a separate, supervised process so that a
+// bug in HTTP handling cannot take PID 1 down with it.
+func runStatus(args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	listen := fs.String("listen", "0.0.0.0:80", "address to serve the status API on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	target, _ := url.Parse("http://init")
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = unixClient.Transport
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/status", http.StatusFound)
+	})
+	// Only reads go through: poweroff and reboot stay on the local socket.
+	for _, p := range []string{"GET /status", "GET /services/{name}/log"} {
+		mux.Handle(p, proxy)
+	}
+	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("status API on %s\n", *listen)
+	return srv.ListenAndServe()
+}
+
+// askInit asks PID 1 to power off or reboot cleanly.
+func askInit(what string) error {
+	resp, err := unixClient.Post("http://init/"+what, "text/plain", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("PID 1 answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skyfleet/skyfleet/images"
+)
+
+// status is the part of GET /status these tests read.
+type status struct {
+	Address      string  `json:"address"`
+	PublicKey    string  `json:"public_key"`
+	Board        string  `json:"board"`
+	Version      string  `json:"version"`
+	Slot         string  `json:"slot"`
+	UptimeS      float64 `json:"uptime_s"`
+	BootMS       int64   `json:"boot_ms"`
+	ConfigErrors []struct {
+		Line    int    `json:"line"`
+		Message string `json:"message"`
+	} `json:"config_errors"`
+	Degraded []string `json:"degraded"`
+	Perm     struct {
+		Mounted bool   `json:"mounted"`
+		Grown   bool   `json:"grown"`
+		Error   string `json:"error"`
+	} `json:"perm"`
+	Services []struct {
+		Name     string `json:"name"`
+		State    string `json:"state"`
+		Restarts int    `json:"restarts"`
+	} `json:"services"`
+}
+
+var skyfleet string // the host CLI, built once
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "skyfleet-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	skyfleet = filepath.Join(dir, "skyfleet")
+	build := exec.Command("go", "build", "-o", skyfleet, "../cmd/skyfleet")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building skyfleet:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// artifacts is where serial logs are kept for a failed run to be read.
+func artifacts(t *testing.T) string {
+	d := filepath.Join("artifacts", t.Name())
+	os.MkdirAll(d, 0o755)
+	return d
+}
+
+func buildImage(t *testing.T, out string, fleet string) {
+	t.Helper()
+	args := []string{"image", "--board", "rpi3b", "-o", out}
+	if fleet != "" {
+		p := filepath.Join(t.TempDir(), "fleet.toml")
+		os.WriteFile(p, []byte(fleet), 0o644)
+		args = append(args, "--fleet", p)
+	}
+	cmd := exec.Command(skyfleet, args...)
+	cmd.Dir = ".." // the image build compiles skyfleetd from the source tree
+	var outb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outb, &outb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("skyfleet image: %v\n%s", err, outb.String())
+	}
+	t.Logf("skyfleet image:\n%s", outb.String())
+}
+
+// vm is one `skyfleet qemu` run.
+type vm struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	serial string
+	port   int
+	done   chan error
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func boot(t *testing.T, img, name string) *vm {
+	t.Helper()
+	v := &vm{t: t, port: freePort(t), serial: filepath.Join(artifacts(t), name+".serial.log"), done: make(chan error, 1)}
+	v.cmd = exec.Command(skyfleet, "qemu", "--image", img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", "15m")
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a power cut kills QEMU too
+	var err error
+	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	v.cmd.Stdout, v.cmd.Stderr = io.Discard, io.Discard // the serial log has it all
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { v.done <- v.cmd.Wait() }()
+	t.Cleanup(func() { v.kill() })
+	return v
+}
+
+// waitStatus polls the status API until it answers, QEMU exits, or 8 minutes pass
+// (a loaded 2-core machine emulating a Pi 3 can take minutes).
+func (v *vm) waitStatus() status {
+	v.t.Helper()
+	deadline := time.Now().Add(8 * time.Minute)
+	c := http.Client{Timeout: 5 * time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-v.done:
+			v.done <- err
+			v.t.Fatalf("QEMU exited before the node was ready (%v); serial log:\n%s", err, v.tail())
+		default:
+		}
+		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/status", v.port))
+		if err == nil {
+			var s status
+			err = json.NewDecoder(resp.Body).Decode(&s)
+			resp.Body.Close()
+			if err == nil && s.BootMS > 0 {
+				return s
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	v.t.Fatalf("no status within 8 minutes; serial log:\n%s", v.tail())
+	return status{}
+}
+
+// poweroff asks the node on its serial console to stop cleanly and waits for QEMU to
+// exit on its own (the guest's poweroff ends QEMU).
+func (v *vm) poweroff() {
+	v.t.Helper()
+	fmt.Fprintln(v.stdin, "poweroff")
+	select {
+	case err := <-v.done:
+		v.done <- err
+		if err != nil {
+			v.t.Fatalf("QEMU after poweroff: %v\n%s", err, v.tail())
+		}
+	case <-time.After(3 * time.Minute):
+		v.t.Fatalf("node did not power off within 3 minutes; serial log:\n%s", v.tail())
+	}
+	if !strings.Contains(v.log(), "reboot: Power down") {
+		v.t.Fatalf("QEMU exited without the kernel powering down:\n%s", v.tail())
+	}
+}
+
+// kill is a power cut: QEMU and the harness die at once, nothing is flushed.
+func (v *vm) kill() {
+	if v.cmd.Process != nil {
+		syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	select {
+	case err := <-v.done:
+		v.done <- err
+	case <-time.After(30 * time.Second):
+	}
+}
+
+func (v *vm) log() string {
+	b, _ := os.ReadFile(v.serial)
+	return string(b)
+}
+
+func (v *vm) tail() string {
+	s := v.log()
+	if len(s) > 6000 {
+		s = s[len(s)-6000:]
+	}
+	return s
+}
+
+func (v *vm) get(path string, into any) {
+	v.t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", v.port, path))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		v.t.Fatal(err)
+	}
+}
+
+// fsckPerm extracts the perm partition and runs e2fsck -fn on it: no repairs, exit 0.
+func fsckPerm(t *testing.T, img string) {
+	t.Helper()
+	p2 := filepath.Join(t.TempDir(), "perm.ext4")
+	if err := images.ExtractPartition(img, 2, p2); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("e2fsck", "-fn", p2).CombinedOutput()
+	if err != nil {
+		t.Fatalf("e2fsck -fn on perm: %v\n%s", err, out)
+	}
+	t.Logf("e2fsck -fn perm: clean\n%s", out)
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The main path: a malformed fleet.toml still boots and is reported; the node makes its
+// identity on first boot; a power cut loses nothing; the next boot, on a bigger card,
+// grows /perm, replays the journal, keeps the address and powers off cleanly; the perm
+// partition is then clean for e2fsck.
+func TestBootPowerCutReboot(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "node.img")
+	// Line 4 is broken TOML: the node must still boot, and say which line.
+	buildImage(t, img, "[node]\nname = \"kit-07\"\n\nlisten = [\"udp://0.0.0.0:5505\"\n\n[radio]\ncallsign = \"N0CALL\"\n")
+
+	v := boot(t, img, "boot1")
+	s1 := v.waitStatus()
+	t.Logf("boot 1: address %s, boot_ms %d, uptime %.1fs, degraded %v", s1.Address, s1.BootMS, s1.UptimeS, s1.Degraded)
+	if s1.Address == "" || len(s1.PublicKey) != 66 {
+		t.Fatalf("boot 1: no identity: %+v", s1)
+	}
+	if s1.Board != "rpi3b" || s1.Slot != "a" || s1.Version == "" {
+		t.Errorf("boot 1: board %q slot %q version %q", s1.Board, s1.Slot, s1.Version)
+	}
+	if len(s1.ConfigErrors) == 0 || s1.ConfigErrors[0].Line == 0 {
+		t.Errorf("boot 1: malformed fleet.toml not reported with a line: %+v", s1.ConfigErrors)
+	}
+	if !s1.Perm.Mounted || len(s1.Degraded) != 0 {
+		t.Errorf("boot 1: perm %+v, degraded %v", s1.Perm, s1.Degraded)
+	}
+	if !strings.Contains(v.log(), s1.Address) {
+		t.Errorf("the console does not show the address %s", s1.Address)
+	}
+	v.kill() // power cut
+
+	// A bigger card: the image grows to 1 GiB (still a power of two) and the node must
+	// grow /perm into it.
+	if err := os.Truncate(img, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	v = boot(t, img, "boot2")
+	s2 := v.waitStatus()
+	t.Logf("boot 2: address %s, boot_ms %d, perm %+v", s2.Address, s2.BootMS, s2.Perm)
+	if s2.Address != s1.Address || s2.PublicKey != s1.PublicKey {
+		t.Fatalf("identity changed across a power cut: %s then %s", s1.Address, s2.Address)
+	}
+	if !s2.Perm.Grown {
+		t.Errorf("perm not grown into the bigger card: %+v", s2.Perm)
+	}
+	v.poweroff()
+	fsckPerm(t, img)
+	parts, err := images.Partitions(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := parts[1].Start + parts[1].Size; end < (1<<30)-(4<<20) {
+		t.Errorf("perm partition ends at %d, want near the 1 GiB card end", end)
+	}
+}
+
+// Without a usable perm partition the node still boots, serves its status and says it
+// is degraded.
+func TestBootWithoutPerm(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "noperm.img")
+	buildImage(t, img, "")
+	parts, err := images.Partitions(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wipe the ext4 superblocks' first megabyte: the partition is there, unmountable.
+	if _, err := f.WriteAt(make([]byte, 1<<20), parts[1].Start); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	v := boot(t, img, "noperm")
+	s := v.waitStatus()
+	t.Logf("degraded boot: %v", s.Degraded)
+	if s.Perm.Mounted || s.Perm.Error == "" || len(s.Degraded) == 0 {
+		t.Fatalf("unmountable perm not reported: perm %+v degraded %v", s.Perm, s.Degraded)
+	}
+	if s.Address == "" {
+		t.Error("no address in degraded mode")
+	}
+	v.poweroff()
+}
