@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/skyfleet/skyfleet/services/identity"
 )
@@ -27,7 +26,7 @@ func cmdKey(args []string) error {
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}
-	enc := json.NewEncoder(os.Stdout)
+	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(info)
 }

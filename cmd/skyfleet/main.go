@@ -6,10 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 )
+
+// stdout is where commands print their results; tests swap it.
+var stdout io.Writer = os.Stdout
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"

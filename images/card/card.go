@@ -15,11 +15,12 @@ import (
 )
 
 // Default sizes: a 512 MiB card image (QEMU's SD card must be a power of two) with a
-// 256 MiB boot partition, room for two slots of ~60 MiB each. The perm partition takes
-// the rest and PID 1 grows it to the real card's size on first boot.
+// 300 MiB boot partition, room for two slots of ~60 MiB each; above 260 MiB go-diskfs
+// picks 4 KiB clusters, as Raspberry Pi OS uses, instead of 512-byte ones. The perm
+// partition takes the rest and PID 1 grows it to the real card's size on first boot.
 const (
 	DefaultSize     = 512 << 20
-	DefaultBootSize = 256 << 20
+	DefaultBootSize = 300 << 20
 )
 
 // Slot is the slot a fresh card boots.

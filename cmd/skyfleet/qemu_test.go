@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/u-root/u-root/pkg/dt"
+
+	"github.com/skyfleet/skyfleet/board"
+	"github.com/skyfleet/skyfleet/images/card"
+	"github.com/skyfleet/skyfleet/internal/gomod"
+)
+
+func buildCard(t *testing.T, name string) string {
+	t.Helper()
+	root, err := gomod.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kdir, err := gomod.Dir(root, gomod.Kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwdir, err := gomod.Dir(root, gomod.Firmware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := board.Get(name)
+	img := filepath.Join(t.TempDir(), name+".img")
+	if err := card.Build(img, card.Options{Board: p, KernelDir: kdir, FirmwareDir: fwdir, Initramfs: []byte("initrd"), Version: "t"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// The harness does what the firmware does: it boots the slot config.txt names, with
+// that slot's files, on the PL011 console, and with the UART's bluetooth node gone.
+func TestFirmwareArgs(t *testing.T) {
+	img := buildCard(t, "rpi3b")
+	dir := t.TempDir()
+	args, err := firmwareArgs(img, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arg := func(flag string) string {
+		i := slices.Index(args, flag)
+		if i < 0 || i+1 >= len(args) {
+			t.Fatalf("no %s in %v", flag, args)
+		}
+		return args[i+1]
+	}
+	if arg("-M") != "raspi3b" || arg("-m") != "1G" {
+		t.Errorf("machine %v", args)
+	}
+	line := arg("-append")
+	for _, want := range []string{"console=ttyAMA1,115200", "skyfleet.slot=a", "skyfleet.watchdog=off"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("cmdline %q lacks %q", line, want)
+		}
+	}
+	if strings.Contains(line, "serial0") {
+		t.Errorf("serial0 not rewritten: %q", line)
+	}
+	if rd, _ := os.ReadFile(arg("-initrd")); string(rd) != "initrd" {
+		t.Errorf("initrd %q", rd)
+	}
+	f, err := os.Open(arg("-dtb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fdt, err := dt.ReadFDT(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serials := 0
+	fdt.RootNode.Walk(func(n *dt.Node) error {
+		if strings.HasPrefix(n.Name, "serial@") {
+			serials++
+			for _, c := range n.Children {
+				if c.Name == "bluetooth" {
+					t.Errorf("%s still has its bluetooth node", n.Name)
+				}
+			}
+		}
+		return nil
+	})
+	if serials == 0 {
+		t.Error("device tree lost its UARTs")
+	}
+}
+
+func TestFirmwareArgsRefuses(t *testing.T) {
+	if _, err := firmwareArgs(buildCard(t, "rpi4b"), t.TempDir(), false); err == nil || !strings.Contains(err.Error(), "rpi3b") {
+		t.Errorf("rpi4b image: err = %v, want advice to build rpi3b", err)
+	}
+	odd := filepath.Join(t.TempDir(), "odd.img")
+	os.WriteFile(odd, bytes.Repeat([]byte{0}, 3000), 0o644)
+	if _, err := firmwareArgs(odd, t.TempDir(), false); err == nil || !strings.Contains(err.Error(), "power of two") {
+		t.Errorf("odd size: err = %v", err)
+	}
+}
+
+// The bluetooth node is present in the downstream DTB to begin with; otherwise the
+// test above proves nothing.
+func TestDTBHasBluetoothBeforeStrip(t *testing.T) {
+	root, _ := gomod.Root()
+	kdir, err := gomod.Dir(root, gomod.Kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(kdir, "bcm2710-rpi-3-b.dtb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdt, err := dt.ReadFDT(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	fdt.RootNode.Walk(func(n *dt.Node) error {
+		if n.Name == "bluetooth" {
+			found = true
+		}
+		return nil
+	})
+	if !found {
+		t.Fatal("no bluetooth node in the stock DTB")
+	}
+}

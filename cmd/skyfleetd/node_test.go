@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/skyfleet/skyfleet/gokrazy/supervise"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+)
+
+// GET /status carries every field the issue and the operator rely on, with its type.
+func TestStatusDocument(t *testing.T) {
+	st := &nodeState{Address: "2Niqzo12tZ9ioZq5vwPHMVR4g7UVpp9TCmP", PublicKey: "02abc", Board: "rpi3b", Version: "v1", Slot: "a", BootMS: 1234,
+		ConfigErrors: []fleetconf.Problem{{Line: 4, Message: "expected ]"}}, Degraded: []string{}}
+	live := func() (any, any) {
+		return []supervise.ServiceStatus{{Name: "status", State: supervise.Running, Restarts: 2}}, []string{}
+	}
+	logs := func(name string) ([]byte, bool) { return []byte("hello\n"), name == "status" }
+	srv := httptest.NewServer(st.handler(live, logs, nil))
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for key, kind := range map[string]string{"address": "string", "public_key": "string", "board": "string", "version": "string",
+		"slot": "string", "uptime_s": "number", "boot_ms": "number", "config_errors": "array", "services": "array", "degraded": "array", "perm": "object"} {
+		v, ok := doc[key]
+		if !ok {
+			t.Errorf("status lacks %q", key)
+			continue
+		}
+		got := "?"
+		switch v.(type) {
+		case string:
+			got = "string"
+		case float64:
+			got = "number"
+		case []any:
+			got = "array"
+		case map[string]any:
+			got = "object"
+		}
+		if got != kind {
+			t.Errorf("%s is %s (%v), want %s", key, got, v, kind)
+		}
+	}
+	if doc["boot_ms"].(float64) != 1234 || doc["address"] != st.Address {
+		t.Errorf("values: %v", doc)
+	}
+	svc := doc["services"].([]any)[0].(map[string]any)
+	if svc["name"] != "status" || svc["state"] != "running" || svc["restarts"].(float64) != 2 {
+		t.Errorf("service entry %v", svc)
+	}
+	if ce := doc["config_errors"].([]any)[0].(map[string]any); ce["line"].(float64) != 4 {
+		t.Errorf("config error %v", ce)
+	}
+
+	if r, _ := http.Get(srv.URL + "/services/status/log"); r.StatusCode != 200 {
+		t.Errorf("log of a known service: %s", r.Status)
+	}
+	if r, _ := http.Get(srv.URL + "/services/nope/log"); r.StatusCode != 404 {
+		t.Errorf("log of an unknown service: %s", r.Status)
+	}
+}
