@@ -26,6 +26,11 @@ var Commands = strings.Fields(`gosh ls cat cp mv rm mkdir ln chmod dmesg mount u
 	strings tee which xargs stty tty sort uniq readlink realpath du blkid touch truncate
 	timeout seq id netcat dhclient`)
 
+// buildTags select gosh's plain line reader: its default editor (bubbline) queries the
+// terminal for colours and the cursor position, and a serial console that never answers
+// leaves it waiting forever.
+var buildTags = []string{"goshsmall"}
+
 // Busybox returns u-root's Commands compiled into one busybox-style binary for
 // linux/goarch, built with gobusybox from the module cache (go.mod pins u-root). The
 // build takes about a minute and gobusybox always rebuilds everything, so the result is
@@ -37,7 +42,7 @@ func Busybox(root, goarch, cacheDir string) ([]byte, error) {
 		return nil, fmt.Errorf("busybox: %w", err)
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n", runtime.Version(), goarch, strings.Join(Commands, " "))
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", runtime.Version(), goarch, strings.Join(Commands, " "), strings.Join(buildTags, " "))
 	h.Write(sum)
 	cached := filepath.Join(cacheDir, "bb-"+goarch+"-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if data, err := os.ReadFile(cached); err == nil {
@@ -55,7 +60,7 @@ func Busybox(root, goarch, cacheDir string) ([]byte, error) {
 	for i, c := range Commands {
 		paths[i] = "github.com/u-root/u-root/cmds/core/" + c
 	}
-	env := golang.Default(golang.DisableCGO(), golang.WithGOARCH(goarch), golang.WithWorkingDir(root))
+	env := golang.Default(golang.DisableCGO(), golang.WithGOARCH(goarch), golang.WithWorkingDir(root), golang.WithBuildTag(buildTags...))
 	var log strings.Builder
 	l := llog.New(slog.LevelWarn, func(format string, v ...any) { fmt.Fprintf(&log, format+"\n", v...) })
 	out := filepath.Join(tmp, "bb")

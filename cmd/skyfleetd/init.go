@@ -109,9 +109,16 @@ func runInit() {
 	if err := serveSocket(st, sup, nw, pw); err != nil {
 		st.degrade("api", err)
 	}
-	for _, svc := range []supervise.Service{
+	services := []supervise.Service{
 		{Name: "status", Args: []string{"/init", "status", "--listen", cfg.Node.Status}},
-	} {
+	}
+	shellTTY := consoleTTY()
+	if _, err := os.Stat(shell); err == nil && shellTTY != "" {
+		// The operator's shell owns the console; it restarts like a getty when it exits.
+		services = append(services, supervise.Service{Name: "shell", Args: []string{shell}, TTY: shellTTY,
+			Env: []string{"PATH=/bbin:/bin", "HOME=/tmp", "TERM=vt100", "PS1=skyfleet# "}})
+	}
+	for _, svc := range services {
 		if err := sup.Start(svc); err != nil {
 			st.degrade("service "+svc.Name, err)
 		}
@@ -140,7 +147,9 @@ func runInit() {
 			st.watchdog = wd.Status
 		}
 	}
-	consoleCommands(os.Stdin, st, pw)
+	if shellTTY == "" {
+		consoleCommands(os.Stdin, st, pw)
+	}
 	select {} // PID 1 never returns; pw ends the system
 }
 
@@ -251,9 +260,9 @@ func serveSocket(st *nodeState, sup *supervise.Supervisor, nw *netconf.Net, pw *
 	return nil
 }
 
-// consoleCommands reads the serial console until a shell takes it over: "poweroff",
-// "reboot", "status" and "help" are understood, so a harness or an operator with only
-// a serial cable can stop the node cleanly.
+// consoleCommands reads the console when the image has no shell: "poweroff", "reboot"
+// and "status" are understood, so an operator with only a serial cable (or a test
+// harness) can still stop the node cleanly.
 func consoleCommands(r io.Reader, st *nodeState, pw *power.Power) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -271,6 +280,25 @@ func consoleCommands(r io.Reader, st *nodeState, pw *power.Power) {
 			logf("console commands: status, poweroff, reboot")
 		}
 	}
+}
+
+// shell is u-root's shell from /bbin, started on the console.
+const shell = "/bbin/gosh"
+
+// consoleTTY returns the device behind /dev/console (the last console= of the kernel
+// command line, e.g. /dev/ttyAMA0). /dev/console itself cannot be a controlling
+// terminal, so a shell started on it would get no job control and no Ctrl-C.
+func consoleTTY() string {
+	b, err := os.ReadFile("/sys/class/tty/console/active")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	// The file lists consoles with the preferred one (/dev/console) last.
+	return "/dev/" + f[len(f)-1]
 }
 
 // kernelArgs returns the key=value words of /proc/cmdline.

@@ -29,6 +29,11 @@ type Service struct {
 	Env []string
 	// Dir is the working directory; empty means the supervisor's.
 	Dir string
+	// TTY, if set, is a terminal device (e.g. "/dev/console") that becomes the
+	// service's stdin, stdout and stderr and its controlling terminal, in a
+	// session of its own: this is how an interactive shell runs. Its output
+	// then goes to the terminal, not to Logs.
+	TTY string
 	// NotifyReady means the service reports readiness itself by calling
 	// NotifyReady (which writes to the inherited file descriptor named by
 	// $SKYFLEET_READY_FD). Otherwise a service is ready as soon as its
@@ -446,12 +451,25 @@ func (s *Supervisor) runOnce(sv *service) (exitDesc string, ran time.Duration, o
 		return "start: " + err.Error(), 0, s.markStartFailed(sv)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
+	var tty *os.File
+	if sv.spec.TTY != "" {
+		if tty, err = os.OpenFile(sv.spec.TTY, os.O_RDWR, 0); err != nil {
+			pr.Close()
+			pw.Close()
+			return "start: " + err.Error(), 0, s.markStartFailed(sv)
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
 	var readyR, readyW *os.File
 	if sv.spec.NotifyReady {
 		readyR, readyW, err = os.Pipe()
 		if err != nil {
 			pr.Close()
 			pw.Close()
+			if tty != nil {
+				tty.Close()
+			}
 			return "start: " + err.Error(), 0, s.markStartFailed(sv)
 		}
 		cmd.ExtraFiles = []*os.File{readyW} // fd 3 in the child
@@ -459,6 +477,9 @@ func (s *Supervisor) runOnce(sv *service) (exitDesc string, ran time.Duration, o
 	}
 	closeParentEnds := func() {
 		pw.Close()
+		if tty != nil {
+			tty.Close()
+		}
 		if readyW != nil {
 			readyW.Close()
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,6 +35,12 @@ func helper(mode string) {
 	switch mode {
 	case "sleep":
 		fmt.Println("hello from sleep")
+		time.Sleep(time.Hour)
+	case "tty":
+		// Report whether stdin is our controlling terminal in a session we lead.
+		_, err := unix.IoctlGetTermios(0, unix.TCGETS)
+		sid, _ := unix.Getsid(0)
+		fmt.Printf("tty=%v leader=%v\n", err == nil, sid == os.Getpid())
 		time.Sleep(time.Hour)
 	case "crash":
 		fmt.Println("crashing")
@@ -494,5 +501,52 @@ func TestStatusJSON(t *testing.T) {
 		if m[k] != v {
 			t.Errorf("JSON %s = %v, want %v", k, m[k], v)
 		}
+	}
+}
+
+// A TTY service gets the terminal as stdio and as its controlling terminal, as an
+// interactive shell on the console needs.
+func TestTTYService(t *testing.T) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("no pty support: %v", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSup(t, Options{})
+	sv := svc("shell", "tty")
+	sv.TTY = fmt.Sprintf("/dev/pts/%d", n)
+	if err := s.Start(sv); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 256)
+		var acc []byte
+		for !bytes.Contains(acc, []byte("\n")) {
+			k, err := master.Read(buf)
+			if err != nil {
+				break
+			}
+			acc = append(acc, buf[:k]...)
+		}
+		got <- string(acc)
+	}()
+	select {
+	case line := <-got:
+		if !strings.Contains(line, "tty=true leader=true") {
+			t.Errorf("service on a TTY saw %q", line)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing from the TTY service")
+	}
+	if len(s.Logs("shell")) != 0 {
+		t.Errorf("TTY output leaked into the log ring: %q", s.Logs("shell"))
 	}
 }
