@@ -42,7 +42,9 @@ type status struct {
 	Services []struct {
 		Name     string `json:"name"`
 		State    string `json:"state"`
+		PID      int    `json:"pid"`
 		Restarts int    `json:"restarts"`
+		LastExit string `json:"last_exit"`
 	} `json:"services"`
 }
 
@@ -131,13 +133,19 @@ func boot(t *testing.T, img, name string) *vm {
 // (a loaded 2-core machine emulating a Pi 3 can take minutes).
 func (v *vm) waitStatus() status {
 	v.t.Helper()
+	return v.waitUntil("the node to be ready", func(s status) bool { return s.BootMS > 0 })
+}
+
+// waitUntil polls the status API until ok accepts a status, QEMU exits, or 8 minutes pass.
+func (v *vm) waitUntil(what string, ok func(status) bool) status {
+	v.t.Helper()
 	deadline := time.Now().Add(8 * time.Minute)
 	c := http.Client{Timeout: 5 * time.Second}
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-v.done:
 			v.done <- err
-			v.t.Fatalf("QEMU exited before the node was ready (%v); serial log:\n%s", err, v.tail())
+			v.t.Fatalf("QEMU exited while waiting for %s (%v); serial log:\n%s", what, err, v.tail())
 		default:
 		}
 		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/status", v.port))
@@ -145,13 +153,13 @@ func (v *vm) waitStatus() status {
 			var s status
 			err = json.NewDecoder(resp.Body).Decode(&s)
 			resp.Body.Close()
-			if err == nil && s.BootMS > 0 {
+			if err == nil && ok(s) {
 				return s
 			}
 		}
 		time.Sleep(time.Second)
 	}
-	v.t.Fatalf("no status within 8 minutes; serial log:\n%s", v.tail())
+	v.t.Fatalf("waited 8 minutes for %s; serial log:\n%s", what, v.tail())
 	return status{}
 }
 
@@ -278,6 +286,32 @@ func TestBootPowerCutReboot(t *testing.T) {
 	}
 	if !s2.Perm.Grown {
 		t.Errorf("perm not grown into the bigger card: %+v", s2.Perm)
+	}
+
+	// SIGKILL the status service from the operator's shell on the serial console: the
+	// supervisor restarts it (after its backoff) and the status says so.
+	pid := 0
+	for _, sv := range s2.Services {
+		if sv.Name == "status" {
+			pid = sv.PID
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no status service in %+v", s2.Services)
+	}
+	fmt.Fprintf(v.stdin, "kill -9 %d\n", pid)
+	s3 := v.waitUntil("the status service to be restarted", func(s status) bool {
+		for _, sv := range s.Services {
+			if sv.Name == "status" && sv.Restarts >= 1 {
+				return true
+			}
+		}
+		return false
+	})
+	for _, sv := range s3.Services {
+		if sv.Name == "status" && (sv.PID == pid || sv.LastExit != "signal: killed" || sv.State != "running") {
+			t.Errorf("after SIGKILL: %+v", sv)
+		}
 	}
 	v.poweroff()
 	fsckPerm(t, img)
