@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -141,7 +142,7 @@ func firmwareArgs(img, dir string, tryboot bool) ([]string, error) {
 			return nil, err
 		}
 		if what == "dtb" {
-			if data, err = stripBluetooth(data); err != nil {
+			if data, err = firmwareDTB(data); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}
@@ -173,10 +174,15 @@ func boardOf(cmdline string) (board.Profile, error) {
 	return board.Profile{}, errors.New("cmdline.txt names no skyfleet.board=: not a Skyfleet image?")
 }
 
-// stripBluetooth removes the "bluetooth" child of every UART node. The Pi 3's PL011 is
-// wired to the Bluetooth chip in the downstream device tree; with that node present the
-// kernel hands the UART to hci_uart's serdev and the serial console gets no input.
-func stripBluetooth(dtb []byte) ([]byte, error) {
+// firmwareDTB edits the device tree as the Pi firmware would before starting the
+// kernel, plus one change for QEMU:
+//   - it adds /chosen/rng-seed, 64 random bytes, as the firmware does: without it the
+//     kernel's random number generator may take minutes to initialise under emulation,
+//     and the node's first-boot key generation waits for it;
+//   - it removes the "bluetooth" child of every UART node. The Pi 3's PL011 is wired to
+//     the Bluetooth chip in the downstream device tree; with that node present the
+//     kernel hands the UART to hci_uart's serdev and the serial console gets no input.
+func firmwareDTB(dtb []byte) ([]byte, error) {
 	fdt, err := dt.ReadFDT(bytes.NewReader(dtb))
 	if err != nil {
 		return nil, fmt.Errorf("device tree: %w", err)
@@ -194,6 +200,16 @@ func stripBluetooth(dtb []byte) ([]byte, error) {
 		}
 	}
 	walk(fdt.RootNode)
+	seed := make([]byte, 64)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	chosen, ok := fdt.RootNode.LookupChildByName("chosen")
+	if !ok {
+		chosen = dt.NewNode("chosen")
+		fdt.RootNode.Children = append(fdt.RootNode.Children, chosen)
+	}
+	chosen.Update(dt.Property{Name: "rng-seed", Value: seed})
 	var out bytes.Buffer
 	if _, err := fdt.Write(&out); err != nil {
 		return nil, fmt.Errorf("device tree: %w", err)

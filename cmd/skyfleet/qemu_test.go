@@ -92,6 +92,13 @@ func TestFirmwareArgs(t *testing.T) {
 	if serials == 0 {
 		t.Error("device tree lost its UARTs")
 	}
+	chosen, ok := fdt.RootNode.LookupChildByName("chosen")
+	if !ok {
+		t.Fatal("no /chosen")
+	}
+	if p, ok := chosen.LookProperty("rng-seed"); !ok || len(p.Value) != 64 || bytes.Equal(p.Value, make([]byte, 64)) {
+		t.Errorf("no 64-byte random /chosen/rng-seed: %v", p)
+	}
 }
 
 func TestFirmwareArgsRefuses(t *testing.T) {

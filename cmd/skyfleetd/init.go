@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skyfleet/skyfleet/board"
 	"github.com/skyfleet/skyfleet/gokrazy"
 	"github.com/skyfleet/skyfleet/gokrazy/growperm"
@@ -83,6 +85,7 @@ func runInit() {
 		}
 	}
 
+	waitEntropy()
 	key := loadIdentity(st)
 	st.Address, st.PublicKey = key.Address().String(), key.PublicKeyHex()
 	st.Hostname = hostname(cfg)
@@ -218,6 +221,20 @@ func loadIdentity(st *nodeState) *identity.Key {
 	}
 	st.degrade("identity", fmt.Errorf("using a temporary key: the address changes on every boot until /perm works"))
 	return k
+}
+
+// waitEntropy says on the console when the kernel's random number generator is not
+// ready yet, since key generation then blocks in getrandom(2) and the boot seems hung;
+// the Pi firmware's /chosen/rng-seed normally makes this instant.
+func waitEntropy() {
+	var b [1]byte
+	if _, err := unix.Getrandom(b[:], unix.GRND_NONBLOCK); err != unix.EAGAIN {
+		return
+	}
+	start := kernelUptime()
+	logf("waiting for the kernel's random number generator to initialise")
+	unix.Getrandom(b[:], 0)
+	logf("random number generator ready after %.1fs", (kernelUptime() - start).Seconds())
 }
 
 // health is what the watchdog is fed on: PID 1 is alive and no service is stuck
