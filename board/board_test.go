@@ -9,23 +9,13 @@ import (
 	"github.com/skyfleet/skyfleet/internal/gomod"
 )
 
-func moduleDir(t *testing.T, mod string) string {
-	t.Helper()
-	root, err := gomod.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := gomod.Dir(root, mod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // Every file a profile names must exist in the pinned kernel and firmware modules, or
 // the card it builds cannot boot.
 func TestProfilesNameRealFiles(t *testing.T) {
-	kdir, fwdir := moduleDir(t, gomod.Kernel), moduleDir(t, gomod.Firmware)
+	kdir, fwdir, err := gomod.Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range Names() {
 		p, err := Get(name)
 		if err != nil {

@@ -13,11 +13,7 @@ import (
 
 func kernelModules(t *testing.T) (release, dir string) {
 	t.Helper()
-	root, err := gomod.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kdir, err := gomod.Dir(root, gomod.Kernel)
+	kdir, _, err := gomod.Payload()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,11 +56,7 @@ func prepare(p board.Profile, fleet []byte) (card.Options, error) {
 	}
 	step := func(s string) { fmt.Fprintf(os.Stderr, "%s\n", s) }
 	step("fetching kernel and firmware modules (go mod download)")
-	kdir, err := gomod.Dir(root, gomod.Kernel)
-	if err != nil {
-		return card.Options{}, err
-	}
-	fwdir, err := gomod.Dir(root, gomod.Firmware)
+	kdir, fwdir, err := gomod.Payload()
 	if err != nil {
 		return card.Options{}, err
 	}

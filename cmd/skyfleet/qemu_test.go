@@ -17,15 +17,7 @@ import (
 
 func buildCard(t *testing.T, name string) string {
 	t.Helper()
-	root, err := gomod.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kdir, err := gomod.Dir(root, gomod.Kernel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwdir, err := gomod.Dir(root, gomod.Firmware)
+	kdir, fwdir, err := gomod.Payload()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +107,7 @@ func TestFirmwareArgsRefuses(t *testing.T) {
 // The bluetooth node is present in the downstream DTB to begin with; otherwise the
 // test above proves nothing.
 func TestDTBHasBluetoothBeforeStrip(t *testing.T) {
-	root, _ := gomod.Root()
-	kdir, err := gomod.Dir(root, gomod.Kernel)
+	kdir, _, err := gomod.Payload()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,14 +17,8 @@ import (
 
 func modDirs(t *testing.T) (kernel, firmware string) {
 	t.Helper()
-	root, err := gomod.Root()
+	kernel, firmware, err := gomod.Payload()
 	if err != nil {
-		t.Fatal(err)
-	}
-	if kernel, err = gomod.Dir(root, gomod.Kernel); err != nil {
-		t.Fatal(err)
-	}
-	if firmware, err = gomod.Dir(root, gomod.Firmware); err != nil {
 		t.Fatal(err)
 	}
 	return kernel, firmware

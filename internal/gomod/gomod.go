@@ -59,3 +59,19 @@ func Dir(root, mod string) (string, error) {
 	}
 	return info.Dir, nil
 }
+
+// Payload returns the extracted directories of the kernel and firmware modules pinned in
+// the go.mod of the Skyfleet tree around the working directory (see Root and Dir).
+func Payload() (kernel, firmware string, err error) {
+	root, err := Root()
+	if err != nil {
+		return "", "", err
+	}
+	if kernel, err = Dir(root, Kernel); err != nil {
+		return "", "", err
+	}
+	if firmware, err = Dir(root, Firmware); err != nil {
+		return "", "", err
+	}
+	return kernel, firmware, nil
+}
