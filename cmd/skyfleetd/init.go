@@ -332,13 +332,26 @@ func kernelArgs() map[string]string {
 
 func kernelUptime() time.Duration { return gokrazy.KernelUptime() }
 
+// hostname picks the node's host name: [system] hostname, else [node] name if it is a
+// valid host name label (RFC 1123 §2.1: letters, digits and inner hyphens, at most 63),
+// else "skyfleet". The name is free text; a label with spaces would confuse DHCP servers.
 func hostname(cfg fleetconf.Config) string {
-	h := cfg.System.Hostname
-	if h == "" {
-		h = cfg.Node.Name
+	for _, h := range []string{cfg.System.Hostname, cfg.Node.Name} {
+		if validLabel(h) {
+			return h
+		}
 	}
-	if h == "" {
-		h = "skyfleet"
+	return "skyfleet"
+}
+
+func validLabel(h string) bool {
+	if h == "" || len(h) > 63 || h[0] == '-' || h[len(h)-1] == '-' {
+		return false
 	}
-	return h
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/skyfleet/skyfleet/gokrazy/supervise"
@@ -68,5 +69,22 @@ func TestStatusDocument(t *testing.T) {
 	}
 	if r, _ := http.Get(srv.URL + "/services/nope/log"); r.StatusCode != 404 {
 		t.Errorf("log of an unknown service: %s", r.Status)
+	}
+}
+
+func TestHostname(t *testing.T) {
+	cfg := fleetconf.Defaults(true)
+	for _, c := range []struct{ system, name, want string }{
+		{"", "", "skyfleet"},
+		{"", "kit-07", "kit-07"},
+		{"", "Kit 07 (north)", "skyfleet"},
+		{"relay-1", "kit-07", "relay-1"},
+		{"-bad", "kit-07", "kit-07"},
+		{"", strings.Repeat("a", 64), "skyfleet"},
+	} {
+		cfg.System.Hostname, cfg.Node.Name = c.system, c.name
+		if got := hostname(cfg); got != c.want {
+			t.Errorf("hostname(%q, %q) = %q, want %q", c.system, c.name, got, c.want)
+		}
 	}
 }
