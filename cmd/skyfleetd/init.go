@@ -108,6 +108,16 @@ func runInit() {
 		(&power.Power{Console: console}).Reboot()
 	}
 	pw := &power.Power{Services: sup, Console: console}
+	// skyfleet qemu sets skyfleet.watchdog=off: QEMU's BCM2835 power-management model
+	// resets the machine the moment the watchdog is armed instead of counting down.
+	if cfg.System.Watchdog && args["skyfleet.watchdog"] != "off" {
+		wd, err := watchdog.Start(context.Background(), watchdog.Config{Health: func() error { return health(sup) }})
+		if err != nil {
+			logf("watchdog: %v", err)
+		} else {
+			pw.Watchdog, st.watchdog = wd, wd.Status
+		}
+	}
 	go pw.HandleSignals(context.Background())
 	if err := serveSocket(st, sup, nw, pw); err != nil {
 		st.degrade("api", err)
@@ -119,7 +129,7 @@ func runInit() {
 	if _, err := os.Stat(shell); err == nil && shellTTY != "" {
 		// The operator's shell owns the console; it restarts like a getty when it exits.
 		services = append(services, supervise.Service{Name: "shell", Args: []string{shell}, TTY: shellTTY,
-			Env: []string{"PATH=/bbin:/bin", "HOME=/tmp", "TERM=vt100", "PS1=skyfleet# "}})
+			Env: []string{"PATH=/bbin:/bin", "HOME=/tmp", "TERM=vt100"}})
 	}
 	for _, svc := range services {
 		if err := sup.Start(svc); err != nil {
@@ -139,17 +149,6 @@ func runInit() {
 		logf("DEGRADED: %s", strings.Join(st.Degraded, "; "))
 	}
 
-	// skyfleet qemu sets skyfleet.watchdog=off: QEMU's BCM2835 power-management model
-	// resets the machine the moment the watchdog is armed instead of counting down.
-	if cfg.System.Watchdog && args["skyfleet.watchdog"] != "off" {
-		wd, err := watchdog.Start(context.Background(), watchdog.Config{Health: func() error { return health(sup) }})
-		if err != nil {
-			logf("watchdog: %v", err)
-		} else {
-			pw.Watchdog = wd
-			st.watchdog = wd.Status
-		}
-	}
 	if shellTTY == "" {
 		consoleCommands(os.Stdin, st, pw)
 	}
