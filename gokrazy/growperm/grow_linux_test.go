@@ -2,12 +2,12 @@ package growperm
 
 import (
 	"fmt"
+	"github.com/skyfleet/skyfleet/gokrazy/internal/nstest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/skyfleet/skyfleet/gokrazy/internal/loopdev"
@@ -148,13 +148,7 @@ func helperGrowFS(dev, dir string) error {
 // runHelper re-executes the test binary in a new mount namespace.
 func runHelper(t *testing.T, mode string, env ...string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(append(os.Environ(), modeEnv+"="+mode), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "OK") {
-		t.Fatalf("helper %s: %v\n%s", mode, err, out)
-	}
+	nstest.RunInMountNS(t, modeEnv, mode, env...)
 }
 
 func needRootAndMkfs(t *testing.T) string {

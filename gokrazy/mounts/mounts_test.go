@@ -3,11 +3,11 @@ package mounts
 import (
 	"bufio"
 	"fmt"
+	"github.com/skyfleet/skyfleet/gokrazy/internal/nstest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -180,13 +180,7 @@ func helperPerm(dev, dir string) error {
 // helper prints OK.
 func runInMountNS(t *testing.T, mode string, env ...string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(append(os.Environ(), modeEnv+"="+mode), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "OK") {
-		t.Fatalf("helper %s: %v\n%s", mode, err, out)
-	}
+	nstest.RunInMountNS(t, modeEnv, mode, env...)
 }
 
 func requireRoot(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/skyfleet/skyfleet/gokrazy/internal/nstest"
 	"net"
 	"net/netip"
 	"os"
@@ -199,9 +200,7 @@ func dhcpClient() error {
 // with a reader of its stdout.
 func startInNetNS(t *testing.T, mode string, env ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(append(os.Environ(), modeEnv+"="+mode), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	cmd := nstest.Command(modeEnv, mode, syscall.CLONE_NEWNET, env...)
 	cmd.Stderr = &testLogWriter{t: t, prefix: mode}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
