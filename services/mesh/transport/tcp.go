@@ -1,0 +1,486 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TCP tuning. The queues are per connection and in datagrams.
+const (
+	tcpQueue     = 256                    // queued datagrams per connected peer
+	dialQueue    = 64                     // queued datagrams while dialling
+	inQueue      = 256                    // datagrams read but not yet taken by ReadFrom
+	dialTimeout  = 5 * time.Second        // a dial taking longer fails
+	writeTimeout = 10 * time.Second       // a connection whose writes stall this long is broken
+	idleTimeout  = 60 * time.Second       // a connection with no traffic either way this long is closed
+	maxConns     = 256                    // connections (open or dialling); more are refused
+	backoffMin   = 250 * time.Millisecond // first wait after a failed dial
+	backoffMax   = 4 * time.Second        // longest wait between dials of one endpoint
+	connBuf      = 16 << 10               // bufio size per direction per connection
+)
+
+// TCP is the TCP transport. Datagrams travel on TCP connections framed by a 2-byte
+// big-endian length prefix; there is at most one connection per endpoint: accepted
+// ones are named by their remote "ip:port", and WriteTo to an endpoint without one
+// dials it in the background. One goroutine per connection reads frames into a shared
+// queue that ReadFrom takes from; one goroutine per connection writes its bounded
+// queue, so a slow peer delays only itself. It is safe for concurrent use.
+type TCP struct {
+	ln     *net.TCPListener
+	local  string
+	v4only bool
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+
+	mu    sync.RWMutex
+	conns map[string]*tconn    // by canonical endpoint
+	retry map[string]retryWait // endpoints whose last dial failed
+
+	in    chan frame
+	addrs addrCache
+	c     counters
+}
+
+// frame is one datagram read from a connection.
+type frame struct {
+	buf  *[]byte
+	from string
+}
+
+// retryWait is the dial back-off of one endpoint.
+type retryWait struct {
+	until time.Time
+	delay time.Duration
+}
+
+// tconn is one connection, or one being dialled.
+type tconn struct {
+	ep        string
+	q         chan *[]byte // length-prefixed frames
+	done      chan struct{}
+	once      sync.Once
+	dialing   atomic.Bool
+	lastWrite atomic.Int64 // unix ns of the last flush
+
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+// ListenTCP opens a TCP transport listening on addr, "host:port" as for ListenUDP.
+// Errors: a malformed address or the operating system's listen error.
+func ListenTCP(addr string) (*TCP, error) {
+	if err := checkListen(addr); err != nil {
+		return nil, err
+	}
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
+	ln := l.(*net.TCPListener)
+	bound := ln.Addr().(*net.TCPAddr).AddrPort()
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &TCP{
+		ln:     ln,
+		local:  "tcp://" + listenAddr(addr, bound).String(),
+		v4only: bound.Addr().Is4() || bound.Addr().Is4In6(),
+		ctx:    ctx,
+		cancel: cancel,
+		closed: make(chan struct{}),
+		conns:  make(map[string]*tconn),
+		retry:  make(map[string]retryWait),
+		in:     make(chan frame, inQueue),
+	}
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// Network returns "tcp".
+func (t *TCP) Network() string { return "tcp" }
+
+// LocalAddr returns "tcp://ip:port" with the port actually bound.
+func (t *TCP) LocalAddr() string { return t.local }
+
+// MTU returns TCPMTU, 65535 bytes.
+func (t *TCP) MTU() int { return TCPMTU }
+
+// Resolve turns "host:port" into an endpoint, as UDP.Resolve does.
+func (t *TCP) Resolve(hostport string) (string, error) {
+	return resolve("tcp", hostport, t.v4only)
+}
+
+// ReadFrom blocks until a datagram arrives on any connection, copies it into p and
+// returns its length and the connection's endpoint. A datagram longer than p is
+// truncated and reported with n == len(p). After Close it returns net.ErrClosed.
+func (t *TCP) ReadFrom(p []byte) (int, string, error) {
+	select {
+	case <-t.closed:
+		return 0, "", net.ErrClosed
+	default:
+	}
+	select {
+	case f := <-t.in:
+		n := copy(p, *f.buf)
+		t.c.inDgrams.Add(1)
+		t.c.inBytes.Add(uint64(n))
+		putBuf(f.buf)
+		return n, f.from, nil
+	case <-t.closed:
+		return 0, "", net.ErrClosed
+	}
+}
+
+// WriteTo queues p for the endpoint to and returns at once: it never waits for the
+// network. Without a connection to to it starts a dial and queues up to 64 datagrams
+// until it completes; a connected peer queues up to 256. Datagrams beyond that, and
+// those to an endpoint whose last dial failed within its back-off (250 ms doubling
+// to 4 s), are dropped and counted in Stats.Drops. It returns an error only when to
+// is not a numeric ip:port with a non-zero port, when to is IPv6 and the socket
+// IPv4 only, when p is longer than 65535 bytes, or, as net.ErrClosed, after Close.
+func (t *TCP) WriteTo(p []byte, to string) error {
+	select {
+	case <-t.closed:
+		return net.ErrClosed
+	default:
+	}
+	e, err := t.addrs.parse(to)
+	if err != nil {
+		return err
+	}
+	if t.v4only && !e.ap.Addr().Is4() {
+		return fmt.Errorf("transport: endpoint %q is IPv6 but %s is IPv4 only", to, t.local)
+	}
+	if len(p) > TCPMTU {
+		return fmt.Errorf("transport: datagram of %d bytes exceeds the TCP frame maximum %d", len(p), TCPMTU)
+	}
+	t.mu.RLock()
+	c := t.conns[e.canon]
+	t.mu.RUnlock()
+	if c == nil {
+		if c = t.dial(e); c == nil {
+			t.c.drops.Add(1)
+			return nil
+		}
+	}
+	limit := tcpQueue
+	if c.dialing.Load() {
+		limit = dialQueue
+	}
+	if len(c.q) >= limit {
+		t.c.drops.Add(1)
+		return nil
+	}
+	b := getBuf(2 + len(p))
+	*b = (*b)[:2+len(p)]
+	binary.BigEndian.PutUint16(*b, uint16(len(p)))
+	copy((*b)[2:], p)
+	select {
+	case c.q <- b:
+		select {
+		case <-c.done: // torn down meanwhile: drain what drop may have missed
+			t.drain(c)
+		default:
+		}
+	default:
+		putBuf(b)
+		t.c.drops.Add(1)
+	}
+	return nil
+}
+
+// drain drops what c has queued.
+func (t *TCP) drain(c *tconn) {
+	for {
+		select {
+		case b := <-c.q:
+			putBuf(b)
+			t.c.drops.Add(1)
+		default:
+			return
+		}
+	}
+}
+
+// dial returns the connection to e, starting a dial when there is none; nil when the
+// endpoint is backing off, the connection limit is reached or t is closed.
+func (t *TCP) dial(e endpoint) *tconn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.closed:
+		return nil
+	default:
+	}
+	if c := t.conns[e.canon]; c != nil {
+		return c
+	}
+	if r, ok := t.retry[e.canon]; ok && time.Now().Before(r.until) {
+		return nil
+	}
+	if len(t.conns) >= maxConns {
+		return nil
+	}
+	c := newConn(e.canon)
+	c.dialing.Store(true)
+	t.conns[e.canon] = c
+	t.c.dials.Add(1)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		d := net.Dialer{Timeout: dialTimeout}
+		conn, err := d.DialContext(t.ctx, "tcp", e.ap.String())
+		if err != nil {
+			t.mu.Lock()
+			r := t.retry[e.canon]
+			r.delay = min(max(2*r.delay, backoffMin), backoffMax)
+			r.until = time.Now().Add(r.delay)
+			if len(t.retry) >= cacheMax {
+				clear(t.retry)
+			}
+			t.retry[e.canon] = r
+			t.mu.Unlock()
+			t.drop(c, false)
+			t.c.dialFails.Add(1)
+			return
+		}
+		t.mu.Lock()
+		delete(t.retry, e.canon)
+		t.mu.Unlock()
+		t.attach(c, conn)
+	}()
+	return c
+}
+
+func newConn(ep string) *tconn {
+	c := &tconn{ep: ep, q: make(chan *[]byte, tcpQueue), done: make(chan struct{})}
+	c.lastWrite.Store(time.Now().UnixNano())
+	return c
+}
+
+// attach gives c its connection and starts its reader and writer.
+func (t *TCP) attach(c *tconn, conn net.Conn) {
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		conn.Close()
+		return
+	default:
+	}
+	c.conn = conn
+	c.mu.Unlock()
+	c.dialing.Store(false)
+	t.wg.Add(2)
+	go t.reader(c, conn)
+	go t.writer(c, conn)
+}
+
+// drop tears c down: closes its connection, removes it from the table and drops
+// what it still had queued. broken counts it in Stats.Errors.
+func (t *TCP) drop(c *tconn, broken bool) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		close(c.done)
+		conn := c.conn
+		c.mu.Unlock()
+		if conn != nil {
+			conn.Close()
+		}
+		t.mu.Lock()
+		if t.conns[c.ep] == c {
+			delete(t.conns, c.ep)
+		}
+		t.mu.Unlock()
+		if broken {
+			t.c.errs.Add(1)
+		}
+		t.drain(c)
+	})
+}
+
+// acceptLoop accepts connections until the listener closes.
+func (t *TCP) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		conn, err := t.ln.AcceptTCP()
+		if err != nil {
+			select {
+			case <-t.closed:
+				return
+			default:
+			}
+			if isClosed(err) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // EMFILE and the like
+			continue
+		}
+		ep := unmap(conn.RemoteAddr().(*net.TCPAddr).AddrPort()).String()
+		c := newConn(ep)
+		t.mu.Lock()
+		select {
+		case <-t.closed:
+			t.mu.Unlock()
+			conn.Close()
+			return
+		default:
+		}
+		if len(t.conns) >= maxConns {
+			t.mu.Unlock()
+			conn.Close()
+			t.c.errs.Add(1)
+			continue
+		}
+		old := t.conns[ep]
+		t.conns[ep] = c
+		delete(t.retry, ep)
+		t.mu.Unlock()
+		if old != nil {
+			t.drop(old, false)
+		}
+		t.attach(c, conn)
+	}
+}
+
+// reader reads frames from conn into t.in until the connection fails.
+func (t *TCP) reader(c *tconn, conn net.Conn) {
+	defer t.wg.Done()
+	br := bufio.NewReaderSize(conn, connBuf)
+	var hdr [2]byte
+	var deadline time.Time
+	for {
+		if now := time.Now(); now.Add(idleTimeout - time.Second).After(deadline) {
+			deadline = now.Add(idleTimeout)
+			conn.SetReadDeadline(deadline)
+		}
+		if n, err := io.ReadFull(br, hdr[:]); err != nil {
+			if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) &&
+				time.Since(time.Unix(0, c.lastWrite.Load())) < idleTimeout {
+				deadline = time.Time{} // still sending: not idle
+				continue
+			}
+			t.drop(c, n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) && brokenBy(err))
+			return
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		b := getBuf(n)
+		*b = (*b)[:n]
+		if _, err := io.ReadFull(br, *b); err != nil {
+			putBuf(b)
+			t.drop(c, brokenBy(err))
+			return
+		}
+		select {
+		case t.in <- frame{buf: b, from: c.ep}:
+		case <-t.closed:
+			putBuf(b)
+			return
+		}
+	}
+}
+
+// writer writes c's queue to conn, batching what is queued into one flush.
+func (t *TCP) writer(c *tconn, conn net.Conn) {
+	defer t.wg.Done()
+	bw := bufio.NewWriterSize(conn, connBuf)
+	for {
+		var b *[]byte
+		select {
+		case b = <-c.q:
+		case <-c.done:
+			return
+		}
+		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		for b != nil {
+			_, err := bw.Write(*b)
+			n := len(*b) - 2
+			putBuf(b)
+			if err != nil {
+				t.c.drops.Add(1)
+				t.drop(c, brokenBy(err))
+				return
+			}
+			t.c.outDgrams.Add(1)
+			t.c.outBytes.Add(uint64(n))
+			select {
+			case b = <-c.q:
+			default:
+				b = nil
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			t.drop(c, brokenBy(err))
+			return
+		}
+		c.lastWrite.Store(time.Now().UnixNano())
+	}
+}
+
+// brokenBy reports whether err is a real failure rather than the peer closing
+// cleanly or this side closing.
+func brokenBy(err error) bool {
+	return !errors.Is(err, io.EOF) && !isClosed(err)
+}
+
+// Close stops listening, closes every connection and waits for their goroutines;
+// ReadFrom then returns net.ErrClosed. Closing twice returns net.ErrClosed.
+func (t *TCP) Close() error {
+	err := net.ErrClosed
+	t.closeOnce.Do(func() {
+		err = nil
+		t.mu.Lock()
+		close(t.closed)
+		conns := make([]*tconn, 0, len(t.conns))
+		for _, c := range t.conns {
+			conns = append(conns, c)
+		}
+		t.mu.Unlock()
+		t.cancel()
+		if e := t.ln.Close(); e != nil {
+			err = e
+		}
+		for _, c := range conns {
+			t.drop(c, false)
+		}
+		t.wg.Wait()
+		for {
+			select {
+			case f := <-t.in:
+				putBuf(f.buf)
+			default:
+				return
+			}
+		}
+	})
+	return err
+}
+
+// Stats returns the transport's counters.
+func (t *TCP) Stats() Stats {
+	s := t.c.snapshot()
+	t.mu.RLock()
+	s.Conns = len(t.conns)
+	t.mu.RUnlock()
+	return s
+}
+
+// connected reports whether the connection to endpoint ep is up (for tests).
+func (t *TCP) connected(ep string) bool {
+	t.mu.RLock()
+	c := t.conns[ep]
+	t.mu.RUnlock()
+	return c != nil && !c.dialing.Load()
+}
