@@ -86,7 +86,7 @@ func runInit() {
 	}
 
 	waitEntropy()
-	key := loadIdentity(st)
+	key, dataDir := loadIdentity(st)
 	st.Address, st.PublicKey = key.Address().String(), key.PublicKeyHex()
 	st.Hostname = hostname(cfg)
 	if err := os.WriteFile("/proc/sys/kernel/hostname", []byte(st.Hostname), 0o644); err != nil {
@@ -124,6 +124,8 @@ func runInit() {
 	}
 	services := []supervise.Service{
 		{Name: "status", Args: []string{"/init", "status", "--listen", cfg.Node.Status}},
+		// The mesh router: its own process, so a crash restarts it without the node.
+		{Name: "mesh", Args: []string{"/init", "mesh", "--config", "/boot/fleet.toml", "--data", dataDir}},
 	}
 	shellTTY := consoleTTY()
 	if _, err := os.Stat(shell); err == nil && shellTTY != "" {
@@ -200,26 +202,34 @@ func netConfig(cfg fleetconf.Config, host string) netconf.Config {
 	return nc
 }
 
-// loadIdentity loads or creates the node key on /perm. Without /perm the node runs on a
-// key that lives only in memory, and says so: its address will change on the next boot.
-func loadIdentity(st *nodeState) *identity.Key {
+// tmpData is the data directory when /perm is unusable: on the initramfs (RAM), so
+// the services still share one key, which is lost at power-off.
+const tmpData = "/run/skyfleet/data"
+
+// loadIdentity loads or creates the node key on /perm and returns it with the data
+// directory holding it. Without /perm the node runs on a key that lives only in RAM,
+// and says so: its address will change on the next boot.
+func loadIdentity(st *nodeState) (*identity.Key, string) {
 	if st.Perm.Mounted {
 		k, created, err := identity.LoadOrCreate("/perm", rand.Reader)
 		if err == nil {
 			if created {
 				logf("first boot: created node key on /perm")
 			}
-			return k
+			return k, "/perm"
 		}
 		st.degrade("identity", err)
 	}
-	k, err := identity.Generate(rand.Reader)
+	if err := os.MkdirAll(tmpData, 0o700); err != nil {
+		panic(err) // the initramfs is RAM: this cannot fail short of a broken image
+	}
+	k, _, err := identity.LoadOrCreate(tmpData, rand.Reader)
 	if err != nil {
 		// crypto/rand does not fail on Linux ≥ 3.17; nothing sensible is left to do.
 		panic(err)
 	}
 	st.degrade("identity", fmt.Errorf("using a temporary key: the address changes on every boot until /perm works"))
-	return k
+	return k, tmpData
 }
 
 // waitEntropy says on the console when the kernel's random number generator is not

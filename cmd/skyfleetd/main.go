@@ -29,7 +29,7 @@ func main() {
 	args := os.Args[1:]
 	if name == "skyfleetd" || name == "init" {
 		if len(args) == 0 {
-			fmt.Fprintln(os.Stderr, "usage: skyfleetd status|poweroff|reboot|version")
+			fmt.Fprintln(os.Stderr, "usage: skyfleetd status|mesh|poweroff|reboot|version")
 			os.Exit(2)
 		}
 		name, args = args[0], args[1:]
@@ -38,12 +38,14 @@ func main() {
 	switch name {
 	case "status":
 		err = runStatus(args)
+	case "mesh":
+		err = runMesh(args)
 	case "poweroff", "reboot":
 		err = askInit(name)
 	case "version":
 		fmt.Println(version)
 	default:
-		err = fmt.Errorf("unknown command %q (status, poweroff, reboot, version)", name)
+		err = fmt.Errorf("unknown command %q (status, mesh, poweroff, reboot, version)", name)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "skyfleetd %s: %v\n", name, err)

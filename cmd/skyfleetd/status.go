@@ -40,6 +40,15 @@ func runStatus(args []string) error {
 	for _, p := range []string{"GET /status", "GET /services/{name}/log"} {
 		mux.Handle(p, proxy)
 	}
+	// The mesh API lives in the mesh service; ping is a POST but changes nothing.
+	meshTarget, _ := url.Parse("http://mesh")
+	meshProxy := httputil.NewSingleHostReverseProxy(meshTarget)
+	meshProxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", meshSocket)
+	}}
+	mux.Handle("GET /mesh/", meshProxy)
+	mux.Handle("POST /mesh/ping", meshProxy)
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("status API on %s\n", *listen)
 	return srv.ListenAndServe()

@@ -60,6 +60,13 @@ type Network struct {
 	// LANDiscovery enables finding neighbours on the local network.
 	// Default true on both device and host.
 	LANDiscovery bool `toml:"lan_discovery" json:"lan_discovery"`
+	// KnownPeersOnly refuses mesh links from any node whose key is not in Peers or
+	// Relays, even when it holds the network key. Default false.
+	KnownPeersOnly bool `toml:"known_peers_only" json:"known_peers_only"`
+	// Roles are properties this node announces to the mesh so that others can
+	// find the nearest one, e.g. "gateway" (reaches the Internet) or "relay":
+	// each 1-32 characters of a-z, 0-9, '_' and '-'. Default none.
+	Roles []string `toml:"roles" json:"roles"`
 	// Interfaces are the network interfaces PID 1 brings up, in order.
 	// Linux interface names (1-15 bytes, no '/', ':' or white space).
 	// Default ["eth0", "usb0", "wlan0"].

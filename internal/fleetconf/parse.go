@@ -224,6 +224,8 @@ var schema = []section{
 		list("peers", checkPeer, func(c *Config) *[]string { return &c.Network.Peers }),
 		list("relays", checkPeer, func(c *Config) *[]string { return &c.Network.Relays }),
 		flag("lan_discovery", func(c *Config) *bool { return &c.Network.LANDiscovery }),
+		flag("known_peers_only", func(c *Config) *bool { return &c.Network.KnownPeersOnly }),
+		list("roles", checkRole, func(c *Config) *[]string { return &c.Network.Roles }),
 		list("interfaces", checkInterface, func(c *Config) *[]string { return &c.Network.Interfaces }),
 		str("address", checkStaticAddress, func(c *Config) *string { return &c.Network.Address }),
 		str("gateway", checkGateway, func(c *Config) *string { return &c.Network.Gateway }),

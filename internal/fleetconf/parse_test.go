@@ -700,3 +700,16 @@ func normalizeNil(c Config) Config {
 	}
 	return c
 }
+
+func TestParseMeshKeys(t *testing.T) {
+	cfg, problems := Parse([]byte("[network]\nknown_peers_only = true\nroles = [\"gateway\", \"relay\", \"Bad Role\"]\n"), false)
+	if !cfg.Network.KnownPeersOnly {
+		t.Error("known_peers_only not set")
+	}
+	if !reflect.DeepEqual(cfg.Network.Roles, []string{"gateway", "relay"}) {
+		t.Errorf("roles = %q, want the two valid ones", cfg.Network.Roles)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0].Message, "Bad Role") || problems[0].Line != 3 {
+		t.Errorf("problems = %+v, want one naming the bad role on line 3", problems)
+	}
+}

@@ -293,3 +293,17 @@ func prefixContains(addr, gw string) bool {
 	}
 	return p.Contains(a)
 }
+
+// checkRole accepts a mesh role name: 1-32 characters of a-z, 0-9, '_' and '-'
+// (the property alphabet of topology announcements).
+func checkRole(s string, _ bool) (string, error) {
+	if len(s) == 0 || len(s) > 32 {
+		return "", fmt.Errorf("role %q must be 1-32 characters", s)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return "", fmt.Errorf("role %q: only a-z, 0-9, '_' and '-' are allowed", s)
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,912 @@
+package mesh
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/skyfleet/skyfleet/services/identity"
+	"github.com/skyfleet/skyfleet/services/mesh/link"
+	"github.com/skyfleet/skyfleet/services/mesh/stream"
+	"github.com/skyfleet/skyfleet/services/mesh/topology"
+)
+
+// Sizes along a route. Every link is assumed to carry at least routeMTU bytes of
+// route payload (1452-byte UDP datagrams); narrower links (radio) will fragment.
+const (
+	// routeMTU is the largest route payload: a UDP link datagram minus the link
+	// overhead, the frame header and the route ID.
+	routeMTU = 1452 - linkOverhead - frameHeader - 4
+	// appMTU is the largest application frame inside the end-to-end session.
+	appMTU = routeMTU - linkOverhead
+	// appHeader is kind (1) | source port (2) | destination port (2).
+	appHeader = 5
+	// MaxDatagram is the largest datagram PacketConn.WriteTo carries, in bytes.
+	MaxDatagram = appMTU - appHeader
+)
+
+// Application frame kinds inside the end-to-end session.
+const (
+	appDgram    = 1
+	appStream   = 2
+	appEchoReq  = 3
+	appEchoResp = 4
+)
+
+// Errors of the end-to-end layer.
+var (
+	// ErrNoRoute means the topology holds no path to the destination.
+	ErrNoRoute = errors.New("mesh: no route to destination")
+	// ErrUnreachable means routes were found but none could be set up, or the
+	// destination did not answer the end-to-end handshake.
+	ErrUnreachable = errors.New("mesh: destination unreachable")
+	// ErrPortInUse is returned by Listen and ListenPacket for a taken port.
+	ErrPortInUse = errors.New("mesh: port in use")
+)
+
+// Addr is a mesh socket address: a node's public key and a port (1-65535).
+type Addr struct {
+	Key  topology.Key
+	Port uint16
+}
+
+// Network returns "skyfleet".
+func (a Addr) Network() string { return "skyfleet" }
+
+// String returns "address:port" with the node's Skycoin-format address.
+func (a Addr) String() string { return shortKey(a.Key) + ":" + strconv.Itoa(int(a.Port)) }
+
+type streamKey struct{ local, remote uint16 }
+
+// peer is the end-to-end state towards one destination node.
+type peer struct {
+	e   *endToEnd
+	key topology.Key
+
+	mu        sync.Mutex
+	sess      *link.Session
+	pending   *link.Pending
+	pendingAt time.Time
+	ready     chan struct{} // closed when the first session is up
+	routes    []*route
+	version   int // bumped when routes change
+	lastTry   time.Time
+	lastUsed  time.Time
+	avoid     map[topology.Key]time.Time
+	rr        uint32
+	streams   map[streamKey]*stream.Conn
+	queued    [][]byte // responses waiting for a route back
+}
+
+type e2eRef struct {
+	p       *peer
+	s       *link.Session
+	pending *link.Pending
+}
+
+// endToEnd is the layer between routes and applications.
+type endToEnd struct {
+	r  *Router
+	hs *link.Handshaker
+
+	mu        sync.Mutex
+	peers     map[topology.Key]*peer
+	byIndex   map[uint32]*e2eRef
+	listeners map[uint16]*listener
+	packets   map[uint16]*PacketConn
+	pings     map[uint32]chan struct{}
+	addrs     map[string]topology.Key
+	closed    bool
+}
+
+func newEndToEnd(r *Router) *endToEnd {
+	return &endToEnd{
+		r: r,
+		// A handshaker of its own: its replay state must not mix with the links'.
+		hs:        link.NewHandshaker(link.Config{Private: r.cfg.Key, PSK: r.cfg.PSK}),
+		peers:     make(map[topology.Key]*peer),
+		byIndex:   make(map[uint32]*e2eRef),
+		listeners: make(map[uint16]*listener),
+		packets:   make(map[uint16]*PacketConn),
+		pings:     make(map[uint32]chan struct{}),
+		addrs:     make(map[string]topology.Key),
+	}
+}
+
+func (e *endToEnd) peerFor(k topology.Key) *peer {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.peers[k]
+	if p == nil {
+		p = &peer{e: e, key: k, ready: make(chan struct{}), avoid: make(map[topology.Key]time.Time),
+			streams: make(map[streamKey]*stream.Conn), lastUsed: time.Now()}
+		e.peers[k] = p
+	}
+	return p
+}
+
+func (e *endToEnd) allocIndex(ref *e2eRef) uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		i := e.r.rand32()
+		if i != 0 && e.byIndex[i] == nil {
+			e.byIndex[i] = ref
+			return i
+		}
+	}
+}
+
+// Resolve turns a node address (Skycoin format) or a 66-hex-character public key into
+// the node's key. Addresses are looked up among the nodes in the topology graph.
+func (r *Router) Resolve(s string) (topology.Key, error) {
+	var k topology.Key
+	if len(s) == 2*keyLen {
+		b, err := hex.DecodeString(s)
+		if err == nil {
+			copy(k[:], b)
+			return k, nil
+		}
+	}
+	if _, err := identity.ParseAddress(s); err != nil {
+		return k, fmt.Errorf("mesh: %q is neither a node address nor a public key: %v", s, err)
+	}
+	e := r.e2e
+	e.mu.Lock()
+	k, ok := e.addrs[s]
+	e.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	for _, n := range append(r.graph.Nodes(), r.self) {
+		a, err := identity.AddressFromPublicKey(n[:])
+		if err != nil {
+			continue
+		}
+		e.mu.Lock()
+		e.addrs[a.String()] = n
+		e.mu.Unlock()
+		if a.String() == s {
+			return n, nil
+		}
+	}
+	return k, fmt.Errorf("%w: %s is not in the topology (yet)", ErrNoRoute, s)
+}
+
+// connect makes sure p has an up route and an end-to-end session.
+func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
+	if k == e.r.self {
+		return nil, errors.New("mesh: that is this node's own address")
+	}
+	p := e.peerFor(k)
+	p.mu.Lock()
+	p.lastUsed = time.Now()
+	p.mu.Unlock()
+	if err := p.ensureRoute(ctx); err != nil {
+		return nil, err
+	}
+	for {
+		p.mu.Lock()
+		if p.sess != nil {
+			p.mu.Unlock()
+			return p, nil
+		}
+		ready := p.ready
+		p.mu.Unlock()
+		p.initiate(time.Now())
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ready:
+			t.Stop()
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: no end-to-end handshake answer from %s", ErrUnreachable, shortKey(k))
+		}
+	}
+}
+
+// initiate sends an end-to-end handshake over p's best route (rate-limited).
+func (p *peer) initiate(now time.Time) {
+	p.mu.Lock()
+	if p.pending != nil && now.Sub(p.pendingAt) < 900*time.Millisecond {
+		p.mu.Unlock()
+		return
+	}
+	e := p.e
+	ref := &e2eRef{p: p}
+	idx := e.allocIndex(ref)
+	msg, pend, err := e.hs.Initiate(p.key[:], idx, e.r.cfg.Clock(), nil)
+	if err != nil {
+		p.mu.Unlock()
+		return
+	}
+	e.mu.Lock()
+	ref.pending = pend
+	e.mu.Unlock()
+	p.pending, p.pendingAt = pend, now
+	p.mu.Unlock()
+	p.sendRaw(msg, true)
+}
+
+// ensureRoute waits until p has at least one up route, setting routes up as needed.
+func (p *peer) ensureRoute(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		if p.upRoute() != nil {
+			return nil
+		}
+		started, err := p.maintain(time.Now(), true)
+		if err != nil && len(started) == 0 {
+			if ctx.Err() != nil || attempt >= 2 {
+				return err
+			}
+		}
+		for _, rt := range started {
+			select {
+			case <-rt.done:
+			case <-ctx.Done():
+				return fmt.Errorf("%w: route setup to %s timed out", ErrUnreachable, shortKey(p.key))
+			}
+		}
+		if p.upRoute() != nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: no route to %s could be set up", ErrUnreachable, shortKey(p.key))
+		}
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// upRoute returns one up route to p, spreading use round robin, or nil.
+func (p *peer) upRoute() *route {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.routes)
+	for i := 0; i < n; i++ {
+		p.rr++
+		rt := p.routes[int(p.rr)%n]
+		if rt.state.Load() == routeUp {
+			return rt
+		}
+	}
+	return nil
+}
+
+// bestRoute returns the up route with the fewest hops (then the fastest setup), or nil.
+func (p *peer) bestRoute() *route {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var best *route
+	for _, rt := range p.routes {
+		if rt.state.Load() != routeUp {
+			continue
+		}
+		if best == nil || len(rt.path) < len(best.path) || (len(rt.path) == len(best.path) && rt.setup < best.setup) {
+			best = rt
+		}
+	}
+	return best
+}
+
+// maintain starts route setups until p has Config.Routes routes (up or pending). It
+// returns the setups it started. force skips the once-a-second rate limit.
+func (p *peer) maintain(now time.Time, force bool) ([]*route, error) {
+	r := p.e.r
+	p.mu.Lock()
+	if !force && now.Sub(p.lastTry) < time.Second {
+		p.mu.Unlock()
+		return nil, nil
+	}
+	have := len(p.routes)
+	if have >= r.cfg.Routes {
+		p.mu.Unlock()
+		return nil, nil
+	}
+	p.lastTry = now
+	avoid := make([]topology.Key, 0, len(p.avoid))
+	for k, t := range p.avoid {
+		if now.Sub(t) > 5*time.Second {
+			delete(p.avoid, k)
+			continue
+		}
+		avoid = append(avoid, k)
+	}
+	existing := make([]topology.Path, 0, len(p.routes))
+	for _, rt := range p.routes {
+		existing = append(existing, rt.path)
+	}
+	p.mu.Unlock()
+
+	paths, err := r.graph.Disjoint(p.key, r.cfg.Routes, true)
+	if err != nil || len(paths) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoRoute, shortKey(p.key))
+	}
+	if len(avoid) > 0 {
+		var kept []topology.Path
+		for _, path := range paths {
+			if !pathUses(path, avoid) {
+				kept = append(kept, path)
+			}
+		}
+		if len(kept) == 0 {
+			if alt, err := r.graph.Avoiding(p.key, avoid, true); err == nil {
+				kept = append(kept, alt)
+			}
+		}
+		paths = kept
+	}
+	var started []*route
+	for _, path := range paths {
+		if have >= r.cfg.Routes {
+			break
+		}
+		dup := false
+		for _, ex := range existing {
+			if samePath(ex, path) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		rt, err := r.routes.start(path, p.routeFailed)
+		if err != nil {
+			continue
+		}
+		have++
+		p.mu.Lock()
+		p.routes = append(p.routes, rt)
+		p.version++
+		p.mu.Unlock()
+		started = append(started, rt)
+		go p.awaitRoute(rt)
+	}
+	if len(started) == 0 && p.upRoute() == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnreachable, shortKey(p.key))
+	}
+	return started, nil
+}
+
+// awaitRoute flushes queued handshake responses once rt is up.
+func (p *peer) awaitRoute(rt *route) {
+	<-rt.done
+	if rt.state.Load() != routeUp {
+		return
+	}
+	p.mu.Lock()
+	p.version++
+	q := p.queued
+	p.queued = nil
+	p.mu.Unlock()
+	for _, b := range q {
+		rt.send(b, true)
+	}
+}
+
+// routeFailed drops a failed route and remembers the node after the reporter (the
+// broken hop) to route around it for a few seconds.
+func (p *peer) routeFailed(rt *route, reporter topology.Key, reason byte) {
+	now := time.Now()
+	p.mu.Lock()
+	for i, x := range p.routes {
+		if x == rt {
+			p.routes = append(p.routes[:i:i], p.routes[i+1:]...)
+			p.version++
+			break
+		}
+	}
+	for i, k := range rt.path {
+		if k == reporter && i+1 < len(rt.path)-1 {
+			p.avoid[rt.path[i+1]] = now
+		}
+	}
+	p.lastTry = time.Time{}
+	p.mu.Unlock()
+	p.e.r.routes.close(rt)
+	p.e.r.cfg.Logf("mesh: route to %s via %d hops failed: %v", shortKey(p.key), len(rt.path)-1, rt.failErr)
+}
+
+func pathUses(path topology.Path, nodes []topology.Key) bool {
+	for _, k := range path[1 : len(path)-1] {
+		for _, a := range nodes {
+			if k == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func samePath(a, b topology.Path) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sendRaw sends an end-to-end datagram over one up route; handshake messages are
+// queued when no route is up yet.
+func (p *peer) sendRaw(b []byte, ctrl bool) bool {
+	if rt := p.upRoute(); rt != nil {
+		return rt.send(b, ctrl)
+	}
+	if ctrl {
+		p.mu.Lock()
+		if len(p.queued) < 4 {
+			p.queued = append(p.queued, append([]byte(nil), b...))
+		}
+		p.mu.Unlock()
+		go p.maintain(time.Now(), false)
+	}
+	return false
+}
+
+// sendApp seals an application frame and sends it on rt (or any up route when nil).
+func (p *peer) sendApp(rt *route, kind byte, sport, dport uint16, body []byte) error {
+	p.mu.Lock()
+	s := p.sess
+	p.lastUsed = time.Now()
+	p.mu.Unlock()
+	if s == nil {
+		return fmt.Errorf("%w: no end-to-end session", ErrUnreachable)
+	}
+	if len(body) > appMTU-appHeader {
+		return fmt.Errorf("mesh: %d-byte payload exceeds %d", len(body), appMTU-appHeader)
+	}
+	f := getBuf()
+	defer putBuf(f)
+	*f = append(*f, kind, byte(sport>>8), byte(sport), byte(dport>>8), byte(dport))
+	*f = append(*f, body...)
+	d := getBuf()
+	defer putBuf(d)
+	var err error
+	*d, err = s.Seal(*d, *f)
+	if err != nil {
+		return err
+	}
+	if rt == nil {
+		rt = p.upRoute()
+		if rt == nil {
+			return fmt.Errorf("%w: no route up", ErrUnreachable)
+		}
+	}
+	if !rt.send(*d, kind != appStream && kind != appDgram) {
+		return fmt.Errorf("mesh: route to %s is down or congested", shortKey(p.key))
+	}
+	return nil
+}
+
+// deliver handles a route payload addressed to this node: an end-to-end datagram.
+func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
+	typ, idx, ok := link.Header(b)
+	if !ok {
+		e.r.count(CountBadFrame)
+		return
+	}
+	switch typ {
+	case link.TypeInit:
+		ref := &e2eRef{}
+		li := e.allocIndex(ref)
+		resp, s, _, err := e.hs.Respond(b, li, now, func([]byte) bool { return true })
+		if err != nil {
+			e.mu.Lock()
+			delete(e.byIndex, li)
+			e.mu.Unlock()
+			e.r.countLinkErr(err)
+			return
+		}
+		var k topology.Key
+		copy(k[:], s.Remote())
+		from := [keyLen]byte(k)
+		ru.from.Store(&from)
+		p := e.peerFor(k)
+		e.mu.Lock()
+		ref.p, ref.s = p, s
+		e.mu.Unlock()
+		p.setSession(s)
+		p.sendRaw(resp, true)
+	case link.TypeResp:
+		e.mu.Lock()
+		ref := e.byIndex[idx]
+		e.mu.Unlock()
+		if ref == nil || ref.pending == nil {
+			e.r.count(CountUnknownIndex)
+			return
+		}
+		s, err := ref.pending.Finish(b, now)
+		if err != nil {
+			e.r.countLinkErr(err)
+			return
+		}
+		e.mu.Lock()
+		ref.s, ref.pending = s, nil
+		e.mu.Unlock()
+		ref.p.setSession(s)
+	case link.TypeData:
+		e.mu.Lock()
+		ref := e.byIndex[idx]
+		e.mu.Unlock()
+		if ref == nil || ref.s == nil {
+			e.r.count(CountUnknownIndex)
+			return
+		}
+		d := getBuf()
+		defer putBuf(d)
+		payload, reply, err := ref.s.Open(*d, b, now)
+		if err != nil {
+			e.r.countLinkErr(err)
+			return
+		}
+		p := ref.p
+		if reply != nil {
+			p.sendRaw(reply, true)
+		}
+		if payload != nil {
+			p.mu.Lock()
+			if p.sess != ref.s && !ref.s.Initiator() {
+				p.sess = ref.s // the peer re-handshook; follow it
+			}
+			p.mu.Unlock()
+			e.app(p, payload, now)
+		}
+	}
+}
+
+func (p *peer) setSession(s *link.Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sess = s
+	p.pending = nil
+	select {
+	case <-p.ready:
+	default:
+		close(p.ready)
+	}
+}
+
+// app dispatches one decrypted application frame from p.
+func (e *endToEnd) app(p *peer, f []byte, now time.Time) {
+	if len(f) < appHeader {
+		e.r.count(CountBadFrame)
+		return
+	}
+	kind := f[0]
+	sport := binary.BigEndian.Uint16(f[1:])
+	dport := binary.BigEndian.Uint16(f[3:])
+	body := f[appHeader:]
+	switch kind {
+	case appDgram:
+		e.mu.Lock()
+		pc := e.packets[dport]
+		e.mu.Unlock()
+		if pc != nil {
+			pc.push(Addr{Key: p.key, Port: sport}, body)
+		}
+	case appStream:
+		e.streamSegment(p, sport, dport, body)
+	case appEchoReq:
+		p.sendApp(nil, appEchoResp, dport, sport, body)
+	case appEchoResp:
+		if len(body) >= 4 {
+			id := binary.BigEndian.Uint32(body)
+			e.mu.Lock()
+			ch := e.pings[id]
+			delete(e.pings, id)
+			e.mu.Unlock()
+			if ch != nil {
+				close(ch)
+			}
+		}
+	default:
+		e.r.count(CountBadFrame)
+	}
+}
+
+// tick rekeys end-to-end sessions, keeps routes to active peers at strength and
+// closes routes to idle ones.
+func (e *endToEnd) tick(now time.Time) {
+	e.mu.Lock()
+	ps := make([]*peer, 0, len(e.peers))
+	for _, p := range e.peers {
+		ps = append(ps, p)
+	}
+	e.mu.Unlock()
+	for _, p := range ps {
+		p.mu.Lock()
+		s := p.sess
+		idle := now.Sub(p.lastUsed) > 2*time.Minute && len(p.streams) == 0
+		var rtt time.Duration
+		for _, rt := range p.routes {
+			if rt.state.Load() == routeUp && (rtt == 0 || rt.setup < rtt) {
+				rtt = rt.setup
+			}
+		}
+		p.mu.Unlock()
+		if s != nil {
+			if out := s.Tick(now, rtt); out != nil {
+				p.sendRaw(out, true)
+			}
+		}
+		if idle {
+			p.mu.Lock()
+			rs := p.routes
+			p.routes = nil
+			p.version++
+			p.mu.Unlock()
+			for _, rt := range rs {
+				e.r.routes.close(rt)
+			}
+			continue
+		}
+		if s != nil || p.pending != nil {
+			p.maintain(now, false)
+		}
+	}
+}
+
+func (e *endToEnd) close() {
+	e.mu.Lock()
+	e.closed = true
+	ls := make([]*listener, 0, len(e.listeners))
+	for _, l := range e.listeners {
+		ls = append(ls, l)
+	}
+	pcs := make([]*PacketConn, 0, len(e.packets))
+	for _, pc := range e.packets {
+		pcs = append(pcs, pc)
+	}
+	e.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for _, pc := range pcs {
+		pc.Close()
+	}
+}
+
+// PingResult is the answer to Router.Ping.
+type PingResult struct {
+	// RTT is the end-to-end round trip of the echo over the route.
+	RTT time.Duration
+	// Path lists the node addresses of the route used, this node first.
+	Path []string
+	// SetupTime is how long the route took to set up (0 if it already existed).
+	SetupTime time.Duration
+}
+
+// Ping sends an end-to-end echo to the node with key k over an existing or new
+// route and waits for the answer (bounded by ctx). Errors: ErrNoRoute when the
+// topology has no path, ErrUnreachable when no answer came.
+func (r *Router) Ping(ctx context.Context, k topology.Key) (PingResult, error) {
+	start := time.Now()
+	e := r.e2e
+	hadRoute := false
+	if p := e.peers[k]; p != nil {
+		hadRoute = p.upRoute() != nil
+	}
+	p, err := e.connect(ctx, k)
+	if err != nil {
+		return PingResult{}, err
+	}
+	var res PingResult
+	if !hadRoute {
+		res.SetupTime = time.Since(start)
+	}
+	for {
+		rt := p.bestRoute()
+		if rt == nil {
+			return res, fmt.Errorf("%w: route lost", ErrUnreachable)
+		}
+		id := r.rand32()
+		ch := make(chan struct{})
+		e.mu.Lock()
+		e.pings[id] = ch
+		e.mu.Unlock()
+		t0 := time.Now()
+		if err := p.sendApp(rt, appEchoReq, 0, 0, binary.BigEndian.AppendUint32(nil, id)); err != nil {
+			return res, err
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ch:
+			t.Stop()
+			res.RTT = time.Since(t0)
+			for _, k := range rt.path {
+				res.Path = append(res.Path, shortKey(k))
+			}
+			return res, nil
+		case <-t.C:
+			e.mu.Lock()
+			delete(e.pings, id)
+			e.mu.Unlock()
+		case <-ctx.Done():
+			t.Stop()
+			e.mu.Lock()
+			delete(e.pings, id)
+			e.mu.Unlock()
+			return res, fmt.Errorf("%w: no echo from %s", ErrUnreachable, shortKey(k))
+		}
+	}
+}
+
+// listener is a net.Listener for streams arriving on one port.
+type listener struct {
+	e    *endToEnd
+	port uint16
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+// Listen accepts streams to port (1-65535) from any node.
+func (r *Router) Listen(port uint16) (net.Listener, error) {
+	e := r.e2e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if port == 0 || e.listeners[port] != nil {
+		return nil, fmt.Errorf("%w: %d", ErrPortInUse, port)
+	}
+	l := &listener{e: e, port: port, ch: make(chan net.Conn, 64), done: make(chan struct{})}
+	e.listeners[port] = l
+	return l, nil
+}
+
+// Accept waits for the next stream.
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; streams already accepted live on.
+func (l *listener) Close() error {
+	l.once.Do(func() {
+		close(l.done)
+		l.e.mu.Lock()
+		if l.e.listeners[l.port] == l {
+			delete(l.e.listeners, l.port)
+		}
+		l.e.mu.Unlock()
+	})
+	return nil
+}
+
+// Addr is this node's address and the port.
+func (l *listener) Addr() net.Addr { return Addr{Key: l.e.r.self, Port: l.port} }
+
+// streamPaths presents p's up routes to one stream as stream.Paths.
+type streamPaths struct {
+	p            *peer
+	sport, dport uint16 // ours, theirs
+
+	mu      sync.Mutex
+	version int
+	cache   []stream.Path
+}
+
+func (sp *streamPaths) Paths() []stream.Path {
+	p := sp.p
+	p.mu.Lock()
+	v := p.version
+	routes := p.routes
+	p.mu.Unlock()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if v == sp.version && sp.cache != nil {
+		return sp.cache
+	}
+	out := make([]stream.Path, 0, len(routes))
+	for _, rt := range routes {
+		if rt.state.Load() == routeUp {
+			out = append(out, &streamPath{sp: sp, rt: rt})
+		}
+	}
+	sp.version, sp.cache = v, out
+	return out
+}
+
+type streamPath struct {
+	sp *streamPaths
+	rt *route
+}
+
+var errRouteDown = errors.New("mesh: route down")
+
+func (s *streamPath) Send(seg []byte) error {
+	if s.rt.state.Load() != routeUp {
+		return errRouteDown
+	}
+	return s.sp.p.sendApp(s.rt, appStream, s.sp.sport, s.sp.dport, seg)
+}
+
+func (s *streamPath) MTU() int   { return appMTU - appHeader }
+func (s *streamPath) ID() uint64 { return s.rt.id }
+
+// Dial opens a reliable, ordered, end-to-end encrypted stream to port on the node
+// with key k, spread over up to Config.Routes routes.
+func (r *Router) Dial(ctx context.Context, k topology.Key, port uint16) (net.Conn, error) {
+	e := r.e2e
+	p, err := e.connect(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	var sport uint16
+	for {
+		sport = uint16(49152 + r.rand32()%16384)
+		if p.streams[streamKey{sport, port}] == nil {
+			break
+		}
+	}
+	sp := &streamPaths{p: p, sport: sport, dport: port}
+	c := stream.Dial(sp, Addr{Key: r.self, Port: sport}, Addr{Key: k, Port: port}, stream.Config{})
+	p.streams[streamKey{sport, port}] = c
+	p.mu.Unlock()
+	go e.reap(p, streamKey{sport, port}, c)
+	return c, nil
+}
+
+// streamSegment routes a stream segment to its Conn, accepting new streams on
+// listening ports.
+func (e *endToEnd) streamSegment(p *peer, sport, dport uint16, seg []byte) {
+	key := streamKey{dport, sport}
+	p.mu.Lock()
+	c := p.streams[key]
+	p.mu.Unlock()
+	if c != nil {
+		c.Deliver(seg, nil)
+		return
+	}
+	if !stream.IsSYN(seg) {
+		return
+	}
+	e.mu.Lock()
+	l := e.listeners[dport]
+	e.mu.Unlock()
+	if l == nil {
+		return
+	}
+	sp := &streamPaths{p: p, sport: dport, dport: sport}
+	c, err := stream.Accept(sp, Addr{Key: e.r.self, Port: dport}, Addr{Key: p.key, Port: sport}, stream.Config{}, seg)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	p.streams[key] = c
+	p.mu.Unlock()
+	go e.reap(p, key, c)
+	select {
+	case l.ch <- c:
+	default:
+		c.Close()
+	}
+}
+
+// reap forgets a stream once it has ended.
+func (e *endToEnd) reap(p *peer, key streamKey, c *stream.Conn) {
+	<-c.Done()
+	p.mu.Lock()
+	if p.streams[key] == c {
+		delete(p.streams, key)
+	}
+	p.mu.Unlock()
+}

@@ -1,0 +1,419 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/skyfleet/skyfleet/services/mesh/link"
+	"github.com/skyfleet/skyfleet/services/mesh/stream"
+)
+
+func TestLineAllPairsPing(t *testing.T) {
+	m := newMemnet()
+	nodes := buildMesh(t, m, 5, line(5), nil)
+	waitConverged(t, nodes, 10*time.Second)
+	for i, a := range nodes {
+		for j, b := range nodes {
+			if i == j {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			res, err := a.r.Ping(ctx, keyOf(b))
+			cancel()
+			if err != nil {
+				t.Fatalf("ping %d -> %d: %v", i, j, err)
+			}
+			want := j - i
+			if want < 0 {
+				want = -want
+			}
+			if got := len(res.Path) - 1; got != want {
+				t.Errorf("ping %d -> %d went %d hops, want %d (%v)", i, j, got, want, res.Path)
+			}
+		}
+	}
+	// Every transit rule forwarded something, and the ends see their routes.
+	st := nodes[2].r.Routes()
+	if len(st.Rules) == 0 {
+		t.Error("middle node holds no forwarding rules after all-pairs pings")
+	}
+	if c := nodes[2].r.Counters()["packets_forwarded"]; c == 0 {
+		t.Error("middle node forwarded nothing")
+	}
+}
+
+func TestStreamAcrossFourHops(t *testing.T) {
+	m := newMemnet()
+	nodes := buildMesh(t, m, 5, line(5), nil)
+	waitConverged(t, nodes, 10*time.Second)
+	src, dst := nodes[0], nodes[4]
+	l, err := dst.r.Listen(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 4 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+
+	got := make(chan [32]byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			t.Error(err)
+			got <- [32]byte{}
+			return
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		if err != nil || n != size {
+			t.Errorf("received %d bytes, err %v", n, err)
+		}
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		got <- s
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := src.r.Dial(ctx, keyOf(dst), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(c, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case s := <-got:
+		if s != want {
+			t.Fatal("SHA-256 differs at the far end")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("stream did not finish in 60 s")
+	}
+	// The stream went through the three middle nodes.
+	for _, mid := range nodes[1:4] {
+		if mid.r.Counters()["packets_forwarded"] < size/1500 {
+			t.Errorf("node %s forwarded only %d packets", mid.r.Address(), mid.r.Counters()["packets_forwarded"])
+		}
+	}
+}
+
+// TestStreamLossy: 5% loss and 20 ms delay on every link; a stream over 4 hops
+// arrives exact and no link is declared dead meanwhile.
+func TestStreamLossy(t *testing.T) {
+	m := newMemnet()
+	m.delay = 20 * time.Millisecond
+	m.loss = 0.05
+	nodes := buildMesh(t, m, 5, line(5), nil)
+	waitConverged(t, nodes, 20*time.Second)
+	src, dst := nodes[0], nodes[4]
+	l, err := dst.r.Listen(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 8 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	got := make(chan [32]byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- [32]byte{}
+			return
+		}
+		h := sha256.New()
+		io.Copy(h, c)
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		got <- s
+	}()
+	linksUp := func() uint64 {
+		var n uint64
+		for _, nd := range nodes {
+			n += nd.r.Counters()["links_up_total"]
+		}
+		return n
+	}
+	before := linksUp()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := src.r.Dial(ctx, keyOf(dst), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		io.Copy(c, bytes.NewReader(data))
+		c.Close()
+	}()
+	select {
+	case s := <-got:
+		if s != want {
+			t.Fatal("SHA-256 differs")
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatal("lossy stream did not finish in 120 s")
+	}
+	t.Logf("%d MB in %v; stream stats %+v", size>>20, time.Since(start), c.(interface{ Stats() stream.Stats }).Stats())
+	if after := linksUp(); after != before {
+		t.Errorf("links went down and up %d times during the transfer", after-before)
+	}
+}
+
+func TestDatagrams(t *testing.T) {
+	m := newMemnet()
+	nodes := buildMesh(t, m, 3, line(3), nil)
+	waitConverged(t, nodes, 10*time.Second)
+	a, err := nodes[0].r.ListenPacket(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nodes[2].r.ListenPacket(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[2].r.ListenPacket(200); err == nil {
+		t.Error("second ListenPacket on a taken port succeeded")
+	}
+	msg := []byte("hello over two hops")
+	// Datagrams are best effort: retry until one arrives.
+	b.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var buf [2048]byte
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			if _, err := a.WriteTo(msg, Addr{Key: keyOf(nodes[2]), Port: 200}); err != nil {
+				t.Logf("write: %v", err)
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-done:
+				return
+			}
+		}
+	}()
+	n, from, err := b.ReadFrom(buf[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf[:n], msg) {
+		t.Errorf("got %q", buf[:n])
+	}
+	fa := from.(Addr)
+	if fa.Key != keyOf(nodes[0]) || fa.Port != 100 {
+		t.Errorf("from %v, want node 0 port 100", from)
+	}
+	if _, err := a.WriteTo(make([]byte, MaxDatagram+1), fa); err == nil {
+		t.Error("oversized datagram accepted")
+	}
+}
+
+// TestFailover kills a middle node of a 3x3 grid while a stream crosses it; the
+// stream must finish byte-exact over the other route.
+func TestFailover(t *testing.T) {
+	m := newMemnet()
+	nodes := buildMesh(t, m, 9, grid(3, 3), nil)
+	waitConverged(t, nodes, 10*time.Second)
+	src, dst := nodes[0], nodes[8]
+	l, err := dst.r.Listen(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 24 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	var received atomic.Int64
+	got := make(chan [32]byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- [32]byte{}
+			return
+		}
+		h := sha256.New()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			h.Write(buf[:n])
+			received.Add(int64(n))
+			if err != nil {
+				break
+			}
+		}
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		got <- s
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := src.r.Dial(ctx, keyOf(dst), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		io.Copy(c, bytes.NewReader(data))
+		c.Close()
+	}()
+	for received.Load() < 2<<20 {
+		time.Sleep(time.Millisecond)
+	}
+	// Kill a middle node of a route in use (not a neighbour of the source, so the
+	// source learns of it only through a route error).
+	var victim *testNode
+	for _, rs := range src.r.Routes().Routes {
+		if rs.State == "up" && rs.Hops >= 3 && rs.Packets > 0 {
+			for _, n := range nodes {
+				if n.r.Address() == rs.Path[2] {
+					victim = n
+				}
+			}
+		}
+	}
+	if victim == nil {
+		t.Fatal("no multi-hop route in use from corner to corner")
+	}
+	at := received.Load()
+	victim.r.Close() // the node dies: its transport goes silent
+	select {
+	case s := <-got:
+		if s != want {
+			t.Fatal("SHA-256 differs after failover")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("stream did not finish after the middle node died")
+	}
+	if at >= size {
+		t.Fatal("the stream had finished before the node died")
+	}
+	t.Logf("killed %s after %d of %d bytes", victim.r.Address(), at, size)
+}
+
+// TestStrangers: probes without the network key, replays and unknown keys get no
+// reply and leave no state; replayed data is dropped.
+func TestStrangers(t *testing.T) {
+	m := newMemnet()
+	type capture struct {
+		to string
+		b  []byte
+	}
+	var mu sync.Mutex
+	var inits, datas []capture
+	// Record every handshake and data datagram on the wire, from the start.
+	m.tap = func(from, to string, b []byte) {
+		typ, _, ok := link.Header(b)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ok && typ == link.TypeInit:
+			inits = append(inits, capture{to, b})
+		case ok && typ == link.TypeData && len(datas) < 50:
+			datas = append(datas, capture{to, b})
+		}
+	}
+	nodes := buildMesh(t, m, 2, line(2), func(i int, c *Config) {
+		if i == 1 {
+			c.KnownPeersOnly = true
+		}
+	})
+	target := nodes[1]
+	waitConverged(t, nodes, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+
+	stranger := m.transport()
+	reply := func() bool {
+		select {
+		case <-stranger.in:
+			return true
+		case <-time.After(300 * time.Millisecond):
+			return false
+		}
+	}
+	before := target.r.Counters()
+	target.r.mu.RLock()
+	statesBefore := len(target.r.byIndex)
+	target.r.mu.RUnlock()
+
+	// What the real peer sent the target, recorded on the wire, to replay below.
+	mu.Lock()
+	var replayInits, replays [][]byte
+	for _, c := range inits {
+		if c.to == target.tr.addr {
+			replayInits = append(replayInits, c.b)
+		}
+	}
+	for _, c := range datas {
+		if c.to == target.tr.addr {
+			replays = append(replays, c.b)
+		}
+	}
+	mu.Unlock()
+	if len(replayInits) == 0 || len(replays) == 0 {
+		t.Fatalf("recorded %d handshakes and %d data datagrams to the target", len(replayInits), len(replays))
+	}
+	// 1. random bytes
+	junk := make([]byte, 200)
+	rand.Read(junk)
+	junk[0] = 0xee // not a link message type
+	stranger.WriteTo(junk, target.tr.addr)
+	// 2. a handshake with the wrong network key
+	k, _ := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
+	wrong := link.NewHandshaker(link.Config{Private: k, PSK: [32]byte{9}})
+	msg, _, err := wrong.Initiate(target.r.self[:], 1, uint64(time.Now().UnixNano()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger.WriteTo(msg, target.tr.addr)
+	// 3. a valid handshake from an unknown key (the target takes known peers only)
+	right := link.NewHandshaker(link.Config{Private: k, PSK: testPSK})
+	msg, _, err = right.Initiate(target.r.self[:], 2, uint64(time.Now().UnixNano()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger.WriteTo(msg, target.tr.addr)
+	// 4. the real peer's handshakes replayed
+	for _, b := range replayInits {
+		stranger.WriteTo(b, target.tr.addr)
+	}
+	// 5. replayed data datagrams
+	for _, b := range replays {
+		stranger.WriteTo(b, target.tr.addr)
+	}
+	if reply() {
+		t.Error("a stranger got a reply")
+	}
+	time.Sleep(100 * time.Millisecond)
+	after := target.r.Counters()
+	check := func(name string, atLeast uint64) {
+		if d := after[name] - before[name]; d < atLeast {
+			t.Errorf("%s rose by %d, want >= %d", name, d, atLeast)
+		}
+	}
+	check("drop_malformed", 1)
+	check("drop_no_psk", 1)
+	check("drop_refused", 1)
+	check("drop_handshake_replay", uint64(len(replayInits)))
+	check("drop_data_replay", uint64(len(replays)))
+	// No state for the strangers.
+	target.r.mu.RLock()
+	got := len(target.r.byIndex)
+	target.r.mu.RUnlock()
+	if got != statesBefore {
+		t.Errorf("sessions went from %d to %d", statesBefore, got)
+	}
+	if len(target.r.byKey) != 1 {
+		t.Errorf("target knows %d neighbours, want 1", len(target.r.byKey))
+	}
+}

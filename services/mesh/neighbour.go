@@ -1,0 +1,298 @@
+package mesh
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/skyfleet/skyfleet/services/mesh/link"
+)
+
+// linkOverhead bounds what the link layer adds to an unpadded payload: the 16-byte
+// header, the 16-byte tag, the 1-byte kind, and 2 bytes to spare (a padded length).
+// With padding, link.PayloadCapacity gives the exact room.
+const linkOverhead = 35
+
+// endpoint is where a neighbour is reached: a transport and an endpoint on it.
+type endpoint struct {
+	tr Transport
+	ep string
+}
+
+// neighbour is one link: the encrypted session to a directly reachable node, its
+// send queues and its metrics. The queues are drained by one sender goroutine that
+// packs as many frames as fit into each datagram.
+type neighbour struct {
+	r   *Router
+	id  uint32 // link ID in forwarding rules, never 0
+	key [keyLen]byte
+	// static neighbours (configured peers and relays) are redialled forever;
+	// others are forgotten some time after their link dies.
+	static bool
+	relay  bool
+	// configured is the peer's configured scheme://host:port ("" if learnt).
+	configured string
+
+	at   atomic.Pointer[endpoint]
+	sess atomic.Pointer[link.Session]
+
+	ctrl chan *[]byte // control frames and real-time traffic, sent first
+	data chan *[]byte // route data (bulk)
+	quit chan struct{}
+
+	nextRID atomic.Uint32
+
+	lastRecv atomic.Int64 // unix ns of the last authenticated datagram
+
+	// Counters for /mesh/links.
+	txPackets, txBytes, rxPackets, rxBytes atomic.Uint64
+	txDrops                                atomic.Uint64
+
+	mu       sync.Mutex // guards the fields below
+	up       bool
+	upSince  time.Time
+	downAt   time.Time
+	pending  *link.Pending
+	prevSess *link.Session // the session before sess, still accepted
+	lastInit time.Time
+	tries    int
+	pings    [32]pingRec
+	pingSeq  uint32
+	lastPing time.Time
+	srtt     time.Duration
+	rttvar   time.Duration
+	// rate is the throughput in bytes/s over the last measuring interval.
+	rateTx, rateRx         float64
+	rateAt                 time.Time
+	rateTxBase, rateRxBase uint64
+}
+
+type pingRec struct {
+	id       uint32
+	sent     time.Time
+	answered bool
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func getBuf() *[]byte { b := bufPool.Get().(*[]byte); *b = (*b)[:0]; return b }
+func putBuf(b *[]byte) {
+	if cap(*b) <= 1<<16 {
+		bufPool.Put(b)
+	}
+}
+
+func newNeighbour(r *Router, id uint32, key [keyLen]byte) *neighbour {
+	n := &neighbour{
+		r:    r,
+		id:   id,
+		key:  key,
+		ctrl: make(chan *[]byte, 256),
+		data: make(chan *[]byte, 1024),
+		quit: make(chan struct{}),
+	}
+	n.nextRID.Store(r.rand32() | 1)
+	go n.sender()
+	return n
+}
+
+// allocRID returns a fresh route ID for a rule whose in-side is this link. IDs are
+// chosen by the receiving node, so they are unique per in-link.
+func (n *neighbour) allocRID() uint32 {
+	for {
+		id := n.nextRID.Add(1)
+		if id != 0 && n.r.table.lookup(hop{n.id, id}) == nil {
+			return id
+		}
+	}
+}
+
+// isUp reports whether the link has a working session.
+func (n *neighbour) isUp() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.up
+}
+
+// rtt returns the smoothed round-trip time, or 0 before the first sample.
+func (n *neighbour) rtt() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.srtt
+}
+
+// send queues one frame. Control frames go first; data frames are dropped (and
+// counted) when the queue is full, as a congested network would.
+func (n *neighbour) send(ctrl bool, typ byte, parts ...[]byte) bool {
+	b := getBuf()
+	*b = appendFrame(*b, typ, parts...)
+	q := n.data
+	if ctrl {
+		q = n.ctrl
+	}
+	select {
+	case q <- b:
+		return true
+	default:
+		putBuf(b)
+		n.txDrops.Add(1)
+		return false
+	}
+}
+
+// sender drains the queues, packing frames into datagrams up to the link MTU.
+func (n *neighbour) sender() {
+	plain := make([]byte, 0, 1<<16)
+	out := make([]byte, 0, 1<<16)
+	var carry *[]byte
+	for {
+		f := carry
+		carry = nil
+		if f == nil {
+			select {
+			case f = <-n.ctrl:
+			default:
+				select {
+				case f = <-n.ctrl:
+				case f = <-n.data:
+				case <-n.quit:
+					return
+				}
+			}
+		}
+		at := n.at.Load()
+		max := 1400
+		if at != nil {
+			max = link.PayloadCapacity(at.tr.MTU(), n.r.cfg.Padding)
+		}
+		plain = append(plain[:0], *f...)
+		putBuf(f)
+	pack:
+		for {
+			var g *[]byte
+			select {
+			case g = <-n.ctrl:
+			default:
+				select {
+				case g = <-n.ctrl:
+				case g = <-n.data:
+				default:
+					break pack
+				}
+			}
+			if len(plain)+len(*g) > max {
+				carry = g
+				break
+			}
+			plain = append(plain, *g...)
+			putBuf(g)
+		}
+		s := n.sess.Load()
+		if s == nil || at == nil {
+			n.txDrops.Add(1)
+			continue
+		}
+		var err error
+		out, err = s.Seal(out[:0], plain)
+		if err != nil {
+			n.txDrops.Add(1)
+			if errors.Is(err, link.ErrExpired) {
+				n.r.rehandshake(n) // the counter ran out: a new session
+			}
+			continue
+		}
+		n.writeRaw(at, out)
+	}
+}
+
+// writeRaw sends a finished datagram (handshake, rekey or sealed frames).
+func (n *neighbour) writeRaw(at *endpoint, b []byte) {
+	if at == nil {
+		at = n.at.Load()
+		if at == nil {
+			return
+		}
+	}
+	if err := at.tr.WriteTo(b, at.ep); err != nil {
+		n.txDrops.Add(1)
+		return
+	}
+	n.txPackets.Add(1)
+	n.txBytes.Add(uint64(len(b)))
+}
+
+// ping sends a link ping, recording its time for the RTT and loss estimates.
+func (n *neighbour) ping(now time.Time) {
+	n.mu.Lock()
+	n.pingSeq++
+	id := n.pingSeq
+	n.pings[id%uint32(len(n.pings))] = pingRec{id: id, sent: now}
+	n.lastPing = now
+	n.mu.Unlock()
+	n.send(true, framePing, u32(id))
+}
+
+// pong records the answer to ping id.
+func (n *neighbour) pong(id uint32, now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := &n.pings[id%uint32(len(n.pings))]
+	if p.id != id || p.answered {
+		return
+	}
+	p.answered = true
+	sample := now.Sub(p.sent)
+	if n.srtt == 0 {
+		n.srtt, n.rttvar = sample, sample/2
+		return
+	}
+	// RFC 6298 §2.3 smoothing.
+	d := n.srtt - sample
+	if d < 0 {
+		d = -d
+	}
+	n.rttvar = (3*n.rttvar + d) / 4
+	n.srtt = (7*n.srtt + sample) / 8
+}
+
+// loss is the fraction of pings unanswered among the last ones old enough to judge.
+func (n *neighbour) lossLocked(now time.Time) float64 {
+	grace := 2*n.srtt + 100*time.Millisecond
+	sent, lost := 0, 0
+	for _, p := range n.pings {
+		if p.id == 0 || now.Sub(p.sent) < grace {
+			continue
+		}
+		sent++
+		if !p.answered {
+			lost++
+		}
+	}
+	if sent == 0 {
+		return 0
+	}
+	return float64(lost) / float64(sent)
+}
+
+// measure updates the throughput estimate; called once a second.
+func (n *neighbour) measure(now time.Time) {
+	tx, rx := n.txBytes.Load(), n.rxBytes.Load()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.rateAt.IsZero() {
+		if dt := now.Sub(n.rateAt).Seconds(); dt > 0 {
+			n.rateTx = float64(tx-n.rateTxBase) / dt
+			n.rateRx = float64(rx-n.rateRxBase) / dt
+		}
+	}
+	n.rateAt, n.rateTxBase, n.rateRxBase = now, tx, rx
+}
+
+func (n *neighbour) stop() {
+	select {
+	case <-n.quit:
+	default:
+		close(n.quit)
+	}
+}

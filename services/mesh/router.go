@@ -1,0 +1,918 @@
+// Package mesh is Skyfleet's router: encrypted links to neighbours over any Transport,
+// flooding of signed neighbour lists, local route search, source-routed forwarding by
+// route ID, and end-to-end encrypted datagrams and streams between nodes addressed by
+// public key (seeds/004, DESIGN.md "Mesh").
+//
+// The layers, bottom up:
+//
+//   - Transport (transport.go): datagrams to endpoints; UDP and TCP in package
+//     services/mesh/transport, radio later.
+//   - link (package services/mesh/link): Noise IKpsk2 over secp256k1 per neighbour,
+//     keys per direction, rekeyed every second of traffic, replay window.
+//   - neighbour (neighbour.go): one link's session, queues and metrics; a datagram
+//     carries several frames (wire.go).
+//   - topology (package services/mesh/topology): signed neighbour lists, the graph and
+//     route search.
+//   - forwarding (table.go, routes.go): Setup travels hop by hop along the source's
+//     chosen path; each hop allocates a route ID and installs
+//     (in-link, route ID) -> (out-link, next route ID); Confirm travels back.
+//   - end to end (e2e.go): a link.Session between source and destination carried over
+//     routes, multiplexing datagram ports, streams (package services/mesh/stream) and
+//     echo.
+package mesh
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/skyfleet/skyfleet/services/identity"
+	"github.com/skyfleet/skyfleet/services/mesh/link"
+	"github.com/skyfleet/skyfleet/services/mesh/topology"
+)
+
+// Peer is a configured neighbour: fleet.toml [network] peers and relays.
+type Peer struct {
+	// Network is the transport scheme, "udp" or "tcp".
+	Network string
+	// Address is the configured host:port.
+	Address string
+	// Key is the peer's 33-byte compressed public key.
+	Key []byte
+	// Relay marks a public node this node keeps an outbound link to so that it is
+	// reachable through it from behind NAT.
+	Relay bool
+}
+
+// Config configures a Router. Zero durations take the defaults given.
+type Config struct {
+	// Key is the node's static key; its public key is the node's mesh identity.
+	Key *secp256k1.PrivateKey
+	// PSK is the network key: datagrams made without it are dropped unanswered.
+	PSK [32]byte
+	// Transports carry the links; the router reads from all of them.
+	Transports []Transport
+	// Peers are static neighbours, redialled for as long as the router runs.
+	Peers []Peer
+	// KnownPeersOnly refuses links from keys not in Peers (or added with AddKnown).
+	KnownPeersOnly bool
+	// Properties are announced in gossip, e.g. "gateway", "master", "relay".
+	Properties []string
+	// Padding pads every link datagram to a multiple of this many bytes (0: none).
+	Padding int
+	// Routes is how many link-disjoint routes the router keeps to each destination it
+	// talks to (multi-route). Default 2.
+	Routes int
+	// Clock returns monotonic handshake timestamps (link.Handshaker.Initiate); it must
+	// keep increasing across restarts (see Timestamps). Default: wall-clock ns made
+	// monotonic within the process.
+	Clock func() uint64
+	// Logf receives one line per notable event. Default: discard.
+	Logf func(format string, args ...any)
+
+	// PingInterval is how often each link is pinged for RTT and loss. Default 250 ms.
+	PingInterval time.Duration
+	// DeadAfter declares a link dead after this long without an authenticated
+	// datagram. Default 1.5 s.
+	DeadAfter time.Duration
+	// AnnounceInterval is how often the node re-floods its neighbour list even when
+	// nothing changed. Default 10 s; entries expire after 4.5 intervals.
+	AnnounceInterval time.Duration
+	// RouteIdle removes forwarding rules unused for this long. Default 30 s.
+	RouteIdle time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.PingInterval == 0 {
+		c.PingInterval = 250 * time.Millisecond
+	}
+	if c.DeadAfter == 0 {
+		c.DeadAfter = 1500 * time.Millisecond
+	}
+	if c.AnnounceInterval == 0 {
+		c.AnnounceInterval = 10 * time.Second
+	}
+	if c.RouteIdle == 0 {
+		c.RouteIdle = 30 * time.Second
+	}
+	if c.Routes == 0 {
+		c.Routes = 2
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	if c.Clock == nil {
+		var last atomic.Uint64
+		c.Clock = func() uint64 {
+			now := uint64(time.Now().UnixNano())
+			for {
+				l := last.Load()
+				if now <= l {
+					now = l + 1
+				}
+				if last.CompareAndSwap(l, now) {
+					return now
+				}
+			}
+		}
+	}
+}
+
+// Counters, by the names Router.Counters reports. The drop counters tell what
+// strangers and broken peers cost the node.
+const (
+	CountMalformed      counter = iota // not a link datagram at all
+	CountNoPSK                         // handshake or datagram without the network key (no ECDH done)
+	CountHandshakeRepl                 // replayed or stale handshake
+	CountRefused                       // valid handshake from a key not allowed (known-peers-only)
+	CountAuth                          // failed decryption
+	CountUnknownIndex                  // data or response for no session we hold
+	CountDataReplay                    // replayed data datagram
+	CountBadFrame                      // malformed frame inside an authenticated datagram
+	CountNoRule                        // route ID without a rule
+	CountForwardDrop                   // next hop's queue full or its link down
+	CountHandshakes                    // handshakes answered
+	CountLinksUp                       // links that came up
+	CountPacketsForward                // route packets forwarded
+	CountPacketsLocal                  // route packets delivered here
+	numCounters
+)
+
+// counter indexes Router's counters.
+type counter int
+
+var counterNames = [numCounters]string{
+	"drop_malformed", "drop_no_psk", "drop_handshake_replay", "drop_refused", "drop_auth",
+	"drop_unknown_session", "drop_data_replay", "drop_bad_frame", "drop_no_route",
+	"drop_forward", "handshakes_answered", "links_up_total", "packets_forwarded",
+	"packets_delivered",
+}
+
+// Router is one mesh node. Create it with New, run it with Start, stop it with Close.
+type Router struct {
+	cfg  Config
+	self topology.Key
+	addr string
+	hs   *link.Handshaker
+
+	graph *topology.Graph
+	table *table
+
+	mu        sync.RWMutex
+	byKey     map[topology.Key]*neighbour
+	byLink    map[uint32]*neighbour
+	byIndex   map[uint32]*sessionRef
+	known     map[topology.Key]bool
+	nextLink  uint32
+	announced time.Time
+	dirty     bool
+	seq       uint64
+
+	counters [numCounters]atomic.Uint64
+
+	routes *routes
+	e2e    *endToEnd
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// sessionRef finds a link session (or a handshake in flight) by its local index.
+type sessionRef struct {
+	n       *neighbour
+	s       *link.Session
+	pending *link.Pending
+	at      *endpoint
+	created time.Time
+}
+
+// New checks cfg and builds a router; nothing runs until Start.
+func New(cfg Config) (*Router, error) {
+	if cfg.Key == nil {
+		return nil, errors.New("mesh: no node key")
+	}
+	if len(cfg.Transports) == 0 {
+		return nil, errors.New("mesh: no transport to listen on")
+	}
+	cfg.defaults()
+	r := &Router{
+		cfg:     cfg,
+		hs:      link.NewHandshaker(link.Config{Private: cfg.Key, PSK: cfg.PSK, Padding: cfg.Padding}),
+		table:   newTable(),
+		byKey:   make(map[topology.Key]*neighbour),
+		byLink:  make(map[uint32]*neighbour),
+		byIndex: make(map[uint32]*sessionRef),
+		known:   make(map[topology.Key]bool),
+	}
+	copy(r.self[:], cfg.Key.PubKey().SerializeCompressed())
+	a, err := identity.AddressFromPublicKey(r.self[:])
+	if err != nil {
+		return nil, err
+	}
+	r.addr = a.String()
+	r.graph = topology.NewGraph(r.self)
+	r.routes = newRoutes(r)
+	r.e2e = newEndToEnd(r)
+	for _, p := range cfg.Peers {
+		if len(p.Key) != keyLen {
+			return nil, fmt.Errorf("mesh: peer %s: public key must be %d bytes", p.Address, keyLen)
+		}
+		var k topology.Key
+		copy(k[:], p.Key)
+		r.known[k] = true
+	}
+	return r, nil
+}
+
+// Self returns the node's 33-byte public key.
+func (r *Router) Self() topology.Key { return r.self }
+
+// Address returns the node's Skycoin-format address.
+func (r *Router) Address() string { return r.addr }
+
+// Graph returns the topology graph the router keeps (read-only use).
+func (r *Router) Graph() *topology.Graph { return r.graph }
+
+// AddKnown allows links from key when KnownPeersOnly is set.
+func (r *Router) AddKnown(key []byte) {
+	var k topology.Key
+	copy(k[:], key)
+	r.mu.Lock()
+	r.known[k] = true
+	r.mu.Unlock()
+}
+
+// Start resolves the configured peers, starts reading every transport and runs the
+// timers. It returns at once; Close stops everything.
+func (r *Router) Start(ctx context.Context) error {
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	for _, p := range r.cfg.Peers {
+		if err := r.AddPeer(p); err != nil {
+			r.cfg.Logf("mesh: peer %s://%s: %v (retrying in the background)", p.Network, p.Address, err)
+		}
+	}
+	for _, tr := range r.cfg.Transports {
+		r.wg.Add(1)
+		go r.readLoop(tr)
+	}
+	r.wg.Add(1)
+	go r.tickLoop()
+	r.announce(time.Now())
+	return nil
+}
+
+// Close tears down routes, stops the timers and closes the transports.
+func (r *Router) Close() error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	r.e2e.close()
+	for _, tr := range r.cfg.Transports {
+		tr.Close()
+	}
+	r.wg.Wait()
+	r.mu.Lock()
+	for _, n := range r.byLink {
+		n.stop()
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// AddPeer adds a static neighbour, redialled for as long as the router runs, and
+// starts its handshake. A peer already linked is left alone; an error says why the
+// address cannot be used.
+func (r *Router) AddPeer(p Peer) error { return r.addPeer(p, true) }
+
+func (r *Router) addPeer(p Peer, static bool) error {
+	var k topology.Key
+	copy(k[:], p.Key)
+	if k == r.self {
+		return nil
+	}
+	var tr Transport
+	for _, t := range r.cfg.Transports {
+		if t.Network() == p.Network {
+			tr = t
+			break
+		}
+	}
+	if tr == nil {
+		return fmt.Errorf("no %s transport configured in [node] listen", p.Network)
+	}
+	n := r.neighbourFor(k, true)
+	n.mu.Lock()
+	n.static = n.static || static
+	n.relay = n.relay || p.Relay
+	if static {
+		n.configured = p.Network + "://" + p.Address
+	}
+	up := n.up
+	n.mu.Unlock()
+	ep, err := tr.Resolve(p.Address)
+	if err != nil {
+		return err
+	}
+	if !up || n.at.Load() == nil {
+		n.at.Store(&endpoint{tr: tr, ep: ep})
+		r.initiate(n, time.Now())
+	}
+	return nil
+}
+
+// Discovered is called for a neighbour found on the LAN: it links to it unless a
+// link exists or KnownPeersOnly refuses the key.
+func (r *Router) Discovered(pub []byte, endpoint string) {
+	var k topology.Key
+	copy(k[:], pub)
+	r.mu.RLock()
+	n := r.byKey[k]
+	allowed := !r.cfg.KnownPeersOnly || r.known[k]
+	r.mu.RUnlock() // before n.isUp: the lock order is neighbour, then router
+	if !allowed || k == r.self || (n != nil && n.isUp()) {
+		return
+	}
+	r.addPeer(Peer{Network: "udp", Address: endpoint, Key: pub}, false)
+}
+
+func (r *Router) neighbourFor(k topology.Key, create bool) *neighbour {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.byKey[k]; n != nil || !create {
+		return n
+	}
+	r.nextLink++
+	n := newNeighbour(r, r.nextLink, [keyLen]byte(k))
+	r.byKey[k] = n
+	r.byLink[n.id] = n
+	return n
+}
+
+func (r *Router) neighbourByLink(id uint32) *neighbour {
+	r.mu.RLock()
+	n := r.byLink[id]
+	r.mu.RUnlock()
+	return n
+}
+
+func (r *Router) neighbourByKey(k topology.Key) *neighbour {
+	r.mu.RLock()
+	n := r.byKey[k]
+	r.mu.RUnlock()
+	return n
+}
+
+func (r *Router) count(c counter) { r.counters[c].Add(1) }
+
+// Counters returns the router's event and drop counters by name: drop_no_psk,
+// drop_handshake_replay, drop_refused, drop_data_replay, packets_forwarded, ...
+func (r *Router) Counters() map[string]uint64 {
+	out := make(map[string]uint64, numCounters)
+	for i := range r.counters {
+		out[counterNames[i]] = r.counters[i].Load()
+	}
+	return out
+}
+
+func (r *Router) rand32() uint32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
+
+func (r *Router) rand64() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// allocIndex reserves a fresh, unused local session index.
+func (r *Router) allocIndex(ref *sessionRef) uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		i := r.rand32()
+		if i == 0 || r.byIndex[i] != nil {
+			continue
+		}
+		r.byIndex[i] = ref
+		return i
+	}
+}
+
+func (r *Router) dropIndex(i uint32) {
+	r.mu.Lock()
+	delete(r.byIndex, i)
+	r.mu.Unlock()
+}
+
+// readLoop reads one transport until it closes.
+func (r *Router) readLoop(tr Transport) {
+	defer r.wg.Done()
+	buf := make([]byte, 1<<16)
+	plain := make([]byte, 0, 1<<16)
+	for {
+		n, from, err := tr.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || r.ctx.Err() != nil {
+				return
+			}
+			r.cfg.Logf("mesh: %s: read: %v", tr.LocalAddr(), err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		plain = r.handleDatagram(tr, buf[:n], from, plain)
+	}
+}
+
+// handleDatagram processes one datagram from a transport; plain is scratch space.
+func (r *Router) handleDatagram(tr Transport, b []byte, from string, plain []byte) []byte {
+	typ, idx, ok := link.Header(b)
+	if !ok {
+		r.count(CountMalformed)
+		return plain
+	}
+	now := time.Now()
+	switch typ {
+	case link.TypeInit:
+		r.handleInit(tr, b, from, now)
+	case link.TypeResp:
+		r.handleResp(tr, b, idx, from, now)
+	case link.TypeData:
+		r.mu.RLock()
+		ref := r.byIndex[idx]
+		r.mu.RUnlock()
+		if ref == nil || ref.s == nil {
+			r.count(CountUnknownIndex)
+			return plain
+		}
+		payload, reply, err := ref.s.Open(plain[:0], b, now)
+		if err != nil {
+			r.countLinkErr(err)
+			return plain
+		}
+		n := ref.n
+		n.lastRecv.Store(now.UnixNano())
+		n.rxPackets.Add(1)
+		n.rxBytes.Add(uint64(len(b)))
+		if at := n.at.Load(); at == nil || at.tr != tr || at.ep != from {
+			// The peer roamed (or NAT rebound); authenticated, so follow it.
+			n.at.Store(&endpoint{tr: tr, ep: from})
+		}
+		if reply != nil {
+			n.writeRaw(nil, reply)
+		}
+		if payload != nil {
+			r.handleFrames(n, payload, now)
+		}
+		return payload
+	default:
+		r.count(CountMalformed)
+	}
+	return plain
+}
+
+func (r *Router) countLinkErr(err error) {
+	switch {
+	case errors.Is(err, link.ErrMAC):
+		r.count(CountNoPSK)
+	case errors.Is(err, link.ErrReplay):
+		r.count(CountDataReplay)
+	case errors.Is(err, link.ErrRefused):
+		r.count(CountRefused)
+	case errors.Is(err, link.ErrAuth):
+		r.count(CountAuth)
+	default:
+		r.count(CountMalformed)
+	}
+}
+
+func (r *Router) accept(remote []byte) bool {
+	if !r.cfg.KnownPeersOnly {
+		return true
+	}
+	var k topology.Key
+	copy(k[:], remote)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.known[k]
+}
+
+// initiate starts a handshake with n unless one is in flight.
+func (r *Router) initiate(n *neighbour, now time.Time) {
+	at := n.at.Load()
+	if at == nil {
+		return
+	}
+	n.mu.Lock()
+	if n.pending != nil && now.Sub(n.lastInit) < 500*time.Millisecond {
+		n.mu.Unlock()
+		return
+	}
+	if n.pending != nil {
+		r.dropIndex(n.pending.LocalIndex())
+	}
+	ref := &sessionRef{n: n, at: at, created: now}
+	idx := r.allocIndex(ref)
+	msg, p, err := r.hs.Initiate(n.key[:], idx, r.cfg.Clock(), nil)
+	if err != nil {
+		n.mu.Unlock()
+		r.dropIndex(idx)
+		r.cfg.Logf("mesh: handshake to %x: %v", n.key[:4], err)
+		return
+	}
+	r.mu.Lock()
+	ref.pending = p
+	r.mu.Unlock()
+	n.pending = p
+	n.lastInit = now
+	n.tries++
+	n.mu.Unlock()
+	n.writeRaw(at, msg)
+}
+
+// rehandshake forces a new handshake after the session refused to seal.
+func (r *Router) rehandshake(n *neighbour) {
+	n.mu.Lock()
+	n.pending = nil
+	n.mu.Unlock()
+	r.initiate(n, time.Now())
+}
+
+func (r *Router) handleInit(tr Transport, b []byte, from string, now time.Time) {
+	ref := &sessionRef{created: now}
+	idx := r.allocIndex(ref)
+	resp, s, _, err := r.hs.Respond(b, idx, now, r.accept)
+	if err != nil {
+		r.dropIndex(idx)
+		if errors.Is(err, link.ErrReplay) {
+			r.count(CountHandshakeRepl)
+		} else {
+			r.countLinkErr(err)
+		}
+		return
+	}
+	r.count(CountHandshakes)
+	var k topology.Key
+	copy(k[:], s.Remote())
+	n := r.neighbourFor(k, true)
+	at := &endpoint{tr: tr, ep: from}
+	r.mu.Lock()
+	ref.n, ref.s, ref.at = n, s, at
+	r.mu.Unlock()
+	n.at.Store(at)
+	n.writeRaw(at, resp)
+	r.installSession(n, s, now)
+}
+
+func (r *Router) handleResp(tr Transport, b []byte, idx uint32, from string, now time.Time) {
+	r.mu.RLock()
+	ref := r.byIndex[idx]
+	r.mu.RUnlock()
+	if ref == nil || ref.pending == nil {
+		r.count(CountUnknownIndex)
+		return
+	}
+	s, err := ref.pending.Finish(b, now)
+	if err != nil {
+		r.countLinkErr(err)
+		return
+	}
+	n := ref.n
+	r.mu.Lock()
+	ref.s, ref.pending = s, nil
+	r.mu.Unlock()
+	n.mu.Lock()
+	if n.pending != nil && n.pending.LocalIndex() == idx {
+		n.pending = nil
+	}
+	n.mu.Unlock()
+	n.at.Store(&endpoint{tr: tr, ep: from})
+	r.installSession(n, s, now)
+}
+
+// installSession makes s n's sending session and brings the link up. The session it
+// replaces stays readable until the next one arrives: when both ends initiate at once
+// each sends on the session it finished last, and the other must still read it.
+func (r *Router) installSession(n *neighbour, s *link.Session, now time.Time) {
+	old := n.sess.Swap(s)
+	n.lastRecv.Store(now.UnixNano())
+	n.mu.Lock()
+	wasUp := n.up
+	n.up = true
+	n.tries = 0
+	if !wasUp {
+		n.upSince = now
+	}
+	older := n.prevSess
+	if old != s {
+		n.prevSess = old
+	}
+	n.mu.Unlock()
+	if older != nil && older != s {
+		r.dropIndex(older.LocalIndex())
+	}
+	if !wasUp {
+		r.count(CountLinksUp)
+		r.cfg.Logf("mesh: link up to %s", shortKey(n.key))
+		n.ping(now)
+		// Give the new neighbour the whole graph, then tell everyone.
+		for _, a := range r.graph.All() {
+			if enc, err := a.MarshalBinary(); err == nil {
+				n.send(true, frameGossip, enc)
+			}
+		}
+		r.markDirty()
+	}
+}
+
+// linkDown declares n's link dead: its rules are removed and their sources told.
+func (r *Router) linkDown(n *neighbour, now time.Time) {
+	n.mu.Lock()
+	if !n.up {
+		n.mu.Unlock()
+		return
+	}
+	n.up = false
+	n.downAt = now
+	n.pending = nil
+	n.mu.Unlock()
+	if s := n.sess.Swap(nil); s != nil {
+		r.dropIndex(s.LocalIndex())
+	}
+	n.mu.Lock()
+	if n.prevSess != nil {
+		r.dropIndex(n.prevSess.LocalIndex())
+		n.prevSess = nil
+	}
+	n.mu.Unlock()
+	r.cfg.Logf("mesh: link down to %s", shortKey(n.key))
+	for _, ru := range r.table.takeLink(n.id) {
+		r.ruleBroken(ru, n.id, reasonLinkDown)
+	}
+	r.routes.linkDown(n.id)
+	r.markDirty()
+}
+
+func (r *Router) markDirty() {
+	r.mu.Lock()
+	r.dirty = true
+	r.mu.Unlock()
+}
+
+// tickLoop runs the timers: pings, rekeys, dead links, redials, gossip, expiry.
+func (r *Router) tickLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	var lastSlow time.Time
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case now := <-t.C:
+			r.tickLinks(now)
+			r.routes.retransmit(now)
+			r.e2e.tick(now)
+			r.mu.Lock()
+			due := (r.dirty && now.Sub(r.announced) >= 200*time.Millisecond) ||
+				now.Sub(r.announced) >= r.cfg.AnnounceInterval
+			r.mu.Unlock()
+			if due {
+				r.announce(now)
+			}
+			if now.Sub(lastSlow) >= time.Second {
+				lastSlow = now
+				r.graph.Expire(now, r.cfg.AnnounceInterval*9/2)
+				for _, ru := range r.table.expire(now.Add(-r.cfg.RouteIdle)) {
+					r.ruleExpired(ru)
+				}
+				r.routes.tick(now)
+				r.mu.RLock()
+				ns := make([]*neighbour, 0, len(r.byLink))
+				for _, n := range r.byLink {
+					ns = append(ns, n)
+				}
+				r.mu.RUnlock()
+				for _, n := range ns {
+					n.measure(now)
+				}
+			}
+		}
+	}
+}
+
+func (r *Router) tickLinks(now time.Time) {
+	r.mu.RLock()
+	ns := make([]*neighbour, 0, len(r.byLink))
+	for _, n := range r.byLink {
+		ns = append(ns, n)
+	}
+	r.mu.RUnlock()
+	for _, n := range ns {
+		n.mu.Lock()
+		up, static, pending := n.up, n.static, n.pending != nil
+		lastInit, lastPing, tries, srtt := n.lastInit, n.lastPing, n.tries, n.srtt
+		downAt := n.downAt
+		n.mu.Unlock()
+		if up {
+			if s := n.sess.Load(); s != nil {
+				if out := s.Tick(now, srtt); out != nil {
+					n.writeRaw(nil, out)
+				}
+			}
+			if now.Sub(lastPing) >= r.cfg.PingInterval {
+				n.ping(now)
+			}
+			if now.Sub(time.Unix(0, n.lastRecv.Load())) > r.cfg.DeadAfter {
+				r.linkDown(n, now)
+			}
+			continue
+		}
+		// Down: redial static peers with backoff (0.5 s doubling to 4 s); forget
+		// learnt ones after a minute.
+		backoff := 500 * time.Millisecond << min(tries, 3)
+		if static || (pending && tries < 3) {
+			if now.Sub(lastInit) >= backoff {
+				r.initiate(n, now)
+			}
+		} else if !downAt.IsZero() && now.Sub(downAt) > time.Minute {
+			r.forget(n)
+		}
+	}
+}
+
+func (r *Router) forget(n *neighbour) {
+	r.mu.Lock()
+	if r.byKey[topology.Key(n.key)] == n {
+		delete(r.byKey, topology.Key(n.key))
+		delete(r.byLink, n.id)
+	}
+	r.mu.Unlock()
+	n.stop()
+}
+
+// announce signs and floods the node's neighbour list (topology.Announcement).
+func (r *Router) announce(now time.Time) {
+	r.mu.Lock()
+	r.dirty = false
+	r.announced = now
+	if hs := r.graph.HighestSeenSelfSeq(); hs >= r.seq {
+		// A pre-restart announcement of ours is still around: jump above it.
+		r.seq = hs
+	}
+	r.seq++
+	seq := r.seq
+	ns := make([]*neighbour, 0, len(r.byLink))
+	for _, n := range r.byLink {
+		ns = append(ns, n)
+	}
+	r.mu.Unlock()
+	a := &topology.Announcement{Origin: r.self, Seq: seq, Properties: r.cfg.Properties}
+	var ups []*neighbour
+	for _, n := range ns {
+		n.mu.Lock()
+		if n.up {
+			rtt := n.srtt
+			if rtt == 0 {
+				rtt = time.Millisecond
+			}
+			a.Neighbours = append(a.Neighbours, topology.Neighbour{Key: topology.Key(n.key), RTT: rtt, Loss: n.lossLocked(now)})
+			ups = append(ups, n)
+		}
+		n.mu.Unlock()
+	}
+	if len(a.Neighbours) > maxAnnounced {
+		a.Neighbours = a.Neighbours[:maxAnnounced]
+	}
+	if err := a.Sign(r.cfg.Key); err != nil {
+		r.cfg.Logf("mesh: announce: %v", err)
+		return
+	}
+	r.graph.SetSelf(a, now)
+	enc, err := a.MarshalBinary()
+	if err != nil {
+		r.cfg.Logf("mesh: announce: %v", err)
+		return
+	}
+	for _, n := range ups {
+		n.send(true, frameGossip, enc)
+	}
+}
+
+// maxAnnounced keeps an announcement inside one datagram (topology's limit is 255).
+const maxAnnounced = 32
+
+// handleFrames processes the frames of one authenticated datagram from n.
+func (r *Router) handleFrames(n *neighbour, b []byte, now time.Time) {
+	for len(b) > 0 {
+		typ, body, rest, err := nextFrame(b)
+		if err != nil {
+			r.count(CountBadFrame)
+			return
+		}
+		b = rest
+		switch typ {
+		case frameData:
+			rid, err := parseRouteID(body, false)
+			if err != nil {
+				r.count(CountBadFrame)
+				continue
+			}
+			r.forward(n, rid, body[4:], now)
+		case framePing:
+			if _, err := parseRouteID(body, true); err == nil {
+				n.send(true, framePong, body)
+			}
+		case framePong:
+			if id, err := parseRouteID(body, true); err == nil {
+				n.pong(id, now)
+			}
+		case frameGossip:
+			r.handleGossip(n, body, now)
+		case frameSetup, frameConfirm, frameSetupFail, frameRouteErr, frameTeardown, frameKeepalive:
+			if err := r.routes.handle(n, typ, body, now); err != nil {
+				r.count(CountBadFrame)
+			}
+		default:
+			r.count(CountBadFrame)
+		}
+	}
+}
+
+func (r *Router) handleGossip(from *neighbour, body []byte, now time.Time) {
+	a, err := topology.Unmarshal(body)
+	if err != nil {
+		r.count(CountBadFrame)
+		return
+	}
+	stored, err := r.graph.Update(a, now)
+	if err != nil || !stored {
+		if a.Origin == r.self && a.Seq >= r.seq {
+			r.markDirty() // someone holds a newer one of ours: re-announce above it
+		}
+		return
+	}
+	enc := append([]byte(nil), body...)
+	r.mu.RLock()
+	ns := make([]*neighbour, 0, len(r.byLink))
+	for _, n := range r.byLink {
+		if n != from {
+			ns = append(ns, n)
+		}
+	}
+	r.mu.RUnlock()
+	for _, n := range ns {
+		if n.isUp() {
+			n.send(true, frameGossip, enc)
+		}
+	}
+}
+
+// forward handles a Data frame for route ID rid arriving on link n.
+func (r *Router) forward(n *neighbour, rid uint32, payload []byte, now time.Time) {
+	ru := r.table.lookup(hop{n.id, rid})
+	if ru == nil {
+		r.count(CountNoRule)
+		r.routes.noRule(n, rid, now)
+		return
+	}
+	ru.used.Store(now.UnixNano())
+	ru.packets.Add(1)
+	ru.bytes.Add(uint64(len(payload)))
+	if ru.out.link == local {
+		r.count(CountPacketsLocal)
+		r.e2e.deliver(ru, payload, now)
+		return
+	}
+	out := r.neighbourByLink(ru.out.link)
+	if out == nil || !out.isUp() {
+		r.count(CountForwardDrop)
+		return
+	}
+	var id [4]byte
+	binary.BigEndian.PutUint32(id[:], ru.out.rid)
+	if !out.send(false, frameData, id[:], payload) {
+		r.count(CountForwardDrop)
+		return
+	}
+	r.count(CountPacketsForward)
+}
+
+func shortKey(k [keyLen]byte) string {
+	a, err := identity.AddressFromPublicKey(k[:])
+	if err != nil {
+		return fmt.Sprintf("%x", k[:6])
+	}
+	return a.String()
+}

@@ -1,0 +1,487 @@
+package mesh
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/skyfleet/skyfleet/services/mesh/topology"
+)
+
+// Route states.
+const (
+	routePending = iota
+	routeUp
+	routeFailed
+)
+
+// setupTimeout fails a route setup that got neither Confirm nor SetupFail.
+const setupTimeout = 3 * time.Second
+
+// route is a source route this node set up: the path it chose, and the route ID
+// to use on its first link.
+type route struct {
+	id      uint64 // local identity (stream path ID)
+	dst     topology.Key
+	path    topology.Path // self first, destination last
+	nonce   uint64
+	first   *neighbour
+	rid     uint32 // route ID on the first link, known once confirmed
+	rule    *rule  // the local-origin rule, for route errors coming back
+	created time.Time
+
+	state    atomic.Int32
+	setupMsg []byte    // the Setup body, resent until confirmed
+	lastTx   time.Time // last (re)transmission of the Setup; guarded by routes.mu
+	tries    int
+	setup    time.Duration // setup round trip
+	failErr  error
+	done     chan struct{}
+	once     sync.Once
+	lastSent atomic.Int64
+	packets  atomic.Uint64
+	bytes    atomic.Uint64
+	// onFail is called once when an up or pending route fails (from the router's
+	// goroutines; it must not block).
+	onFail func(rt *route, reporter topology.Key, reason byte)
+}
+
+// send sends one payload along the route. It reports false when the route is not up
+// or the first hop's queue is full.
+func (rt *route) send(payload []byte, ctrl bool) bool {
+	if rt.state.Load() != routeUp {
+		return false
+	}
+	var id [4]byte
+	binary.BigEndian.PutUint32(id[:], rt.rid)
+	if !rt.first.send(ctrl, frameData, id[:], payload) {
+		return false
+	}
+	rt.lastSent.Store(time.Now().UnixNano())
+	rt.packets.Add(1)
+	rt.bytes.Add(uint64(len(payload)))
+	return true
+}
+
+func (rt *route) fail(err error, reporter topology.Key, reason byte) {
+	rt.once.Do(func() {
+		rt.failErr = err
+		rt.state.Store(routeFailed)
+		close(rt.done)
+		if rt.onFail != nil {
+			rt.onFail(rt, reporter, reason)
+		}
+	})
+}
+
+func (rt *route) confirm(rid uint32, now time.Time) {
+	rt.once.Do(func() {
+		rt.rid = rid
+		rt.setup = now.Sub(rt.created)
+		rt.state.Store(routeUp)
+		close(rt.done)
+	})
+}
+
+// transitSetup is a Setup this node forwarded and awaits the Confirm for.
+type transitSetup struct {
+	in      uint32 // link the Setup came from
+	ridIn   uint32 // route ID allocated for it on that link
+	expires time.Time
+}
+
+type transitKey struct {
+	out   uint32
+	nonce uint64
+}
+
+// seenSetup remembers a Setup this node handled, keyed by (in-link, nonce), so that a
+// retransmitted Setup (the source resends until confirmed; links lose datagrams) is
+// answered with the same route ID instead of allocating another.
+type seenSetup struct {
+	ridIn     uint32
+	next      uint32 // link the Setup went on; local when this node is the destination
+	fwd       []byte // the forwarded Setup body
+	confirmed bool
+	at        time.Time
+}
+
+// seenFor is how long a handled Setup is remembered.
+const seenFor = 2 * setupTimeout
+
+// routes runs the route setup protocol, as source and as transit hop.
+type routes struct {
+	r          *Router
+	mu         sync.Mutex
+	pendingSrc map[uint64]*route // by nonce
+	transit    map[transitKey]transitSetup
+	seen       map[transitKey]*seenSetup // key.out is the in-link here
+	byID       map[uint64]*route
+	errSent    map[hop]time.Time // rate limit for "no such route" errors
+	nextID     uint64
+	nextLocal  uint32
+}
+
+func newRoutes(r *Router) *routes {
+	return &routes{
+		r:          r,
+		pendingSrc: make(map[uint64]*route),
+		transit:    make(map[transitKey]transitSetup),
+		seen:       make(map[transitKey]*seenSetup),
+		byID:       make(map[uint64]*route),
+		errSent:    make(map[hop]time.Time),
+	}
+}
+
+// errNoLink is returned when a path's first hop is not a live neighbour.
+var errNoLink = errors.New("no live link to the first hop")
+
+// start sends a Setup along path (self first) and returns the pending route; its
+// done channel closes on Confirm, SetupFail or timeout.
+func (rs *routes) start(path topology.Path, onFail func(*route, topology.Key, byte)) (*route, error) {
+	if len(path) < 2 || path[0] != rs.r.self {
+		return nil, fmt.Errorf("mesh: bad path of %d nodes", len(path))
+	}
+	if len(path)-2 > maxSetupHops {
+		return nil, fmt.Errorf("mesh: path of %d hops is longer than %d", len(path)-1, maxSetupHops+1)
+	}
+	first := rs.r.neighbourByKey(path[1])
+	if first == nil || !first.isUp() {
+		return nil, errNoLink
+	}
+	now := time.Now()
+	rt := &route{
+		dst:     path[len(path)-1],
+		path:    path,
+		nonce:   rs.r.rand64(),
+		first:   first,
+		created: now,
+		done:    make(chan struct{}),
+		onFail:  onFail,
+	}
+	m := setupMsg{nonce: rt.nonce}
+	for _, k := range path[2:] {
+		m.rest = append(m.rest, [keyLen]byte(k))
+	}
+	rt.setupMsg = m.append(nil)
+	rs.mu.Lock()
+	rs.nextID++
+	rt.id = rs.nextID
+	rt.lastTx = now
+	rs.pendingSrc[rt.nonce] = rt
+	rs.byID[rt.id] = rt
+	rs.mu.Unlock()
+	first.send(true, frameSetup, rt.setupMsg)
+	return rt, nil
+}
+
+// close tears the route down along its path and forgets it.
+func (rs *routes) close(rt *route) {
+	rs.mu.Lock()
+	delete(rs.byID, rt.id)
+	delete(rs.pendingSrc, rt.nonce)
+	rs.mu.Unlock()
+	if rt.state.Load() == routeUp {
+		rt.first.send(true, frameTeardown, u32(rt.rid))
+	}
+	if rt.rule != nil {
+		rs.r.table.remove(rt.rule)
+	}
+	rt.onFail = nil
+	rt.fail(errors.New("closed"), rs.r.self, reasonShutdown)
+}
+
+// list returns every source route.
+func (rs *routes) list() []*route {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]*route, 0, len(rs.byID))
+	for _, rt := range rs.byID {
+		out = append(out, rt)
+	}
+	return out
+}
+
+// handle processes a route-control frame from link n.
+func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) error {
+	r := rs.r
+	switch typ {
+	case frameSetup:
+		m, err := parseSetup(body)
+		if err != nil {
+			return err
+		}
+		sk := transitKey{n.id, m.nonce}
+		rs.mu.Lock()
+		if seen := rs.seen[sk]; seen != nil {
+			// A retransmission: answer as before.
+			confirmed, rid, next, fwd := seen.confirmed, seen.ridIn, seen.next, seen.fwd
+			rs.mu.Unlock()
+			if confirmed {
+				n.send(true, frameConfirm, confirmMsg{nonce: m.nonce, rid: rid}.append(nil))
+			} else if out := r.neighbourByLink(next); out != nil {
+				out.send(true, frameSetup, fwd)
+			}
+			return nil
+		}
+		rs.mu.Unlock()
+		if len(m.rest) == 0 {
+			// We are the destination: deliver locally.
+			rid := n.allocRID()
+			r.table.install(&rule{in: hop{n.id, rid}, out: hop{local, 0}}, now)
+			rs.mu.Lock()
+			rs.seen[sk] = &seenSetup{ridIn: rid, next: local, confirmed: true, at: now}
+			rs.mu.Unlock()
+			n.send(true, frameConfirm, confirmMsg{nonce: m.nonce, rid: rid}.append(nil))
+			return nil
+		}
+		next := r.neighbourByKey(m.rest[0])
+		if next == nil || !next.isUp() || next == n {
+			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: reasonNoLink, reporter: r.self}.appendSetupFail(nil))
+			return nil
+		}
+		rid := n.allocRID()
+		fwd := setupMsg{nonce: m.nonce, rest: m.rest[1:]}.append(nil)
+		rs.mu.Lock()
+		rs.transit[transitKey{next.id, m.nonce}] = transitSetup{in: n.id, ridIn: rid, expires: now.Add(setupTimeout)}
+		rs.seen[sk] = &seenSetup{ridIn: rid, next: next.id, fwd: fwd, at: now}
+		rs.mu.Unlock()
+		next.send(true, frameSetup, fwd)
+	case frameConfirm:
+		m, err := parseConfirm(body)
+		if err != nil {
+			return err
+		}
+		k := transitKey{n.id, m.nonce}
+		rs.mu.Lock()
+		ts, isTransit := rs.transit[k]
+		delete(rs.transit, k)
+		rt := rs.pendingSrc[m.nonce]
+		if rt != nil && rt.first == n {
+			delete(rs.pendingSrc, m.nonce)
+		} else {
+			rt = nil
+		}
+		if rt != nil {
+			rs.nextLocal++
+			rt.rule = &rule{in: hop{local, rs.nextLocal}, out: hop{n.id, m.rid}, route: rt}
+		}
+		rs.mu.Unlock()
+		switch {
+		case isTransit:
+			rs.mu.Lock()
+			if seen := rs.seen[transitKey{ts.in, m.nonce}]; seen != nil {
+				seen.confirmed = true
+			}
+			rs.mu.Unlock()
+			in := r.neighbourByLink(ts.in)
+			if in == nil || !in.isUp() {
+				// The way back died meanwhile; the downstream rules will expire.
+				n.send(true, frameTeardown, u32(m.rid))
+				return nil
+			}
+			r.table.install(&rule{in: hop{ts.in, ts.ridIn}, out: hop{n.id, m.rid}}, now)
+			in.send(true, frameConfirm, confirmMsg{nonce: m.nonce, rid: ts.ridIn}.append(nil))
+		case rt != nil:
+			r.table.install(rt.rule, now)
+			rt.confirm(m.rid, now)
+		}
+	case frameSetupFail:
+		m, err := parseSetupFail(body)
+		if err != nil {
+			return err
+		}
+		k := transitKey{n.id, m.id}
+		rs.mu.Lock()
+		ts, isTransit := rs.transit[k]
+		delete(rs.transit, k)
+		rt := rs.pendingSrc[m.id]
+		if rt != nil && rt.first == n {
+			delete(rs.pendingSrc, m.id)
+		} else {
+			rt = nil
+		}
+		rs.mu.Unlock()
+		switch {
+		case isTransit:
+			if in := r.neighbourByLink(ts.in); in != nil {
+				in.send(true, frameSetupFail, body)
+			}
+		case rt != nil:
+			rt.fail(fmt.Errorf("setup refused by %s: %s", shortKey(m.reporter), reasonString(m.reason)), topology.Key(m.reporter), m.reason)
+		}
+	case frameRouteErr:
+		m, err := parseRouteErr(body)
+		if err != nil {
+			return err
+		}
+		ru := r.table.lookupReverse(hop{n.id, uint32(m.id)})
+		if ru == nil || !r.table.remove(ru) {
+			return nil
+		}
+		r.ruleBrokenBy(ru, n.id, m.reason, topology.Key(m.reporter))
+	case frameTeardown, frameKeepalive:
+		rid, err := parseRouteID(body, true)
+		if err != nil {
+			return err
+		}
+		ru := r.table.lookup(hop{n.id, rid})
+		if ru == nil {
+			return nil
+		}
+		if typ == frameTeardown {
+			r.table.remove(ru)
+		} else {
+			ru.used.Store(now.UnixNano())
+		}
+		if ru.out.link != local {
+			if out := r.neighbourByLink(ru.out.link); out != nil {
+				out.send(true, typ, u32(ru.out.rid))
+			}
+		}
+	}
+	return nil
+}
+
+// noRule answers data for an unknown route ID with a route error, at most once a
+// second per (link, route ID), so the source learns its route is gone.
+func (rs *routes) noRule(n *neighbour, rid uint32, now time.Time) {
+	k := hop{n.id, rid}
+	rs.mu.Lock()
+	last, ok := rs.errSent[k]
+	if ok && now.Sub(last) < time.Second {
+		rs.mu.Unlock()
+		return
+	}
+	rs.errSent[k] = now
+	rs.mu.Unlock()
+	n.send(true, frameRouteErr, failMsg{id: uint64(rid), reason: reasonNoRoute, reporter: rs.r.self}.appendRouteErr(nil))
+}
+
+// linkDown fails source routes still being set up over the dead link and drops
+// transit setups through it.
+func (rs *routes) linkDown(linkID uint32) {
+	rs.mu.Lock()
+	var failed []*route
+	for nonce, rt := range rs.pendingSrc {
+		if rt.first.id == linkID {
+			failed = append(failed, rt)
+			delete(rs.pendingSrc, nonce)
+		}
+	}
+	for k, ts := range rs.transit {
+		if k.out == linkID || ts.in == linkID {
+			delete(rs.transit, k)
+		}
+	}
+	rs.mu.Unlock()
+	for _, rt := range failed {
+		rt.fail(errors.New("first hop's link died during setup"), rs.r.self, reasonLinkDown)
+	}
+}
+
+// tick expires setups and sends keepalives on idle source routes.
+func (rs *routes) tick(now time.Time) {
+	rs.mu.Lock()
+	var expired, idle []*route
+	for nonce, rt := range rs.pendingSrc {
+		if now.Sub(rt.created) > setupTimeout {
+			expired = append(expired, rt)
+			delete(rs.pendingSrc, nonce)
+		}
+	}
+	for k, ts := range rs.transit {
+		if now.After(ts.expires) {
+			delete(rs.transit, k)
+		}
+	}
+	for k, seen := range rs.seen {
+		if now.Sub(seen.at) > seenFor {
+			delete(rs.seen, k)
+		}
+	}
+	for k, t := range rs.errSent {
+		if now.Sub(t) > time.Second {
+			delete(rs.errSent, k)
+		}
+	}
+	keep := rs.r.cfg.RouteIdle / 3
+	for _, rt := range rs.byID {
+		if rt.state.Load() == routeUp && now.Sub(time.Unix(0, rt.lastSent.Load())) > keep {
+			idle = append(idle, rt)
+		}
+	}
+	rs.mu.Unlock()
+	for _, rt := range expired {
+		rt.fail(errors.New("route setup timed out"), rs.r.self, 0)
+	}
+	for _, rt := range idle {
+		rt.first.send(true, frameKeepalive, u32(rt.rid))
+		rt.lastSent.Store(now.UnixNano())
+		if ru := rt.rule; ru != nil {
+			ru.used.Store(now.UnixNano())
+		}
+	}
+}
+
+// retransmit resends the Setup of source routes not confirmed within twice the first
+// link's RTT plus 100 ms per hop (doubling with each try), until setupTimeout fails
+// them: a lost Setup or Confirm costs a retry, not the route.
+func (rs *routes) retransmit(now time.Time) {
+	type resend struct {
+		n *neighbour
+		b []byte
+	}
+	var out []resend
+	rs.mu.Lock()
+	for _, rt := range rs.pendingSrc {
+		wait := 2*rt.first.rtt() + time.Duration(len(rt.path)-1)*100*time.Millisecond
+		wait <<= min(rt.tries, 4)
+		if now.Sub(rt.lastTx) >= wait {
+			rt.lastTx = now
+			rt.tries++
+			out = append(out, resend{rt.first, rt.setupMsg})
+		}
+	}
+	rs.mu.Unlock()
+	for _, o := range out {
+		o.n.send(true, frameSetup, o.b)
+	}
+}
+
+// ruleBroken handles a rule removed because link broke on one of its sides.
+func (r *Router) ruleBroken(ru *rule, broken uint32, reason byte) {
+	r.ruleBrokenBy(ru, broken, reason, r.self)
+}
+
+// ruleBrokenBy tells the source (route error backwards) when the out-side broke, and
+// the rest of the path (teardown forwards) when the in-side broke.
+func (r *Router) ruleBrokenBy(ru *rule, broken uint32, reason byte, reporter topology.Key) {
+	if ru.out.link == broken {
+		if ru.in.link == local {
+			if ru.route != nil {
+				ru.route.fail(fmt.Errorf("route broken at %s: %s", shortKey(reporter), reasonString(reason)), reporter, reason)
+			}
+			return
+		}
+		if in := r.neighbourByLink(ru.in.link); in != nil {
+			in.send(true, frameRouteErr, failMsg{id: uint64(ru.in.rid), reason: reason, reporter: reporter}.appendRouteErr(nil))
+		}
+		return
+	}
+	if ru.out.link != local {
+		if out := r.neighbourByLink(ru.out.link); out != nil {
+			out.send(true, frameTeardown, u32(ru.out.rid))
+		}
+	}
+}
+
+// ruleExpired handles a rule removed for idleness.
+func (r *Router) ruleExpired(ru *rule) {
+	if ru.in.link == local && ru.route != nil {
+		ru.route.fail(errors.New("route expired"), r.self, 0)
+	}
+}
