@@ -24,13 +24,13 @@ run: deps ## build the rpi3b image and boot it in QEMU; status on 127.0.0.1:PORT
 	@$(MAKE) --no-print-directory image BOARD=rpi3b
 	bin/skyfleet qemu --image skyfleet-rpi3b.img --status-port $(PORT)
 
-test: deps test-unit test-e2e ## all tiers: unit, golden, fuzz seeds, then QEMU boots
+test: deps test-unit test-e2e fuzz ## all tiers: unit, golden, fuzz seeds, netns meshes, QEMU boots, fuzzing (CI: FUZZTIME=60s)
 
 test-unit: ## tier 1: go vet and go test ./... (fast)
 	$(GO) vet ./...
 	$(GO) test ./...
 
-test-e2e: ## tier 3: build images and boot them in QEMU (several minutes)
+test-e2e: ## tiers 2-3: meshes of nodes in network namespaces, images booted in QEMU (minutes)
 	$(GO) test -tags e2e -count=1 -timeout 45m -v ./e2e/
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s) each

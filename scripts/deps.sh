@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Skyfleet's build and tests use, when they are missing:
 # QEMU (boots images), dosfstools and e2fsprogs (fsck gates on every image), mtools
-# (an independent FAT reader in tests). As root it runs apt-get; otherwise it prints the
+# (an independent FAT reader in tests), iproute2 (`ip netns` and veth for the mesh
+# tests). As root it runs apt-get; otherwise it prints the
 # exact command and fails, so nothing half-works.
 set -euo pipefail
 declare -A need=(
@@ -9,6 +10,7 @@ declare -A need=(
   [fsck.vfat]=dosfstools
   [e2fsck]=e2fsprogs
   [mcopy]=mtools
+  [ip]=iproute2
 )
 missing=()
 for bin in "${!need[@]}"; do

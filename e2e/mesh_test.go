@@ -1,0 +1,430 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skyfleet/skyfleet/e2e/netns"
+	"github.com/skyfleet/skyfleet/services/identity"
+)
+
+// The mesh tier: networks of `skyfleet node` processes, in network namespaces joined
+// by veth pairs, or on loopback behind the impairment relay (e2e/impair).
+
+const meshPSK = "5e1f1ee75e1f1ee75e1f1ee75e1f1ee75e1f1ee75e1f1ee75e1f1ee75e1f1ee7"
+
+// meshNode is one `skyfleet node` process and its files.
+type meshNode struct {
+	name   string
+	ns     *netns.NS // nil on loopback
+	dir    string
+	key    *identity.Key
+	status string // the API's host:port, inside ns when ns is set
+	proc   *netns.Proc
+	cmd    *exec.Cmd
+	log    string
+}
+
+func (m *meshNode) address() string { return m.key.Address().String() }
+
+func (m *meshNode) peerEntry(hostport string) string {
+	return "udp://" + hostport + "#" + m.key.PublicKeyHex()
+}
+
+// newMeshNode makes the node's data directory and key (so peers can be configured
+// before anything runs).
+func newMeshNode(t *testing.T, name string, ns *netns.NS) *meshNode {
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := identity.LoadOrCreate(dir, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &meshNode{name: name, ns: ns, dir: dir, key: k, log: filepath.Join(artifacts(t), name+".log")}
+}
+
+// start writes fleet.toml and starts the node.
+func (m *meshNode) start(t *testing.T, listen, status string, peers []string, discovery bool) {
+	m.status = status
+	var b strings.Builder
+	fmt.Fprintf(&b, "[node]\nname = %q\nlisten = [%q]\nstatus = %q\ndata = %q\n\n", m.name, listen, status, m.dir)
+	fmt.Fprintf(&b, "[network]\npsk = %q\nlan_discovery = %v\npeers = [", meshPSK, discovery)
+	for i, p := range peers {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", p)
+	}
+	b.WriteString("]\n")
+	cfg := filepath.Join(m.dir, "fleet.toml")
+	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if m.ns != nil {
+		m.proc = m.ns.Start(t, m.log, skyfleet, "node", "--config", cfg)
+		return
+	}
+	f, err := os.Create(m.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cmd = exec.Command(skyfleet, "node", "--config", cfg)
+	m.cmd.Stdout, m.cmd.Stderr = f, f
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.kill(); f.Close() })
+}
+
+func (m *meshNode) kill() {
+	if m.proc != nil {
+		m.proc.Kill()
+	}
+	if m.cmd != nil && m.cmd.Process != nil {
+		m.cmd.Process.Kill()
+		m.cmd.Wait()
+		m.cmd = nil
+	}
+}
+
+// command returns `skyfleet mesh ARGS --node STATUS` run where the node runs.
+func (m *meshNode) command(args ...string) *exec.Cmd {
+	full := append([]string{"mesh", args[0], "--node", m.status}, args[1:]...)
+	if m.ns != nil {
+		return m.ns.Command(skyfleet, full...)
+	}
+	return exec.Command(skyfleet, full...)
+}
+
+func (m *meshNode) mesh(args ...string) (string, error) {
+	out, err := m.command(args...).CombinedOutput()
+	return string(out), err
+}
+
+// waitRoutes waits until every node has a route to every other.
+func waitRoutes(t *testing.T, nodes []*meshNode, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a == b {
+				continue
+			}
+			for {
+				out, err := a.mesh("route", "--json", b.address())
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s has no route to %s after %v: %s\n%s", a.name, b.name, within, out, tail(a.log))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// pingAll pings every node from every other and checks the hop counts given.
+func pingAll(t *testing.T, nodes []*meshNode, hops func(i, j int) int) {
+	t.Helper()
+	for i, a := range nodes {
+		for j, b := range nodes {
+			if i == j {
+				continue
+			}
+			out, err := a.mesh("ping", "--timeout", "10s", b.address())
+			if err != nil {
+				t.Fatalf("ping %s -> %s: %v\n%s\n%s", a.name, b.name, err, out, tail(a.log))
+			}
+			if want := hops(i, j); want > 0 && !strings.Contains(out, fmt.Sprintf("over %d hops", want)) {
+				t.Errorf("ping %s -> %s: %s (want %d hops)", a.name, b.name, strings.TrimSpace(out), want)
+			}
+		}
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+// randomFile writes size random bytes and returns the path and SHA-256.
+func randomFile(t *testing.T, size int) (string, string) {
+	path := filepath.Join(t.TempDir(), "payload")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, int64(size)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return path, hex.EncodeToString(h.Sum(nil))
+}
+
+func fileSHA(t *testing.T, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// transfer sends a file from src to dst over the mesh (recv on dst, send on src) and
+// checks it arrives byte-exact. during, if set, runs while the transfer goes on, with
+// the receiving file's path.
+func transfer(t *testing.T, src, dst *meshNode, size int, timeout time.Duration, during func(out string, done <-chan struct{})) {
+	t.Helper()
+	in, want := randomFile(t, size)
+	out := filepath.Join(t.TempDir(), "received")
+	recv := dst.command("recv", "--timeout", timeout.String(), "--out", out, "9")
+	var recvOut bytes.Buffer
+	recv.Stdout, recv.Stderr = &recvOut, &recvOut
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the listener is up
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	if during != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); during(out, done) }()
+	}
+	start := time.Now()
+	sendOut, err := src.mesh("send", dst.address(), "9", in)
+	if err != nil {
+		t.Fatalf("send: %v\n%s\n%s", err, sendOut, tail(src.log))
+	}
+	err = recv.Wait()
+	close(done)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("recv: %v\n%s\n%s", err, recvOut.String(), tail(dst.log))
+	}
+	t.Logf("%d MB over the mesh in %.1f s: %s", size>>20, time.Since(start).Seconds(), strings.TrimSpace(sendOut))
+	if got := fileSHA(t, out); got != want {
+		t.Fatalf("SHA-256 at the far end %s, sent %s", got, want)
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// TestMeshLine: five nodes in a line of namespaces find each other by LAN discovery
+// alone, every node reaches every other, and 50 MB cross all 4 hops byte-exact.
+func TestMeshLine(t *testing.T) {
+	nw := netns.New(t, "skyl")
+	topo := nw.Line(5)
+	var nodes []*meshNode
+	for i, ns := range topo.Nodes {
+		nodes = append(nodes, newMeshNode(t, fmt.Sprintf("line%d", i), ns))
+	}
+	for _, n := range nodes {
+		n.start(t, "udp://0.0.0.0:5505", "127.0.0.1:8080", nil, true)
+	}
+	waitRoutes(t, nodes, 30*time.Second)
+	pingAll(t, nodes, func(i, j int) int { return abs(i - j) })
+	transfer(t, nodes[0], nodes[4], 50<<20, 5*time.Minute, nil)
+}
+
+// TestMeshGridFailover: a 3x3 grid with static peers; every node reaches every other;
+// a 50 MB stream from corner to corner survives the death of a node on its route:
+// delivery stalls at most 3 s and the bytes arrive exact.
+func TestMeshGridFailover(t *testing.T) {
+	nw := netns.New(t, "skyg")
+	topo := nw.Grid(3, 3)
+	var nodes []*meshNode
+	byNS := map[*netns.NS]*meshNode{}
+	for i, ns := range topo.Nodes {
+		n := newMeshNode(t, fmt.Sprintf("grid%d", i), ns)
+		nodes = append(nodes, n)
+		byNS[ns] = n
+	}
+	for _, n := range nodes {
+		var peers []string
+		for _, l := range topo.Links {
+			if l.A.NS == n.ns || l.B.NS == n.ns {
+				other := l.Peer(n.ns)
+				peers = append(peers, byNS[other.NS].peerEntry(other.HostPort(5505)))
+			}
+		}
+		n.start(t, "udp://0.0.0.0:5505", "127.0.0.1:8080", peers, false)
+	}
+	waitRoutes(t, nodes, 30*time.Second)
+	pingAll(t, nodes, func(i, j int) int { return abs(i/3-j/3) + abs(i%3-j%3) })
+
+	src, dst := nodes[0], nodes[8]
+	var stall time.Duration
+	var victim *meshNode
+	transfer(t, src, dst, 50<<20, 5*time.Minute, func(out string, done <-chan struct{}) {
+		// Wait for the stream to flow, find a middle node of an active route, kill it.
+		waitGrowth(out, 2<<20, 60*time.Second)
+		victim = routeMiddle(t, src, dst, nodes)
+		if victim == nil {
+			t.Error("no active multi-hop route from corner to corner")
+			return
+		}
+		t.Logf("killing %s, on an active route", victim.name)
+		victim.kill()
+		stall = longestStall(out, done)
+	})
+	if victim == nil {
+		return
+	}
+	t.Logf("longest delivery stall after killing %s: %v", victim.name, stall)
+	if stall > 3*time.Second {
+		t.Errorf("traffic took %v to move to another route (want <= 3 s)", stall)
+	}
+}
+
+// routeMiddle returns a node in the middle of one of src's active routes to dst.
+func routeMiddle(t *testing.T, src, dst *meshNode, nodes []*meshNode) *meshNode {
+	out, err := src.mesh("route", "--json", dst.address())
+	if err != nil {
+		t.Logf("route: %v %s", err, out)
+		return nil
+	}
+	var q struct {
+		Active []struct {
+			State string   `json:"state"`
+			Path  []string `json:"path"`
+		} `json:"active"`
+	}
+	if err := json.Unmarshal([]byte(out), &q); err != nil {
+		t.Logf("route json: %v", err)
+		return nil
+	}
+	for _, a := range q.Active {
+		if a.State != "up" || len(a.Path) < 3 {
+			continue
+		}
+		for _, n := range nodes {
+			if n.address() == a.Path[len(a.Path)/2] {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+// waitGrowth waits until the file at path holds at least n bytes.
+func waitGrowth(path string, n int64, within time.Duration) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(path); err == nil && fi.Size() >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// longestStall watches the file at path grow until done and returns the longest
+// pause between growths, counted from the call.
+func longestStall(path string, done <-chan struct{}) time.Duration {
+	var last int64 = -1
+	lastGrow := time.Now()
+	var longest time.Duration
+	for {
+		select {
+		case <-done:
+			return longest
+		default:
+		}
+		fi, err := os.Stat(path)
+		if err == nil && fi.Size() != last {
+			if last >= 0 {
+				if d := time.Since(lastGrow); d > longest {
+					longest = d
+				}
+			}
+			last = fi.Size()
+			lastGrow = time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMeshImpaired: five nodes on loopback, each link through the impairment relay
+// with 5% loss and 20 ms delay each way; the 4-hop stream still delivers byte-exact.
+func TestMeshImpaired(t *testing.T) {
+	impair := filepath.Join(filepath.Dir(skyfleet), "impair")
+	if out, err := exec.Command("go", "build", "-o", impair, "./impair").CombinedOutput(); err != nil {
+		t.Fatalf("building impair: %v\n%s", err, out)
+	}
+	const n = 5
+	var nodes []*meshNode
+	ports := make([]int, n)
+	for i := range n {
+		nodes = append(nodes, newMeshNode(t, fmt.Sprintf("lossy%d", i), nil))
+		ports[i] = freeUDPPort(t)
+	}
+	var links []string
+	relayPort := make([]int, n)
+	for i := 0; i+1 < n; i++ {
+		relayPort[i] = freeUDPPort(t)
+		links = append(links, "-link", fmt.Sprintf("127.0.0.1:%d=127.0.0.1:%d,loss=0.05,delay=20ms", relayPort[i], ports[i+1]))
+	}
+	relayLog := filepath.Join(artifacts(t), "impair.log")
+	lf, err := os.Create(relayLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := exec.Command(impair, append(links, "-seed", "7")...)
+	relay.Stdout, relay.Stderr = lf, lf
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Process.Kill(); relay.Wait(); lf.Close() })
+	for i, nd := range nodes {
+		var peers []string
+		if i+1 < n {
+			// Node i reaches node i+1 only through the relay; i+1 answers through it.
+			peers = append(peers, nodes[i+1].peerEntry(fmt.Sprintf("127.0.0.1:%d", relayPort[i])))
+		}
+		nd.start(t, fmt.Sprintf("udp://127.0.0.1:%d", ports[i]), fmt.Sprintf("127.0.0.1:%d", freePort(t)), peers, false)
+	}
+	waitRoutes(t, nodes, 60*time.Second)
+	out, err := nodes[0].mesh("ping", "--timeout", "10s", nodes[4].address())
+	if err != nil || !strings.Contains(out, "over 4 hops") {
+		t.Fatalf("ping across the lossy line: %v %s", err, out)
+	}
+	t.Log(strings.TrimSpace(out))
+	transfer(t, nodes[0], nodes[4], 50<<20, 10*time.Minute, nil)
+}
+
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
