@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -105,7 +106,8 @@ type RouteStatus struct {
 	Hops        int      `json:"hops"`
 	Path        []string `json:"path"` // node addresses, this node first
 	State       string   `json:"state"`
-	SetupMs     float64  `json:"setup_ms"` // Setup to Confirm round trip
+	SetupMs     float64  `json:"setup_ms"`         // Setup to Confirm round trip
+	RTTms       float64  `json:"rtt_ms,omitempty"` // last end-to-end echo over it
 	Packets     uint64   `json:"packets"`
 	Bytes       uint64   `json:"bytes"`
 	AgeSeconds  float64  `json:"age_s"`
@@ -163,6 +165,7 @@ func (r *Router) Routes() RoutesStatus {
 		case routeUp:
 			rs.State = "up"
 			rs.SetupMs = ms(rt.setup)
+			rs.RTTms = ms(time.Duration(rt.rtt.Load()))
 		default:
 			rs.State = "failed"
 		}
@@ -229,6 +232,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //	GET  /mesh/routes         RoutesStatus
 //	GET  /mesh/graph          the topology snapshot
 //	GET  /mesh/route?addr=A   RouteQuery (404 when A is unknown or unreachable)
+//	GET  /mesh/nearest?role=R the nearest node announcing role R (e.g. gateway) and the path
 //	POST /mesh/ping?addr=A    {"address","rtt_ms","setup_ms","hops","path"}; 504 when unreachable
 //
 //	POST /mesh/send?addr=A&port=P   the request body goes to A:P over a stream;
@@ -253,6 +257,15 @@ func (r *Router) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /mesh/graph", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, r.graph.Snapshot())
+	})
+	mux.HandleFunc("GET /mesh/nearest", func(w http.ResponseWriter, req *http.Request) {
+		role := req.URL.Query().Get("role")
+		k, p, err := r.graph.Nearest(role, true)
+		if err != nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no node with role %q reachable: %v", role, err)})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"role": role, "address": shortKey(k), "path": pathStatus(p)})
 	})
 	mux.HandleFunc("GET /mesh/route", func(w http.ResponseWriter, req *http.Request) {
 		k, err := r.Resolve(req.URL.Query().Get("addr"))

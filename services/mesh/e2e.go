@@ -727,6 +727,7 @@ func (r *Router) Ping(ctx context.Context, k topology.Key) (PingResult, error) {
 		case <-ch:
 			t.Stop()
 			res.RTT = time.Since(t0)
+			rt.rtt.Store(int64(res.RTT))
 			for _, k := range rt.path {
 				res.Path = append(res.Path, shortKey(k))
 			}

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,6 +51,40 @@ func TestLineAllPairsPing(t *testing.T) {
 	}
 	if c := nodes[2].r.Counters()["packets_forwarded"]; c == 0 {
 		t.Error("middle node forwarded nothing")
+	}
+}
+
+// TestNearestRole: the API finds the nearest node announcing a role.
+func TestNearestRole(t *testing.T) {
+	m := newMemnet()
+	nodes := buildMesh(t, m, 5, line(5), func(i int, c *Config) {
+		if i == 1 || i == 4 {
+			c.Properties = []string{"gateway"}
+		}
+	})
+	waitConverged(t, nodes, 10*time.Second)
+	time.Sleep(300 * time.Millisecond) // announcements with roles have flooded
+	srv := httptest.NewServer(nodes[3].r.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/mesh/nearest?role=gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Address string `json:"address"`
+	}
+	json.NewDecoder(resp.Body).Decode(&doc)
+	if doc.Address != nodes[4].r.Address() {
+		t.Errorf("nearest gateway from node 3 is %q, want node 4 %s", doc.Address, nodes[4].r.Address())
+	}
+	resp2, err := http.Get(srv.URL + "/mesh/nearest?role=master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusNotFound {
+		t.Errorf("nearest master: status %d, want 404", resp2.StatusCode)
 	}
 }
 

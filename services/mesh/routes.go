@@ -42,6 +42,7 @@ type route struct {
 	done     chan struct{}
 	once     sync.Once
 	lastSent atomic.Int64
+	rtt      atomic.Int64 // last end-to-end echo round trip over the route, ns
 	packets  atomic.Uint64
 	bytes    atomic.Uint64
 	// onFail is called once when an up or pending route fails (from the router's
