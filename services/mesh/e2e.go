@@ -697,8 +697,11 @@ func (r *Router) Ping(ctx context.Context, k topology.Key) (PingResult, error) {
 	start := time.Now()
 	e := r.e2e
 	hadRoute := false
-	if p := e.peers[k]; p != nil {
-		hadRoute = p.upRoute() != nil
+	e.mu.Lock()
+	known := e.peers[k]
+	e.mu.Unlock()
+	if known != nil {
+		hadRoute = known.upRoute() != nil
 	}
 	p, err := e.connect(ctx, k)
 	if err != nil {

@@ -110,6 +110,10 @@ type seenSetup struct {
 	at        time.Time
 }
 
+// maxRules bounds the forwarding table (about 400 bytes a rule): a neighbour holding
+// the network key cannot grow it without limit with Setups.
+const maxRules = 200_000
+
 // seenFor is how long a handled Setup is remembered.
 const seenFor = 2 * setupTimeout
 
@@ -229,6 +233,10 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 			return nil
 		}
 		rs.mu.Unlock()
+		if r.table.len() >= maxRules {
+			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: reasonFull, reporter: r.self}.appendSetupFail(nil))
+			return nil
+		}
 		if len(m.rest) == 0 {
 			// We are the destination: deliver locally.
 			rid := n.allocRID()

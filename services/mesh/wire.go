@@ -53,6 +53,7 @@ const (
 	reasonNoRoute  = 2 // the reporter holds no rule for the route ID
 	reasonLinkDown = 3 // the reporter's link to the next hop died
 	reasonShutdown = 4 // the reporter is shutting down
+	reasonFull     = 5 // the reporter's forwarding table is full
 )
 
 func reasonString(r byte) string {
@@ -65,6 +66,8 @@ func reasonString(r byte) string {
 		return "link down"
 	case reasonShutdown:
 		return "node shutting down"
+	case reasonFull:
+		return "forwarding table full"
 	}
 	return fmt.Sprintf("reason %d", r)
 }
