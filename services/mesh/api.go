@@ -44,12 +44,7 @@ type LinkStatus struct {
 
 // Links returns every neighbour's link status, sorted by address.
 func (r *Router) Links() []LinkStatus {
-	r.mu.RLock()
-	ns := make([]*neighbour, 0, len(r.byLink))
-	for _, n := range r.byLink {
-		ns = append(ns, n)
-	}
-	r.mu.RUnlock()
+	ns := r.neighbours()
 	now := time.Now()
 	out := make([]LinkStatus, 0, len(ns))
 	for _, n := range ns {

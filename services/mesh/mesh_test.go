@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -52,6 +53,35 @@ func TestLineAllPairsPing(t *testing.T) {
 	if c := nodes[2].r.Counters()["packets_forwarded"]; c == 0 {
 		t.Error("middle node forwarded nothing")
 	}
+}
+
+// receive accepts one stream on l and reports its SHA-256 once it ends; received
+// counts the bytes so far.
+func receive(l net.Listener, received *atomic.Int64) <-chan [32]byte {
+	got := make(chan [32]byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- [32]byte{}
+			return
+		}
+		h := sha256.New()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			h.Write(buf[:n])
+			if received != nil {
+				received.Add(int64(n))
+			}
+			if err != nil {
+				break
+			}
+		}
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		got <- s
+	}()
+	return got
 }
 
 // TestNearestRole: the API finds the nearest node announcing a role.
@@ -102,23 +132,7 @@ func TestStreamAcrossFourHops(t *testing.T) {
 	rand.Read(data)
 	want := sha256.Sum256(data)
 
-	got := make(chan [32]byte, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			t.Error(err)
-			got <- [32]byte{}
-			return
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		if err != nil || n != size {
-			t.Errorf("received %d bytes, err %v", n, err)
-		}
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		got <- s
-	}()
+	got := receive(l, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := src.r.Dial(ctx, keyOf(dst), 7)
@@ -162,19 +176,7 @@ func TestStreamLossy(t *testing.T) {
 	data := make([]byte, size)
 	rand.Read(data)
 	want := sha256.Sum256(data)
-	got := make(chan [32]byte, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			got <- [32]byte{}
-			return
-		}
-		h := sha256.New()
-		io.Copy(h, c)
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		got <- s
-	}()
+	got := receive(l, nil)
 	linksUp := func() uint64 {
 		var n uint64
 		for _, nd := range nodes {
@@ -273,27 +275,7 @@ func TestFailover(t *testing.T) {
 	rand.Read(data)
 	want := sha256.Sum256(data)
 	var received atomic.Int64
-	got := make(chan [32]byte, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			got <- [32]byte{}
-			return
-		}
-		h := sha256.New()
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := c.Read(buf)
-			h.Write(buf[:n])
-			received.Add(int64(n))
-			if err != nil {
-				break
-			}
-		}
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		got <- s
-	}()
+	got := receive(l, &received)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := src.r.Dial(ctx, keyOf(dst), 9)

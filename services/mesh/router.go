@@ -698,13 +698,7 @@ func (r *Router) tickLoop() {
 					r.ruleExpired(ru)
 				}
 				r.routes.tick(now)
-				r.mu.RLock()
-				ns := make([]*neighbour, 0, len(r.byLink))
-				for _, n := range r.byLink {
-					ns = append(ns, n)
-				}
-				r.mu.RUnlock()
-				for _, n := range ns {
+				for _, n := range r.neighbours() {
 					n.measure(now)
 				}
 			}
@@ -712,14 +706,20 @@ func (r *Router) tickLoop() {
 	}
 }
 
-func (r *Router) tickLinks(now time.Time) {
+// neighbours returns a snapshot of every neighbour, so callers can lock each one
+// without holding the router's lock (the lock order is neighbour, then router).
+func (r *Router) neighbours() []*neighbour {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	ns := make([]*neighbour, 0, len(r.byLink))
 	for _, n := range r.byLink {
 		ns = append(ns, n)
 	}
-	r.mu.RUnlock()
-	for _, n := range ns {
+	return ns
+}
+
+func (r *Router) tickLinks(now time.Time) {
+	for _, n := range r.neighbours() {
 		n.mu.Lock()
 		up, static, pending := n.up, n.static, n.pending != nil
 		lastInit, lastPing, tries, srtt := n.lastInit, n.lastPing, n.tries, n.srtt
@@ -773,14 +773,10 @@ func (r *Router) announce(now time.Time) {
 	}
 	r.seq++
 	seq := r.seq
-	ns := make([]*neighbour, 0, len(r.byLink))
-	for _, n := range r.byLink {
-		ns = append(ns, n)
-	}
 	r.mu.Unlock()
 	a := &topology.Announcement{Origin: r.self, Seq: seq, Properties: r.cfg.Properties}
 	var ups []*neighbour
-	for _, n := range ns {
+	for _, n := range r.neighbours() {
 		n.mu.Lock()
 		if n.up {
 			rtt := n.srtt
@@ -864,16 +860,8 @@ func (r *Router) handleGossip(from *neighbour, body []byte, now time.Time) {
 		return
 	}
 	enc := append([]byte(nil), body...)
-	r.mu.RLock()
-	ns := make([]*neighbour, 0, len(r.byLink))
-	for _, n := range r.byLink {
-		if n != from {
-			ns = append(ns, n)
-		}
-	}
-	r.mu.RUnlock()
-	for _, n := range ns {
-		if n.isUp() {
+	for _, n := range r.neighbours() {
+		if n != from && n.isUp() {
 			n.send(true, frameGossip, enc)
 		}
 	}
