@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,12 +413,36 @@ func TestMeshImpaired(t *testing.T) {
 		nd.start(t, fmt.Sprintf("udp://127.0.0.1:%d", ports[i]), fmt.Sprintf("127.0.0.1:%d", freePort(t)), peers, false)
 	}
 	waitRoutes(t, nodes, 60*time.Second)
-	out, err := nodes[0].mesh("ping", "--timeout", "10s", nodes[4].address())
-	if err != nil || !strings.Contains(out, "over 4 hops") {
-		t.Fatalf("ping across the lossy line: %v %s", err, out)
+	// A first ping can meet a bad run of losses; three tries of 10 s each, and the
+	// routes of both ends in the log when one fails.
+	var out string
+	for try := 1; ; try++ {
+		out, err = nodes[0].mesh("ping", "--timeout", "10s", nodes[4].address())
+		if err == nil {
+			break
+		}
+		r0, r4 := apiGet(nodes[0].status, "/mesh/routes"), apiGet(nodes[4].status, "/mesh/routes")
+		t.Logf("ping %d across the lossy line failed: %v %s\nsource routes: %s\ndestination routes: %s", try, err, out, r0, r4)
+		if try == 3 {
+			t.FailNow()
+		}
+	}
+	if !strings.Contains(out, "over 4 hops") {
+		t.Errorf("ping across the lossy line: %s (want 4 hops)", out)
 	}
 	t.Log(strings.TrimSpace(out))
 	transfer(t, nodes[0], nodes[4], 50<<20, 10*time.Minute, nil)
+}
+
+// apiGet returns a node API document as text, or the error, for test logs.
+func apiGet(status, path string) string {
+	resp, err := http.Get("http://" + status + path)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func freeUDPPort(t *testing.T) int {

@@ -199,8 +199,9 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 		}
 		ready := p.ready
 		p.mu.Unlock()
-		p.initiate(time.Now())
-		t := time.NewTimer(time.Second)
+		retry := p.retryInterval()
+		p.initiate(time.Now(), retry)
+		t := time.NewTimer(retry)
 		select {
 		case <-ready:
 			t.Stop()
@@ -212,10 +213,22 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 	}
 }
 
-// initiate sends an end-to-end handshake over p's best route (rate-limited).
-func (p *peer) initiate(now time.Time) {
+// retryInterval is how long to wait for a handshake answer before sending another:
+// three times the best route's setup round trip (the answer may need a route back
+// set up first), between 250 ms and 1 s.
+func (p *peer) retryInterval() time.Duration {
+	d := time.Second
+	if rt := p.bestRoute(); rt != nil {
+		d = min(max(3*rt.setup, 250*time.Millisecond), time.Second)
+	}
+	return d
+}
+
+// initiate sends an end-to-end handshake over p's best route, at most once per
+// interval.
+func (p *peer) initiate(now time.Time, interval time.Duration) {
 	p.mu.Lock()
-	if p.pending != nil && now.Sub(p.pendingAt) < 900*time.Millisecond {
+	if p.pending != nil && now.Sub(p.pendingAt) < interval*9/10 {
 		p.mu.Unlock()
 		return
 	}
@@ -452,7 +465,8 @@ func (p *peer) sendRaw(b []byte, ctrl bool) bool {
 			p.queued = append(p.queued, append([]byte(nil), b...))
 		}
 		p.mu.Unlock()
-		go p.maintain(time.Now(), false)
+		// An answer is waiting for a route back: set one up now.
+		go p.maintain(time.Now(), true)
 	}
 	return false
 }

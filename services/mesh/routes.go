@@ -18,8 +18,9 @@ const (
 	routeFailed
 )
 
-// setupTimeout fails a route setup that got neither Confirm nor SetupFail.
-const setupTimeout = 3 * time.Second
+// setupTimeout fails a route setup that got neither Confirm nor SetupFail, after
+// about five transmissions of its Setup.
+const setupTimeout = 5 * time.Second
 
 // route is a source route this node set up: the path it chose, and the route ID
 // to use on its first link.
@@ -436,9 +437,10 @@ func (rs *routes) tick(now time.Time) {
 	}
 }
 
-// retransmit resends the Setup of source routes not confirmed within twice the first
-// link's RTT plus 100 ms per hop (doubling with each try), until setupTimeout fails
-// them: a lost Setup or Confirm costs a retry, not the route.
+// retransmit resends the Setup of source routes not confirmed within the path's
+// round trip, estimated as the first link's RTT per hop, plus 50 ms a hop for
+// queues (doubling with each try, up to 8 times), until setupTimeout fails them: a
+// lost Setup or Confirm costs a retry, not the route.
 func (rs *routes) retransmit(now time.Time) {
 	type resend struct {
 		n *neighbour
@@ -447,8 +449,9 @@ func (rs *routes) retransmit(now time.Time) {
 	var out []resend
 	rs.mu.Lock()
 	for _, rt := range rs.pendingSrc {
-		wait := 2*rt.first.rtt() + time.Duration(len(rt.path)-1)*100*time.Millisecond
-		wait <<= min(rt.tries, 4)
+		hops := time.Duration(len(rt.path) - 1)
+		wait := hops * (rt.first.rtt() + 50*time.Millisecond)
+		wait <<= min(rt.tries, 3)
 		if now.Sub(rt.lastTx) >= wait {
 			rt.lastTx = now
 			rt.tries++
