@@ -143,8 +143,9 @@ func (n *neighbour) send(ctrl bool, typ byte, parts ...[]byte) bool {
 
 // sender drains the queues, packing frames into datagrams up to the link MTU.
 func (n *neighbour) sender() {
-	plain := make([]byte, 0, 1<<16)
-	out := make([]byte, 0, 1<<16)
+	// Sized for a UDP datagram; a TCP link's larger ones grow them on first use.
+	plain := make([]byte, 0, 2048)
+	out := make([]byte, 0, 2048)
 	var carry *[]byte
 	for {
 		f := carry
