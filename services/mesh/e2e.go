@@ -71,6 +71,7 @@ type peer struct {
 
 	mu        sync.Mutex
 	sess      *link.Session
+	prevSess  *link.Session // the one before sess, still readable
 	pending   *link.Pending
 	pendingAt time.Time
 	ready     chan struct{} // closed when the first session is up
@@ -88,7 +89,11 @@ type e2eRef struct {
 	p       *peer
 	s       *link.Session
 	pending *link.Pending
+	created time.Time
 }
+
+// pendingFor is how long an unanswered end-to-end handshake's index is kept.
+const pendingFor = 10 * time.Second
 
 // endToEnd is the layer between routes and applications.
 type endToEnd struct {
@@ -233,7 +238,7 @@ func (p *peer) initiate(now time.Time, interval time.Duration) {
 		return
 	}
 	e := p.e
-	ref := &e2eRef{p: p}
+	ref := &e2eRef{p: p, created: now}
 	idx := e.allocIndex(ref)
 	msg, pend, err := e.hs.Initiate(p.key[:], idx, e.r.cfg.Clock(), nil)
 	if err != nil {
@@ -515,7 +520,7 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 	}
 	switch typ {
 	case link.TypeInit:
-		ref := &e2eRef{}
+		ref := &e2eRef{created: now}
 		li := e.allocIndex(ref)
 		resp, s, _, err := e.hs.Respond(b, li, now, func([]byte) bool { return true })
 		if err != nil {
@@ -574,7 +579,7 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 		if payload != nil {
 			p.mu.Lock()
 			if p.sess != ref.s && !ref.s.Initiator() {
-				p.sess = ref.s // the peer re-handshook; follow it
+				p.prevSess, p.sess = p.sess, ref.s // the peer uses this one; follow it
 			}
 			p.mu.Unlock()
 			e.app(p, payload, now)
@@ -582,9 +587,19 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 	}
 }
 
+// setSession makes s the session p sends on. The one it replaces stays readable
+// (the peer may still be using it); the one before that is forgotten.
 func (p *peer) setSession(s *link.Session) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.sess != s {
+		if old := p.prevSess; old != nil && old != s {
+			p.e.mu.Lock()
+			delete(p.e.byIndex, old.LocalIndex())
+			p.e.mu.Unlock()
+		}
+		p.prevSess = p.sess
+	}
 	p.sess = s
 	p.pending = nil
 	select {
@@ -636,6 +651,11 @@ func (e *endToEnd) app(p *peer, f []byte, now time.Time) {
 // closes routes to idle ones.
 func (e *endToEnd) tick(now time.Time) {
 	e.mu.Lock()
+	for i, ref := range e.byIndex {
+		if ref.pending != nil && now.Sub(ref.created) > pendingFor {
+			delete(e.byIndex, i) // its answer never came
+		}
+	}
 	ps := make([]*peer, 0, len(e.peers))
 	for _, p := range e.peers {
 		ps = append(ps, p)
