@@ -22,6 +22,7 @@ import (
 
 	"github.com/skyfleet/skyfleet/e2e/netns"
 	"github.com/skyfleet/skyfleet/services/identity"
+	"github.com/skyfleet/skyfleet/services/mesh/link"
 )
 
 // The mesh tier: networks of `skyfleet node` processes, in network namespaces joined
@@ -431,7 +432,60 @@ func TestMeshImpaired(t *testing.T) {
 		t.Errorf("ping across the lossy line: %s (want 4 hops)", out)
 	}
 	t.Log(strings.TrimSpace(out))
+	probeStranger(t, nodes[0], fmt.Sprintf("127.0.0.1:%d", ports[0]))
 	transfer(t, nodes[0], nodes[4], 50<<20, 10*time.Minute, nil)
+}
+
+// probeStranger sends a running node what a stranger could over real UDP: random
+// bytes, and handshakes made with the wrong network key; nothing may answer, and the
+// node's counters must show the drops.
+func probeStranger(t *testing.T, n *meshNode, addr string) {
+	t.Helper()
+	counters := func() map[string]uint64 {
+		var doc struct {
+			Counters map[string]uint64 `json:"counters"`
+		}
+		json.Unmarshal([]byte(apiGet(n.status, "/mesh/links")), &doc)
+		return doc.Counters
+	}
+	before := counters()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	junk := make([]byte, 300)
+	for i := 0; i < 10; i++ {
+		rand.Read(junk)
+		junk[0] = 0xfe // no link message type
+		c.Write(junk)
+	}
+	k, _ := identity.Generate(rand.Reader)
+	wrong := link.NewHandshaker(link.Config{Private: k.PrivateKey(), PSK: [32]byte{1}})
+	target, _ := hex.DecodeString(n.key.PublicKeyHex())
+	for i := 0; i < 10; i++ {
+		msg, _, err := wrong.Initiate(target, uint32(i+1), uint64(time.Now().UnixNano()), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(msg)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if m, err := c.Read(junk); err == nil {
+		t.Errorf("a stranger got a %d-byte answer", m)
+	}
+	after := counters()
+	if d := after["drop_malformed"] - before["drop_malformed"]; d < 10 {
+		t.Errorf("drop_malformed rose by %d, want 10", d)
+	}
+	if d := after["drop_no_psk"] - before["drop_no_psk"]; d < 10 {
+		t.Errorf("drop_no_psk rose by %d, want 10", d)
+	}
+	if after["handshakes_answered"] != before["handshakes_answered"] {
+		t.Errorf("handshakes answered went from %d to %d", before["handshakes_answered"], after["handshakes_answered"])
+	}
+	t.Logf("stranger probes dropped unanswered: %d malformed, %d without the network key",
+		after["drop_malformed"]-before["drop_malformed"], after["drop_no_psk"]-before["drop_no_psk"])
 }
 
 // apiGet returns a node API document as text, or the error, for test logs.
