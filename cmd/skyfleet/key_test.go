@@ -52,3 +52,44 @@ func TestKeyInspectRefusesBadSecret(t *testing.T) {
 		t.Error("unknown key subcommand accepted")
 	}
 }
+
+// skyfleet keygen writes a key whose printed public key and address are what
+// key inspect derives from the secret in the file, and never replaces a key.
+func TestKeygen(t *testing.T) {
+	path := t.TempDir() + "/master.key"
+	var out bytes.Buffer
+	stdout = &out
+	if err := cmdKeygen([]string{"-o", path, "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	var made struct {
+		PublicKey string `json:"public_key"`
+		Address   string `json:"address"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &made); err != nil {
+		t.Fatalf("output is not JSON: %q", out.String())
+	}
+	secret, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := cmdKey([]string{"inspect", "--secret", string(bytes.TrimSpace(secret))}); err != nil {
+		t.Fatal(err)
+	}
+	var inspected struct {
+		PublicKey string `json:"public_key"`
+		Address   string `json:"address"`
+	}
+	json.Unmarshal(out.Bytes(), &inspected)
+	if inspected != made || len(made.PublicKey) != 66 {
+		t.Errorf("keygen printed %+v, the file's secret gives %+v", made, inspected)
+	}
+	if err := cmdKeygen([]string{"-o", path}); err == nil {
+		t.Error("keygen replaced an existing key file")
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(after, secret) {
+		t.Error("the key file changed")
+	}
+}

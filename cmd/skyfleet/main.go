@@ -34,6 +34,7 @@ func init() {
 		"image":   {"build an SD-card image for a board", cmdImage},
 		"qemu":    {"boot an rpi3b image in QEMU the way the Pi firmware would", cmdQEMU},
 		"key":     {"inspect node keys (key inspect --secret HEX)", cmdKey},
+		"keygen":  {"make a key file, e.g. the fleet master's (keygen -o master.key)", cmdKeygen},
 		"node":    {"run a mesh node on this host from a fleet.toml", cmdNode},
 		"mesh":    {"ask a running node: mesh ping|route|links", cmdMesh},
 		"version": {"print the version", func([]string) error { fmt.Println(version); return nil }},

@@ -198,3 +198,27 @@ func removeStaleTemps(dir string) {
 		}
 	}
 }
+
+// LoadKeyFile reads a key file at path, in the format LoadOrCreate writes (64 hex
+// characters and a newline). Errors: a missing file satisfies
+// errors.Is(err, fs.ErrNotExist); invalid content wraps ErrKeyFileCorrupt.
+func LoadKeyFile(path string) (*Key, error) { return loadKeyFile(path) }
+
+// CreateKeyFile draws a new key from r (nil means crypto/rand) and writes it to path
+// with mode 0600, durably (temporary file, fsync, publish, fsync of the directory),
+// never replacing an existing file: an existing path is an error satisfying
+// errors.Is(err, fs.ErrExist), and the file is left as it was. The directory must
+// exist.
+func CreateKeyFile(path string, r io.Reader) (*Key, error) {
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("identity: %s: %w; refusing to replace a key", path, fs.ErrExist)
+	}
+	k, err := Generate(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := publishKeyFile(filepath.Dir(path), path, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}

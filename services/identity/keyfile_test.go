@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,5 +301,38 @@ func assertNoTemps(t *testing.T, dir string) {
 		if strings.HasPrefix(e.Name(), tempPrefix) {
 			t.Errorf("temporary file %s left in %s", e.Name(), dir)
 		}
+	}
+}
+
+func TestCreateKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	k, err := CreateKeyFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != KeyFileMode {
+		t.Errorf("mode %v, want %v", st.Mode().Perm(), KeyFileMode)
+	}
+	back, err := LoadKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.SecretHex() != k.SecretHex() {
+		t.Error("the key read back differs from the one made")
+	}
+	// A second call must not replace the key.
+	if _, err := CreateKeyFile(path, nil); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second CreateKeyFile: %v, want fs.ErrExist", err)
+	}
+	again, _ := LoadKeyFile(path)
+	if again.SecretHex() != k.SecretHex() {
+		t.Error("an existing key file was replaced")
+	}
+	if _, err := LoadKeyFile(filepath.Join(t.TempDir(), "none")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
 	}
 }
