@@ -1,0 +1,148 @@
+// Package control is fleet control (issue 4, seeds/003): nodes report to their
+// master over the mesh with signed reports, and the master keeps the fleet's
+// registry. This file is the report's wire format; the registry, the reporting loop
+// and the remote shell come next.
+package control
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+)
+
+// Report is what a node tells its master: who and what it is, how it is linked and
+// how its services run.
+type Report struct {
+	Name          string         `json:"name,omitempty"` // [node] name
+	Board         string         `json:"board"`          // rpi3b, rpi4b, rpi5, zero2w, host
+	Version       string         `json:"version"`
+	Slot          string         `json:"slot,omitempty"` // a or b on a card
+	UptimeSeconds float64        `json:"uptime_s"`
+	Links         []Link         `json:"links"`
+	Services      []ServiceState `json:"services"`
+}
+
+// Link is one mesh neighbour in a Report, with its link metrics.
+type Link struct {
+	Address string  `json:"address"`
+	Up      bool    `json:"up"`
+	RTTms   float64 `json:"rtt_ms"`
+	Loss    float64 `json:"loss"` // 0..1
+	TxBps   float64 `json:"tx_bytes_per_s"`
+	RxBps   float64 `json:"rx_bytes_per_s"`
+}
+
+// ServiceState is one supervised service in a Report.
+type ServiceState struct {
+	Name     string `json:"name"`
+	State    string `json:"state"` // running, backoff, stopped, ...
+	Restarts int    `json:"restarts"`
+}
+
+// Wire format of a signed report (integers big endian):
+//
+//	magic "SKYR" (4) | version 1 (1) | node key (33) | master key (33) | seq (8) |
+//	body length (4) | body: the Report as JSON | signature (65)
+//
+// The signature is decred's compact ECDSA signature by the node key over the SHA-256
+// of everything before it. Naming the master inside what is signed stops a report
+// being replayed to another master; seq (strictly increasing per node, from a clock
+// that survives restarts) stops it being replayed to the same one.
+const (
+	reportMagic   = "SKYR"
+	reportVersion = 1
+	keyLen        = 33
+	sigLen        = 65
+	headerLen     = 4 + 1 + keyLen + keyLen + 8 + 4
+	// MaxReportBody bounds the JSON body in bytes, so a report fits a few mesh
+	// datagrams and a forged length cannot make the master allocate much.
+	MaxReportBody = 16 << 10
+)
+
+// Errors Open returns (wrapped with detail), for the master's refusal log.
+var (
+	ErrMalformed    = errors.New("control: malformed report")
+	ErrWrongMaster  = errors.New("control: report addressed to another master")
+	ErrBadSignature = errors.New("control: report signature does not match its node key")
+)
+
+// Signed is an opened, verified report.
+type Signed struct {
+	Node   [keyLen]byte // the reporting node's public key
+	Master [keyLen]byte
+	Seq    uint64
+	Report Report
+}
+
+// Seal encodes r as a report from the node with key priv to the master with
+// compressed public key master (33 bytes), numbered seq, and signs it. Errors: a
+// master key of the wrong length, a body over MaxReportBody.
+func Seal(priv *secp256k1.PrivateKey, master []byte, seq uint64, r Report) ([]byte, error) {
+	if len(master) != keyLen {
+		return nil, fmt.Errorf("control: master key must be %d bytes, not %d", keyLen, len(master))
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > MaxReportBody {
+		return nil, fmt.Errorf("control: report body of %d bytes exceeds %d", len(body), MaxReportBody)
+	}
+	b := make([]byte, 0, headerLen+len(body)+sigLen)
+	b = append(b, reportMagic...)
+	b = append(b, reportVersion)
+	b = append(b, priv.PubKey().SerializeCompressed()...)
+	b = append(b, master...)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+	b = append(b, body...)
+	h := sha256.Sum256(b)
+	return append(b, ecdsa.SignCompact(priv, h[:], true)...), nil
+}
+
+// Open checks and decodes a signed report addressed to master (33 bytes): the
+// layout, the master key, then the signature against the node key it carries, then
+// the JSON body (unknown fields refused). It does not judge seq; the registry does.
+func Open(b []byte, master []byte) (*Signed, error) {
+	if len(b) < headerLen+sigLen {
+		return nil, fmt.Errorf("%w: %d bytes, at least %d", ErrMalformed, len(b), headerLen+sigLen)
+	}
+	if string(b[:4]) != reportMagic {
+		return nil, fmt.Errorf("%w: bad magic", ErrMalformed)
+	}
+	if b[4] != reportVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, b[4], reportVersion)
+	}
+	var s Signed
+	copy(s.Node[:], b[5:])
+	copy(s.Master[:], b[5+keyLen:])
+	s.Seq = binary.BigEndian.Uint64(b[5+2*keyLen:])
+	n := binary.BigEndian.Uint32(b[headerLen-4:])
+	if n > MaxReportBody || int(n) != len(b)-headerLen-sigLen {
+		return nil, fmt.Errorf("%w: body length %d in a %d-byte report", ErrMalformed, n, len(b))
+	}
+	if !bytes.Equal(s.Master[:], master) {
+		return nil, ErrWrongMaster
+	}
+	signed := b[:len(b)-sigLen]
+	h := sha256.Sum256(signed)
+	pub, _, err := ecdsa.RecoverCompact(b[len(signed):], h[:])
+	if err != nil || !bytes.Equal(pub.SerializeCompressed(), s.Node[:]) {
+		return nil, ErrBadSignature
+	}
+	dec := json.NewDecoder(bytes.NewReader(b[headerLen:len(signed)]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s.Report); err != nil {
+		return nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the body", ErrMalformed)
+	}
+	return &s, nil
+}
