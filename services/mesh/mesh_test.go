@@ -317,6 +317,26 @@ func TestFailover(t *testing.T) {
 	if at >= size {
 		t.Fatal("the stream had finished before the node died")
 	}
+	// The source learns of the dead hop (a route error, once the hop's neighbours
+	// declare the link dead) and drops the route.
+	through := func() []RouteStatus {
+		var out []RouteStatus
+		for _, rs := range src.r.Routes().Routes {
+			for _, hop := range rs.Path {
+				if hop == victim.r.Address() && rs.State == "up" {
+					out = append(out, rs)
+				}
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(through()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rs := through(); len(rs) > 0 {
+		t.Errorf("routes through the dead node still up 10 s later: %+v", rs)
+	}
 	t.Logf("killed %s after %d of %d bytes", victim.r.Address(), at, size)
 }
 

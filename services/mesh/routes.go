@@ -40,8 +40,7 @@ type route struct {
 	tries    int
 	setup    time.Duration // setup round trip
 	failErr  error
-	done     chan struct{}
-	once     sync.Once
+	done     chan struct{} // closed when the route leaves pending
 	lastSent atomic.Int64
 	rtt      atomic.Int64 // last end-to-end echo round trip over the route, ns
 	packets  atomic.Uint64
@@ -62,30 +61,49 @@ func (rt *route) send(payload []byte, ctrl bool) bool {
 	if !rt.first.send(ctrl, frameData, id[:], payload) {
 		return false
 	}
-	rt.lastSent.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	rt.lastSent.Store(now)
+	if ru := rt.rule; ru != nil {
+		ru.used.Store(now) // a route in use does not expire here
+	}
 	rt.packets.Add(1)
 	rt.bytes.Add(uint64(len(payload)))
 	return true
 }
 
+// fail marks the route failed, once, whether it was pending or up, and tells its
+// owner. A route goes pending -> up -> failed or pending -> failed; done closes on
+// leaving pending.
 func (rt *route) fail(err error, reporter topology.Key, reason byte) {
-	rt.once.Do(func() {
+	for {
+		st := rt.state.Load()
+		if st == routeFailed {
+			return
+		}
+		if !rt.state.CompareAndSwap(st, routeFailed) {
+			continue
+		}
 		rt.failErr = err
-		rt.state.Store(routeFailed)
-		close(rt.done)
+		if st == routePending {
+			close(rt.done)
+		}
 		if rt.onFail != nil {
 			rt.onFail(rt, reporter, reason)
 		}
-	})
+		return
+	}
 }
 
+// confirm marks a pending route up with the route ID of its first link.
 func (rt *route) confirm(rid uint32, now time.Time) {
-	rt.once.Do(func() {
-		rt.rid = rid
-		rt.setup = now.Sub(rt.created)
-		rt.state.Store(routeUp)
+	if rt.state.Load() != routePending {
+		return
+	}
+	rt.rid = rid
+	rt.setup = now.Sub(rt.created)
+	if rt.state.CompareAndSwap(routePending, routeUp) {
 		close(rt.done)
-	})
+	}
 }
 
 // transitSetup is a Setup this node forwarded and awaits the Confirm for.
