@@ -15,6 +15,7 @@ package fleetconf
 import (
 	"encoding/hex"
 	"fmt"
+	"time"
 )
 
 // Config is the whole of fleet.toml. Field comments give each key's form and
@@ -89,6 +90,19 @@ type Master struct {
 	// Addresses are optional hints to reach the master, each
 	// scheme://host:port (udp or tcp). Default none.
 	Addresses []string `toml:"addresses" json:"addresses"`
+	// ReportInterval is how often a node reports when nothing changed, a Go
+	// duration from 5s to 1h; the master marks a node offline when a report is
+	// 20 s overdue. Default "60s".
+	ReportInterval string `toml:"report_interval" json:"report_interval"`
+}
+
+// Interval returns ReportInterval as a duration (60 s when unset or invalid; Load
+// already reported an invalid one).
+func (m Master) Interval() time.Duration {
+	if d, err := time.ParseDuration(m.ReportInterval); err == nil && d >= 5*time.Second && d <= time.Hour {
+		return d
+	}
+	return time.Minute
 }
 
 // Release is the [release] table.
@@ -156,6 +170,7 @@ func Defaults(device bool) Config {
 			LANDiscovery: true,
 			Interfaces:   []string{"eth0", "usb0", "wlan0"},
 		},
+		Master: Master{ReportInterval: "1m0s"},
 		System: System{Watchdog: true},
 	}
 	if device {

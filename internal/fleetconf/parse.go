@@ -234,6 +234,7 @@ var schema = []section{
 	{"master", []field{
 		str("public_key", checkPublicKey, func(c *Config) *string { return &c.Master.PublicKey }),
 		list("addresses", checkHint, func(c *Config) *[]string { return &c.Master.Addresses }),
+		str("report_interval", checkReportInterval, func(c *Config) *string { return &c.Master.ReportInterval }),
 	}},
 	{"release", []field{
 		list("keys", checkReleaseKey, func(c *Config) *[]string { return &c.Release.Keys }),

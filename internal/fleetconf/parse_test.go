@@ -104,6 +104,7 @@ dns = ["192.0.2.53", "2001:db8::53"]
 [master]
 public_key = "` + gHex + `"
 addresses = ["udp://198.51.100.7:5505"]
+report_interval = "30s"
 
 [release]
 keys = ["` + pubHex(5) + `", "` + pubHex(6) + `"]
@@ -142,7 +143,7 @@ func fullConfig() Config {
 			Gateway:      "192.0.2.1",
 			DNS:          []string{"192.0.2.53", "2001:db8::53"},
 		},
-		Master:  Master{PublicKey: gHex, Addresses: []string{"udp://198.51.100.7:5505"}},
+		Master:  Master{PublicKey: gHex, Addresses: []string{"udp://198.51.100.7:5505"}, ReportInterval: "30s"},
 		Release: Release{Keys: []string{pubHex(5), pubHex(6)}},
 		Radio:   Radio{Callsign: "N0CALL-7"},
 		Wifi:    Wifi{SSID: "Field Net", PSK: "correct horse battery"},

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -31,6 +32,14 @@ func checkListen(s string, _ bool) (string, error) {
 		return "", err
 	}
 	return scheme + "://" + addr, nil
+}
+
+func checkReportInterval(s string, _ bool) (string, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 5*time.Second || d > time.Hour {
+		return "", fmt.Errorf("must be a duration from 5s to 1h, such as \"60s\"")
+	}
+	return d.String(), nil
 }
 
 func checkHint(s string, _ bool) (string, error) {
