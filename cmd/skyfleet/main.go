@@ -37,6 +37,11 @@ func init() {
 		"keygen":  {"make a key file, e.g. the fleet master's (keygen -o master.key)", cmdKeygen},
 		"node":    {"run a mesh node on this host from a fleet.toml", cmdNode},
 		"mesh":    {"ask a running node: mesh ping|route|links", cmdMesh},
+		"master":  {"run the fleet master: registry, dashboard, remote shells", cmdMaster},
+		"nodes":   {"list the fleet's nodes from the master", cmdNodes},
+		"ssh":     {"open a shell on a node through the master", cmdSSH},
+		"exec":    {"run one command on a node: exec NODE -- CMD", cmdExec},
+		"cp":      {"copy a file to or from a node: cp SRC NODE:/path", cmdCp},
 		"version": {"print the version", func([]string) error { fmt.Println(version); return nil }},
 	}
 }
@@ -63,6 +68,12 @@ Quick start:
   skyfleet image --board rpi3b -o skyfleet.img     # build a card image
   skyfleet qemu --image skyfleet.img                # boot it, console on this terminal
   curl 127.0.0.1:8080/status                        # the node's status page
+
+Fleet control:
+  skyfleet keygen -o master.key                     # put its public key in fleet.toml [master]
+  skyfleet master --key master.key --config fleet.toml
+  skyfleet nodes                                    # every node that reported
+  skyfleet exec NODE -- uname -a                    # or: skyfleet ssh NODE
 `)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/meshd"
 )
 
@@ -46,8 +48,44 @@ func runMesh(args []string) error {
 		Logf: func(format string, a ...any) {
 			fmt.Printf(time.Now().Format("15:04:05 ")+format+"\n", a...)
 		},
+		Describe: describeNode,
 		Ready: func(n *meshd.Node) {
 			fmt.Printf("mesh node %s listening on %v\n", n.Router.Address(), cfg.Node.Listen)
 		},
 	})
+}
+
+// describeNode is what the node reports to its master beyond the mesh, from PID 1's
+// /status: board, version, slot, uptime since the kernel started and the services.
+// If PID 1 does not answer, the report says so in a service state rather than
+// failing: the master should still hear from the node.
+func describeNode() control.Report {
+	var st struct {
+		Board    string  `json:"board"`
+		Version  string  `json:"version"`
+		Slot     string  `json:"slot"`
+		Hostname string  `json:"hostname"`
+		UptimeS  float64 `json:"uptime_s"`
+		Services []struct {
+			Name     string `json:"name"`
+			State    string `json:"state"`
+			Restarts int    `json:"restarts"`
+		} `json:"services"`
+	}
+	r := control.Report{Board: "unknown", Version: version}
+	resp, err := unixClient.Get("http://init/status")
+	if err == nil {
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+	}
+	if err != nil {
+		r.Services = []control.ServiceState{{Name: "init", State: "unreachable: " + err.Error()}}
+		return r
+	}
+	r.Board, r.Version, r.Slot, r.UptimeSeconds = st.Board, st.Version, st.Slot, st.UptimeS
+	r.Name = st.Hostname
+	for _, s := range st.Services {
+		r.Services = append(r.Services, control.ServiceState{Name: s.Name, State: s.State, Restarts: s.Restarts})
+	}
+	return r
 }

@@ -5,6 +5,7 @@
 package meshd
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,10 +14,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh"
 	"github.com/skyfleet/skyfleet/services/mesh/discovery"
@@ -37,6 +40,15 @@ type Options struct {
 	Listener net.Listener
 	// Ready, if set, is called once the router runs and the API listens.
 	Ready func(n *Node)
+	// Key, if set, is the node key to use instead of node.key in [node] data (the
+	// master runs with the key file the operator made).
+	Key *identity.Key
+	// Describe, if set, fills what the node reports to its master beyond the mesh:
+	// board, slot, uptime and service states (PID 1 knows them on a Pi). Default:
+	// board "host", the mesh service running, this process's uptime.
+	Describe func() control.Report
+	// AnnounceInterval overrides the router's gossip period (tests of big fleets).
+	AnnounceInterval time.Duration
 }
 
 // Node is a running mesh node.
@@ -48,6 +60,8 @@ type Node struct {
 	started time.Time
 	opts    Options
 	disc    *discovery.Discovery
+
+	stopControl func()
 }
 
 // Run starts the node and serves until ctx ends. Errors: the data directory or key
@@ -90,9 +104,13 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		opts.Logf = func(string, ...any) {}
 	}
 	cfg := opts.Config
-	key, created, err := identity.LoadOrCreate(cfg.Node.Data, rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("node key in %s: %w", cfg.Node.Data, err)
+	key, created := opts.Key, false
+	if key == nil {
+		var err error
+		key, created, err = identity.LoadOrCreate(cfg.Node.Data, rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("node key in %s: %w", cfg.Node.Data, err)
+		}
 	}
 	clock, err := Timestamps(cfg.Node.Data)
 	if err != nil {
@@ -126,6 +144,16 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	for _, p := range rs {
 		peers = append(peers, mesh.Peer{Network: p.Scheme, Address: p.Address, Key: p.PublicKey, Relay: true})
 	}
+	master, _ := hex.DecodeString(cfg.Master.PublicKey)
+	isMaster := bytes.Equal(master, key.PublicKey())
+	if len(master) == 33 && !isMaster {
+		// [master] addresses are hints: direct links to the master's key.
+		for _, a := range cfg.Master.Addresses {
+			if u, err := url.Parse(a); err == nil {
+				peers = append(peers, mesh.Peer{Network: u.Scheme, Address: u.Host, Key: master})
+			}
+		}
+	}
 	r, err := mesh.New(mesh.Config{
 		Key:            key.PrivateKey(),
 		PSK:            psk,
@@ -135,6 +163,8 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		Properties:     cfg.Network.Roles,
 		Clock:          clock,
 		Logf:           opts.Logf,
+
+		AnnounceInterval: opts.AnnounceInterval,
 	})
 	if err != nil {
 		return nil, err
@@ -143,6 +173,12 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Router: r, Key: key, Created: created, started: time.Now(), opts: opts}
+	if len(master) == 33 && !isMaster {
+		if err := n.startControl(ctx, master, clock); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	if cfg.Network.LANDiscovery {
 		if port := udpPort(trs); port != 0 {
 			d, err := discovery.Start(discovery.Config{
@@ -175,10 +211,13 @@ func udpPort(trs []mesh.Transport) uint16 {
 	return 0
 }
 
-// Close stops discovery and the router.
+// Close stops discovery, fleet control and the router.
 func (n *Node) Close() error {
 	if n.disc != nil {
 		n.disc.Close()
+	}
+	if n.stopControl != nil {
+		n.stopControl()
 	}
 	return n.Router.Close()
 }
