@@ -419,3 +419,16 @@ func BenchmarkUnmarshalVerify(b *testing.B) {
 		}
 	}
 }
+
+// The verified-signature memory holds at most its size and forgets the oldest first.
+func TestSeenSetEvictsOldest(t *testing.T) {
+	s := newSeenSet(3)
+	k := func(i byte) [32]byte { return [32]byte{i, 1} }
+	for i := range byte(4) {
+		s.add(k(i))
+	}
+	s.add(k(3)) // again: no eviction
+	if s.has(k(0)) || !s.has(k(1)) || !s.has(k(2)) || !s.has(k(3)) || len(s.set) != 3 {
+		t.Fatalf("after 4 adds to a set of 3: %v", s.set)
+	}
+}
