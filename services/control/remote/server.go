@@ -30,6 +30,10 @@ const handshakeTimeout = 30 * time.Second
 // only matters when a background job still holds the terminal open.
 const ptyDrain = 200 * time.Millisecond
 
+// DefaultPath is the PATH of commands when the server's environment has none: the
+// image's u-root tools, then the usual places.
+const DefaultPath = "/bbin:/bin:/usr/bin:/sbin:/usr/sbin"
+
 // Server is the node's SSH server. Only the master can log in (see the package
 // documentation); it then gets shells, commands and file copies running with
 // the server's own privileges. The fields must not change once serving started.
@@ -45,7 +49,8 @@ type Server struct {
 	// from PATH.
 	Shell []string
 	// Env is added to the server's own environment (os.Environ) for every
-	// command. HOME=/ is added if neither sets HOME, and the client may set
+	// command. HOME=/ is added if neither sets HOME, PATH=DefaultPath if neither
+	// sets PATH, and the client may set
 	// TERM (with its pty request or an env request) and LANG.
 	Env []string
 	// Dir is the working directory of commands; empty means "/".
@@ -475,12 +480,18 @@ func (s *Server) shell() []string {
 // environ is the environment of the session's command; later entries win.
 func (ss *session) environ() []string {
 	env := append(os.Environ(), ss.srv.Env...)
-	home := false
+	home, path := false, false
 	for _, kv := range env {
 		home = home || strings.HasPrefix(kv, "HOME=")
+		path = path || strings.HasPrefix(kv, "PATH=")
 	}
 	if !home {
 		env = append(env, "HOME=/")
+	}
+	if !path {
+		// A service under PID 1 starts with an empty environment; the image's
+		// tools are in /bbin.
+		env = append(env, "PATH="+DefaultPath)
 	}
 	return append(env, ss.env...)
 }
