@@ -139,6 +139,7 @@ func remoteSession(mf masterFlags, node, action, detail string) (*remote.Client,
 	c, err := remote.Dial(conn, key.PrivateKey(), "root")
 	if err != nil {
 		conn.Close()
+		logResult(mf, node, action, fmt.Sprintf("%s: login failed: %v", detail, err))
 		return nil, fmt.Errorf("ssh to %s: %w", node, err)
 	}
 	return c, nil
