@@ -30,7 +30,9 @@ test-unit: ## tier 1: go vet and go test ./... (fast)
 	$(GO) vet ./...
 	$(GO) test ./...
 
-test-e2e: ## tiers 2-3: meshes of nodes in network namespaces, images booted in QEMU (minutes)
+test-e2e: ## tiers 2-3: netns meshes, a 300-node fleet, the dashboard in headless chromium, QEMU boots (minutes)
+	$(GO) vet -tags e2e ./e2e/... ./services/control/dashboard/
+	SKYFLEET_ARTEFACTS=$(CURDIR)/e2e/artifacts/dashboard $(GO) test -tags e2e -count=1 -timeout 5m ./e2e/browser/ ./services/control/dashboard/
 	$(GO) test -tags e2e -count=1 -timeout 45m -v ./e2e/
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s) each

@@ -2,7 +2,7 @@
 # Installs the Debian packages Skyfleet's build and tests use, when they are missing:
 # QEMU (boots images), dosfstools and e2fsprogs (fsck gates on every image), mtools
 # (an independent FAT reader in tests), iproute2 (`ip netns` and veth for the mesh
-# tests). As root it runs apt-get; otherwise it prints the
+# tests), chromium and a font (the fleet dashboard's test in a real headless browser). As root it runs apt-get; otherwise it prints the
 # exact command and fails, so nothing half-works.
 set -euo pipefail
 declare -A need=(
@@ -11,11 +11,14 @@ declare -A need=(
   [e2fsck]=e2fsprogs
   [mcopy]=mtools
   [ip]=iproute2
+  [chromium]=chromium
 )
 missing=()
 for bin in "${!need[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1 || missing+=("${need[$bin]}")
 done
+# A font for chromium's screenshots (without recommends it may come with none).
+[ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 if [ "$(id -u)" = 0 ]; then
