@@ -74,7 +74,9 @@ func artifacts(t *testing.T) string {
 	return d
 }
 
-func buildImage(t *testing.T, out string, fleet string) {
+// buildImage builds an rpi3b card image with the given fleet.toml and returns the
+// build's output.
+func buildImage(t *testing.T, out string, fleet string) string {
 	t.Helper()
 	args := []string{"image", "--board", "rpi3b", "-o", out}
 	if fleet != "" {
@@ -90,6 +92,7 @@ func buildImage(t *testing.T, out string, fleet string) {
 		t.Fatalf("skyfleet image: %v\n%s", err, outb.String())
 	}
 	t.Logf("skyfleet image:\n%s", outb.String())
+	return outb.String()
 }
 
 // vm is one `skyfleet qemu` run.
