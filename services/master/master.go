@@ -364,17 +364,14 @@ func (m *Master) graph() Graph {
 	for _, l := range m.Node.Router.Links() {
 		g.Edges = append(g.Edges, GraphEdge{From: self, To: l.Address, Up: l.Up, RTTms: l.RTTms, Loss: l.Loss})
 	}
-	nodes, _ := m.Registry.Nodes(time.Now())
-	for _, n := range nodes {
+	entries, _ := m.Registry.Reports(time.Now())
+	for _, e := range entries {
+		n := e.Node
 		g.Nodes = append(g.Nodes, GraphNode{Address: n.Address, Name: n.Name, Online: n.Online})
 		if !n.Online {
 			continue // its links are as old as its last report
 		}
-		d, err := m.Registry.Lookup(n.PublicKey, time.Now())
-		if err != nil {
-			continue
-		}
-		for _, l := range d.Report.Links {
+		for _, l := range e.Report.Links {
 			if l.Address == self {
 				continue // the master's own view of that link is fresher
 			}

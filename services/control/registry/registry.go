@@ -7,7 +7,6 @@
 package registry
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -335,7 +334,24 @@ func (r *Registry) Sweep(now time.Time) ([]Node, error) {
 // Nodes returns every node ever seen, online ones first, then by name and address,
 // with Online judged at now.
 func (r *Registry) Nodes(now time.Time) ([]Node, error) {
-	out := []Node{}
+	entries, err := r.Reports(now)
+	out := make([]Node, len(entries))
+	for i, e := range entries {
+		out[i] = e.Node
+	}
+	return out, err
+}
+
+// Entry is a node with its last report.
+type Entry struct {
+	Node   Node
+	Report control.Report
+}
+
+// Reports returns every node with its last report, in the order of Nodes, read in
+// one transaction (the topology graph needs every node's links).
+func (r *Registry) Reports(now time.Time) ([]Entry, error) {
+	out := []Entry{}
 	err := r.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNodes).ForEach(func(_, v []byte) error {
 			var rec record
@@ -343,12 +359,12 @@ func (r *Registry) Nodes(now time.Time) ([]Node, error) {
 				return nil
 			}
 			rec.Node.Online = r.online(&rec, now)
-			out = append(out, rec.Node)
+			out = append(out, Entry{rec.Node, rec.Report})
 			return nil
 		})
 	})
 	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+		a, b := out[i].Node, out[j].Node
 		if a.Online != b.Online {
 			return a.Online
 		}
@@ -379,37 +395,34 @@ func (r *Registry) Lookup(id string, now time.Time) (Detail, error) {
 	var d Detail
 	found := false
 	err := r.db.View(func(tx *bolt.Tx) error {
+		nodes := tx.Bucket(bucketNodes)
 		var key []byte
 		if pub, err := hex.DecodeString(id); err == nil && len(pub) == 33 {
-			key = pub
-		}
-		c := tx.Bucket(bucketNodes).Cursor()
-		var byName []byte
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if key != nil {
-				if bytes.Equal(k, key) {
-					byName = slices.Clone(k)
+			if nodes.Get(pub) != nil {
+				key = pub
+			}
+		} else {
+			// By address, else by the first node of that name.
+			c := nodes.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				var rec record
+				if json.Unmarshal(v, &rec) != nil {
+					continue
+				}
+				if rec.Node.Address == id {
+					key = slices.Clone(k)
 					break
 				}
-				continue
-			}
-			var rec record
-			if json.Unmarshal(v, &rec) != nil {
-				continue
-			}
-			if rec.Node.Address == id {
-				byName = slices.Clone(k)
-				break
-			}
-			if byName == nil && rec.Node.Name == id && id != "" {
-				byName = slices.Clone(k)
+				if key == nil && rec.Node.Name == id && id != "" {
+					key = slices.Clone(k)
+				}
 			}
 		}
-		if byName == nil {
+		if key == nil {
 			return nil
 		}
 		var rec record
-		if err := json.Unmarshal(tx.Bucket(bucketNodes).Get(byName), &rec); err != nil {
+		if err := json.Unmarshal(nodes.Get(key), &rec); err != nil {
 			return err
 		}
 		found = true
@@ -417,7 +430,7 @@ func (r *Registry) Lookup(id string, now time.Time) (Detail, error) {
 		d.Node, d.Report = rec.Node, rec.Report
 		d.History = []Event{}
 		d.Metrics = []Sample{}
-		if b := tx.Bucket(bucketHistory).Bucket(byName); b != nil {
+		if b := tx.Bucket(bucketHistory).Bucket(key); b != nil {
 			b.ForEach(func(_, v []byte) error {
 				var e Event
 				if json.Unmarshal(v, &e) == nil {
@@ -426,7 +439,7 @@ func (r *Registry) Lookup(id string, now time.Time) (Detail, error) {
 				return nil
 			})
 		}
-		if b := tx.Bucket(bucketMetrics).Bucket(byName); b != nil {
+		if b := tx.Bucket(bucketMetrics).Bucket(key); b != nil {
 			b.ForEach(func(_, v []byte) error {
 				var s Sample
 				if json.Unmarshal(v, &s) == nil {
