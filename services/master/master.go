@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
@@ -76,8 +75,6 @@ type Master struct {
 	token string
 	opts  Options
 	pub   []byte
-
-	reports sync.WaitGroup
 }
 
 // Run starts the master and serves until ctx ends. Errors: no key, the data
@@ -127,7 +124,7 @@ func Run(ctx context.Context, opts Options) error {
 		PeerKey: peerKey,
 		Accept: func(s *control.Signed) error {
 			n, err := reg.Record(s, time.Now())
-			if err == nil && n.Seq == s.Seq && n.FirstSeen.Equal(n.LastSeen) {
+			if err == nil && n.FirstSeen.Equal(n.LastSeen) {
 				opts.Logf("master: node %s (%s) registered", n.Address, n.Name)
 			}
 			return err
@@ -145,23 +142,13 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	m.URL = "http://" + ln.Addr().String() + "/"
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	opts.Logf("master %s: dashboard and API on %s (token in %s for other hosts)", node.Router.Address(), m.URL,
-		filepath.Join(cfg.Node.Data, TokenFile))
-	if opts.Ready != nil {
-		opts.Ready(m)
-	}
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		return nil
-	case err := <-errc:
-		return err
-	}
+	return meshd.Serve(ctx, ln, m.Handler(), func() {
+		opts.Logf("master %s: dashboard and API on %s (token in %s for other hosts)", node.Router.Address(), m.URL,
+			filepath.Join(cfg.Node.Data, TokenFile))
+		if opts.Ready != nil {
+			opts.Ready(m)
+		}
+	})
 }
 
 // peerKey is the mesh key at the far end of a stream.

@@ -80,12 +80,22 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	n.Status = ln.Addr().String()
-	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return Serve(ctx, ln, n.Handler(), func() {
+		n.logf("node %s: status API on http://%s", n.Router.Address(), n.Status)
+		if opts.Ready != nil {
+			opts.Ready(n)
+		}
+	})
+}
+
+// Serve serves h on ln until ctx ends (then shuts down, giving requests 2 s) or the
+// server fails. started, if set, runs once the server runs.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, started func()) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	n.logf("node %s: status API on http://%s", n.Router.Address(), n.Status)
-	if opts.Ready != nil {
-		opts.Ready(n)
+	if started != nil {
+		started()
 	}
 	select {
 	case <-ctx.Done():
