@@ -1,7 +1,9 @@
 // Package control is fleet control (issue 4, seeds/003): nodes report to their
-// master over the mesh with signed reports, and the master keeps the fleet's
-// registry. This file is the report's wire format; the registry, the reporting loop
-// and the remote shell come next.
+// master over the mesh with signed reports. This package holds the report's wire
+// format (report.go) and both ends of a report stream: the node's Reporter loop and
+// the master's Receiver (reporter.go). The master's registry is control/registry,
+// the master-key-only SSH server and client control/remote, the dashboard
+// control/dashboard, and the master itself services/master.
 package control
 
 import (
