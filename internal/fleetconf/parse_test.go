@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
@@ -367,6 +368,8 @@ func TestParseInvalidValuesFallBack(t *testing.T) {
 		{"master key short", "[master]\npublic_key = \"03ab\"", "master.public_key", "66 hex", func(c Config) any { return c.Master.PublicKey }},
 		{"master key uncompressed prefix", "[master]\npublic_key = \"04" + gHex[2:] + "\"", "master.public_key", "02 or 03", func(c Config) any { return c.Master.PublicKey }},
 		{"master key off curve", "[master]\npublic_key = \"02" + strings.Repeat("0", 63) + "5\"", "master.public_key", "not a point", func(c Config) any { return c.Master.PublicKey }},
+		{"report interval too short", "[master]\nreport_interval = \"1s\"", "master.report_interval", "5s to 1h", func(c Config) any { return c.Master.ReportInterval }},
+		{"report interval no unit", "[master]\nreport_interval = \"60\"", "master.report_interval", "duration", func(c Config) any { return c.Master.ReportInterval }},
 		{"callsign too long", "[radio]\ncallsign = \"N0CALLXX\"", "radio.callsign", "1-6", func(c Config) any { return c.Radio.Callsign }},
 		{"callsign no digit", "[radio]\ncallsign = \"NOCALL\"", "radio.callsign", "letters and digits", func(c Config) any { return c.Radio.Callsign }},
 		{"callsign ssid 16", "[radio]\ncallsign = \"N0CALL-16\"", "radio.callsign", "SSID", func(c Config) any { return c.Radio.Callsign }},
@@ -712,5 +715,15 @@ func TestParseMeshKeys(t *testing.T) {
 	}
 	if len(problems) != 1 || !strings.Contains(problems[0].Message, "Bad Role") || problems[0].Line != 3 {
 		t.Errorf("problems = %+v, want one naming the bad role on line 3", problems)
+	}
+}
+
+func TestReportInterval(t *testing.T) {
+	c, problems := Parse([]byte("[master]\nreport_interval = \"90s\"\n"), false)
+	if len(problems) != 0 || c.Master.Interval() != 90*time.Second || c.Master.ReportInterval != "1m30s" {
+		t.Fatalf("%v %q %v", problems, c.Master.ReportInterval, c.Master.Interval())
+	}
+	if d := Defaults(true).Master.Interval(); d != time.Minute {
+		t.Fatalf("default interval %v", d)
 	}
 }
