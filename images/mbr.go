@@ -1,13 +1,14 @@
 package images
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/skyfleet/skyfleet/internal/mbr"
 )
 
 // sectorSize is the logical sector size of every Skyfleet image, in bytes.
-const sectorSize = 512
+const sectorSize = mbr.SectorSize
 
 // Partition is one primary partition of an MBR partition table.
 type Partition struct {
@@ -24,35 +25,33 @@ type mbrTable struct {
 	parts  []Partition // non-empty slots only, in slot order
 }
 
-// parseMBR decodes the first sector of an image. It checks the 0x55AA
-// signature, the status bytes, and that every partition lies inside an image
+// parseMBR decodes the first sector of an image (internal/mbr). It checks the
+// 0x55AA signature, the status bytes, and that every partition lies inside an image
 // of imageSize bytes (imageSize < 0 skips that check).
 func parseMBR(b []byte, imageSize int64) (*mbrTable, error) {
-	if len(b) < sectorSize {
-		return nil, fmt.Errorf("mbr: need %d bytes, have %d", sectorSize, len(b))
-	}
-	if b[510] != 0x55 || b[511] != 0xAA {
+	raw, err := mbr.Parse(b)
+	if errors.Is(err, mbr.ErrNoSignature) {
 		return nil, errors.New("mbr: no 0x55AA boot signature: not an MBR-partitioned image")
+	} else if err != nil {
+		return nil, err
 	}
-	t := &mbrTable{diskID: binary.LittleEndian.Uint32(b[440:444])}
-	for i := range 4 {
-		e := b[446+16*i : 446+16*(i+1)]
-		typ := e[4]
-		if typ == 0 {
+	t := &mbrTable{diskID: raw.DiskID}
+	for i, e := range raw.Entries {
+		if !e.Used() {
 			continue
 		}
-		if e[0] != 0 && e[0] != 0x80 {
-			return nil, fmt.Errorf("mbr: partition %d: invalid status byte %#02x", i+1, e[0])
+		if e.Status != 0 && e.Status != 0x80 {
+			return nil, fmt.Errorf("mbr: partition %d: invalid status byte %#02x", i+1, e.Status)
 		}
-		if typ == 0xEE {
+		if e.Type == 0xEE {
 			return nil, errors.New("mbr: protective MBR of a GPT disk; GPT images are not supported")
 		}
 		p := Partition{
 			Index:    i + 1,
-			Start:    int64(binary.LittleEndian.Uint32(e[8:12])) * sectorSize,
-			Size:     int64(binary.LittleEndian.Uint32(e[12:16])) * sectorSize,
-			Type:     typ,
-			Bootable: e[0] == 0x80,
+			Start:    int64(e.Start) * sectorSize,
+			Size:     int64(e.Sectors) * sectorSize,
+			Type:     e.Type,
+			Bootable: e.Bootable(),
 		}
 		if p.Start == 0 || p.Size == 0 {
 			return nil, fmt.Errorf("mbr: partition %d: zero start or size", p.Index)

@@ -2,23 +2,20 @@ package growperm
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
+
+	"github.com/skyfleet/skyfleet/internal/mbr"
 )
 
 // SectorSize is the MBR's unit: LBAs and sector counts are 512 bytes.
-const SectorSize = 512
+const SectorSize = mbr.SectorSize
 
 // DefaultAlign is the alignment, in sectors (1 MiB), to which a grown
 // partition's end is rounded down.
 const DefaultAlign = 2048
 
-const (
-	tableOffset = 446 // first partition entry in sector 0
-	entrySize   = 16
-	maxLBA      = 1<<32 - 1 // MBR fields are 32-bit: 2 TiB limit
-)
+const maxLBA = 1<<32 - 1 // MBR fields are 32-bit: 2 TiB limit
 
 // Partition is one primary MBR partition entry.
 type Partition struct {
@@ -39,25 +36,20 @@ func (p Partition) End() uint64 { return uint64(p.Start) + uint64(p.Sectors) }
 // Table holds the four primary entries; Table[0] is partition 1.
 type Table [4]Partition
 
-// ReadTable reads the MBR partition table from sector 0 of r. It fails if
-// the 0x55AA boot signature is missing.
+// ReadTable reads the MBR partition table from sector 0 of r (internal/mbr). It
+// fails if the 0x55AA boot signature is missing.
 func ReadTable(r io.ReaderAt) (Table, error) {
 	var sector [SectorSize]byte
 	if _, err := r.ReadAt(sector[:], 0); err != nil {
 		return Table{}, fmt.Errorf("read MBR: %w", err)
 	}
-	if sector[510] != 0x55 || sector[511] != 0xAA {
-		return Table{}, errors.New("no MBR boot signature (0x55AA)")
+	raw, err := mbr.Parse(sector[:])
+	if err != nil {
+		return Table{}, err
 	}
 	var t Table
-	for i := range t {
-		e := sector[tableOffset+i*entrySize:][:entrySize]
-		t[i] = Partition{
-			Bootable: e[0] == 0x80,
-			Type:     e[4],
-			Start:    binary.LittleEndian.Uint32(e[8:]),
-			Sectors:  binary.LittleEndian.Uint32(e[12:]),
-		}
+	for i, e := range raw.Entries {
+		t[i] = Partition{Bootable: e.Bootable(), Type: e.Type, Start: e.Start, Sectors: e.Sectors}
 	}
 	return t, nil
 }
@@ -71,7 +63,7 @@ func WriteEntry(w io.WriterAt, num int, p Partition) error {
 	if num < 1 || num > 4 {
 		return fmt.Errorf("partition number %d out of range 1-4", num)
 	}
-	off := int64(tableOffset + (num-1)*entrySize)
+	off := mbr.EntryOffset(num)
 	var chsEnd = [3]byte{0xFE, 0xFF, 0xFF}
 	if _, err := w.WriteAt(chsEnd[:], off+5); err != nil {
 		return err

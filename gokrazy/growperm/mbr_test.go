@@ -6,9 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	mbrlayout "github.com/skyfleet/skyfleet/internal/mbr"
 )
 
 const mib = 1 << 20
+
+const tableOffset, entrySize = mbrlayout.TableOffset, mbrlayout.EntrySize
 
 // writeImage creates a sparse image of size bytes with an MBR holding the
 // given entries (a boot-code pattern and a disk signature too, to check
