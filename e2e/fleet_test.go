@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,7 +260,7 @@ func TestFleetScale(t *testing.T) {
 			break
 		}
 		if time.Since(start) > 60*time.Second {
-			sortStrings(missing)
+			slices.Sort(missing)
 			t.Fatalf("after 60 s the master lists %d of %d nodes online; missing %v\nfirst missing node's log:\n%s\nmaster:\n%s",
 				up, len(all), head(missing, 20), logOf(all, missing[0]), tail(m.log))
 		}
@@ -309,14 +310,6 @@ func TestFleetScale(t *testing.T) {
 			t.Fatalf("%.0f s after the kill only %d of %d killed nodes are offline", time.Since(killedAt).Seconds(), off, len(killed))
 		}
 		time.Sleep(time.Second)
-	}
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
 	}
 }
 

@@ -290,8 +290,8 @@ func (r *Registry) Sweep(now time.Time) ([]Node, error) {
 	err := r.db.Update(func(tx *bolt.Tx) error {
 		nodes := tx.Bucket(bucketNodes)
 		type upd struct {
-			k []byte
-			v []byte
+			k, v []byte
+			last time.Time
 		}
 		var ups []upd
 		err := nodes.ForEach(func(k, v []byte) error {
@@ -307,7 +307,7 @@ func (r *Registry) Sweep(now time.Time) ([]Node, error) {
 			if err != nil {
 				return err
 			}
-			ups = append(ups, upd{append([]byte(nil), k...), enc})
+			ups = append(ups, upd{slices.Clone(k), enc, rec.Node.LastSeen})
 			rec.Node.Online = false
 			gone = append(gone, rec.Node)
 			return nil
@@ -315,13 +315,12 @@ func (r *Registry) Sweep(now time.Time) ([]Node, error) {
 		if err != nil {
 			return err
 		}
+		// Written after the walk: bbolt does not allow changing a bucket inside ForEach.
 		for _, u := range ups {
 			if err := nodes.Put(u.k, u.v); err != nil {
 				return err
 			}
-			var rec record
-			json.Unmarshal(u.v, &rec)
-			e := Event{now, "offline", fmt.Sprintf("no report since %s", rec.Node.LastSeen.UTC().Format(time.RFC3339))}
+			e := Event{now, "offline", fmt.Sprintf("no report since %s", u.last.UTC().Format(time.RFC3339))}
 			if err := appendCapped(tx, bucketHistory, u.k, e, MaxHistory); err != nil {
 				return err
 			}
