@@ -577,6 +577,12 @@ func (c *Conn) processLocked(s *segment, now time.Time) {
 		}
 	}
 	eliciting := s.flags&(flagSYN|flagDATA|flagPING) != 0
+	if eliciting && !c.timeWait.IsZero() {
+		// The peer is still retransmitting or probing, so it has not heard
+		// our final acknowledgement: answer at once and stay until it has.
+		c.ackNow = true
+		c.timeWait = later(c.timeWait, now.Add(c.timeWaitForLocked()))
+	}
 	if c.recvd.contains(s.pn) {
 		c.st.SegmentsDuplicate++
 		if eliciting {

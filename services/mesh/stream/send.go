@@ -308,17 +308,8 @@ func (c *Conn) timeoutsLocked(now time.Time) {
 		if !x.lossTime.IsZero() && !now.Before(x.lossTime) {
 			c.detectLossLocked(x, now)
 		}
-		p := c.firstOutstanding(x)
-		if p == nil {
-			x.rtoTime = time.Time{}
-			continue
-		}
-		start := p.t
-		if x.lastAck.After(start) {
-			start = x.lastAck
-		}
-		x.rtoTime = start.Add(x.rto(&c.cfg) << min(x.backoff, 6))
-		if now.Before(x.rtoTime) {
+		x.rtoTime = c.rtoDeadlineLocked(x)
+		if x.rtoTime.IsZero() || now.Before(x.rtoTime) {
 			continue
 		}
 		// Nothing acknowledged on x for a whole RTO: all of it is lost.
@@ -340,6 +331,21 @@ func (c *Conn) timeoutsLocked(now time.Time) {
 			x.nextProbe = now
 		}
 	}
+}
+
+// rtoDeadlineLocked is when x's oldest packet in flight times out: one RTO,
+// backed off, after it was sent or after x's last acknowledgement. It is zero
+// with nothing in flight on x.
+func (c *Conn) rtoDeadlineLocked(x *pathState) time.Time {
+	p := c.firstOutstanding(x)
+	if p == nil {
+		return time.Time{}
+	}
+	start := p.t
+	if x.lastAck.After(start) {
+		start = x.lastAck
+	}
+	return start.Add(x.rto(&c.cfg) << min(x.backoff, 6))
 }
 
 // onAckLocked applies an ack section.
@@ -580,16 +586,12 @@ func (c *Conn) checkFinishedLocked(now time.Time) {
 	ourDone := c.finState == finAcked && c.sndUna >= c.finOff
 	switch {
 	case ourDone && peerDone:
-		// Linger a few RTOs to acknowledge the peer's FIN again should our
-		// acknowledgement be lost; then forget the stream.
+		// Linger to acknowledge the peer's data and FIN again should our
+		// acknowledgement be lost (TIME-WAIT, RFC 9293 §3.6.1); then forget
+		// the stream. Once forgotten, the peer's retransmissions go
+		// unanswered and it only ends at its idle timeout.
 		if c.timeWait.IsZero() {
-			tw := 100 * time.Millisecond
-			for _, x := range c.present {
-				if x.hasRTT && x.usable() {
-					tw = max(tw, 2*x.rto(&c.cfg))
-				}
-			}
-			c.timeWait = now.Add(min(tw, finLinger))
+			c.timeWait = now.Add(c.timeWaitForLocked())
 		}
 		if !now.Before(c.timeWait) && c.ackElicit == 0 && !c.ackNow {
 			c.finishLocked(nil)
@@ -602,6 +604,25 @@ func (c *Conn) checkFinishedLocked(now time.Time) {
 		c.rstPending = true
 		c.finishLocked(nil)
 	}
+}
+
+// timeWaitForLocked is how long a fully closed stream stays to answer the
+// peer: longer than the peer's longest gap between retransmissions or
+// probes, which is two RTOs before it declares the path dead and then
+// maxProbeInterval (or one RTO if longer).
+func (c *Conn) timeWaitForLocked() time.Duration {
+	tw := finLinger
+	for _, x := range c.present {
+		tw = max(tw, 3*x.rto(&c.cfg))
+	}
+	return tw
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // armLocked sets the timer to the earliest pending deadline.
@@ -624,6 +645,9 @@ func (c *Conn) armLocked(now time.Time) {
 	early(c.noPathsAt)
 	for _, x := range c.byID {
 		early(x.lossTime)
+		// Recomputed: what buildLocked sent after timeoutsLocked ran needs
+		// its deadline too.
+		x.rtoTime = c.rtoDeadlineLocked(x)
 		early(x.rtoTime)
 	}
 	for _, x := range c.present {
@@ -631,11 +655,17 @@ func (c *Conn) armLocked(now time.Time) {
 			early(t)
 		}
 	}
-	early(c.timeWait)
-	if c.closed {
-		if c.finState == finAcked {
+	// The closing deadlines below count only while checkFinishedLocked could
+	// act on them: one already past that it did not act on would spin the
+	// timer.
+	if c.timeWait.After(now) {
+		early(c.timeWait)
+	}
+	if c.closed && c.timeWait.IsZero() {
+		peerDone := c.peerFin && c.rcvNxt == c.peerFinal
+		if c.finState == finAcked && !peerDone {
 			early(c.finAckedAt.Add(c.cfg.IdleTimeout + time.Millisecond))
-		} else if !c.finFirst.IsZero() {
+		} else if c.finState != finAcked && peerDone && c.sndUna >= c.finOff && !c.finFirst.IsZero() {
 			early(c.finFirst.Add(finLinger + time.Millisecond))
 		}
 	}
@@ -656,7 +686,8 @@ func (c *Conn) activeLocked(now time.Time) bool {
 
 // probeTimeLocked is when x next needs a probe (zero: never).
 func (c *Conn) probeTimeLocked(x *pathState, now time.Time) time.Time {
-	if x.mtu < minUsableMTU || c.state != stateEstablished {
+	if x.mtu < minUsableMTU || c.state != stateEstablished || !c.timeWait.IsZero() {
+		// In TIME-WAIT there is nothing left to send: only answer the peer.
 		return time.Time{}
 	}
 	if x.dead {

@@ -96,7 +96,7 @@ func closeBoth(t testing.TB, tp *testPair, a, b *Conn) {
 		select {
 		case <-c.Done():
 		case <-time.After(10 * time.Second):
-			t.Errorf("stream did not finish after Close: %+v", c.Stats())
+			t.Errorf("stream did not finish after Close: %s", c.debugState())
 		}
 	}
 	tp.net.Close()
@@ -405,10 +405,65 @@ func TestCloseFIN(t *testing.T) {
 		select {
 		case <-c.Done():
 		case <-time.After(10 * time.Second):
-			t.Fatal("not finished")
+			t.Fatalf("not finished\na: %s\nb: %s", a.debugState(), b.debugState())
 		}
 	}
 	tp.net.Close()
+}
+
+// TIME-WAIT: the side that closed last loses all its acknowledgements of the
+// peer's final data and FIN for a while; it must still be there to answer the
+// peer's retransmissions, so that the peer finishes long before its idle
+// timeout instead of retransmitting to a forgotten stream.
+func TestTimeWaitAnswersRetransmits(t *testing.T) {
+	leakCheck(t)
+	tp := newTestPair(1, linkCfg{delay: 5 * time.Millisecond}, Config{IdleTimeout: time.Minute})
+	a, b, err := tp.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Write([]byte("hello"))
+	a.Close()
+	if got, err := io.ReadAll(b); err != nil || string(got) != "hello" {
+		t.Fatalf("b read %q, %v", got, err)
+	}
+	waitFor(t, "a's FIN acknowledged", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.finState == finAcked
+	})
+	tp.ab[0].set(func(l *fakeLink) { l.blackhole = true }) // a's acks vanish
+	b.Write([]byte("late"))
+	b.Close()
+	waitFor(t, "a's TIME-WAIT", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return !a.timeWait.IsZero() || a.state == stateDone
+	})
+	time.Sleep(500 * time.Millisecond) // b retransmits into the void, backs off
+	tp.ab[0].set(func(l *fakeLink) { l.blackhole = false })
+	select {
+	case <-b.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("b did not finish\na: %s\nb: %s", a.debugState(), b.debugState())
+	}
+	b.mu.Lock()
+	if b.sndUna != 4 || b.finState != finAcked || b.err != nil {
+		t.Errorf("b ended with %d of 4 bytes acknowledged, FIN state %d, error %v", b.sndUna, b.finState, b.err)
+	}
+	b.mu.Unlock()
+	<-a.Done()
+	tp.net.Close()
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // Empty stream: Close right after Dial's establishment gives EOF.
@@ -579,19 +634,27 @@ func TestReset(t *testing.T) {
 // Many streams opened, used and closed leave no goroutine behind.
 func TestNoGoroutineLeak(t *testing.T) {
 	leakCheck(t)
+	// The pairs run side by side: each spends its TIME-WAIT after closing.
+	var wg sync.WaitGroup
 	for i := range 20 {
-		tp := newTestPair(2, linkCfg{loss: 0.05}, Config{})
-		a, b, err := tp.dial()
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg := []byte(strings.Repeat("x", 1000*i+1))
-		go a.Write(msg)
-		if _, err := readN(b, len(msg), nil); err != nil {
-			t.Fatal(err)
-		}
-		closeBoth(t, tp, a, b)
+		wg.Go(func() {
+			tp := newTestPair(2, linkCfg{loss: 0.05}, Config{})
+			a, b, err := tp.dial()
+			if err != nil {
+				t.Error(err)
+				a.Close()
+				tp.net.Close()
+				return
+			}
+			msg := []byte(strings.Repeat("x", 1000*i+1))
+			go a.Write(msg)
+			if _, err := readN(b, len(msg), nil); err != nil {
+				t.Error(err)
+			}
+			closeBoth(t, tp, a, b)
+		})
 	}
+	wg.Wait()
 }
 
 // Garbage delivered to a running stream is dropped without harm.
