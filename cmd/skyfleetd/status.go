@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -32,6 +33,7 @@ func runStatus(args []string) error {
 	target, _ := url.Parse("http://init")
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = unixClient.Transport
+	proxy.ErrorHandler = proxyError("PID 1")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/status", http.StatusFound)
@@ -47,11 +49,26 @@ func runStatus(args []string) error {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", meshSocket)
 	}}
+	meshProxy.ErrorHandler = proxyError("the mesh service")
 	mux.Handle("GET /mesh/", meshProxy)
 	mux.Handle("POST /mesh/ping", meshProxy)
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("status API on %s\n", *listen)
 	return srv.ListenAndServe()
+}
+
+// proxyError answers a request the proxy could not complete with 502 and the
+// reason, naming the service behind it. A client that went away before the
+// answer (a poller's timeout, a closed browser tab) is nobody's error and is
+// not logged; httputil's default logs each one as "proxy error".
+func proxyError(service string) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.Context().Err() != nil {
+			return
+		}
+		log.Printf("status: %s %s: %s did not answer: %v", r.Method, r.URL.Path, service, err)
+		http.Error(w, fmt.Sprintf("%s did not answer: %v", service, err), http.StatusBadGateway)
+	}
 }
 
 // askInit asks PID 1 to power off or reboot cleanly.
