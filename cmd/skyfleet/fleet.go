@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -136,13 +138,40 @@ func remoteSession(mf masterFlags, node, action, detail string) (*remote.Client,
 	if err != nil {
 		return nil, err
 	}
-	c, err := remote.Dial(conn, key.PrivateKey(), "root")
+	if err := matchesNode(node, conn.NodeKey); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// The node proves inside SSH that it holds conn.NodeKey, so whatever sits
+	// between here and the node (the master, the network to it) can relay the
+	// session but not read or take it over.
+	c, err := remote.Dial(conn, key.PrivateKey(), "root", conn.NodeKey)
 	if err != nil {
 		conn.Close()
 		logResult(mf, node, action, fmt.Sprintf("%s: login failed: %v", detail, err))
 		return nil, fmt.Errorf("ssh to %s: %w", node, err)
 	}
 	return c, nil
+}
+
+// matchesNode checks the key the master says it connected to against what the
+// operator typed: a public key must be that key, an address must be its
+// address. A name can only be resolved by the master's registry.
+func matchesNode(node string, key []byte) error {
+	want := ""
+	if b, err := hex.DecodeString(node); err == nil && len(b) == 33 {
+		if !bytes.Equal(b, key) {
+			want = node
+		}
+	} else if a, err := identity.ParseAddress(node); err == nil {
+		if got, err := identity.AddressFromPublicKey(key); err != nil || got != a {
+			want = node
+		}
+	}
+	if want != "" {
+		return fmt.Errorf("the master connected to node %x, not %s", key, want)
+	}
+	return nil
 }
 
 // logResult tells the master how a remote action ended, for its action log.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -83,10 +84,23 @@ func (c *Client) Log(ctx context.Context, a registry.Action) error {
 	return c.do(ctx, http.MethodPost, "/api/log", bytes.NewReader(b), nil)
 }
 
+// Tunnel is a byte stream to a node's SSH port through the master.
+type Tunnel struct {
+	net.Conn
+	// NodeKey is the 33-byte public key of the node the master connected to
+	// (NodeKeyHeader), as the master says: check it inside the stream.
+	NodeKey []byte
+	r       *bufio.Reader
+}
+
+// Read reads first what the response reader buffered past the headers.
+func (t *Tunnel) Read(p []byte) (int, error) { return t.r.Read(p) }
+
 // Tunnel opens a byte stream to node's SSH port through the master, logged there
 // as action with detail. Errors: the master is unreachable, refuses the token, does
-// not know the node or cannot reach it (the master's reason is in the error).
-func (c *Client) Tunnel(ctx context.Context, node, action, detail string) (net.Conn, error) {
+// not know the node or cannot reach it (the master's reason is in the error), or
+// answers without a valid NodeKeyHeader.
+func (c *Client) Tunnel(ctx context.Context, node, action, detail string) (*Tunnel, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
@@ -118,14 +132,11 @@ func (c *Client) Tunnel(ctx context.Context, node, action, detail string) (net.C
 		defer conn.Close()
 		return nil, apiError(resp)
 	}
+	key, err := hex.DecodeString(resp.Header.Get(NodeKeyHeader))
+	if err != nil || len(key) != 33 {
+		conn.Close()
+		return nil, fmt.Errorf("master at %s: tunnel without a valid %s header", c.Addr, NodeKeyHeader)
+	}
 	conn.SetDeadline(time.Time{})
-	return &bufConn{Conn: conn, r: br}, nil
+	return &Tunnel{Conn: conn, NodeKey: key, r: br}, nil
 }
-
-// bufConn reads first what the response reader buffered past the headers.
-type bufConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }

@@ -50,6 +50,11 @@ const OfflineGrace = 20 * time.Second
 // TunnelProtocol is the Upgrade token of POST /api/tunnel.
 const TunnelProtocol = "skyfleet-tunnel"
 
+// NodeKeyHeader is the header of the tunnel's 101 response naming, in hex, the
+// 33-byte key of the node the master resolved and connected to. The client
+// has the node prove it holds that key inside the SSH session.
+const NodeKeyHeader = "Skyfleet-Node-Key"
+
 // Options configure Run.
 type Options struct {
 	Config   fleetconf.Config
@@ -436,7 +441,8 @@ func (m *Master) serveTunnel(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.Close()
 	m.logAction(addr, action, detail+" (tunnel from "+r.RemoteAddr+")")
-	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n\r\n", TunnelProtocol)
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n%s: %x\r\n\r\n",
+		TunnelProtocol, NodeKeyHeader, key[:])
 	if err := rw.Flush(); err != nil {
 		return
 	}

@@ -17,6 +17,7 @@ package remote
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,56 @@ func VerifyChallenge(master []byte, user string, sessionID, sig []byte) error {
 	}
 	if !got.IsEqual(want) {
 		return ErrNotMaster
+	}
+	return nil
+}
+
+// NodeProofRequest is the SSH global request (RFC 4254 §4) with which a client
+// asks the node to prove that it holds the secp256k1 node key it expects. The
+// reply's payload is SignNodeProof's 65-byte signature. The master's tunnel is
+// plain TCP from the operator's CLI to the master; this check makes the SSH
+// session end to end with the node, whoever relays it.
+const NodeProofRequest = "node-key-proof@skyfleet"
+
+// ErrNotNode is returned (wrapped) by VerifyNodeProof when a proof is malformed
+// or was not made by the expected node key.
+var ErrNotNode = errors.New("remote: the server does not hold the node's key")
+
+// nodeProofHash is the digest the node signs: its SSH host key (wire format,
+// RFC 4253 §6.6) bound to the session ID, under its own domain prefix. The
+// session ID goes in as an SSH string (length first) so that no other split of
+// the same bytes between the two gives the same digest.
+func nodeProofHash(sessionID, hostKey []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("skyfleet ssh node proof v1\x00"))
+	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(sessionID))))
+	h.Write(sessionID)
+	h.Write(hostKey)
+	return h.Sum(nil)
+}
+
+// SignNodeProof returns the node's answer to NodeProofRequest: a 65-byte compact
+// ECDSA signature by the node key over the session ID and the host key (wire
+// format) the session was keyed with. A server relaying another node's session
+// cannot produce it, since its own session ID differs.
+func SignNodeProof(node *secp256k1.PrivateKey, sessionID, hostKey []byte) []byte {
+	return ecdsa.SignCompact(node, nodeProofHash(sessionID, hostKey), true)
+}
+
+// VerifyNodeProof checks a SignNodeProof signature against node, the expected
+// 33-byte compressed public key. Errors wrap ErrNotNode for a malformed proof or
+// one by another key; a node key that does not parse is a plain error.
+func VerifyNodeProof(node []byte, sessionID, hostKey, sig []byte) error {
+	want, err := secp256k1.ParsePubKey(node)
+	if err != nil {
+		return fmt.Errorf("remote: bad node key: %w", err)
+	}
+	got, _, err := ecdsa.RecoverCompact(sig, nodeProofHash(sessionID, hostKey))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotNode, err)
+	}
+	if !got.IsEqual(want) {
+		return ErrNotNode
 	}
 	return nil
 }

@@ -31,10 +31,16 @@ type Client struct {
 // stream to the node, logging in as user ("root" if empty) by signing the
 // server's challenge with master. On error conn is closed.
 //
+// node is the 33-byte public key of the node the caller means to reach; Dial
+// then asks the server to prove it holds that key (NodeProofRequest) and fails
+// with an error wrapping ErrNotNode if it cannot, before any command runs. Nil
+// skips the check, for a conn that is itself authenticated to the node (a mesh
+// stream, whose Noise handshake is).
+//
 // Both SSH peers write their version line before reading the other's, so conn
 // must buffer at least that much: a TCP or mesh stream does, a fully
 // synchronous net.Pipe deadlocks.
-func Dial(conn net.Conn, master *secp256k1.PrivateKey, user string) (*Client, error) {
+func Dial(conn net.Conn, master *secp256k1.PrivateKey, user string, node []byte) (*Client, error) {
 	if user == "" {
 		user = "root"
 	}
@@ -55,11 +61,9 @@ func Dial(conn net.Conn, master *secp256k1.PrivateKey, user string) (*Client, er
 			}
 			return answers, nil
 		})},
-		// Any host key is accepted: conn is a mesh stream, and the mesh's
-		// Noise handshake has already authenticated it end to end to the
-		// node's secp256k1 key, which the host key is derived from anyway.
-		// Checking it again here would add nothing but a second key list to
-		// keep. The fingerprint is still exposed for display and pinning.
+		// The host key is derived from the node key, which only the node
+		// can prove it holds (the node proof below), so no key list is
+		// kept; the key is recorded for that proof and for display.
 		HostKeyCallback: hostKey.check,
 	}
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
@@ -76,6 +80,19 @@ func Dial(conn net.Conn, master *secp256k1.PrivateKey, user string) (*Client, er
 		c.Close()
 		return nil, errors.New("remote: server asked to sign another session's ID")
 	}
+	if node != nil {
+		ok, proof, err := c.SendRequest(NodeProofRequest, true, nil)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: it refused to prove it", ErrNotNode)
+		}
+		if err == nil {
+			err = VerifyNodeProof(node, c.SessionID(), hostKey.wire(), proof)
+		}
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("remote: node %x: %w", node, err)
+		}
+	}
 	return &Client{ssh: ssh.NewClient(c, chans, reqs), hostKey: hostKey.get()}, nil
 }
 
@@ -83,8 +100,9 @@ func Dial(conn net.Conn, master *secp256k1.PrivateKey, user string) (*Client, er
 // runs again on every key re-exchange, in the transport's goroutine, and then
 // refuses a key that changed.
 type hostKeyRecorder struct {
-	mu sync.Mutex
-	fp string
+	mu  sync.Mutex
+	fp  string
+	key []byte // wire format
 }
 
 func (h *hostKeyRecorder) check(_ string, _ net.Addr, key ssh.PublicKey) error {
@@ -94,8 +112,14 @@ func (h *hostKeyRecorder) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 	if h.fp != "" && h.fp != fp {
 		return fmt.Errorf("remote: host key changed from %s to %s", h.fp, fp)
 	}
-	h.fp = fp
+	h.fp, h.key = fp, key.Marshal()
 	return nil
+}
+
+func (h *hostKeyRecorder) wire() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.key
 }
 
 func (h *hostKeyRecorder) get() string {

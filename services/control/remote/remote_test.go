@@ -76,6 +76,7 @@ func newKey(t testing.TB) *secp256k1.PrivateKey {
 type fixture struct {
 	addr   string
 	master *secp256k1.PrivateKey
+	node   *secp256k1.PrivateKey
 	log    *logBuf
 }
 
@@ -87,7 +88,7 @@ func serve(t *testing.T, master *secp256k1.PrivateKey, node *secp256k1.PrivateKe
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{addr: ln.Addr().String(), master: master, log: &logBuf{}}
+	f := &fixture{addr: ln.Addr().String(), master: master, node: node, log: &logBuf{}}
 	srv := &Server{Master: master.PubKey().SerializeCompressed(), HostKey: node, Logf: f.log.logf}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -111,11 +112,17 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) dial(t *testing.T, key *secp256k1.PrivateKey) (*Client, error) {
 	t.Helper()
+	return f.dialNode(t, key, f.node.PubKey().SerializeCompressed())
+}
+
+// dialNode logs in with key, expecting the server to prove it holds node.
+func (f *fixture) dialNode(t *testing.T, key *secp256k1.PrivateKey, node []byte) (*Client, error) {
+	t.Helper()
 	conn, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Dial(conn, key, "")
+	c, err := Dial(conn, key, "", node)
 	if err == nil {
 		t.Cleanup(func() { c.Close() })
 	}
@@ -561,6 +568,62 @@ func TestChallenge(t *testing.T) {
 	if err := VerifyChallenge(pub, "ro\x00ot", sid, SignChallenge(master, "ro\x00ot", sid)); err == nil {
 		t.Error("user with NUL accepted")
 	}
+}
+
+// The client checks that the server holds the node key it expects; a server
+// with another key (an impostor, or a relay that terminates SSH itself) is
+// refused before any command runs, and a proof made for one session is
+// worthless on another.
+func TestNodeProof(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(t) // proves f.node
+	if _, err := c.Exec("true", nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("exec after the node proof: %v", err)
+	}
+	other := newKey(t).PubKey().SerializeCompressed()
+	if _, err := f.dialNode(t, f.master, other); !errors.Is(err, ErrNotNode) {
+		t.Fatalf("Dial expecting another node: %v, want ErrNotNode", err)
+	}
+	if _, err := f.dialNode(t, f.master, []byte{2, 1}); err == nil || errors.Is(err, ErrNotNode) {
+		t.Fatalf("Dial expecting an unparsable key: %v", err)
+	}
+
+	node := f.node.PubKey().SerializeCompressed()
+	sid, host := bytes.Repeat([]byte{1}, 32), []byte("host key")
+	proof := SignNodeProof(f.node, sid, host)
+	if err := VerifyNodeProof(node, sid, host, proof); err != nil {
+		t.Fatalf("good proof: %v", err)
+	}
+	for name, err := range map[string]error{
+		"other session":  VerifyNodeProof(node, bytes.Repeat([]byte{2}, 32), host, proof),
+		"other host key": VerifyNodeProof(node, sid, []byte("host kez"), proof),
+		"truncated":      VerifyNodeProof(node, sid, host, proof[:64]),
+		"other signer":   VerifyNodeProof(node, sid, host, SignNodeProof(f.master, sid, host)),
+	} {
+		if !errors.Is(err, ErrNotNode) {
+			t.Errorf("%s: %v, want ErrNotNode", name, err)
+		}
+	}
+}
+
+func FuzzVerifyNodeProof(f *testing.F) {
+	node := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{9}, 32))
+	pub := node.PubKey().SerializeCompressed()
+	sid, host := bytes.Repeat([]byte{0xcd}, 32), []byte("\x00\x00\x00\x0bssh-ed25519")
+	proof := SignNodeProof(node, sid, host)
+	f.Add(sid, host, proof)
+	f.Add(sid, host, proof[:64])
+	f.Add([]byte{}, []byte{}, []byte{})
+	f.Add(sid, host, append([]byte{26}, proof[1:]...))
+	f.Fuzz(func(t *testing.T, sessionID, hostKey, sig []byte) {
+		err := VerifyNodeProof(pub, sessionID, hostKey, sig)
+		if err == nil && (!bytes.Equal(sessionID, sid) || !bytes.Equal(hostKey, host)) {
+			t.Fatalf("accepted a proof for session %x host key %x that the node never made", sessionID, hostKey)
+		}
+		if err != nil && !errors.Is(err, ErrNotNode) {
+			t.Fatalf("error %v does not wrap ErrNotNode", err)
+		}
+	})
 }
 
 func FuzzVerifyChallenge(f *testing.F) {

@@ -73,7 +73,7 @@ func (s *Server) logf(format string, args ...any) {
 // accepting fails otherwise, or an error at once if Master or HostKey is
 // unusable. Connections still open when it returns keep being served.
 func (s *Server) Serve(ln net.Listener) error {
-	cfg, err := s.config()
+	cfg, hostKey, err := s.config()
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		go s.serveConn(c, cfg)
+		go s.serveConn(c, cfg, hostKey)
 	}
 }
 
@@ -93,22 +93,23 @@ func (s *Server) Serve(ln net.Listener) error {
 // all its sessions are over; c is closed then. Commands still running when the
 // client goes away are killed.
 func (s *Server) ServeConn(c net.Conn) {
-	cfg, err := s.config()
+	cfg, hostKey, err := s.config()
 	if err != nil {
 		s.logf("remote: refused connection from %s: %v", c.RemoteAddr(), err)
 		c.Close()
 		return
 	}
-	s.serveConn(c, cfg)
+	s.serveConn(c, cfg, hostKey)
 }
 
-func (s *Server) config() (*ssh.ServerConfig, error) {
+// config is the server's SSH configuration and its host key in wire format.
+func (s *Server) config() (*ssh.ServerConfig, []byte, error) {
 	if _, err := secp256k1.ParsePubKey(s.Master); err != nil {
-		return nil, fmt.Errorf("remote: bad master key: %w", err)
+		return nil, nil, fmt.Errorf("remote: bad master key: %w", err)
 	}
 	signer, err := HostSigner(s.HostKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := &ssh.ServerConfig{
 		ServerVersion: "SSH-2.0-skyfleet",
@@ -121,7 +122,7 @@ func (s *Server) config() (*ssh.ServerConfig, error) {
 		KeyboardInteractiveCallback: s.challenge,
 	}
 	cfg.AddHostKey(signer)
-	return cfg, nil
+	return cfg, signer.PublicKey().Marshal(), nil
 }
 
 // challenge asks the client to sign the session ID with the master key.
@@ -144,7 +145,7 @@ func (s *Server) challenge(c ssh.ConnMetadata, ask ssh.KeyboardInteractiveChalle
 	return &ssh.Permissions{}, nil
 }
 
-func (s *Server) serveConn(c net.Conn, cfg *ssh.ServerConfig) {
+func (s *Server) serveConn(c net.Conn, cfg *ssh.ServerConfig, hostKey []byte) {
 	defer c.Close()
 	remote := c.RemoteAddr().String()
 	// Deadlines are best effort: a byte stream without them still works, it
@@ -157,7 +158,7 @@ func (s *Server) serveConn(c net.Conn, cfg *ssh.ServerConfig) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	s.logf("remote: master logged in as %q from %s (%q)", conn.User(), remote, conn.ClientVersion())
-	go ssh.DiscardRequests(reqs)
+	go s.globalRequests(conn, reqs, hostKey)
 
 	var wg sync.WaitGroup
 	for nc := range chans {
@@ -170,6 +171,22 @@ func (s *Server) serveConn(c net.Conn, cfg *ssh.ServerConfig) {
 	}
 	wg.Wait()
 	s.logf("remote: connection from %s closed", remote)
+}
+
+// globalRequests answers NodeProofRequest with the node key's signature over
+// this session and refuses every other global request (port forwarding,
+// keepalives that want a reply).
+func (s *Server) globalRequests(conn *ssh.ServerConn, reqs <-chan *ssh.Request, hostKey []byte) {
+	for r := range reqs {
+		if !r.WantReply {
+			continue
+		}
+		if r.Type == NodeProofRequest {
+			_ = r.Reply(true, SignNodeProof(s.HostKey, conn.SessionID(), hostKey))
+			continue
+		}
+		_ = r.Reply(false, nil)
+	}
 }
 
 // session is one SSH session channel: at most one pty and one shell or exec.
