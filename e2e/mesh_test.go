@@ -39,7 +39,27 @@ type meshNode struct {
 	status string // the API's host:port, inside ns when ns is set
 	proc   *netns.Proc
 	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
 	log    string
+}
+
+// dead reports whether the node's process has exited.
+func (m *meshNode) dead() bool {
+	var done <-chan struct{}
+	switch {
+	case m.proc != nil:
+		done = m.proc.Done()
+	case m.exited != nil:
+		done = m.exited
+	default:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (m *meshNode) address() string { return m.key.Address().String() }
@@ -92,6 +112,8 @@ func (m *meshNode) start(t *testing.T, listen, status string, peers []string, di
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	m.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(m.cmd, m.exited)
 	t.Cleanup(func() { m.kill(); f.Close() })
 }
 
@@ -101,7 +123,7 @@ func (m *meshNode) kill() {
 	}
 	if m.cmd != nil && m.cmd.Process != nil {
 		m.cmd.Process.Kill()
-		m.cmd.Wait()
+		<-m.exited
 		m.cmd = nil
 	}
 }
@@ -133,6 +155,11 @@ func waitRoutes(t *testing.T, nodes []*meshNode, within time.Duration) {
 				out, err := a.mesh("route", "--json", b.address())
 				if err == nil {
 					break
+				}
+				for _, n := range []*meshNode{a, b} {
+					if n.dead() {
+						t.Fatalf("%s exited:\n%s", n.name, tail(n.log))
+					}
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("%s has no route to %s after %v: %s\n%s", a.name, b.name, within, out, tail(a.log))
@@ -507,10 +534,35 @@ func apiGet(status, path string) string {
 }
 
 func freeUDPPort(t *testing.T) int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if claimPort(port) {
+			return port
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// handedOut holds every port freeUDPPort and freePort returned in this test
+// binary. The kernel may hand a closed port out again at once; two parts of one
+// test then bind the same port and one fails (seen in CI: a node and the impair
+// relay).
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// claimPort reports whether port was not handed out before, and claims it.
+func claimPort(port int) bool {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports[port] {
+		return false
+	}
+	handedOut.ports[port] = true
+	return true
 }

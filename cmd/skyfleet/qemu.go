@@ -55,9 +55,16 @@ func cmdQEMU(args []string) error {
 		con += ",mux=on"
 		fmt.Fprintln(os.Stderr, "skyfleet qemu: serial console below; Ctrl-A X quits QEMU, 'poweroff' stops the node")
 	}
-	if *serial != "" {
-		con += ",logfile=" + *serial
+	// The console always goes to a log as well, which watchSD reads; a power
+	// cycle appends to it.
+	logPath := *serial
+	if logPath == "" {
+		logPath = filepath.Join(dir, "serial.log")
 	}
+	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
+		return err
+	}
+	con += ",logfile=" + logPath + ",logappend=on"
 	qargs = append(qargs,
 		"-drive", "if=sd,format=raw,file="+*img,
 		"-usb", "-device", "usb-net,netdev=net0",
@@ -76,21 +83,119 @@ func cmdQEMU(args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, bin, qargs...)
+	for attempt := 1; ; attempt++ {
+		stalled, err := runQEMU(ctx, bin, qargs, logPath)
+		if ctx.Err() == context.DeadlineExceeded {
+			fmt.Fprintf(os.Stderr, "skyfleet qemu: timeout after %s, QEMU stopped\n", *timeout)
+			return exitError(3)
+		}
+		if ctx.Err() != nil {
+			return nil // interrupted by the operator
+		}
+		if stalled != "" {
+			if attempt == sdAttempts {
+				return fmt.Errorf("the emulated SD card stalled on %d boots in a row (%q); the host may be too loaded to emulate a Pi", attempt, stalled)
+			}
+			msg := fmt.Sprintf("skyfleet qemu: the emulated SD card stalled (%q): QEMU's BCM2835 SD host model loses a transfer when the host is too busy, and the guest's driver never recovers; power-cycling the VM (boot %d of %d)", stalled, attempt+1, sdAttempts)
+			fmt.Fprintln(os.Stderr, msg)
+			if f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+				fmt.Fprintf(f, "\r\n%s\r\n", msg)
+				f.Close()
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("qemu: %w", err)
+		}
+		return nil
+	}
+}
+
+// sdAttempts is how many boots skyfleet qemu tries when the emulated SD card
+// stalls (sdStall).
+const sdAttempts = 3
+
+// runQEMU runs QEMU once until it exits or ctx ends. If the serial log shows
+// the emulated SD card stalling, it kills QEMU and returns the log line.
+func runQEMU(ctx context.Context, bin string, qargs []string, logPath string) (stalled string, err error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, bin, qargs...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.WaitDelay = 5 * time.Second
+	start, _ := os.Stat(logPath)
+	var from int64
+	if start != nil {
+		from = start.Size()
+	}
+	found := make(chan string, 1)
+	go func() {
+		if line := watchSD(runCtx, logPath, from); line != "" {
+			found <- line
+			cancel()
+		}
+	}()
 	err = cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
-		fmt.Fprintf(os.Stderr, "skyfleet qemu: timeout after %s, QEMU stopped\n", *timeout)
-		return exitError(3)
+	cancel()
+	select {
+	case line := <-found:
+		return line, nil
+	default:
+		return "", err
 	}
-	if ctx.Err() != nil {
-		return nil // interrupted by the operator
+}
+
+// watchSD follows the serial log from offset from until ctx ends, and returns
+// the first line that shows the emulated SD card stalling ("" if none).
+func watchSD(ctx context.Context, logPath string, from int64) string {
+	var pending []byte
+	buf := make([]byte, 64<<10)
+	for {
+		f, err := os.Open(logPath)
+		if err == nil {
+			for {
+				n, _ := f.ReadAt(buf, from)
+				if n == 0 {
+					break
+				}
+				from += int64(n)
+				pending = append(pending, buf[:n]...)
+				for {
+					i := bytes.IndexByte(pending, '\n')
+					if i < 0 {
+						break
+					}
+					if line := string(bytes.TrimSpace(pending[:i])); sdStall(line) {
+						f.Close()
+						return line
+					}
+					pending = pending[i+1:]
+				}
+				if len(pending) > 4096 {
+					pending = pending[len(pending)-4096:] // no newline in sight: keep a tail
+				}
+			}
+			f.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("qemu: %w", err)
+}
+
+// sdStall reports whether a kernel console line shows the Pi's SD host
+// controller stuck. Under QEMU, once the bcm2835 sdhost driver has timed out
+// on a transfer every later command times out too (10 s each), so the node
+// boots without its card, degraded, minutes later.
+func sdStall(line string) bool {
+	l := strings.ToLower(line)
+	if !strings.Contains(l, "mmc") {
+		return false
 	}
-	return nil
+	return strings.Contains(l, "pio read timeout") || strings.Contains(l, "pio write timeout") ||
+		strings.Contains(l, "timeout waiting for hardware interrupt")
 }
 
 // firmwareArgs does what the Pi firmware does before the kernel runs: it reads

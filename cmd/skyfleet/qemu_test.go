@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/u-root/u-root/pkg/dt"
 
@@ -128,5 +130,52 @@ func TestDTBHasBluetoothBeforeStrip(t *testing.T) {
 	})
 	if !found {
 		t.Fatal("no bluetooth node in the stock DTB")
+	}
+}
+
+// The stall signatures of the bcm2835 SD host driver, taken from a CI boot that
+// lost its card, are recognised; ordinary boot lines are not.
+func TestSDStall(t *testing.T) {
+	for line, want := range map[string]bool{
+		"[    4.690220] sdhost-bcm2835 3f202000.mmc: PIO read timeout - EDM 00010801":         true,
+		"[   13.798388] mmc1: Timeout waiting for hardware interrupt.":                        true,
+		"[   14.822977] sdhost-bcm2835 3f202000.mmc: timeout waiting for hardware interrupt.": true,
+		"[    1.234567] mmc0: new high speed SDHC card at address 4567":                       false,
+		"[    4.189686] sdhost-bcm2835 3f202000.mmc: fsm 1, hsts 00000000":                    false,
+		"skyfleet: ready in 4410 ms (kernel clock)":                                           false,
+		"usb 1-1: device descriptor read/64, error -110 timeout":                              false,
+	} {
+		if got := sdStall(line); got != want {
+			t.Errorf("sdStall(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
+
+// runQEMU power-cycles on a stall: a stand-in for QEMU that prints a stall line
+// to the console log and then hangs is killed, and the line is returned; one
+// that exits cleanly is left alone. Lines before the starting offset (an
+// earlier boot's) do not count.
+func TestRunQEMUStall(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "serial.log")
+	fake := filepath.Join(dir, "qemu")
+	script := "#!/bin/sh\necho booting >> \"$1\"\n[ \"$2\" = stall ] && echo '[ 4.69] sdhost-bcm2835 3f202000.mmc: PIO read timeout - EDM 00010801' >> \"$1\"\nexec sleep 60\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logPath, []byte("[ 9.9] mmc1: Timeout waiting for hardware interrupt.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	line, err := runQEMU(ctx, fake, []string{logPath, "stall"}, logPath)
+	if !strings.Contains(line, "PIO read timeout") || err != nil {
+		t.Fatalf("stalled boot: line %q, err %v", line, err)
+	}
+	quick, cancelQuick := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelQuick()
+	line, err = runQEMU(quick, fake, []string{logPath, "fine"}, logPath)
+	if line != "" || err == nil {
+		t.Fatalf("healthy boot: line %q, err %v (want no stall, killed by the deadline)", line, err)
 	}
 }
