@@ -72,7 +72,6 @@ func Dial(conn net.Conn, master *secp256k1.PrivateKey, user string, node []byte)
 		conn.Close()
 		return nil, fmt.Errorf("remote: ssh handshake: %w", err)
 	}
-	_ = conn.SetDeadline(time.Time{})
 	// The challenge names a session ID the client cannot check before it
 	// answers. A server that relayed another connection's challenge to us
 	// shows up here, too late to take back the signature but not to stop.
@@ -93,6 +92,7 @@ func Dial(conn net.Conn, master *secp256k1.PrivateKey, user string, node []byte)
 			return nil, fmt.Errorf("remote: node %x: %w", node, err)
 		}
 	}
+	_ = conn.SetDeadline(time.Time{}) // the handshake deadline covered the proof too
 	return &Client{ssh: ssh.NewClient(c, chans, reqs), hostKey: hostKey.get()}, nil
 }
 
