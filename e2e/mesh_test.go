@@ -533,14 +533,28 @@ func apiGet(status, path string) string {
 	return string(b)
 }
 
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t *testing.T) int { return freePortOf(t, "udp") }
+
+// freePortOf returns a loopback port that is free now for network ("tcp" or
+// "udp") and that no other call in this test binary has returned.
+func freePortOf(t *testing.T, network string) int {
 	for {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		var port int
+		if network == "udp" {
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port = c.LocalAddr().(*net.UDPAddr).Port
+			c.Close()
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port = l.Addr().(*net.TCPAddr).Port
+			l.Close()
 		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
 		if claimPort(port) {
 			return port
 		}

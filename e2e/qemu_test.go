@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -105,19 +104,7 @@ type vm struct {
 	done   chan error
 }
 
-func freePort(t *testing.T) int {
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if claimPort(port) {
-			return port
-		}
-	}
-}
+func freePort(t *testing.T) int { return freePortOf(t, "tcp") }
 
 func boot(t *testing.T, img, name string) *vm {
 	t.Helper()

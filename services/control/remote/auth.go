@@ -63,19 +63,26 @@ func SignChallenge(master *secp256k1.PrivateKey, user string, sessionID []byte) 
 // does not parse or user contains a NUL (which would make the signed message
 // ambiguous).
 func VerifyChallenge(master []byte, user string, sessionID, sig []byte) error {
-	want, err := secp256k1.ParsePubKey(master)
-	if err != nil {
-		return fmt.Errorf("remote: bad master key: %w", err)
-	}
 	if strings.ContainsRune(user, 0) {
 		return errors.New("remote: user name contains NUL")
 	}
-	got, _, err := ecdsa.RecoverCompact(sig, challengeHash(user, sessionID))
+	return verifySigner(master, "master", challengeHash(user, sessionID), sig, ErrNotMaster)
+}
+
+// verifySigner checks that the compact signature sig over hash was made by
+// pub (a serialized public key, the role's); a malformed signature or another
+// signer gives an error wrapping wrong.
+func verifySigner(pub []byte, role string, hash, sig []byte, wrong error) error {
+	want, err := secp256k1.ParsePubKey(pub)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotMaster, err)
+		return fmt.Errorf("remote: bad %s key: %w", role, err)
+	}
+	got, _, err := ecdsa.RecoverCompact(sig, hash)
+	if err != nil {
+		return fmt.Errorf("%w: %v", wrong, err)
 	}
 	if !got.IsEqual(want) {
-		return ErrNotMaster
+		return wrong
 	}
 	return nil
 }
@@ -116,18 +123,7 @@ func SignNodeProof(node *secp256k1.PrivateKey, sessionID, hostKey []byte) []byte
 // 33-byte compressed public key. Errors wrap ErrNotNode for a malformed proof or
 // one by another key; a node key that does not parse is a plain error.
 func VerifyNodeProof(node []byte, sessionID, hostKey, sig []byte) error {
-	want, err := secp256k1.ParsePubKey(node)
-	if err != nil {
-		return fmt.Errorf("remote: bad node key: %w", err)
-	}
-	got, _, err := ecdsa.RecoverCompact(sig, nodeProofHash(sessionID, hostKey))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotNode, err)
-	}
-	if !got.IsEqual(want) {
-		return ErrNotNode
-	}
-	return nil
+	return verifySigner(node, "node", nodeProofHash(sessionID, hostKey), sig, ErrNotNode)
 }
 
 // HostSigner returns the node's SSH host key: an ed25519 key whose seed is
