@@ -145,8 +145,10 @@ func runQEMU(ctx context.Context, bin string, qargs []string, logPath string) (s
 	}
 }
 
-// watchSD follows the serial log from offset from until ctx ends, and returns
-// the first line that shows the emulated SD card stalling ("" if none).
+// watchSD follows the serial log from offset from until ctx ends or the node
+// says it is ready, and returns the first line that shows the emulated SD card
+// stalling before that ("" if none). A stall after ready is left alone: a
+// power cycle then would pull a running node from under whoever uses it.
 func watchSD(ctx context.Context, logPath string, from int64) string {
 	var pending []byte
 	buf := make([]byte, 64<<10)
@@ -165,9 +167,13 @@ func watchSD(ctx context.Context, logPath string, from int64) string {
 					if i < 0 {
 						break
 					}
-					if line := string(bytes.TrimSpace(pending[:i])); sdStall(line) {
+					line := string(bytes.TrimSpace(pending[:i]))
+					if sdStall(line) || strings.Contains(line, readyLine) {
 						f.Close()
-						return line
+						if sdStall(line) {
+							return line
+						}
+						return ""
 					}
 					pending = pending[i+1:]
 				}
@@ -185,13 +191,18 @@ func watchSD(ctx context.Context, logPath string, from int64) string {
 	}
 }
 
-// sdStall reports whether a kernel console line shows the Pi's SD host
-// controller stuck. Under QEMU, once the bcm2835 sdhost driver has timed out
-// on a transfer every later command times out too (10 s each), so the node
-// boots without its card, degraded, minutes later.
+// readyLine starts the console line with which the node says it is ready.
+const readyLine = "skyfleet: ready in "
+
+// sdStall reports whether a kernel console line shows the SD card's host
+// controller (the bcm2835 sdhost, "sdhost-bcm2835") stuck. Under QEMU, once
+// that driver has timed out on a transfer every later command times out too
+// (10 s each), so the node boots without its card, degraded, minutes later.
+// The other controller's "mmc1: Timeout waiting for hardware interrupt" is
+// not one: that SDHCI serves the Wi-Fi chip, which QEMU does not have.
 func sdStall(line string) bool {
 	l := strings.ToLower(line)
-	if !strings.Contains(l, "mmc") {
+	if !strings.Contains(l, "sdhost-bcm2835") {
 		return false
 	}
 	return strings.Contains(l, "pio read timeout") || strings.Contains(l, "pio write timeout") ||
