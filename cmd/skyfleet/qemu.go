@@ -122,6 +122,9 @@ func runQEMU(ctx context.Context, bin string, qargs []string, logPath string) (s
 	defer cancel()
 	cmd := exec.CommandContext(runCtx, bin, qargs...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// SIGTERM first: QEMU then puts a terminal it had in raw mode back, which
+	// SIGKILL (the default, and the fallback after WaitDelay) would not.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	start, _ := os.Stat(logPath)
 	var from int64
