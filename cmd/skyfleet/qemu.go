@@ -171,11 +171,12 @@ func watchSD(ctx context.Context, logPath string, from int64) string {
 						break
 					}
 					line := string(bytes.TrimSpace(pending[:i]))
-					if sdStall(line) || strings.Contains(line, readyLine) {
+					if sdStall(line) {
 						f.Close()
-						if sdStall(line) {
-							return line
-						}
+						return line
+					}
+					if strings.Contains(line, readyLine) {
+						f.Close()
 						return ""
 					}
 					pending = pending[i+1:]
