@@ -3,11 +3,11 @@ package transport
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -22,11 +22,27 @@ const (
 	dialTimeout  = 5 * time.Second        // a dial taking longer fails
 	writeTimeout = 10 * time.Second       // a connection whose writes stall this long is broken
 	idleTimeout  = 60 * time.Second       // a connection with no traffic either way this long is closed
-	maxConns     = 256                    // connections (open or dialling); more are refused
+	maxConns     = 256                    // connections (open or dialling); see tcpLimits
+	authTimeout  = 10 * time.Second       // an accepted connection not authenticated by then is closed
+	perSourceMax = 8                      // unauthenticated accepted connections per source group
 	backoffMin   = 250 * time.Millisecond // first wait after a failed dial
 	backoffMax   = 4 * time.Second        // longest wait between dials of one endpoint
 	connBuf      = 16 << 10               // bufio size per direction per connection
 )
+
+// tcpLimits bound what connections from strangers can hold. The zero value is not
+// usable; ListenTCP uses defaultLimits, tests shrink them.
+type tcpLimits struct {
+	// maxConns caps the connection table (accepted, dialled and dialling).
+	maxConns int
+	// perSource caps the unauthenticated accepted connections of one source group
+	// (sourceOf): one stranger's address cannot take more than this many slots.
+	perSource int
+	// authTimeout is how long an accepted connection may stay unauthenticated.
+	authTimeout time.Duration
+}
+
+var defaultLimits = tcpLimits{maxConns: maxConns, perSource: perSourceMax, authTimeout: authTimeout}
 
 // TCP is the TCP transport. Datagrams travel on TCP connections framed by a 2-byte
 // big-endian length prefix; there is at most one connection per endpoint: accepted
@@ -34,10 +50,32 @@ const (
 // dials it in the background. One goroutine per connection reads frames into a shared
 // queue that ReadFrom takes from; one goroutine per connection writes its bounded
 // queue, so a slow peer delays only itself. It is safe for concurrent use.
+//
+// Strangers (anyone who can open a connection, with or without the network key)
+// cannot lock real peers out of the 256-connection table. An accepted connection
+// counts as unauthenticated until the first WriteTo to its endpoint: the router
+// writes to an endpoint only after it authenticated a datagram from it (a
+// handshake or a data datagram made with the network key; mesh.Config.PSK says
+// datagrams without it are dropped unanswered) or because it is a configured peer,
+// so the first answer is the authentication signal, and the Transport interface
+// needs no extra method. Dialled connections are ours and count as authenticated.
+// Unauthenticated connections are limited three ways:
+//
+//   - each is closed 10 s after it was accepted unless authenticated by then
+//     (Stats.AuthTimeouts);
+//   - at most 8 are kept per source, an IPv4 address or an IPv6 /64 (the standard
+//     subnet size, RFC 4291 section 2.5.4), further ones are closed at once
+//     (Stats.RefusedPerSource); authenticated connections do not count, so that
+//     many nodes behind one NAT can still link to a relay;
+//   - when the table is full, a new connection or dial evicts the oldest
+//     unauthenticated one (Stats.Evicted); an authenticated connection is never
+//     evicted, and only when every slot is authenticated or dialled is a new
+//     connection refused (Stats.RefusedFull).
 type TCP struct {
 	ln     *net.TCPListener
 	local  string
 	v4only bool
+	lim    tcpLimits
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -48,6 +86,12 @@ type TCP struct {
 	mu    sync.RWMutex
 	conns map[string]*tconn    // by canonical endpoint
 	retry map[string]retryWait // endpoints whose last dial failed
+	// strangers counts unauthenticated accepted connections by source group. It
+	// holds at most one entry per such connection, so maxConns (plus one being
+	// replaced), and an entry goes when its last connection authenticates, times
+	// out or closes: outside input cannot grow it beyond that.
+	strangers map[netip.Prefix]int
+	unauth    int // the sum of strangers
 
 	in    chan frame
 	addrs addrCache
@@ -75,6 +119,19 @@ type tconn struct {
 	dialing   atomic.Bool
 	lastWrite atomic.Int64 // unix ns of the last flush
 
+	// authed is set once the connection is authenticated (dialled, or written to);
+	// it only ever goes from false to true.
+	authed atomic.Bool
+	// Set before, or for timer under the same hold of TCP.mu as, the connection's
+	// entry in TCP.conns; read-only afterwards.
+	src      netip.Prefix // source group of an accepted connection
+	accepted time.Time    // when it was accepted; orders eviction
+	timer    *time.Timer  // closes it at the authentication deadline
+
+	// stranger is true while the connection is counted in TCP.strangers and
+	// TCP.unauth; guarded by TCP.mu.
+	stranger bool
+
 	mu   sync.Mutex
 	conn net.Conn
 }
@@ -82,6 +139,11 @@ type tconn struct {
 // ListenTCP opens a TCP transport listening on addr, "host:port" as for ListenUDP.
 // Errors: a malformed address or the operating system's listen error.
 func ListenTCP(addr string) (*TCP, error) {
+	return listenTCP(addr, defaultLimits)
+}
+
+// listenTCP is ListenTCP with the stranger limits given.
+func listenTCP(addr string, lim tcpLimits) (*TCP, error) {
 	if err := checkListen(addr); err != nil {
 		return nil, err
 	}
@@ -93,15 +155,17 @@ func ListenTCP(addr string) (*TCP, error) {
 	bound := ln.Addr().(*net.TCPAddr).AddrPort()
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &TCP{
-		ln:     ln,
-		local:  "tcp://" + listenAddr(addr, bound).String(),
-		v4only: bound.Addr().Is4() || bound.Addr().Is4In6(),
-		ctx:    ctx,
-		cancel: cancel,
-		closed: make(chan struct{}),
-		conns:  make(map[string]*tconn),
-		retry:  make(map[string]retryWait),
-		in:     make(chan frame, inQueue),
+		ln:        ln,
+		local:     "tcp://" + listenAddr(addr, bound).String(),
+		v4only:    bound.Addr().Is4() || bound.Addr().Is4In6(),
+		lim:       lim,
+		ctx:       ctx,
+		cancel:    cancel,
+		closed:    make(chan struct{}),
+		conns:     make(map[string]*tconn),
+		retry:     make(map[string]retryWait),
+		strangers: make(map[netip.Prefix]int),
+		in:        make(chan frame, inQueue),
 	}
 	t.wg.Add(1)
 	go t.acceptLoop()
@@ -150,6 +214,7 @@ func (t *TCP) ReadFrom(p []byte) (int, string, error) {
 // to 4 s), are dropped and counted in Stats.Drops. It returns an error only when to
 // is not a numeric ip:port with a non-zero port, when to is IPv6 and the socket
 // IPv4 only, when p is longer than 65535 bytes, or, as net.ErrClosed, after Close.
+// Writing to an accepted connection authenticates it (see TCP).
 func (t *TCP) WriteTo(p []byte, to string) error {
 	select {
 	case <-t.closed:
@@ -175,6 +240,9 @@ func (t *TCP) WriteTo(p []byte, to string) error {
 			return nil
 		}
 	}
+	if !c.authed.Load() {
+		t.authenticate(c)
+	}
 	limit := tcpQueue
 	if c.dialing.Load() {
 		limit = dialQueue
@@ -183,10 +251,8 @@ func (t *TCP) WriteTo(p []byte, to string) error {
 		t.c.drops.Add(1)
 		return nil
 	}
-	b := getBuf(2 + len(p))
-	*b = (*b)[:2+len(p)]
-	binary.BigEndian.PutUint16(*b, uint16(len(p)))
-	copy((*b)[2:], p)
+	b := getBuf(frameHeader + len(p))
+	*b = appendFrame((*b)[:0], p)
 	select {
 	case c.q <- b:
 		select {
@@ -215,29 +281,41 @@ func (t *TCP) drain(c *tconn) {
 }
 
 // dial returns the connection to e, starting a dial when there is none; nil when the
-// endpoint is backing off, the connection limit is reached or t is closed.
+// endpoint is backing off, the table is full of authenticated connections, or t is
+// closed. A full table with an unauthenticated accepted connection in it evicts that.
 func (t *TCP) dial(e endpoint) *tconn {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	select {
 	case <-t.closed:
+		t.mu.Unlock()
 		return nil
 	default:
 	}
 	if c := t.conns[e.canon]; c != nil {
+		t.mu.Unlock()
 		return c
 	}
 	if r, ok := t.retry[e.canon]; ok && time.Now().Before(r.until) {
+		t.mu.Unlock()
 		return nil
 	}
-	if len(t.conns) >= maxConns {
-		return nil
+	var victim *tconn
+	if len(t.conns) >= t.lim.maxConns {
+		if victim = t.evictLocked(); victim == nil {
+			t.mu.Unlock()
+			return nil
+		}
 	}
 	c := newConn(e.canon)
 	c.dialing.Store(true)
+	c.authed.Store(true) // we chose to dial it
 	t.conns[e.canon] = c
 	t.c.dials.Add(1)
-	t.wg.Add(1)
+	t.wg.Add(1) // under t.mu: Close, once it holds t.mu, sees this dial in t.conns
+	t.mu.Unlock()
+	if victim != nil {
+		t.drop(victim, false)
+	}
 	go func() {
 		defer t.wg.Done()
 		d := net.Dialer{Timeout: dialTimeout}
@@ -299,10 +377,14 @@ func (t *TCP) drop(c *tconn, broken bool) {
 		if conn != nil {
 			conn.Close()
 		}
+		if c.timer != nil {
+			c.timer.Stop()
+		}
 		t.mu.Lock()
 		if t.conns[c.ep] == c {
 			delete(t.conns, c.ep)
 		}
+		t.uncountLocked(c)
 		t.mu.Unlock()
 		if broken {
 			t.c.errs.Add(1)
@@ -328,8 +410,11 @@ func (t *TCP) acceptLoop() {
 			time.Sleep(10 * time.Millisecond) // EMFILE and the like
 			continue
 		}
-		ep := unmap(conn.RemoteAddr().(*net.TCPAddr).AddrPort()).String()
+		ap := unmap(conn.RemoteAddr().(*net.TCPAddr).AddrPort())
+		ep := ap.String()
 		c := newConn(ep)
+		c.src = sourceOf(ap.Addr())
+		c.accepted = time.Now()
 		t.mu.Lock()
 		select {
 		case <-t.closed:
@@ -338,16 +423,33 @@ func (t *TCP) acceptLoop() {
 			return
 		default:
 		}
-		if len(t.conns) >= maxConns {
+		if t.strangers[c.src] >= t.lim.perSource {
 			t.mu.Unlock()
 			conn.Close()
-			t.c.errs.Add(1)
+			t.c.refusedSource.Add(1)
 			continue
 		}
 		old := t.conns[ep]
+		var victim *tconn
+		if old == nil && len(t.conns) >= t.lim.maxConns {
+			if victim = t.evictLocked(); victim == nil {
+				t.mu.Unlock()
+				conn.Close()
+				t.c.refusedFull.Add(1)
+				continue
+			}
+		}
 		t.conns[ep] = c
+		c.stranger = true
+		t.strangers[c.src]++
+		t.unauth++
+		// Under t.mu: whoever finds c in the table sees its timer.
+		c.timer = time.AfterFunc(t.lim.authTimeout, func() { t.authExpired(c) })
 		delete(t.retry, ep)
 		t.mu.Unlock()
+		if victim != nil {
+			t.drop(victim, false)
+		}
 		if old != nil {
 			t.drop(old, false)
 		}
@@ -355,32 +457,109 @@ func (t *TCP) acceptLoop() {
 	}
 }
 
+// sourceOf is the group an accepted connection's address counts against for the
+// per-source limit: the IPv4 address itself, or the /64 of an IPv6 address (one
+// subscriber or LAN usually holds a whole /64, so counting single IPv6 addresses
+// would limit nothing).
+func sourceOf(a netip.Addr) netip.Prefix {
+	a = a.Unmap().WithZone("")
+	bits := 64
+	if a.Is4() {
+		bits = 32
+	}
+	p, err := a.Prefix(bits)
+	if err != nil { // the zero Addr: never from a real connection
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// authenticate marks c authenticated: it no longer counts against the stranger
+// limits, cannot be evicted and has no authentication deadline.
+func (t *TCP) authenticate(c *tconn) {
+	t.mu.Lock()
+	c.authed.Store(true)
+	t.uncountLocked(c)
+	t.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// uncountLocked takes c out of the unauthenticated counts if it is in them. t.mu
+// must be held.
+func (t *TCP) uncountLocked(c *tconn) {
+	if !c.stranger {
+		return
+	}
+	c.stranger = false
+	t.unauth--
+	if n := t.strangers[c.src] - 1; n > 0 {
+		t.strangers[c.src] = n
+	} else {
+		delete(t.strangers, c.src)
+	}
+}
+
+// authExpired closes c at its authentication deadline unless it was
+// authenticated meanwhile. The decision is taken under t.mu, so a connection
+// authenticated at the same moment is either kept or was never authenticated.
+func (t *TCP) authExpired(c *tconn) {
+	t.mu.Lock()
+	expired := c.stranger
+	if expired {
+		if t.conns[c.ep] == c {
+			delete(t.conns, c.ep)
+		}
+		t.uncountLocked(c)
+	}
+	t.mu.Unlock()
+	if expired {
+		t.c.authTimeouts.Add(1)
+		t.drop(c, false)
+	}
+}
+
+// evictLocked removes the oldest unauthenticated accepted connection from the
+// table and returns it for the caller to drop once t.mu is released; nil when
+// every connection is authenticated or dialled. It scans the table, at most
+// maxConns entries, only when the table is full. t.mu must be held.
+func (t *TCP) evictLocked() *tconn {
+	var victim *tconn
+	for _, c := range t.conns {
+		if c.stranger && (victim == nil || c.accepted.Before(victim.accepted)) {
+			victim = c
+		}
+	}
+	if victim == nil {
+		return nil
+	}
+	delete(t.conns, victim.ep)
+	t.uncountLocked(victim)
+	t.c.evicted.Add(1)
+	return victim
+}
+
 // reader reads frames from conn into t.in until the connection fails.
 func (t *TCP) reader(c *tconn, conn net.Conn) {
 	defer t.wg.Done()
-	br := bufio.NewReaderSize(conn, connBuf)
-	var hdr [2]byte
+	fr := frameReader{r: bufio.NewReaderSize(conn, connBuf)}
 	var deadline time.Time
 	for {
 		if now := time.Now(); now.Add(idleTimeout - time.Second).After(deadline) {
 			deadline = now.Add(idleTimeout)
 			conn.SetReadDeadline(deadline)
 		}
-		if n, err := io.ReadFull(br, hdr[:]); err != nil {
-			if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) &&
-				time.Since(time.Unix(0, c.lastWrite.Load())) < idleTimeout {
+		b, hn, err := fr.next()
+		if err != nil {
+			idle := hn == 0 && errors.Is(err, os.ErrDeadlineExceeded)
+			if idle && time.Since(time.Unix(0, c.lastWrite.Load())) < idleTimeout {
 				deadline = time.Time{} // still sending: not idle
 				continue
 			}
-			t.drop(c, n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) && brokenBy(err))
-			return
-		}
-		n := int(binary.BigEndian.Uint16(hdr[:]))
-		b := getBuf(n)
-		*b = (*b)[:n]
-		if _, err := io.ReadFull(br, *b); err != nil {
-			putBuf(b)
-			t.drop(c, brokenBy(err))
+			// Idle between frames, a clean close or our own close is no error; a
+			// frame cut short (io.ErrUnexpectedEOF) or a failed read is.
+			t.drop(c, !idle && brokenBy(err))
 			return
 		}
 		select {
@@ -406,7 +585,7 @@ func (t *TCP) writer(c *tconn, conn net.Conn) {
 		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 		for b != nil {
 			_, err := bw.Write(*b)
-			n := len(*b) - 2
+			n := len(*b) - frameHeader
 			putBuf(b)
 			if err != nil {
 				t.c.drops.Add(1)
@@ -473,6 +652,7 @@ func (t *TCP) Stats() Stats {
 	s := t.c.snapshot()
 	t.mu.RLock()
 	s.Conns = len(t.conns)
+	s.Unauthenticated = t.unauth
 	t.mu.RUnlock()
 	return s
 }

@@ -32,13 +32,9 @@ func TestTCPHangingDialDoesNotBlock(t *testing.T) {
 
 	filler := open(t, "tcp://127.0.0.1:0")
 	filler.WriteTo([]byte("x"), full)
-	deadline := time.Now().Add(5 * time.Second)
-	for stats(filler).Dials == 0 || stats(filler).Conns == 0 || !filler.(*TCP).connected(full) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the first dial did not complete: %+v", stats(filler))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, 5*time.Second, "the first dial completes", func() bool {
+		return stats(filler).Dials != 0 && stats(filler).Conns != 0 && filler.(*TCP).connected(full)
+	})
 
 	a := open(t, "tcp://127.0.0.1:0")
 	b := open(t, "tcp://127.0.0.1:0")

@@ -10,7 +10,9 @@
 // UDP sends each datagram as one UDP datagram. TCP frames datagrams on a stream with a
 // 2-byte big-endian length prefix, keeps one connection per endpoint (accepted or
 // dialled on demand), and never blocks WriteTo: it queues a bounded number of
-// datagrams per connection and drops beyond that, as a datagram network may.
+// datagrams per connection and drops beyond that, as a datagram network may. It
+// limits how long, how many and from where connections the router has not
+// answered may stay, so that strangers cannot fill its table (see TCP).
 package transport
 
 import (
@@ -78,12 +80,30 @@ type Stats struct {
 	Drops uint64
 	// Errors counts send errors the operating system reported (UDP: ECONNREFUSED,
 	// ENOBUFS, EHOSTUNREACH, ...; the datagram is lost) and, for TCP, connections
-	// that broke with a read or write error.
+	// that broke with a read or write error or inside a frame.
 	Errors uint64
 	// Dials and DialFailures count TCP dials started and failed (0 for UDP).
 	Dials, DialFailures uint64
 	// Conns is the number of TCP connections open or being dialled (0 for UDP).
 	Conns int
+
+	// The TCP stranger limits (see TCP; all 0 for UDP).
+
+	// Unauthenticated is the number of accepted TCP connections not yet
+	// authenticated, a part of Conns.
+	Unauthenticated int
+	// AuthTimeouts counts accepted connections closed because they were not
+	// authenticated within 10 s.
+	AuthTimeouts uint64
+	// RefusedPerSource counts accepted connections closed at once because their
+	// source (IPv4 address, IPv6 /64) already held 8 unauthenticated ones.
+	RefusedPerSource uint64
+	// Evicted counts unauthenticated connections closed to make room in a full
+	// table for a new connection or dial.
+	Evicted uint64
+	// RefusedFull counts accepted connections closed at once because the table
+	// was full of authenticated and dialled connections.
+	RefusedFull uint64
 }
 
 // counters are the live Stats; the read side and write side sit on separate cache
@@ -96,6 +116,9 @@ type counters struct {
 	_                 [48]byte
 	drops, errs       atomic.Uint64
 	dials, dialFails  atomic.Uint64
+
+	authTimeouts, refusedSource atomic.Uint64
+	evicted, refusedFull        atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -108,6 +131,11 @@ func (c *counters) snapshot() Stats {
 		Errors:       c.errs.Load(),
 		Dials:        c.dials.Load(),
 		DialFailures: c.dialFails.Load(),
+
+		AuthTimeouts:     c.authTimeouts.Load(),
+		RefusedPerSource: c.refusedSource.Load(),
+		Evicted:          c.evicted.Load(),
+		RefusedFull:      c.refusedFull.Load(),
 	}
 }
 

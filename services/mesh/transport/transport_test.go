@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,27 @@ func endpointOf(t testing.TB, tr mesh.Transport) string {
 // stats reads the Stats of either transport.
 func stats(tr mesh.Transport) Stats {
 	return tr.(interface{ Stats() Stats }).Stats()
+}
+
+// poll reports whether cond comes to hold within d, checking it every
+// millisecond. It may be called from any goroutine.
+func poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond) // the poll interval, not a guess at how long it takes
+	}
+	return true
+}
+
+// waitUntil polls cond until it holds, failing the test after d.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !poll(d, cond) {
+		t.Fatalf("timed out after %v waiting until %s", d, what)
+	}
 }
 
 // readTimeout reads one datagram or fails after d.
@@ -156,19 +178,24 @@ func roundTrip(t *testing.T, a, b mesh.Transport, writers, perWriter int, sizes 
 			recv <- got{n, from, append([]byte(nil), buf[:n]...)}
 		}
 	}()
+	// Flow control: each writer keeps the datagrams sent but not yet read under
+	// window, so that four writers do not overrun one reader's socket buffer.
+	const window = 64
+	inFlight := func() bool { return stats(a).DatagramsOut < stats(b).DatagramsIn+window }
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < perWriter; i++ {
+				if !poll(10*time.Second, inFlight) {
+					t.Errorf("writer %d: the receiver stalled; sender %+v, receiver %+v", w, stats(a), stats(b))
+					return
+				}
 				size := sizes[(w*perWriter+i)%len(sizes)]
 				if err := a.WriteTo(payload(w, i, size), bEP); err != nil {
 					t.Errorf("WriteTo: %v", err)
 					return
-				}
-				if i%32 == 31 {
-					time.Sleep(time.Millisecond) // let the reader keep up
 				}
 			}
 		}()
@@ -496,7 +523,11 @@ func TestCloseUnblocksRead(t *testing.T) {
 					errc <- err
 				}()
 			}
-			time.Sleep(50 * time.Millisecond)
+			readFrom := "transport.(*" + strings.ToUpper(network) + ").ReadFrom("
+			waitUntil(t, 5*time.Second, "both readers block in ReadFrom", func() bool { return blockedIn(readFrom) == 2 })
+			if len(errc) != 0 {
+				t.Fatalf("ReadFrom returned before Close: %v", <-errc)
+			}
 			if err := tr.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
@@ -523,6 +554,29 @@ func TestCloseUnblocksRead(t *testing.T) {
 	}
 }
 
+// blockedIn counts the goroutines parked (waiting, not running) with fn, a
+// "package.(*Type).Method(" prefix as stack traces print it, on their stack.
+func blockedIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		// "goroutine 7 [select]:", "goroutine 9 [IO wait]:"; running ones say so.
+		if strings.Contains(g, fn) && !strings.Contains(header, "[running]") && !strings.Contains(header, "[runnable]") {
+			count++
+		}
+	}
+	return count
+}
+
 // TestTCPRedial: a peer restarts on the same port; the old connection breaks and a
 // later WriteTo dials again.
 func TestTCPRedial(t *testing.T) {
@@ -538,12 +592,17 @@ func TestTCPRedial(t *testing.T) {
 		t.Fatalf("got %q", buf[:n])
 	}
 	b1.Close()
-	// Writes while the peer is down are dropped, never errors, never blocking.
+	waitUntil(t, 5*time.Second, "a sees the connection close", func() bool { return stats(a).Conns == 0 })
+	// Writes while the peer is down are dropped, never errors, never blocking:
+	// the first dials, is refused and starts the back-off, which drops the rest.
 	for i := 0; i < 20; i++ {
 		if err := a.WriteTo([]byte("lost"), bEP); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	waitUntil(t, 5*time.Second, "the dial to the stopped peer fails", func() bool { return stats(a).DialFailures == 1 })
+	if s := stats(a); s.Dials != 2 || s.Drops < 20 || s.Errors != 0 {
+		t.Fatalf("stats %+v: want the redial refused and all 20 datagrams dropped", s)
 	}
 	b2, err := ListenTCP(bEP)
 	if err != nil {
@@ -597,10 +656,7 @@ func TestTCPDialFailureBacksOff(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for stats(a).DialFailures == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, 5*time.Second, "the dial fails", func() bool { return stats(a).DialFailures != 0 })
 	for i := 0; i < 100; i++ {
 		a.WriteTo([]byte("x"), dead)
 	}
@@ -641,16 +697,19 @@ func TestTCPSlowPeer(t *testing.T) {
 	a := open(t, "tcp://127.0.0.1:0")
 	b := open(t, "tcp://127.0.0.1:0")
 	big := make([]byte, TCPMTU)
+	// Connected first, so that what follows fills the connection's queue and the
+	// socket buffers rather than the shorter dial queue.
+	if err := a.WriteTo(big, l.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "a connects to the peer that never reads", func() bool { return a.(*TCP).connected(l.Addr().String()) })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := 0; i < 3000; i++ {
+		for i := 0; i < 3000; i++ { // 196 MB: far beyond the queue and socket buffers
 			if err := a.WriteTo(big, l.Addr().String()); err != nil {
 				t.Error(err)
 				return
-			}
-			if i%100 == 0 {
-				time.Sleep(time.Millisecond)
 			}
 		}
 	}()
