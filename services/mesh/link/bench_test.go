@@ -2,7 +2,9 @@ package link
 
 import (
 	"testing"
+	"time"
 
+	"github.com/flynn/noise"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -76,4 +78,77 @@ func BenchmarkECDH(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkHandshakeVsVartime measures full handshakes (Initiate, Respond, Finish: two
+// key generations and eight ECDHs) with the constant-time DH against the same code with
+// the former variable-time decred DH, alternating the two in one loop so both see the
+// same machine load. Metrics: the time per handshake of each, and ct/vartime, the
+// ratio of handshakes per second constant-time over variable-time.
+func BenchmarkHandshakeVsVartime(b *testing.B) {
+	pair := func(cs noise.CipherSuite) (*Handshaker, *Handshaker) {
+		ha := NewHandshaker(Config{Private: keyFrom(b, "a"), PSK: testPSK})
+		hb := NewHandshaker(Config{Private: keyFrom(b, "b"), PSK: testPSK})
+		ha.suite, hb.suite = cs, cs
+		return ha, hb
+	}
+	ctA, ctB := pair(suite)
+	vtA, vtB := pair(noise.NewCipherSuite(decredDH{}, noise.CipherChaChaPoly, noise.HashSHA256))
+	ts := uint64(0)
+	run := func(ha, hb *Handshaker) time.Duration {
+		start := time.Now()
+		msg, p, err := ha.Initiate(hb.PublicKey(), 1, ts, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, _, _, err := hb.Respond(msg, 2, testTime, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Finish(resp, testTime); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var ct, vt time.Duration
+	n := 0
+	for b.Loop() {
+		ts++
+		if n%2 == 0 {
+			ct += run(ctA, ctB)
+			vt += run(vtA, vtB)
+		} else {
+			vt += run(vtA, vtB)
+			ct += run(ctA, ctB)
+		}
+		n++
+	}
+	b.ReportMetric(float64(ct.Nanoseconds())/float64(n), "ns/ct-handshake")
+	b.ReportMetric(float64(vt.Nanoseconds())/float64(n), "ns/vartime-handshake")
+	b.ReportMetric(vt.Seconds()/ct.Seconds(), "ct/vartime")
+}
+
+// BenchmarkECDHVsVartime is BenchmarkHandshakeVsVartime for one ECDH: ecdh against the
+// former decred ScalarMultNonConst version, alternating.
+func BenchmarkECDHVsVartime(b *testing.B) {
+	priv := keyFrom(b, "a").Serialize()
+	pub := keyFrom(b, "b").PubKey().SerializeCompressed()
+	var ct, vt time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := ecdh(priv, pub); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := ecdhDecred(priv, pub); err != nil {
+			b.Fatal(err)
+		}
+		vt += time.Since(t1)
+		ct += t1.Sub(t0)
+		n++
+	}
+	b.ReportMetric(float64(ct.Nanoseconds())/float64(n), "ns/ct-ecdh")
+	b.ReportMetric(float64(vt.Nanoseconds())/float64(n), "ns/vartime-ecdh")
+	b.ReportMetric(vt.Seconds()/ct.Seconds(), "ct/vartime")
 }

@@ -1,5 +1,5 @@
 // Package link is the link layer of the Skyfleet mesh: the Noise handshake between
-// two nodes and the encrypted session that follows it (DESIGN.md "Mesh", seeds/004).
+// two nodes and the encrypted session that follows it (docs/architecture.md §Links).
 //
 // The package is pure: it opens no sockets, starts no goroutines and owns no timers.
 // Callers pass the current time (now) and drive periodic work through Session.Tick,
@@ -80,8 +80,8 @@
 // and responder→initiator), and both sides hold a secret chain key
 // chain0 = HKDF-SHA256(ikm = k_i2r‖k_r2i, salt = handshake hash, info = "skyfleet chain0").
 // Every epoch n+1 is derived from epoch n's chain and a fresh ephemeral ECDH
-// (seeds/004: "The previous session key should be accumulated into the secret received
-// via ECDH"):
+// (docs/architecture.md §Links: each new key mixes the previous one into the fresh
+// ECDH result):
 //
 //	chain‖k_i2r‖k_r2i = HKDF-SHA256(ikm = dh, salt = chain_n, info = "skyfleet rekey"‖n+1 (8 bytes))
 //

@@ -97,8 +97,8 @@ const (
 )
 
 // Config configures a Handshaker and the Sessions it makes. Private is required.
-// PSK is the network key (DESIGN.md "Mesh": "a probe without it gets no answer at
-// all"); it is the Noise psk (Noise rev 34 §9) and keys the Init/Resp mac. Padding
+// PSK is the network key (docs/architecture.md §Links: a handshake without it is
+// dropped unanswered); it is the Noise psk (Noise rev 34 §9) and keys the Init/Resp mac. Padding
 // hides payload sizes: with Padding = P every Data datagram is HeaderLen + k·P bytes
 // for the smallest k that fits, control messages included. Each side pads what it
 // sends and the plaintext says whether it is padded, so the two ends need not agree,
@@ -113,6 +113,7 @@ type Config struct {
 // static key and network key, and remembers enough to refuse replayed Inits. It is
 // safe for concurrent use; only the replay caches are under its lock, never ECDH.
 type Handshaker struct {
+	suite   noise.CipherSuite // the package's suite; tests swap in a reference DH
 	static  noise.DHKey
 	psk     [32]byte
 	macKey  [32]byte
@@ -126,12 +127,20 @@ type Handshaker struct {
 
 // NewHandshaker returns a Handshaker for cfg. cfg.Private must not be nil. A negative
 // Padding counts as 0.
+//
+// The public key is computed in constant time (decred's PubKey is not). A zero
+// cfg.Private (which decred's PrivKeyFromBytes makes from 0 or N) is no key: PublicKey
+// then returns 33 zero bytes, which no peer accepts, and every handshake fails with
+// an error rather than a panic.
 func NewHandshaker(cfg Config) *Handshaker {
+	priv := cfg.Private.Serialize()
+	pub, err := publicKey(priv)
+	if err != nil {
+		pub = make([]byte, KeyLen)
+	}
 	h := &Handshaker{
-		static: noise.DHKey{
-			Private: cfg.Private.Serialize(),
-			Public:  cfg.Private.PubKey().SerializeCompressed(),
-		},
+		suite:   suite,
+		static:  noise.DHKey{Private: priv, Public: pub},
 		psk:     cfg.PSK,
 		padding: max(cfg.Padding, 0),
 	}
@@ -174,20 +183,104 @@ func (h *Handshaker) checkMAC(msg []byte) bool {
 	return subtle.ConstantTimeCompare(want[:], msg[n:]) == 1
 }
 
-func (h *Handshaker) noiseConfig(initiator bool, hdr, peer []byte) noise.Config {
+// newState starts this node's side of a handshake whose Init begins with hdr: the
+// prologue is prologueLabel followed by hdr[:8].
+func (h *Handshaker) newState(initiator bool, hdr, peer []byte) (*noise.HandshakeState, error) {
 	prologue := make([]byte, 0, len(prologueLabel)+8)
 	prologue = append(append(prologue, prologueLabel...), hdr[:8]...)
-	return noise.Config{
-		CipherSuite:           suite,
-		Random:                h.rng(),
-		Pattern:               noise.HandshakeIK,
-		Initiator:             initiator,
-		Prologue:              prologue,
-		PresharedKey:          h.psk[:],
-		PresharedKeyPlacement: 2,
-		StaticKeypair:         h.static,
-		PeerStatic:            peer,
+	return newNoiseState(h.suite, initiator, h.static, peer, &h.psk, prologue, h.rng())
+}
+
+// The Noise layer. Initiate, Respond and Finish frame datagrams, check the mac and
+// refuse replays; everything they ask of Noise goes through the functions below, which
+// take the cipher suite as a parameter. Production passes suite (secp256k1). The tests
+// pass Curve25519 and check these same functions, and newSession's use of their
+// keys, against published Noise test vectors (testdata/README.md), so a mistake in the
+// pattern, the psk placement, the payload layout or the transport-key split that both
+// ends would share cannot pass a round-trip test unseen.
+
+// handshakeKeys is what a completed handshake hands to newSession: the keys of the two
+// CipherStates of Noise Split() (rev 34 §5.2) and the handshake hash.
+type handshakeKeys struct {
+	i2r  [32]byte // first CipherState of Split: initiator → responder
+	r2i  [32]byte // second CipherState of Split: responder → initiator
+	hash []byte   // h at the end of the handshake (GetHandshakeHash, §11.2 channel binding)
+}
+
+// newNoiseState starts one side of Noise_IKpsk2_<DH>_ChaChaPoly_SHA256 under cs (rev
+// 34 §7.5 pattern IK; §9 psk modifier at position 2, so the psk is mixed in at the
+// end of message 2). It is the one place the pattern and psk placement are chosen.
+// static is this side's key pair, peer the responder's static public key (initiator
+// only, nil for the responder); rng supplies the ephemeral key.
+//
+// psk is a pointer to an array so that its length is fixed by its type: the package
+// always passes the network key. nil means plain Noise_IK, without the psk modifier,
+// which only the test vectors use. (flynn/noise itself would run psk2 with an empty
+// psk on the reading side if given placement 2 and no key.)
+func newNoiseState(cs noise.CipherSuite, initiator bool, static noise.DHKey, peer []byte, psk *[32]byte, prologue []byte, rng io.Reader) (*noise.HandshakeState, error) {
+	c := noise.Config{
+		CipherSuite:   cs,
+		Random:        rng,
+		Pattern:       noise.HandshakeIK,
+		Initiator:     initiator,
+		Prologue:      prologue,
+		StaticKeypair: static,
+		PeerStatic:    peer,
 	}
+	if psk != nil {
+		c.PresharedKey = psk[:]
+		c.PresharedKeyPlacement = 2
+	}
+	return noise.NewHandshakeState(c)
+}
+
+// writeInit appends Noise message 1 (-> e, es, s, ss) to out. Its payload is ts (8
+// bytes, big endian) followed by payload.
+func writeInit(hs *noise.HandshakeState, out []byte, ts uint64, payload []byte) ([]byte, error) {
+	pt := make([]byte, 8, 8+len(payload))
+	binary.BigEndian.PutUint64(pt, ts)
+	pt = append(pt, payload...)
+	out, _, _, err := hs.WriteMessage(out, pt)
+	return out, err
+}
+
+// readInit reads Noise message 1 and returns the initiator's timestamp, its payload
+// (what followed the timestamp) and its static public key as Noise decrypted it (DHLen
+// bytes). Errors: ErrAuth (Noise failed: bad key, tag or length), ErrShort (the
+// payload has no room for the timestamp).
+func readInit(hs *noise.HandshakeState, msg []byte) (ts uint64, payload, remote []byte, err error) {
+	pt, _, _, err := hs.ReadMessage(nil, msg)
+	if err != nil {
+		return 0, nil, nil, ErrAuth
+	}
+	if len(pt) < 8 {
+		return 0, nil, nil, ErrShort
+	}
+	return binary.BigEndian.Uint64(pt), pt[8:], hs.PeerStatic(), nil
+}
+
+// writeResp appends Noise message 2 (<- e, ee, se, psk) carrying payload to out and
+// returns the session keys; the handshake is then complete.
+func writeResp(hs *noise.HandshakeState, out, payload []byte) ([]byte, handshakeKeys, error) {
+	out, cs1, cs2, err := hs.WriteMessage(out, payload)
+	if err != nil {
+		return nil, handshakeKeys{}, err
+	}
+	if cs1 == nil || cs2 == nil { // cannot happen: IK has two messages
+		return nil, handshakeKeys{}, ErrAuth
+	}
+	return out, handshakeKeys{i2r: cs1.UnsafeKey(), r2i: cs2.UnsafeKey(), hash: hs.ChannelBinding()}, nil
+}
+
+// readResp reads Noise message 2 and returns its payload and the session keys.
+// ErrAuth if Noise fails; flynn/noise then leaves hs as it was, except after a failed
+// DH (an invalid ephemeral key), which callers must refuse before calling readResp.
+func readResp(hs *noise.HandshakeState, msg []byte) ([]byte, handshakeKeys, error) {
+	pt, cs1, cs2, err := hs.ReadMessage(nil, msg)
+	if err != nil || cs1 == nil || cs2 == nil {
+		return nil, handshakeKeys{}, ErrAuth
+	}
+	return pt, handshakeKeys{i2r: cs1.UnsafeKey(), r2i: cs2.UnsafeKey(), hash: hs.ChannelBinding()}, nil
 }
 
 // Pending is an Init in flight: the initiator's half of a handshake, waiting for the
@@ -229,14 +322,11 @@ func (h *Handshaker) Initiate(remote []byte, localIndex uint32, ts uint64, paylo
 	binary.BigEndian.PutUint32(msg[4:8], localIndex)
 	p = &Pending{h: h, localIndex: localIndex}
 	copy(p.remote[:], remote)
-	p.hs, err = noise.NewHandshakeState(h.noiseConfig(true, msg, p.remote[:]))
+	p.hs, err = h.newState(true, msg, p.remote[:])
 	if err != nil {
 		return nil, nil, err
 	}
-	pt := make([]byte, 8, 8+len(payload))
-	binary.BigEndian.PutUint64(pt, ts)
-	pt = append(pt, payload...)
-	msg, _, _, err = p.hs.WriteMessage(msg, pt)
+	msg, err = writeInit(p.hs, msg, ts, payload)
 	if err != nil {
 		return nil, nil, fmt.Errorf("link: noise: %w", err)
 	}
@@ -274,19 +364,14 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 		return nil, nil, nil, ErrReplay
 	}
 
-	hs, err := noise.NewHandshakeState(h.noiseConfig(false, msg, nil))
+	hs, err := h.newState(false, msg, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	pt, _, _, err := hs.ReadMessage(nil, msg[8:len(msg)-MACLen])
+	ts, payload, remote, err := readInit(hs, msg[8:len(msg)-MACLen])
 	if err != nil {
-		return nil, nil, nil, ErrAuth
+		return nil, nil, nil, err
 	}
-	if len(pt) < 8 {
-		return nil, nil, nil, ErrShort
-	}
-	ts := binary.BigEndian.Uint64(pt)
-	remote := hs.PeerStatic()
 	if len(remote) != KeyLen { // cannot happen: Noise read exactly DHLen bytes
 		return nil, nil, nil, ErrAuth
 	}
@@ -314,14 +399,14 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 	resp[0] = TypeResp
 	binary.BigEndian.PutUint32(resp[4:8], localIndex)
 	binary.BigEndian.PutUint32(resp[8:12], remoteIndex)
-	resp, cs1, cs2, err := hs.WriteMessage(resp, nil)
+	resp, keys, err := writeResp(hs, resp, nil)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("link: noise: %w", err)
 	}
 	mac := h.mac(resp)
 	resp = append(resp, mac[:]...)
-	s = newSession(h, false, rk, localIndex, remoteIndex, cs1.UnsafeKey(), cs2.UnsafeKey(), hs.ChannelBinding(), now)
-	return resp, s, pt[8:], nil
+	s = newSession(h, false, rk, localIndex, remoteIndex, keys, now)
+	return resp, s, payload, nil
 }
 
 // Finish handles the Resp to p's Init.
@@ -352,13 +437,13 @@ func (p *Pending) Finish(resp []byte, now time.Time) (*Session, error) {
 	if p.done {
 		return nil, ErrReplay
 	}
-	_, cs1, cs2, err := p.hs.ReadMessage(nil, resp[12:len(resp)-MACLen])
-	if err != nil || cs1 == nil {
-		return nil, ErrAuth
+	_, keys, err := readResp(p.hs, resp[12:len(resp)-MACLen])
+	if err != nil {
+		return nil, err
 	}
 	p.done = true
 	remoteIndex := binary.BigEndian.Uint32(resp[4:8])
-	s := newSession(p.h, true, p.remote, p.localIndex, remoteIndex, cs1.UnsafeKey(), cs2.UnsafeKey(), p.hs.ChannelBinding(), now)
+	s := newSession(p.h, true, p.remote, p.localIndex, remoteIndex, keys, now)
 	p.hs = nil
 	return s, nil
 }

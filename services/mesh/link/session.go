@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/sys/cpu"
 )
@@ -31,8 +30,9 @@ const (
 
 // Rekey and counter limits.
 const (
-	// RekeyInterval is the shortest epoch life (seeds/004: "once per second or twice
-	// the round trip latency"); the actual interval is max(RekeyInterval, 2×rtt).
+	// RekeyInterval is the shortest epoch life (docs/architecture.md §Links: a new key
+	// every second of traffic or every two round trips); the actual interval is
+	// max(RekeyInterval, 2×rtt).
 	RekeyInterval = time.Second
 	// RetransmitInterval is the shortest wait before a control message is resent;
 	// the actual wait is max(RetransmitInterval, 2×rtt).
@@ -142,14 +142,16 @@ type Session struct {
 
 type rekeyPending struct {
 	epoch  uint64
-	priv   *secp256k1.PrivateKey
+	priv   []byte // the ephemeral's 32-byte scalar, cleared once used
 	body   [rekeyBodyLen]byte
 	sentAt time.Time
 }
 
-// newSession builds a session from the Noise Split keys (k1 initiator→responder, k2
-// responder→initiator) and the handshake hash h, both sides alike.
-func newSession(hs *Handshaker, initiator bool, remote [KeyLen]byte, localIndex, remoteIndex uint32, k1, k2 [32]byte, h []byte, now time.Time) *Session {
+// newSession builds a session from the Noise Split keys and the handshake hash, both
+// sides alike: the initiator sends under k.i2r and receives under k.r2i, the responder
+// the other way round.
+func newSession(hs *Handshaker, initiator bool, remote [KeyLen]byte, localIndex, remoteIndex uint32, k handshakeKeys, now time.Time) *Session {
+	k1, k2 := k.i2r, k.r2i
 	s := &Session{
 		remote:      remote,
 		localIndex:  localIndex,
@@ -161,7 +163,7 @@ func newSession(hs *Handshaker, initiator bool, remote [KeyLen]byte, localIndex,
 	}
 	ikm := make([]byte, 0, 64)
 	ikm = append(append(ikm, k1[:]...), k2[:]...)
-	c, err := hkdf.Key(sha256.New, ikm, h, chainLabel, 32)
+	c, err := hkdf.Key(sha256.New, ikm, k.hash, chainLabel, 32)
 	if err != nil {
 		panic(err)
 	}
@@ -476,12 +478,12 @@ func (s *Session) onRekeyInit(body []byte, now time.Time) ([]byte, error) {
 	default:
 		return nil, nil // old (already promoted) or out of sequence
 	}
-	eph, err := secp256k1.GeneratePrivateKeyFromRand(s.rand)
+	eph, err := generateKey(s.rand)
 	if err != nil {
 		return nil, err
 	}
-	defer eph.Zero()
-	dh, err := ecdh(eph.Serialize(), pub)
+	defer clear(eph.Private)
+	dh, err := ecdh(eph.Private, pub)
 	if err != nil {
 		s.authFailures.Add(1)
 		return nil, ErrAuth
@@ -491,7 +493,7 @@ func (s *Session) onRekeyInit(body []byte, now time.Time) ([]byte, error) {
 	s.ackEpoch = epoch
 	copy(s.ackInitPub[:], pub)
 	binary.BigEndian.PutUint64(s.ackBody[:8], epoch)
-	copy(s.ackBody[8:], eph.PubKey().SerializeCompressed())
+	copy(s.ackBody[8:], eph.Public)
 	return s.seal(nil, ks.cur, KindRekeyAck, s.ackBody[:])
 }
 
@@ -512,13 +514,13 @@ func (s *Session) onRekeyAck(kp *keypair, body []byte, now time.Time) ([]byte, e
 	if p == nil || epoch != p.epoch || epoch != ks.cur.epoch+1 {
 		return nil, nil // duplicate or stale ack
 	}
-	dh, err := ecdh(p.priv.Serialize(), body[8:rekeyBodyLen])
+	dh, err := ecdh(p.priv, body[8:rekeyBodyLen])
 	if err != nil {
 		s.authFailures.Add(1)
 		return nil, ErrAuth
 	}
 	next := s.deriveNext(ks.cur, dh, now)
-	p.priv.Zero()
+	clear(p.priv)
 	s.pending = nil
 	ks.cur.traffic.Store(false)
 	s.keys.Store(&keyset{cur: next, prev: ks.cur})
@@ -586,16 +588,16 @@ func (s *Session) Tick(now time.Time, rtt time.Duration) (out []byte) {
 	if !cur.traffic.Load() && (ks.prev == nil || !ks.prev.traffic.Load()) {
 		return nil // idle link: no rekey, nothing to protect
 	}
-	eph, err := secp256k1.GeneratePrivateKeyFromRand(s.rand)
+	eph, err := generateKey(s.rand)
 	if err != nil {
 		return nil
 	}
-	p := &rekeyPending{epoch: cur.epoch + 1, priv: eph, sentAt: now}
+	p := &rekeyPending{epoch: cur.epoch + 1, priv: eph.Private, sentAt: now}
 	binary.BigEndian.PutUint64(p.body[:8], p.epoch)
-	copy(p.body[8:], eph.PubKey().SerializeCompressed())
+	copy(p.body[8:], eph.Public)
 	out, err = s.seal(nil, cur, KindRekeyInit, p.body[:])
 	if err != nil {
-		eph.Zero()
+		clear(eph.Private)
 		return nil
 	}
 	s.pending = p
