@@ -11,9 +11,9 @@ import (
 // secrets (acceptance: every key of the seed and many-addresses golden files).
 func TestKeyInspectGoldens(t *testing.T) {
 	for _, f := range []string{"seed-0000.golden", "seed-0001.golden", "seed-0002.golden", "many-addresses.golden"} {
-		data, err := os.ReadFile("../../../shared/testdata/skycoin/" + f)
+		data, err := os.ReadFile("../../testdata/skycoin/" + f)
 		if err != nil {
-			t.Fatalf("golden file: %v (../shared must sit beside the repository)", err)
+			t.Fatalf("golden file: %v (testdata/skycoin at the repository root)", err)
 		}
 		var golden struct {
 			Keys []struct{ Address, Secret, Public string }

@@ -11,9 +11,9 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
 
-// goldenDir is Skycoin's cipher golden data, shared read-only beside the repo
-// (/work/shared/testdata/skycoin when the repo is /work/main).
-var goldenDir = filepath.Join("..", "..", "..", "shared", "testdata", "skycoin")
+// goldenDir is Skycoin's cipher golden data, copied unchanged into the
+// repository (testdata/README.md gives each file's source and licence).
+var goldenDir = filepath.Join("..", "..", "testdata", "skycoin")
 
 type goldenKey struct {
 	Address        string   `json:"address"`

@@ -2,9 +2,9 @@
 // its Skycoin-format address, and the key file under the node's data
 // directory.
 //
-// The address is the one DESIGN.md ("Mesh: Identity") prescribes: the Skycoin
+// The address is the one docs/architecture.md §Identity describes: the Skycoin
 // address of the 33-byte compressed public key. The construction is checked
-// against Skycoin's own golden files in shared/testdata/skycoin.
+// against Skycoin's own golden files in testdata/skycoin.
 package identity
 
 import (

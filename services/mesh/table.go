@@ -18,7 +18,7 @@ type hop struct {
 const local = 0
 
 // rule is one entry of the forwarding table: packets arriving on in.link with route ID
-// in.rid leave on out.link with route ID out.rid (seeds/004 "Routing: Overview").
+// in.rid leave on out.link with route ID out.rid (docs/architecture.md §Routes).
 type rule struct {
 	in, out hop
 	created time.Time

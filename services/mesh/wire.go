@@ -8,8 +8,8 @@ import (
 
 // The plaintext of every link datagram (what link.Session.Open returns) is a
 // sequence of frames, so one datagram can carry packets of several routes plus control
-// messages (seeds/004 "Store and Forward: Examples": "A data segment on the link layer
-// may contain concatenated messages, from multiple routes addressed to the same node").
+// messages (docs/architecture.md §Routes: one link datagram may carry the packets of
+// several routes that cross the same link).
 //
 //	frame = type (1 byte) | length (2 bytes, big endian) | body (length bytes)
 //

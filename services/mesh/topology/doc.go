@@ -1,4 +1,4 @@
-// Package topology is the mesh's link-state layer (DESIGN.md "Mesh", seeds/004): the
+// Package topology is the mesh's link-state layer (docs/architecture.md §Topology): the
 // signed, sequence-numbered neighbour list every node floods (Announcement), the graph
 // each node assembles from the announcements it holds (Graph), and the route searches
 // the source-routing router runs locally on it. There is no central route finder.
