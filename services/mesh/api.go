@@ -233,10 +233,14 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //	POST /mesh/send?addr=A&port=P   the request body goes to A:P over a stream;
 //	                                answers {"bytes","seconds","sha256",...} once the
 //	                                far end has acknowledged every byte
-//	GET  /mesh/recv?port=P          waits (up to timeout=D, default 60 s) for one
-//	                                stream to port P and answers with its bytes
+//	GET  /mesh/recv?port=P          waits (up to timeout=D, default 60 s, at most
+//	                                MaxRecvWait) for one stream to port P and
+//	                                answers with its bytes
 //
-// Errors are {"error": "..."}.
+// Errors are {"error": "..."}. Every path changes or reveals the mesh, so the node
+// serves them only to the master or a local tool (package apiauth, Control).
+// Transfers (send, recv) may last up to MaxTransfer; the handlers extend the HTTP
+// server's deadlines for that long.
 func (r *Router) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mesh/send", r.serveSend)
@@ -305,6 +309,24 @@ func (r *Router) Handler() http.Handler {
 	return mux
 }
 
+// Limits of the long-running API calls.
+const (
+	// MaxRecvWait is the longest GET /mesh/recv may wait for a stream.
+	MaxRecvWait = 10 * time.Minute
+	// MaxTransfer is the longest a send or recv may take to carry its bytes.
+	MaxTransfer = 30 * time.Minute
+)
+
+// extendDeadlines lets one request read and write for d beyond the server's
+// default timeouts (which cut off slow strangers). Servers that do not support
+// it (a test's recorder) are left as they are.
+func extendDeadlines(w http.ResponseWriter, d time.Duration) {
+	rc := http.NewResponseController(w)
+	at := time.Now().Add(d)
+	rc.SetReadDeadline(at)
+	rc.SetWriteDeadline(at)
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -324,6 +346,7 @@ func (r *Router) serveSend(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "port must be 1-65535"})
 		return
 	}
+	extendDeadlines(w, MaxTransfer)
 	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 	c, err := r.Dial(ctx, k, uint16(port))
 	cancel()
@@ -372,9 +395,15 @@ func (r *Router) serveRecv(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	timeout := 60 * time.Second
-	if t, err := time.ParseDuration(req.URL.Query().Get("timeout")); err == nil && t > 0 {
+	if q := req.URL.Query().Get("timeout"); q != "" {
+		t, err := time.ParseDuration(q)
+		if err != nil || t <= 0 || t > MaxRecvWait {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("timeout must be a duration from 1ns to %v", MaxRecvWait)})
+			return
+		}
 		timeout = t
 	}
+	extendDeadlines(w, timeout+MaxTransfer)
 	l, err := r.Listen(uint16(port))
 	if err != nil {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})

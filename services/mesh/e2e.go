@@ -9,8 +9,10 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh/link"
 	"github.com/skyfleet/skyfleet/services/mesh/stream"
@@ -78,11 +80,14 @@ type peer struct {
 	routes    []*route
 	version   int // bumped when routes change
 	lastTry   time.Time
-	lastUsed  time.Time
-	avoid     map[topology.Key]time.Time
-	rr        uint32
-	streams   map[streamKey]*stream.Conn
-	queued    [][]byte // responses waiting for a route back
+	// used is when p was last used (UnixNano): a ping, dial or handshake
+	// through peerFor, an app frame sent or received. Atomic, so that forget can
+	// tell under e.mu alone whether a peer it judged idle was used since.
+	used    atomic.Int64
+	avoid   map[topology.Key]time.Time
+	rr      uint32
+	streams map[streamKey]*stream.Conn
+	queued  [][]byte // responses waiting for a route back
 }
 
 type e2eRef struct {
@@ -94,6 +99,27 @@ type e2eRef struct {
 
 // pendingFor is how long an unanswered end-to-end handshake's index is kept.
 const pendingFor = 10 * time.Second
+
+// Bounds on the end-to-end state that other nodes (and API callers) can make this
+// node hold. A peer is created by a ping, a dial or an arriving handshake, so its
+// map is keyed by outside input: it gets a cap and an expiry.
+const (
+	// MaxPeers caps the destinations with end-to-end state. When it is reached,
+	// the peer idle longest (no streams, no routes) is forgotten to make room;
+	// if none is idle the new one is refused (CountPeerCap).
+	MaxPeers = 4096
+	// PeerExpiry is how long a peer without traffic, streams or routes is kept
+	// before its state (sessions, indexes) is forgotten.
+	PeerExpiry = 10 * time.Minute
+	// MaxStreamsPerPeer caps the open streams with one peer; further SYNs are
+	// dropped (CountPeerCap).
+	MaxStreamsPerPeer = 256
+	// maxAddrCache caps the address-to-key cache Resolve fills from the graph.
+	maxAddrCache = 4 * topology.MaxNodes
+)
+
+// ErrTooManyPeers is returned (wrapped) when MaxPeers destinations are active.
+var ErrTooManyPeers = errors.New("mesh: too many end-to-end peers are active")
 
 // endToEnd is the layer between routes and applications.
 type endToEnd struct {
@@ -124,16 +150,97 @@ func newEndToEnd(r *Router) *endToEnd {
 	}
 }
 
-func (e *endToEnd) peerFor(k topology.Key) *peer {
+// peerFor returns the peer state for k, making it if needed. Errors: MaxPeers
+// peers are held and none is idle enough to forget (ErrTooManyPeers).
+func (e *endToEnd) peerFor(k topology.Key) (*peer, error) {
+	e.mu.Lock()
+	p := e.peers[k]
+	if p != nil {
+		p.touch(time.Now()) // under e.mu: forget sees it (see forget)
+		e.mu.Unlock()
+		return p, nil
+	}
+	if len(e.peers) >= MaxPeers {
+		e.mu.Unlock()
+		if !e.evictIdlest() {
+			e.r.count(CountPeerCap)
+			return nil, fmt.Errorf("%w (%d)", ErrTooManyPeers, MaxPeers)
+		}
+		e.mu.Lock()
+		if p := e.peers[k]; p != nil {
+			p.touch(time.Now())
+			e.mu.Unlock()
+			return p, nil
+		}
+	}
+	p = &peer{e: e, key: k, ready: make(chan struct{}), avoid: make(map[topology.Key]time.Time),
+		streams: make(map[streamKey]*stream.Conn)}
+	p.touch(time.Now())
+	e.peers[k] = p
+	e.mu.Unlock()
+	return p, nil
+}
+
+func (p *peer) touch(now time.Time) { p.used.Store(now.UnixNano()) }
+
+func (p *peer) lastUsed() time.Time { return time.Unix(0, p.used.Load()) }
+
+// idle reports whether p has no streams and no routes, and when it was last used
+// (UnixNano).
+func (p *peer) idle() (bool, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.streams) == 0 && len(p.routes) == 0, p.used.Load()
+}
+
+// evictIdlest forgets the peer unused longest among those with no streams and no
+// routes. It reports whether one was forgotten.
+func (e *endToEnd) evictIdlest() bool {
+	e.mu.Lock()
+	ps := make([]*peer, 0, len(e.peers))
+	for _, p := range e.peers {
+		ps = append(ps, p)
+	}
+	e.mu.Unlock()
+	var victim *peer
+	var oldest int64
+	for _, p := range ps {
+		if idle, used := p.idle(); idle && (victim == nil || used < oldest) {
+			victim, oldest = p, used
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	return e.forget(map[*peer]int64{victim: oldest}) > 0
+}
+
+// forget drops each given peer that has not been used since the time given with
+// it (UnixNano, read when it was judged idle), with every session index that
+// belongs to it, and returns how many it dropped. peerFor marks a peer used under
+// e.mu, so a peer handed out concurrently is kept. A frame already being
+// delivered to a dropped peer may still open a stream on it; that stream lives
+// out its life and is then reaped, and the next handshake makes a new peer.
+func (e *endToEnd) forget(gone map[*peer]int64) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	p := e.peers[k]
-	if p == nil {
-		p = &peer{e: e, key: k, ready: make(chan struct{}), avoid: make(map[topology.Key]time.Time),
-			streams: make(map[streamKey]*stream.Conn), lastUsed: time.Now()}
-		e.peers[k] = p
+	n := 0
+	for p, seen := range gone {
+		if p.used.Load() != seen || e.peers[p.key] != p {
+			delete(gone, p)
+			continue
+		}
+		delete(e.peers, p.key)
+		n++
 	}
-	return p
+	if n > 0 {
+		for i, ref := range e.byIndex {
+			if _, ok := gone[ref.p]; ok && ref.p != nil {
+				delete(e.byIndex, i)
+			}
+		}
+	}
+	return n
 }
 
 func (e *endToEnd) allocIndex(ref *e2eRef) uint32 {
@@ -155,6 +262,9 @@ func (r *Router) Resolve(s string) (topology.Key, error) {
 	if len(s) == 2*keyLen {
 		b, err := hex.DecodeString(s)
 		if err == nil {
+			if _, err := secp256k1.ParsePubKey(b); err != nil {
+				return k, fmt.Errorf("mesh: %s… is not a public key on secp256k1: %v", s[:8], err)
+			}
 			copy(k[:], b)
 			return k, nil
 		}
@@ -175,6 +285,9 @@ func (r *Router) Resolve(s string) (topology.Key, error) {
 			continue
 		}
 		e.mu.Lock()
+		if len(e.addrs) >= maxAddrCache {
+			clear(e.addrs) // nodes come and go: start the cache afresh
+		}
 		e.addrs[a.String()] = n
 		e.mu.Unlock()
 		if a.String() == s {
@@ -189,10 +302,18 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 	if k == e.r.self {
 		return nil, errors.New("mesh: that is this node's own address")
 	}
-	p := e.peerFor(k)
-	p.mu.Lock()
-	p.lastUsed = time.Now()
-	p.mu.Unlock()
+	// A key the topology does not know has no route: say so without making
+	// state for it, so that asking for arbitrary keys costs nothing.
+	e.mu.Lock()
+	known := e.peers[k] != nil
+	e.mu.Unlock()
+	if _, inGraph := e.r.graph.Get(k); !inGraph && !known {
+		return nil, fmt.Errorf("%w: %s is not in the topology (yet)", ErrNoRoute, shortKey(k))
+	}
+	p, err := e.peerFor(k)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.ensureRoute(ctx); err != nil {
 		return nil, err
 	}
@@ -478,9 +599,9 @@ func (p *peer) sendRaw(b []byte, ctrl bool) bool {
 
 // sendApp seals an application frame and sends it on rt (or any up route when nil).
 func (p *peer) sendApp(rt *route, kind byte, sport, dport uint16, body []byte) error {
+	p.touch(time.Now())
 	p.mu.Lock()
 	s := p.sess
-	p.lastUsed = time.Now()
 	p.mu.Unlock()
 	if s == nil {
 		return fmt.Errorf("%w: no end-to-end session", ErrUnreachable)
@@ -532,9 +653,15 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 		}
 		var k topology.Key
 		copy(k[:], s.Remote())
+		p, err := e.peerFor(k)
+		if err != nil {
+			e.mu.Lock()
+			delete(e.byIndex, li)
+			e.mu.Unlock()
+			return
+		}
 		from := [keyLen]byte(k)
 		ru.from.Store(&from)
-		p := e.peerFor(k)
 		e.mu.Lock()
 		ref.p, ref.s = p, s
 		e.mu.Unlock()
@@ -577,6 +704,7 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 			p.sendRaw(reply, true)
 		}
 		if payload != nil {
+			p.touch(now)
 			p.mu.Lock()
 			if p.sess != ref.s && !ref.s.Initiator() {
 				p.prevSess, p.sess = p.sess, ref.s // the peer uses this one; follow it
@@ -661,10 +789,18 @@ func (e *endToEnd) tick(now time.Time) {
 		ps = append(ps, p)
 	}
 	e.mu.Unlock()
+	var gone map[*peer]int64
 	for _, p := range ps {
+		if idle, used := p.idle(); idle && now.Sub(time.Unix(0, used)) > PeerExpiry {
+			if gone == nil {
+				gone = make(map[*peer]int64)
+			}
+			gone[p] = used
+			continue
+		}
 		p.mu.Lock()
 		s := p.sess
-		idle := now.Sub(p.lastUsed) > 2*time.Minute && len(p.streams) == 0
+		idle := now.Sub(p.lastUsed()) > 2*time.Minute && len(p.streams) == 0
 		var rtt time.Duration
 		for _, rt := range p.routes {
 			if rt.state.Load() == routeUp && (rtt == 0 || rt.setup < rtt) {
@@ -691,6 +827,9 @@ func (e *endToEnd) tick(now time.Time) {
 		if s != nil || p.pending != nil {
 			p.maintain(now, false)
 		}
+	}
+	if gone != nil {
+		e.forget(gone)
 	}
 }
 
@@ -921,6 +1060,13 @@ func (e *endToEnd) streamSegment(p *peer, sport, dport uint16, seg []byte) {
 	l := e.listeners[dport]
 	e.mu.Unlock()
 	if l == nil {
+		return
+	}
+	p.mu.Lock()
+	full := len(p.streams) >= MaxStreamsPerPeer
+	p.mu.Unlock()
+	if full {
+		e.r.count(CountPeerCap)
 		return
 	}
 	sp := &streamPaths{p: p, sport: dport, dport: sport}

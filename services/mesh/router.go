@@ -1,7 +1,7 @@
 // Package mesh is Skyfleet's router: encrypted links to neighbours over any Transport,
 // flooding of signed neighbour lists, local route search, source-routed forwarding by
 // route ID, and end-to-end encrypted datagrams and streams between nodes addressed by
-// public key (seeds/004, DESIGN.md "Mesh").
+// public key (docs/architecture.md §Mesh).
 //
 // The layers, bottom up:
 //
@@ -143,6 +143,8 @@ const (
 	CountLinksUp                       // links that came up
 	CountPacketsForward                // route packets forwarded
 	CountPacketsLocal                  // route packets delivered here
+	CountPeerCap                       // end-to-end peer or stream refused at its cap (MaxPeers, MaxStreamsPerPeer)
+	CountGraphFull                     // announcement of a new origin refused: topology.MaxNodes held
 	numCounters
 )
 
@@ -153,7 +155,7 @@ var counterNames = [numCounters]string{
 	"drop_malformed", "drop_no_psk", "drop_handshake_replay", "drop_refused", "drop_auth",
 	"drop_unknown_session", "drop_data_replay", "drop_bad_frame", "drop_no_route",
 	"drop_forward", "handshakes_answered", "links_up_total", "packets_forwarded",
-	"packets_delivered",
+	"packets_delivered", "drop_peer_cap", "drop_graph_full",
 }
 
 // Router is one mesh node. Create it with New, run it with Start, stop it with Close.
@@ -436,6 +438,11 @@ func (r *Router) readLoop(tr Transport) {
 }
 
 // handleDatagram processes one datagram from a transport; plain is scratch space.
+//
+// Nothing is ever written to an endpoint before a datagram from it has been
+// authenticated (the psk MAC and the handshake): the TCP transport takes the
+// first write to a connection it accepted as that connection's authentication,
+// and evicts connections that never get one (services/mesh/transport/tcp.go).
 func (r *Router) handleDatagram(tr Transport, b []byte, from string, plain []byte) []byte {
 	typ, idx, ok := link.Header(b)
 	if !ok {
@@ -853,6 +860,9 @@ func (r *Router) handleGossip(from *neighbour, body []byte, now time.Time) {
 		return
 	}
 	stored, err := r.graph.Update(a, now)
+	if errors.Is(err, topology.ErrGraphFull) {
+		r.count(CountGraphFull)
+	}
 	if err != nil || !stored {
 		if a.Origin == r.self && a.Seq >= r.seq {
 			r.markDirty() // someone holds a newer one of ours: re-announce above it

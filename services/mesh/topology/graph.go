@@ -8,6 +8,16 @@ import (
 	"time"
 )
 
+// MaxNodes caps the origins a Graph holds, self included. Announcements are signed
+// by their origin, but anyone with the network key can make keys at will, so the
+// graph is bounded like every map keyed by outside input: a new origin beyond the
+// cap is refused (ErrGraphFull) until Expire makes room. 16,384 is ~50 times the
+// largest fleet tested (300 nodes).
+const MaxNodes = 1 << 14
+
+// ErrGraphFull is returned by Update for a new origin when MaxNodes are held.
+var ErrGraphFull = errors.New("topology: graph full")
+
 // Graph is one node's view of the mesh: the newest verified announcement of every
 // origin it has heard of, and its own. It is safe for concurrent use. Route searches
 // run on an immutable adjacency built from the announcements on first use after a
@@ -44,7 +54,8 @@ func (g *Graph) Self() Key { return g.self }
 // signature is checked, so duplicates cost little. An announcement whose origin is
 // self is never stored (SetSelf sets that one): if its signature is good, its Seq is
 // recorded for HighestSeenSelfSeq and Update returns false and no error. Errors wrap
-// ErrMalformed or ErrBadSignature (from Verify); nothing is stored then.
+// ErrMalformed or ErrBadSignature (from Verify), or are ErrGraphFull for a new
+// origin when MaxNodes are held; nothing is stored then.
 func (g *Graph) Update(a *Announcement, now time.Time) (stored bool, err error) {
 	if a == nil {
 		return false, errors.New("topology: Update: nil announcement")
@@ -58,6 +69,9 @@ func (g *Graph) Update(a *Announcement, now time.Time) (stored bool, err error) 
 	} else if e := g.nodes[a.Origin]; e != nil && e.a.Seq >= a.Seq {
 		g.mu.Unlock()
 		return false, nil
+	} else if e == nil && len(g.nodes) >= MaxNodes {
+		g.mu.Unlock()
+		return false, ErrGraphFull
 	}
 	g.mu.Unlock()
 
@@ -74,6 +88,8 @@ func (g *Graph) Update(a *Announcement, now time.Time) (stored bool, err error) 
 	}
 	if e := g.nodes[c.Origin]; e != nil && e.a.Seq >= c.Seq { // raced with another Update
 		return false, nil
+	} else if e == nil && len(g.nodes) >= MaxNodes {
+		return false, ErrGraphFull
 	}
 	g.nodes[c.Origin] = &entry{a: c, at: now}
 	g.view = nil
