@@ -1,4 +1,4 @@
-// Package control is fleet control (issue 4, seeds/003): nodes report to their
+// Package control is fleet control (docs/architecture.md §Fleet control): nodes report to their
 // master over the mesh with signed reports. This package holds the report's wire
 // format (report.go) and both ends of a report stream: the node's Reporter loop and
 // the master's Receiver (reporter.go). The master's registry is control/registry,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
@@ -149,25 +150,81 @@ func (r *Reporter) send(ctx context.Context, rep Report, seq uint64) error {
 }
 
 // Deliver writes a sealed report (Seal) on a stream to the master's ReportPort and
-// reads the answer. Errors: I/O errors, ErrRefused with the master's reason.
+// reads the answer. Errors: a report over the frame limit, I/O errors, a malformed
+// answer, ErrRefused with the master's reason.
 func Deliver(c net.Conn, sealed []byte) error {
-	c.SetDeadline(time.Now().Add(ioTimeout))
-	msg := binary.BigEndian.AppendUint32(nil, uint32(len(sealed)))
-	if _, err := c.Write(append(msg, sealed...)); err != nil {
+	frame, err := encodeReportFrame(sealed)
+	if err != nil {
 		return err
 	}
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := c.Write(frame); err != nil {
+		return err
+	}
+	return readAck(c)
+}
+
+// encodeReportFrame is a sealed report as the node writes it on a report stream:
+// its 4-byte big-endian length, then the bytes. Error: longer than a report can be
+// (the master would refuse it unread).
+func encodeReportFrame(sealed []byte) ([]byte, error) {
+	if len(sealed) > maxSealed {
+		return nil, fmt.Errorf("control: sealed report of %d bytes exceeds %d", len(sealed), maxSealed)
+	}
+	return append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(sealed)), uint32(len(sealed))), sealed...), nil
+}
+
+// readReportFrame reads one length-prefixed sealed report (encodeReportFrame)
+// from a report stream, allocating no more than maxSealed bytes whatever the
+// prefix says. Errors wrap ErrMalformed: a short stream, a length over maxSealed.
+func readReportFrame(r io.Reader) ([]byte, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("%w: reading length: %v", ErrMalformed, err)
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxSealed {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d limit", ErrMalformed, size, maxSealed)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("%w: reading %d bytes: %v", ErrMalformed, size, err)
+	}
+	return b, nil
+}
+
+// encodeAck is the master's answer on a report stream: the status byte, the
+// reason's 2-byte big-endian length and the reason, cut to maxReason bytes (and
+// to valid UTF-8, so a cut never leaves half a character).
+func encodeAck(status byte, reason string) []byte {
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "")
+	}
+	out := append([]byte{status}, binary.BigEndian.AppendUint16(nil, uint16(len(reason)))...)
+	return append(out, reason...)
+}
+
+// readAck reads the master's answer (encodeAck). It returns nil for ackOK and an
+// error wrapping ErrRefused, with the reason (at most maxReason bytes) quoted,
+// for ackRefused: the master's text goes into the node's log, so control bytes in
+// it are escaped. Errors: a short answer, a status that is neither.
+func readAck(r io.Reader) error {
 	var hdr [3]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return fmt.Errorf("no answer from master: %w", err)
 	}
+	// Only maxReason bytes of a longer reason are read: the stream ends here.
 	reason := make([]byte, min(int(binary.BigEndian.Uint16(hdr[1:])), maxReason))
-	if _, err := io.ReadFull(c, reason); err != nil {
+	if _, err := io.ReadFull(r, reason); err != nil {
 		return fmt.Errorf("short answer from master: %w", err)
 	}
-	if hdr[0] != ackOK {
-		return fmt.Errorf("%w: %s", ErrRefused, reason)
+	switch hdr[0] {
+	case ackOK:
+		return nil
+	case ackRefused:
+		return fmt.Errorf("%w: %q", ErrRefused, reason)
 	}
-	return nil
+	return fmt.Errorf("control: malformed answer from master: status %d", hdr[0])
 }
 
 // Fingerprint hashes what makes a report worth sending at once: identity, version,
@@ -222,17 +279,9 @@ func (rc *Receiver) ServeConn(c net.Conn) {
 	c.SetDeadline(time.Now().Add(ioTimeout))
 	from := rc.PeerKey(c.RemoteAddr())
 	err := func() error {
-		var n [4]byte
-		if _, err := io.ReadFull(c, n[:]); err != nil {
-			return fmt.Errorf("%w: reading length: %v", ErrMalformed, err)
-		}
-		size := binary.BigEndian.Uint32(n[:])
-		if size > maxSealed {
-			return fmt.Errorf("%w: %d bytes is over the %d limit", ErrMalformed, size, maxSealed)
-		}
-		b := make([]byte, size)
-		if _, err := io.ReadFull(c, b); err != nil {
-			return fmt.Errorf("%w: reading %d bytes: %v", ErrMalformed, size, err)
+		b, err := readReportFrame(c)
+		if err != nil {
+			return err
 		}
 		s, err := Open(b, rc.Master)
 		if err != nil {
@@ -250,9 +299,5 @@ func (rc *Receiver) ServeConn(c net.Conn) {
 			rc.Refused(from, err)
 		}
 	}
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
-	}
-	out := append([]byte{status}, binary.BigEndian.AppendUint16(nil, uint16(len(reason)))...)
-	c.Write(append(out, reason...))
+	c.Write(encodeAck(status, reason))
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
+
+	"github.com/skyfleet/skyfleet/internal/durable"
 )
 
 // Client is the master's SSH connection to one node. Its methods may be used
@@ -266,6 +268,65 @@ func (c *Client) Get(remotePath string, w io.Writer) error {
 	return c.copy(w, nil, "get", remotePath)
 }
 
+// GetFile copies the node's file remotePath (absolute) to the local file
+// localPath and returns the number of bytes copied. The local file has mode
+// 0600 from its first byte to the end, whatever the remote file's mode and the
+// umask: a copied secret (node.key, a token) is never readable by others, and
+// the caller widens the mode deliberately if it must. It is written durably
+// (internal/durable: a temporary file in localPath's directory, fsync, rename,
+// fsync of the directory) and appears only once the node has reported success,
+// so a failed or interrupted copy leaves localPath as it was and no partial
+// file behind. Errors include the node's explanation, as Get's do.
+func (c *Client) GetFile(remotePath, localPath string) (int64, error) {
+	sess, err := c.ssh.NewSession()
+	if err != nil {
+		return 0, fmt.Errorf("remote: get %s: %w", remotePath, err)
+	}
+	defer sess.Close() // also stops the node's side if the local write fails
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		return 0, fmt.Errorf("remote: get %s: %w", remotePath, err)
+	}
+	var stderr stderrBuffer
+	sess.Stderr = &stderr
+	if err := sess.Start(copyCommandLine("get", remotePath)); err != nil {
+		return 0, fmt.Errorf("remote: get %s: %w", remotePath, err)
+	}
+	return durable.WriteFrom(localPath, &exitCheckedReader{r: out, sess: sess, stderr: &stderr, path: remotePath}, 0o600)
+}
+
+// exitCheckedReader reads a command's stdout and, at its end, waits for the
+// command's exit status: a failure turns the EOF into an error, so that a
+// reader writing the bytes somewhere (durable.WriteFrom) discards them instead
+// of publishing a truncated file.
+type exitCheckedReader struct {
+	r      io.Reader
+	sess   *ssh.Session
+	stderr *stderrBuffer
+	path   string
+	err    error // the final result, once known
+}
+
+func (e *exitCheckedReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.r.Read(p)
+	if err != io.EOF {
+		return n, err
+	}
+	status, werr := exitResult(e.sess.Wait())
+	switch {
+	case werr != nil:
+		e.err = fmt.Errorf("remote: get %s: %w", e.path, werr)
+	case status != 0:
+		e.err = fmt.Errorf("remote: get %s: exit %d: %s", e.path, status, strings.TrimSpace(e.stderr.String()))
+	default:
+		e.err = io.EOF
+	}
+	return n, e.err
+}
+
 // Put replaces the node's file remotePath (absolute) atomically with the
 // contents of r, with permission bits mode (plus setuid, setgid and sticky;
 // other mode bits are ignored). The directory must exist. On error the old
@@ -274,12 +335,36 @@ func (c *Client) Put(r io.Reader, remotePath string, mode os.FileMode) error {
 	return c.copy(nil, r, "put", remotePath, formatMode(mode))
 }
 
-func (c *Client) copy(w io.Writer, r io.Reader, verb, path string, args ...string) error {
+// maxStderr bounds how much of skyfleet-cp's stderr (one line of explanation)
+// is kept for an error message, so a misbehaving node cannot fill memory.
+const maxStderr = 4 << 10
+
+// stderrBuffer keeps the first maxStderr bytes written to it and drops the
+// rest, reporting them written so that the stream keeps flowing.
+type stderrBuffer struct{ b bytes.Buffer }
+
+func (s *stderrBuffer) Write(p []byte) (int, error) {
+	if room := maxStderr - s.b.Len(); room > 0 {
+		s.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (s *stderrBuffer) String() string { return s.b.String() }
+
+// copyCommandLine is the skyfleet-cp command line for verb on path, with the
+// path quoted so that any byte survives splitArgs.
+func copyCommandLine(verb, path string, args ...string) string {
 	cmd := cpCommand + " " + verb + " " + strconv.Quote(path)
 	for _, a := range args {
 		cmd += " " + a
 	}
-	var stderr bytes.Buffer
+	return cmd
+}
+
+func (c *Client) copy(w io.Writer, r io.Reader, verb, path string, args ...string) error {
+	cmd := copyCommandLine(verb, path, args...)
+	var stderr stderrBuffer
 	status, err := c.Exec(cmd, r, w, &stderr)
 	if err != nil {
 		return fmt.Errorf("remote: %s %s: %w", verb, path, err)

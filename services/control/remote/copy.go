@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/skyfleet/skyfleet/internal/durable"
 )
 
 // cpCommand is the built-in file copy, answered by the server itself so that
@@ -24,26 +26,62 @@ func isCopy(command string) bool {
 	return command == cpCommand || strings.HasPrefix(command, cpCommand+" ")
 }
 
+// copyRequest is a parsed skyfleet-cp command line.
+type copyRequest struct {
+	verb string      // "get" or "put"
+	path string      // absolute
+	mode os.FileMode // put only: permission, setuid, setgid and sticky bits
+}
+
+// copyUsage is the error for a command line that is no skyfleet-cp request.
+var copyUsage = errors.New("usage: skyfleet-cp get PATH | skyfleet-cp put PATH OCTAL-MODE")
+
+// parseCopy parses a skyfleet-cp command line (see cpCommand). Errors: not a
+// skyfleet-cp command, bad quoting, a wrong verb or argument count, a path
+// that is not absolute or holds a NUL, a bad mode.
+func parseCopy(command string) (copyRequest, error) {
+	if !isCopy(command) {
+		return copyRequest{}, copyUsage
+	}
+	args, err := splitArgs(strings.TrimPrefix(command, cpCommand))
+	if err != nil {
+		return copyRequest{}, err
+	}
+	var r copyRequest
+	switch {
+	case len(args) == 2 && args[0] == "get":
+	case len(args) == 3 && args[0] == "put":
+		if r.mode, err = parseMode(args[2]); err != nil {
+			return copyRequest{}, err
+		}
+	default:
+		return copyRequest{}, copyUsage
+	}
+	r.verb, r.path = args[0], args[1]
+	if err := checkPath(r.path); err != nil {
+		return copyRequest{}, err
+	}
+	return r, nil
+}
+
 // runCopy runs a skyfleet-cp command on the session channel and returns its
 // exit status.
 func (ss *session) runCopy(command string) int {
-	args, err := splitArgs(strings.TrimPrefix(command, cpCommand))
+	r, err := parseCopy(command)
 	var n int64
 	switch {
 	case err != nil:
-	case len(args) == 2 && args[0] == "get":
-		n, err = ss.get(args[1])
-	case len(args) == 3 && args[0] == "put":
-		n, err = ss.put(args[1], args[2])
+	case r.verb == "get":
+		n, err = ss.get(r.path)
 	default:
-		err = errors.New("usage: skyfleet-cp get PATH | skyfleet-cp put PATH OCTAL-MODE")
+		n, err = ss.put(r.path, r.mode)
 	}
 	if err != nil {
 		ss.srv.logf("remote: copy %q by master from %s: %v", command, ss.remote, err)
 		fmt.Fprintf(ss.ch.Stderr(), "skyfleet-cp: %v\n", err)
 		return 1
 	}
-	ss.srv.logf("remote: copy %s %q by master from %s: %d bytes", args[0], args[1], ss.remote, n)
+	ss.srv.logf("remote: copy %s %q by master from %s: %d bytes", r.verb, r.path, ss.remote, n)
 	return 0
 }
 
@@ -78,18 +116,20 @@ func splitArgs(s string) ([]string, error) {
 	}
 }
 
+// checkPath accepts an absolute path without NUL bytes (which no system call
+// takes).
 func checkPath(path string) error {
+	if strings.IndexByte(path, 0) >= 0 {
+		return fmt.Errorf("%q: path contains NUL", path)
+	}
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("%s: path is not absolute", path)
 	}
 	return nil
 }
 
-// get streams the file at path to the channel.
+// get streams the file at path (checked by parseCopy) to the channel.
 func (ss *session) get(path string) (int64, error) {
-	if err := checkPath(path); err != nil {
-		return 0, err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -98,19 +138,16 @@ func (ss *session) get(path string) (int64, error) {
 	return io.Copy(ss.ch, f) // read errors name the path
 }
 
-// put replaces the file at path atomically with the channel's input: a reader
-// sees the old file or the complete new one, also across a power cut.
-func (ss *session) put(path, octal string) (n int64, err error) {
-	if err := checkPath(path); err != nil {
-		return 0, err
-	}
-	mode, err := parseMode(octal)
-	if err != nil {
-		return 0, err
-	}
+// put replaces the file at path (checked by parseCopy) atomically with the
+// channel's input: a reader sees the old file or the complete new one, also
+// across a power cut. The upload lands in a temporary file of mode 0600 (a
+// secret being copied is never readable by others, even half written); only
+// once complete does it get its mode, then it is fsynced and renamed over path,
+// and the directory is fsynced.
+func (ss *session) put(path string, mode os.FileMode) (n int64, err error) {
 	path = filepath.Clean(path)
 	dir, base := filepath.Split(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".skyfleet-cp-*")
+	tmp, err := os.CreateTemp(dir, "."+base+".skyfleet-cp-*") // mode 0600
 	if err != nil {
 		return 0, err
 	}
@@ -143,10 +180,10 @@ func (ss *session) put(path, octal string) (n int64, err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return n, err
 	}
-	// Make the rename itself durable.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
+	// Make the rename itself durable. The new file is in place by now, so a
+	// failure is reported but the file is not taken back.
+	if err := durable.SyncDir(dir); err != nil {
+		return n, fmt.Errorf("%s: fsync of the directory: %w", path, err)
 	}
 	return n, nil
 }

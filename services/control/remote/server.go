@@ -181,12 +181,18 @@ func (s *Server) globalRequests(conn *ssh.ServerConn, reqs <-chan *ssh.Request, 
 		if !r.WantReply {
 			continue
 		}
-		if r.Type == NodeProofRequest {
-			_ = r.Reply(true, SignNodeProof(s.HostKey, conn.SessionID(), hostKey))
-			continue
-		}
-		_ = r.Reply(false, nil)
+		_ = r.Reply(s.globalReply(r.Type, r.Payload, conn.SessionID(), hostKey))
 	}
+}
+
+// globalReply is the answer to a global request of type reqType with payload:
+// the node proof for a NodeProofRequest without payload (the request carries
+// none; anything else is refused rather than ignored), a refusal otherwise.
+func (s *Server) globalReply(reqType string, payload, sessionID, hostKey []byte) (bool, []byte) {
+	if reqType != NodeProofRequest || len(payload) != 0 {
+		return false, nil
+	}
+	return true, SignNodeProof(s.HostKey, sessionID, hostKey)
 }
 
 // session is one SSH session channel: at most one pty and one shell or exec.
@@ -194,28 +200,102 @@ type session struct {
 	srv    *Server
 	ch     ssh.Channel
 	remote string
-	env    []string // TERM and LANG as asked for by the client
+	env    []string // TERM and LANG as asked for by the client, at most one of each
 	// ptmx and tty are set by pty-req, before the command starts; ptmx is
 	// pollable so that reads from it can time out.
 	ptmx, tty *os.File
 }
 
 // Request payloads, RFC 4254 section 6.
-type ptyRequest struct {
+type ptyRequest struct { // section 6.2
 	Term                      string
 	Cols, Rows, Width, Height uint32
-	Modes                     string
+	Modes                     string // encoded terminal modes (section 8), ignored
 }
 
-type windowChange struct {
+type windowChange struct { // section 6.7
 	Cols, Rows, Width, Height uint32
 }
 
-type envRequest struct{ Name, Value string }
+type envRequest struct{ Name, Value string } // section 6.4
 
-type execRequest struct{ Command string }
+type execRequest struct{ Command string } // section 6.5
 
-type exitStatusMsg struct{ Status uint32 }
+type exitStatusMsg struct{ Status uint32 } // section 6.10
+
+// maxEnvValue bounds TERM and LANG as the client sets them: real values are a
+// few dozen bytes.
+const maxEnvValue = 256
+
+// parsePtyRequest decodes a pty-req payload (RFC 4254 section 6.2). Errors: a
+// malformed payload (short, or with trailing bytes), or a terminal type that
+// is no acceptable TERM value (see checkEnvValue).
+func parsePtyRequest(payload []byte) (ptyRequest, error) {
+	var p ptyRequest
+	if err := ssh.Unmarshal(payload, &p); err != nil {
+		return ptyRequest{}, fmt.Errorf("pty-req: %w", err)
+	}
+	if err := checkEnvValue(p.Term); err != nil {
+		return ptyRequest{}, fmt.Errorf("pty-req: terminal type: %w", err)
+	}
+	return p, nil
+}
+
+// parseWindowChange decodes a window-change payload (RFC 4254 section 6.7).
+func parseWindowChange(payload []byte) (windowChange, error) {
+	var wc windowChange
+	if err := ssh.Unmarshal(payload, &wc); err != nil {
+		return windowChange{}, fmt.Errorf("window-change: %w", err)
+	}
+	return wc, nil
+}
+
+// parseEnv decodes an env payload (RFC 4254 section 6.4). Only TERM and LANG
+// may be set, to a value checkEnvValue accepts; every other name is refused,
+// as OpenSSH's sshd does without AcceptEnv.
+func parseEnv(payload []byte) (name, value string, err error) {
+	var e envRequest
+	if err := ssh.Unmarshal(payload, &e); err != nil {
+		return "", "", fmt.Errorf("env: %w", err)
+	}
+	if e.Name != "TERM" && e.Name != "LANG" {
+		return "", "", fmt.Errorf("env: %q may not be set", e.Name)
+	}
+	if err := checkEnvValue(e.Value); err != nil {
+		return "", "", fmt.Errorf("env: %s: %w", e.Name, err)
+	}
+	return e.Name, e.Value, nil
+}
+
+// checkEnvValue accepts what a TERM or LANG value looks like: at most
+// maxEnvValue printable ASCII bytes without space (xterm-256color,
+// en_US.UTF-8). A NUL would make the command fail to start, and control bytes
+// have no business in either.
+func checkEnvValue(v string) error {
+	if len(v) > maxEnvValue {
+		return fmt.Errorf("%d bytes, at most %d", len(v), maxEnvValue)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] > '~' {
+			return fmt.Errorf("byte %#x at %d is not printable ASCII", v[i], i)
+		}
+	}
+	return nil
+}
+
+// parseExec decodes an exec payload (RFC 4254 section 6.5) into the command
+// line. Errors: a malformed payload, or a command holding a NUL, which no
+// argv can carry.
+func parseExec(payload []byte) (string, error) {
+	var x execRequest
+	if err := ssh.Unmarshal(payload, &x); err != nil {
+		return "", fmt.Errorf("exec: %w", err)
+	}
+	if strings.IndexByte(x.Command, 0) >= 0 {
+		return "", errors.New("exec: command contains NUL")
+	}
+	return x.Command, nil
+}
 
 func (s *Server) session(nc ssh.NewChannel, remote string) {
 	ch, reqs, err := nc.Accept()
@@ -232,32 +312,42 @@ func (s *Server) session(nc ssh.NewChannel, remote string) {
 		switch req.Type {
 		case "pty-req":
 			if done == nil && ss.ptmx == nil {
-				err := ss.openPTY(req.Payload)
+				p, err := parsePtyRequest(req.Payload)
+				if err == nil {
+					err = ss.openPTY(p)
+				}
 				if err != nil {
 					s.logf("remote: no pty for %s: %v", remote, err)
 				}
 				ok = err == nil
 			}
 		case "window-change":
-			var wc windowChange
-			ok = ss.ptmx != nil && ssh.Unmarshal(req.Payload, &wc) == nil &&
-				setWinsize(ss.ptmx, wc.Cols, wc.Rows) == nil
+			wc, err := parseWindowChange(req.Payload)
+			ok = ss.ptmx != nil && err == nil && setWinsize(ss.ptmx, wc.Cols, wc.Rows) == nil
 		case "env":
-			var e envRequest
-			if ssh.Unmarshal(req.Payload, &e) == nil && (e.Name == "TERM" || e.Name == "LANG") {
-				ss.env = append(ss.env, e.Name+"="+e.Value)
+			// Refused names are not logged: OpenSSH clients send LC_* on
+			// every session.
+			if name, value, err := parseEnv(req.Payload); err == nil {
+				ss.setEnv(name, value)
 				ok = true
 			}
 		case "shell", "exec":
-			var x execRequest
-			if done != nil || (req.Type == "exec" && ssh.Unmarshal(req.Payload, &x) != nil) {
+			if done != nil {
 				break
+			}
+			var command string
+			if req.Type == "exec" {
+				var err error
+				if command, err = parseExec(req.Payload); err != nil {
+					s.logf("remote: refused exec from %s: %v", remote, err)
+					break
+				}
 			}
 			// Reply before starting so that the reply cannot arrive after
 			// the command's exit status and channel close.
 			_ = req.Reply(true, nil)
 			done = make(chan struct{})
-			proc = ss.start(req.Type == "shell", x.Command, done)
+			proc = ss.start(req.Type == "shell", command, done)
 			continue
 		}
 		if req.WantReply {
@@ -284,12 +374,22 @@ func (s *Server) session(nc ssh.NewChannel, remote string) {
 	ch.Close()
 }
 
-// openPTY allocates the session's pseudo-terminal as asked by a pty-req.
-func (ss *session) openPTY(payload []byte) error {
-	var p ptyRequest
-	if err := ssh.Unmarshal(payload, &p); err != nil {
-		return err
+// setEnv sets TERM or LANG for the session's command; a later request replaces
+// an earlier one, so the list holds at most one of each however many the client
+// sends.
+func (ss *session) setEnv(name, value string) {
+	kv := name + "=" + value
+	for i, e := range ss.env {
+		if strings.HasPrefix(e, name+"=") {
+			ss.env[i] = kv
+			return
+		}
 	}
+	ss.env = append(ss.env, kv)
+}
+
+// openPTY allocates the session's pseudo-terminal as asked by a pty-req.
+func (ss *session) openPTY(p ptyRequest) error {
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		return err
@@ -300,7 +400,7 @@ func (ss *session) openPTY(payload []byte) error {
 	}
 	ss.ptmx, ss.tty = ptmx, tty
 	if p.Term != "" {
-		ss.env = append(ss.env, "TERM="+p.Term)
+		ss.setEnv("TERM", p.Term)
 	}
 	return setWinsize(ptmx, p.Cols, p.Rows)
 }
