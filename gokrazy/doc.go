@@ -3,6 +3,7 @@
 // is itself the whole init system, built from small subpackages that the
 // skyfleetd command wires together:
 //
+//	cmdline    split /proc/cmdline as the kernel does
 //	mounts     /proc, /sys, /dev, /run, /tmp; find the SD card; mount /boot and /perm
 //	growperm   grow /perm to fill the card on first boot
 //	kmod       load kernel modules (Wi-Fi, Bluetooth) via modules.dep
