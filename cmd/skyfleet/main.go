@@ -33,7 +33,7 @@ func init() {
 	commands = map[string]command{
 		"image":   {"build an SD-card image for a board", cmdImage},
 		"qemu":    {"boot an rpi3b image in QEMU the way the Pi firmware would", cmdQEMU},
-		"key":     {"inspect node keys (key inspect --secret HEX)", cmdKey},
+		"key":     {"inspect node keys (key inspect --secret-file FILE)", cmdKey},
 		"keygen":  {"make a key file, e.g. the fleet master's (keygen -o master.key)", cmdKeygen},
 		"node":    {"run a mesh node on this host from a fleet.toml", cmdNode},
 		"mesh":    {"ask a running node: mesh ping|route|links", cmdMesh},

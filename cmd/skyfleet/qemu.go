@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,13 +22,14 @@ import (
 )
 
 func cmdQEMU(args []string) error {
-	fs := newFlags("qemu", "qemu --image OUT.img [--status-port P] [--serial FILE] [--timeout S]",
+	fs := newFlags("qemu", "qemu --image OUT.img [--status-port P] [--serial FILE] [--timeout SECONDS|DURATION]",
 		"skyfleet qemu --image skyfleet.img --status-port 8080   # then: curl 127.0.0.1:8080/status")
 	img := fs.String("image", "skyfleet.img", "SD-card image built by 'skyfleet image' for a board QEMU can emulate (rpi3b); QEMU writes to it like a real card")
 	port := fs.Int("status-port", 8080, "host port on 127.0.0.1 forwarded to the node's status API (guest port 80)")
 	meshPort := fs.Int("mesh-port", 0, "host UDP port on 127.0.0.1 forwarded to the node's mesh port 5505 (0: none)")
 	serial := fs.String("serial", "", "also write the serial console to this file")
-	timeout := fs.Duration("timeout", 0, "stop QEMU after this long (e.g. 5m); exit status 3 (0: run until the guest powers off)")
+	var timeout timeoutFlag
+	fs.Var(&timeout, "timeout", "`time` after which QEMU is stopped with exit status 3: seconds (400) or a Go duration (5m, 1h30m); 0: run until the guest powers off")
 	tryboot := fs.Bool("tryboot", false, "boot as the firmware does after 'reboot 0 tryboot': [tryboot] sections apply")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,15 +80,15 @@ func cmdQEMU(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *timeout > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeout))
 		defer cancel()
 	}
 	for attempt := 1; ; attempt++ {
 		stalled, err := runQEMU(ctx, bin, qargs, logPath)
 		if ctx.Err() == context.DeadlineExceeded {
-			fmt.Fprintf(os.Stderr, "skyfleet qemu: timeout after %s, QEMU stopped\n", *timeout)
+			fmt.Fprintf(os.Stderr, "skyfleet qemu: timeout after %s, QEMU stopped\n", time.Duration(timeout))
 			return exitError(3)
 		}
 		if ctx.Err() != nil {
@@ -335,6 +337,33 @@ func firmwareDTB(dtb []byte) ([]byte, error) {
 		return nil, fmt.Errorf("device tree: %w", err)
 	}
 	return out.Bytes(), nil
+}
+
+// timeoutFlag is --timeout: plain seconds ("400", as scripts and CI configs write
+// it) or a Go duration ("5m", "90s", "1h30m"). Negative values are refused.
+type timeoutFlag time.Duration
+
+func (t *timeoutFlag) String() string { return time.Duration(*t).String() }
+
+func (t *timeoutFlag) Set(s string) error {
+	d, err := parseTimeout(s)
+	if err != nil {
+		return err
+	}
+	*t = timeoutFlag(d)
+	return nil
+}
+
+// parseTimeout parses seconds (a non-negative integer) or a Go duration.
+func parseTimeout(s string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is neither seconds (400) nor a duration (5m)", s)
+	}
+	return d, nil
 }
 
 func isTerminal(f *os.File) bool {

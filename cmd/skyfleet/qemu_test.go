@@ -186,3 +186,34 @@ exec sleep 60
 		}
 	}
 }
+
+// --timeout takes plain seconds, as its usage line says, and Go durations.
+func TestTimeoutFlag(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"400":    400 * time.Second,
+		"0":      0,
+		"5m":     5 * time.Minute,
+		"90s":    90 * time.Second,
+		"1h30m":  90 * time.Minute,
+		"2.5s":   2500 * time.Millisecond,
+		"007":    7 * time.Second,
+		"600000": 600000 * time.Second,
+	} {
+		var f timeoutFlag
+		if err := f.Set(in); err != nil || time.Duration(f) != want {
+			t.Errorf("--timeout %s = %v, %v; want %v", in, time.Duration(f), err, want)
+		}
+	}
+	for _, in := range []string{"", "-5", "-5s", "5x", "five", "4294967296", "1e3"} {
+		var f timeoutFlag
+		err := f.Set(in)
+		if err == nil || !strings.Contains(err.Error(), "neither seconds") {
+			t.Errorf("--timeout %q: %v, want an error saying what it takes", in, err)
+		}
+	}
+	// Through the command's flag parsing, which runs before QEMU is looked for.
+	err := cmdQEMU([]string{"--timeout", "soon"})
+	if err == nil || !strings.Contains(err.Error(), `invalid value "soon" for flag -timeout`) {
+		t.Errorf("cmdQEMU --timeout soon: %v", err)
+	}
+}
