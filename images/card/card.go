@@ -114,8 +114,10 @@ func SlotPath(slot, name string) string { return path.Join(slot, name) }
 // FleetTemplate is written as fleet.toml when the operator gives none: every key
 // commented out, so the node boots with defaults and the file teaches what can be set.
 const FleetTemplate = `# Skyfleet node configuration. Edit on the boot partition, then reboot.
-# Unknown keys and bad values are reported on the status page (config_errors),
-# never fatal.
+# Problems are listed on the status page (config_errors). A file that cannot be
+# read (a syntax error, over 1 MiB) or a bad security key (psk, listen,
+# lan_discovery, known_peers_only, ...) makes the node refuse every mesh link
+# until it is fixed; a missing psk only warns (any node can then link).
 
 [node]
 # name = "kit-07"

@@ -2,14 +2,26 @@
 // reads from the boot partition on a device and `skyfleet node` reads on a
 // host.
 //
-// The keys are specified in DESIGN.md, section "fleet.toml"; those keys are a
+// The keys are specified in docs/fleet-toml.md §Contract; those keys are a
 // contract and are never renamed. This package adds [network] interfaces,
 // address, gateway and dns, [wifi] and [system] for PID 1.
 //
 // Reading never fails: Parse and Load always return a usable Config, built
 // from the defaults plus every valid value in the file, together with a list
 // of Problems (syntax errors, unknown keys, invalid values) for the status
-// API's config_errors.
+// API's config_errors, so that a node always boots and can say what is wrong.
+//
+// A bad file fails closed. A file that cannot be read at all (unreadable,
+// larger than MaxFileSize, a TOML syntax error) gives the defaults, and a
+// security-relevant key that is invalid keeps its default; where that
+// default could be more open than what the operator wrote, the Problem is
+// Fatal, and FailClosed tells the caller to refuse every mesh link until
+// the file is fixed (schema in parse.go lists those keys and why). A missing
+// file or a missing network.psk is not Fatal: that is how a node is tried
+// out.
+//
+// No Problem ever holds any part of a secret value (network.psk, wifi.psk),
+// whatever is wrong with the line: see secret.go.
 package fleetconf
 
 import (

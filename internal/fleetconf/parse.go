@@ -19,11 +19,17 @@ import (
 const FileName = "fleet.toml"
 
 // MaxFileSize is the largest fleet.toml Load reads, in bytes (1 MiB); a
-// larger file is reported as a Problem and ignored.
+// larger file is reported as a Fatal Problem and ignored.
 const MaxFileSize = 1 << 20
 
-// Problem is one thing wrong with fleet.toml. None is fatal: the value in
-// question is ignored and its default used instead.
+// Problem is one thing wrong with fleet.toml. The value in question is
+// ignored and its default used instead; when that default could be more open
+// than what the file says, the Problem is Fatal (see FailClosed).
+//
+// No field of a Problem ever holds 4 or more consecutive characters of a
+// secret value (network.psk, wifi.psk, or any key that looks like a secret),
+// whatever is wrong with the file: Problems are shown on the public status
+// page. See secret.go.
 type Problem struct {
 	// Line is the 1-based line in the file, or 0 when the problem is about
 	// the whole file (missing, unreadable, too large) or no line is known.
@@ -31,10 +37,44 @@ type Problem struct {
 	// Column is the 1-based column, known only for syntax errors; else 0.
 	Column int `json:"column,omitempty"`
 	// Key is the dotted TOML key concerned, such as "network.psk"; empty for
-	// syntax errors and whole-file problems.
+	// whole-file problems and for syntax errors, except a syntax error in a
+	// secret's value, which names the secret's key.
 	Key string `json:"key,omitempty"`
-	// Message says what is wrong and what was done instead.
+	// Message says what is wrong and what was done instead. A Fatal
+	// problem's message ends with "; the node refuses every mesh link until
+	// this is fixed".
 	Message string `json:"message"`
+	// Fatal is true when the configuration in effect could be more open
+	// than what the operator wrote: the file could not be read at all
+	// (unreadable, larger than MaxFileSize, a TOML syntax error, an
+	// internal error), or a security-relevant key (see schema) was given
+	// but is invalid, or is misspelt or misplaced so that it is ignored.
+	// The caller must then fail closed: see FailClosed.
+	Fatal bool `json:"fatal,omitempty"`
+}
+
+// failClosedNote ends the message of every Fatal Problem.
+const failClosedNote = "the node refuses every mesh link until this is fixed"
+
+// FailClosed reports whether any of ps is Fatal. Then the configuration
+// cannot be trusted to be as closed as the operator meant, and the caller
+// must fail closed: come up with the Config it was given (the defaults, for a
+// file that could not be read), report the Problems and serve status, but
+// refuse every mesh link, inbound and outbound, until the file is fixed. A
+// missing file, or a missing network.psk, is not Fatal: it is the setting
+// for trying a node out (`make run`), and says so in a Problem or warning.
+func FailClosed(ps []Problem) bool {
+	for _, p := range ps {
+		if p.Fatal {
+			return true
+		}
+	}
+	return false
+}
+
+// fatal returns a Fatal Problem whose message ends with failClosedNote.
+func fatal(line, col int, key, msg string) Problem {
+	return Problem{Line: line, Column: col, Key: key, Message: msg + "; " + failClosedNote, Fatal: true}
 }
 
 // String formats p like a compiler message:
@@ -61,9 +101,11 @@ func (p Problem) String() string {
 // Load reads and parses the file at path (see Parse). It never fails:
 //   - a missing file gives the defaults and one informational Problem at
 //     Line 0 ("file not found; using defaults"), naming path+".txt" if that
-//     exists instead, as editors on Windows tend to make it;
+//     exists instead, as editors on Windows tend to make it; it is not
+//     Fatal, so that a node can be tried out without a file;
 //   - an unreadable file, or one larger than MaxFileSize, gives the defaults
-//     and one Problem at Line 0 saying why.
+//     and one Fatal Problem at Line 0 saying why: the file is there, so the
+//     operator meant something that cannot be known.
 func Load(path string, device bool) (Config, []Problem) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -75,15 +117,15 @@ func Load(path string, device bool) (Config, []Problem) {
 			}
 			return Defaults(device), []Problem{{Message: msg}}
 		}
-		return Defaults(device), []Problem{{Message: fmt.Sprintf("cannot read %s: %v; using defaults", path, unwrapPathErr(err))}}
+		return Defaults(device), []Problem{fatal(0, 0, "", fmt.Sprintf("cannot read %s: %v; using defaults", path, unwrapPathErr(err)))}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return Defaults(device), []Problem{{Message: fmt.Sprintf("cannot read %s: %v; using defaults", path, unwrapPathErr(err))}}
+		return Defaults(device), []Problem{fatal(0, 0, "", fmt.Sprintf("cannot read %s: %v; using defaults", path, unwrapPathErr(err)))}
 	}
 	if len(data) > MaxFileSize {
-		return Defaults(device), []Problem{{Message: fmt.Sprintf("larger than %d bytes; using defaults", MaxFileSize)}}
+		return Defaults(device), []Problem{fatal(0, 0, "", fmt.Sprintf("larger than %d bytes; using defaults", MaxFileSize))}
 	}
 	return Parse(data, device)
 }
@@ -98,8 +140,9 @@ func unwrapPathErr(err error) error {
 
 // Parse reads fleet.toml from data, starting from Defaults(device). It never
 // fails and always returns a complete Config:
-//   - malformed TOML gives the defaults and one Problem with the parser's
-//     line, column and message;
+//   - malformed TOML gives the defaults and one Fatal Problem with the
+//     parser's line, column and message (a message of our own naming the
+//     key instead, when the error is in a secret's value);
 //   - every unknown key (or table) gives one Problem naming it and its
 //     line, with a hint when it looks like a misspelt or misplaced key; keys
 //     below an unknown key are not reported separately; after 100 unknown
@@ -110,65 +153,203 @@ func unwrapPathErr(err error) error {
 //     field keeps its default while the rest of the file still applies. In
 //     a list, invalid entries are dropped one by one (each with a Problem);
 //     if none is left of a non-empty list, the field keeps its default.
+//     Where that default could be more open than the value written (see
+//     schema for which keys), the Problem is Fatal; so is an unknown key
+//     or table that is such a key misspelt or misplaced. An invalid
+//     wifi.psk also turns Wi-Fi off (wifi.ssid ""), rather than join an
+//     open network of that name.
 //
-// Problems are sorted by line. Secrets (network.psk, wifi.psk) never appear
-// in messages. Some values are normalized: hex keys to lower case, the
-// callsign to upper case, addresses to canonical form.
+// Problems are sorted by line; FailClosed tells whether any is Fatal. No
+// Problem holds any part of a secret value (see secret.go). Some values are
+// normalized: hex keys to lower case, the callsign to upper case, addresses
+// to canonical form.
 func Parse(data []byte, device bool) (cfg Config, problems []Problem) {
-	defer func() {
-		// PID 1 must come up whatever the file holds; a bug here must not
-		// take the device down with it.
-		if r := recover(); r != nil {
-			cfg = Defaults(device)
-			problems = []Problem{{Message: fmt.Sprintf("internal error reading the file: %v; using defaults", r)}}
-		}
-	}()
-
 	// Strip a UTF-8 byte order mark (Notepad writes one) here rather than
 	// leave it to the decoder, so that byte offsets in errors match src.
 	src := strings.TrimPrefix(string(data), "\xef\xbb\xbf")
+	var scrub *scrubber
+	defer func() {
+		// PID 1 must come up whatever the file holds; a bug here must not
+		// take the device down with it. The panic's text could quote the
+		// file, so it is shown only once scrubbed.
+		if r := recover(); r != nil {
+			cfg = Defaults(device)
+			problems = []Problem{fatal(0, 0, "", "internal error reading the file"+panicText(scrub, r)+"; using defaults")}
+		}
+	}()
+	scan := scanSecrets(src)
+	scrub = newScrubber(scan.material)
+
 	p := &parser{cfg: Defaults(device), device: device, src: src}
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(src, &top)
 	if err != nil {
-		return Defaults(device), []Problem{syntaxProblem(src, err)}
+		return Defaults(device), scrubAll(scrub, []Problem{syntaxProblem(src, err, scan)})
 	}
 	p.md = &md
+	// Secret values the decoder found under any spelling of their key are
+	// scrubbed too, in case the same text shows up in another key's message.
+	for _, name := range p.docOrder(top) {
+		collectSecrets(p.value(top[name]), isSecretName(name), func(v string) { scan.material = append(scan.material, v) })
+	}
+	scrub = newScrubber(scan.material)
 	p.run(top)
 	sort.SliceStable(p.problems, func(i, j int) bool { return p.problems[i].Line < p.problems[j].Line })
 	if p.dropped > 0 {
-		p.problems = append(p.problems, Problem{Message: fmt.Sprintf("%d more unknown keys not listed", p.dropped)})
+		msg := fmt.Sprintf("%d more unknown keys not listed", p.dropped)
+		if p.droppedFatal {
+			p.problems = append(p.problems, fatal(0, 0, "", msg+", among them misspelt or misplaced security settings"))
+		} else {
+			p.problems = append(p.problems, Problem{Message: msg})
+		}
 	}
-	return p.cfg, p.problems
+	if p.more > 0 {
+		msg := fmt.Sprintf("%d more problems not listed", p.more)
+		if p.moreFatal {
+			p.problems = append(p.problems, fatal(0, 0, "", msg+", some of them fatal"))
+		} else {
+			p.problems = append(p.problems, Problem{Message: msg})
+		}
+	}
+	return p.cfg, scrubAll(scrub, p.problems)
+}
+
+// panicText returns ": " and the text of the panic value r, scrubbed, or ""
+// if there is no scrubber or scrubbing fails too.
+func panicText(s *scrubber, r any) (text string) {
+	if s == nil {
+		return ""
+	}
+	defer func() {
+		if recover() != nil {
+			text = ""
+		}
+	}()
+	return ": " + s.Clean(clip(fmt.Sprint(r)))
+}
+
+// scrubAll cleans the Key and Message of every problem of secret text.
+func scrubAll(s *scrubber, ps []Problem) []Problem {
+	for i := range ps {
+		ps[i].Key = s.Clean(ps[i].Key)
+		ps[i].Message = s.Clean(ps[i].Message)
+	}
+	return ps
+}
+
+// collectSecrets calls add for every string in v that is, or lies below, a
+// key whose name looks secret (see isSecretName).
+func collectSecrets(v any, secret bool, add func(string)) {
+	switch v := v.(type) {
+	case string:
+		if secret {
+			add(v)
+		}
+	case []any:
+		for _, e := range v {
+			collectSecrets(e, secret, add)
+		}
+	case []map[string]any:
+		for _, e := range v {
+			collectSecrets(e, secret, add)
+		}
+	case map[string]any:
+		for k, e := range v {
+			collectSecrets(e, secret || isSecretName(k), add)
+		}
+	}
 }
 
 // Bounds that keep a hostile or runaway file from stalling PID 1: finding a
 // key's line costs time proportional to the file size, so only so many are
-// looked up, and only so many unknown keys are reported.
+// looked up, and only so many unknown keys, and problems in all, are
+// reported (the rest are counted in one last Problem, Fatal if any of them
+// is).
 const (
 	maxUnknownKeys = 100
+	maxProblems    = 200
 	maxLineProbes  = 256
 )
 
-// syntaxProblem turns a decoder error into a Problem. The line and column
-// are computed from the error's byte offset, because the decoder's own line
-// is one too high for errors found at a line's newline (such as an
+// syntaxProblem turns a decoder error into a Fatal Problem. The line and
+// column are computed from the error's byte offset, because the decoder's own
+// line is one too high for errors found at a line's newline (such as an
 // unterminated "[table" header).
-func syntaxProblem(src string, err error) Problem {
+//
+// The decoder's message quotes the text it stumbled on. When the error lies
+// on a line that holds a secret value (found by scanSecrets), or the
+// decoder's last key is a secret, that text may be the secret: then the
+// message is our own, naming the key, and keeps the decoder's words only if
+// they are one of its fixed messages that quote nothing.
+func syntaxProblem(src string, err error, scan secretScan) Problem {
+	const consequence = "; using defaults for the whole file"
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
-		return Problem{Message: "syntax error: " + strings.TrimPrefix(err.Error(), "toml: ") + "; using defaults for the whole file"}
+		// Not expected from the decoder; its text is unknown, so not shown.
+		return fatal(0, 0, "", "syntax error"+consequence)
 	}
 	line, col := pe.Position.Line, pe.Position.Col
 	if start := pe.Position.Start; line > 0 && start >= 0 && start <= len(src) {
 		line = strings.Count(src[:start], "\n") + 1
 		col = start - strings.LastIndexByte(src[:start], '\n')
 	}
-	return Problem{
-		Line:    line,
-		Column:  col,
-		Message: "syntax error: " + pe.Message + "; using defaults for the whole file",
+	key, onSecret := scan.lines[line]
+	if !onSecret && col <= 1 {
+		// An error found at the start of a line may be about the end of
+		// the line before.
+		key, onSecret = scan.lines[line-1]
 	}
+	if !onSecret && isSecretName(pe.LastKey) {
+		key, onSecret = pe.LastKey, true
+	}
+	if !onSecret {
+		return fatal(line, col, "", "syntax error: "+pe.Message+consequence)
+	}
+	if len(key) > maxSecretLineKey {
+		key = clipBytes(key, maxSecretLineKey)
+	}
+	if safeSyntaxMessage(pe) {
+		return fatal(line, col, key, "syntax error: "+pe.Message+" (the value is secret and not shown)"+consequence)
+	}
+	return fatal(line, col, key, "syntax error in the value, which is secret and not shown: write it in double quotes on one line, such as "+secretForm(key)+consequence)
+}
+
+// fixedSyntaxMessages are decoder messages (BurntSushi/toml) that quote no
+// text from the file.
+var fixedSyntaxMessages = map[string]bool{
+	"strings cannot contain newlines":           true,
+	"newlines not allowed within inline tables": true,
+	"unexpected EOF":                            true,
+	"unexpected EOF; expected value":            true,
+	`unexpected EOF; expected '"'`:              true,
+	`unexpected EOF; expected '"""'`:            true,
+	`unexpected EOF; expected "'"`:              true,
+	`unexpected EOF; expected "'''"`:            true,
+	"unexpected comma":                          true,
+	"unexpected '='":                            true,
+}
+
+// safeSyntaxMessage reports whether the decoder's message quotes nothing
+// from the file but, at most, the key it names: a fixed message, or a
+// duplicate key named as the decoder's last key.
+func safeSyntaxMessage(pe toml.ParseError) bool {
+	if fixedSyntaxMessages[pe.Message] {
+		return true
+	}
+	return pe.LastKey != "" && pe.Message == "Key '"+pe.LastKey+"' has already been defined."
+}
+
+// secretForm shows how to write a secret key, for messages: the schema's
+// form for a known secret (in any case), else a placeholder.
+func secretForm(key string) string {
+	for _, s := range schema {
+		for _, f := range s.fields {
+			if f.secret && strings.EqualFold(key, s.name+"."+f.key) {
+				return f.key + " = " + f.form
+			}
+		}
+	}
+	return `key = "<value>"`
 }
 
 type kind int
@@ -184,11 +365,15 @@ const (
 type field struct {
 	key    string
 	kind   kind
-	secret bool // never echo the value
-	check  func(v string, device bool) (string, error)
-	str    func(*Config) *string
-	list   func(*Config) *[]string
-	flag   func(*Config) *bool
+	secret bool   // never echo the value
+	form   string // for a secret: how to write its value, for messages
+	// guard marks a security-relevant key: if an invalid value leaves it
+	// at its default, the Problem is Fatal (see schema).
+	guard bool
+	check func(v string, device bool) (string, error)
+	str   func(*Config) *string
+	list  func(*Config) *[]string
+	flag  func(*Config) *bool
 }
 
 type section struct {
@@ -208,23 +393,74 @@ func flag(key string, at func(*Config) *bool) field {
 	return field{key: key, kind: kindBool, flag: at}
 }
 
-func secret(f field) field { f.secret = true; return f }
+// secret marks a field whose value is never shown; form shows how to write
+// it, such as `"<64 hex characters>"`. A secret's name is also matched
+// inside other keys' names (see secretWords), so a new secret is kept out
+// of Problems by adding it here.
+func secret(f field, form string) field { f.secret = true; f.form = form; return f }
 
-// schema lists every key of fleet.toml. The keys of DESIGN.md are a
+// guard marks a security-relevant field: see schema.
+func guard(f field) field { f.guard = true; return f }
+
+// schema lists every key of fleet.toml. The keys of docs/fleet-toml.md §Contract are a
 // contract: never rename them.
+//
+// Which keys fail closed (guard): those where an invalid value, replaced by
+// its default, would let more nodes link to this one, or this one to more
+// nodes, than the operator wrote. Fatal then makes the caller refuse every
+// mesh link until the file is fixed. Thinking as an attacker who wants a
+// link to the node (or its traffic):
+//   - network.psk: the default (none) is the all-zero network key, which any
+//     Skyfleet node holds. Guarded; a psk that is absent, or "", is the
+//     deliberate no-key setting for trying a node out and is not Fatal.
+//   - network.known_peers_only: the default (false) lets any key holder in.
+//   - network.lan_discovery: the default (true) announces the node on the LAN
+//     and links to whatever answers with the network key.
+//   - node.listen: the default listens on all addresses (0.0.0.0:5505). Only
+//     when the whole list falls back to it: dropping some entries of a list
+//     listens on fewer addresses, not more.
+//
+// Not guarded, because their default is as closed as any value, or they
+// grant no link:
+//   - network.peers, network.relays: outbound targets pinned to a public key,
+//     and with known_peers_only the allow-list; dropping entries links to
+//     fewer nodes (with known_peers_only and none left, to none).
+//   - master.public_key: without a valid key the node takes control from no
+//     one (it starts no control link), so the attacker gains nothing; the
+//     node is merely unmanaged, which status shows. master.addresses are
+//     hints for reaching that key.
+//   - release.keys: dropped keys accept fewer updates; none accepts none.
+//   - wifi.psk: its default ("", an open network) would make the node join
+//     any open network with the configured name, a free evil twin; instead
+//     an invalid wifi.psk turns Wi-Fi off (see crossChecks), which is closed,
+//     and refusing mesh links would not keep the node off that network.
+//   - node.status: the status service gives anyone GET /status and nothing
+//     else without the master's signature or the node's API token, and it
+//     is served even when failing closed, so refusing mesh links would not
+//     narrow it; on a host its default is loopback.
+//   - network.interfaces, address, gateway, dns: which networks the node
+//     joins and how; every mesh link on them still needs the network key
+//     and, where set, a known key.
+//   - the rest (names, data, roles, callsign, report interval, hostname,
+//     watchdog) grant nothing; roles dropped announce less.
+//
+// A table that holds a guarded key, given as something else than a table,
+// is Fatal too, as is an unknown key or table whose name is a guarded one in
+// another case or another place (`[Network]`, `PSK =`, known_peers_only
+// under [node]): the operator clearly meant it, and it is being ignored.
 var schema = []section{
 	{"node", []field{
 		str("name", checkName, func(c *Config) *string { return &c.Node.Name }),
-		list("listen", checkListen, func(c *Config) *[]string { return &c.Node.Listen }),
+		guard(list("listen", checkListen, func(c *Config) *[]string { return &c.Node.Listen })),
 		str("status", checkStatus, func(c *Config) *string { return &c.Node.Status }),
 		str("data", checkData, func(c *Config) *string { return &c.Node.Data }),
 	}},
 	{"network", []field{
-		secret(str("psk", checkNetworkPSK, func(c *Config) *string { return &c.Network.PSK })),
+		guard(secret(str("psk", checkNetworkPSK, func(c *Config) *string { return &c.Network.PSK }), `"<64 hex characters>"`)),
 		list("peers", checkPeer, func(c *Config) *[]string { return &c.Network.Peers }),
 		list("relays", checkPeer, func(c *Config) *[]string { return &c.Network.Relays }),
-		flag("lan_discovery", func(c *Config) *bool { return &c.Network.LANDiscovery }),
-		flag("known_peers_only", func(c *Config) *bool { return &c.Network.KnownPeersOnly }),
+		guard(flag("lan_discovery", func(c *Config) *bool { return &c.Network.LANDiscovery })),
+		guard(flag("known_peers_only", func(c *Config) *bool { return &c.Network.KnownPeersOnly })),
 		list("roles", checkRole, func(c *Config) *[]string { return &c.Network.Roles }),
 		list("interfaces", checkInterface, func(c *Config) *[]string { return &c.Network.Interfaces }),
 		str("address", checkStaticAddress, func(c *Config) *string { return &c.Network.Address }),
@@ -244,7 +480,7 @@ var schema = []section{
 	}},
 	{"wifi", []field{
 		str("ssid", checkSSID, func(c *Config) *string { return &c.Wifi.SSID }),
-		secret(str("psk", checkWifiPSK, func(c *Config) *string { return &c.Wifi.PSK })),
+		secret(str("psk", checkWifiPSK, func(c *Config) *string { return &c.Wifi.PSK }), `"<passphrase of 8-63 characters>"`),
 	}},
 	{"system", []field{
 		str("hostname", checkHostname, func(c *Config) *string { return &c.System.Hostname }),
@@ -253,31 +489,62 @@ var schema = []section{
 }
 
 type parser struct {
-	md       *toml.MetaData
-	src      string
-	lines    []string // src split into lines, made on first use
-	device   bool
-	cfg      Config
-	problems []Problem
-	keyLine  map[string]int // line of each known key that was set
-	unknown  int            // unknown keys reported
-	dropped  int            // unknown keys not reported (over maxUnknownKeys)
-	probes   int            // line lookups made
-	order    map[string]int // document position of each key path, made on first use
+	md           *toml.MetaData
+	src          string
+	lines        []string // src split into lines, made on first use
+	device       bool
+	cfg          Config
+	problems     []Problem
+	keyLine      map[string]int  // line of each known key that was set
+	invalid      map[string]bool // known keys given but left at their default
+	unknown      int             // unknown keys reported
+	dropped      int             // unknown keys not reported (over maxUnknownKeys)
+	droppedFatal bool            // some of those would have been Fatal
+	more         int             // other problems not reported (over maxProblems)
+	moreFatal    bool            // some of those were Fatal
+	probes       int             // line lookups made
+	order        map[string]int  // document position of each key path, made on first use
 }
 
-// unknownKey reports an unknown key, up to maxUnknownKeys of them.
-func (p *parser) unknownKey(prim toml.Primitive, key, msg string) {
+// unknownKey reports an unknown key, up to maxUnknownKeys of them; isFatal
+// marks one that is a security-relevant key misspelt or misplaced.
+func (p *parser) unknownKey(prim toml.Primitive, key, msg string, isFatal bool) {
 	if p.unknown >= maxUnknownKeys {
 		p.dropped++
+		p.droppedFatal = p.droppedFatal || isFatal
 		return
 	}
 	p.unknown++
+	if isFatal {
+		p.push(fatal(p.line(prim), 0, key, msg+"; it is ignored"))
+		return
+	}
 	p.add(p.line(prim), key, msg)
 }
 
+// push records a problem, up to maxProblems of them.
+func (p *parser) push(pr Problem) {
+	if len(p.problems) >= maxProblems {
+		p.more++
+		p.moreFatal = p.moreFatal || pr.Fatal
+		return
+	}
+	p.problems = append(p.problems, pr)
+}
+
 func (p *parser) add(line int, key, msg string) {
-	p.problems = append(p.problems, Problem{Line: line, Key: key, Message: msg})
+	p.push(Problem{Line: line, Key: key, Message: msg})
+}
+
+// invalidValue reports that the value of the known key was not used: the
+// field keeps its default. For a guarded field the Problem is Fatal.
+func (p *parser) invalidValue(line int, key string, f *field, msg string) {
+	p.invalid[key] = true
+	if f.guard {
+		p.push(fatal(line, 0, key, msg))
+		return
+	}
+	p.add(line, key, msg)
 }
 
 // docOrder returns the keys of m in the order they first appear in the
@@ -315,35 +582,80 @@ func (p *parser) docOrder(m map[string]toml.Primitive, parent ...string) []strin
 
 func (p *parser) run(top map[string]toml.Primitive) {
 	p.keyLine = map[string]int{}
+	p.invalid = map[string]bool{}
 	for _, name := range p.docOrder(top) {
 		prim := top[name]
 		sec := findSection(name)
 		if sec == nil {
-			p.unknownKey(prim, name, "unknown key"+hintTop(name))
+			p.unknownKey(prim, name, "unknown key"+hintTop(name), guardedTop(name))
 			continue
 		}
 		// Check the type first: the decoder silently yields an empty map
 		// when asked to decode a string or an array of tables into one.
 		var keys map[string]toml.Primitive
 		if v := p.value(prim); !isTable(v) {
-			p.add(p.line(prim), name, fmt.Sprintf("must be a table ([%s]), not %s; using defaults for it", name, describe(v)))
+			p.sectionProblem(sec, p.line(prim), fmt.Sprintf("must be a table ([%s]), not %s; using defaults for it", name, describe(v)))
 			continue
 		}
 		if err := p.md.PrimitiveDecode(prim, &keys); err != nil {
-			p.add(p.line(prim), name, fmt.Sprintf("cannot read table: %v; using defaults for it", err))
+			p.sectionProblem(sec, p.line(prim), fmt.Sprintf("cannot read table: %v; using defaults for it", err))
 			continue
 		}
 		for _, key := range p.docOrder(keys, name) {
 			kp := keys[key]
 			f := findField(sec, key)
 			if f == nil {
-				p.unknownKey(kp, name+"."+key, "unknown key"+hintIn(sec, key))
+				p.unknownKey(kp, name+"."+key, "unknown key"+hintIn(sec, key), guardedIn(sec, key))
 				continue
 			}
 			p.apply(name+"."+key, f, kp)
 		}
 	}
 	p.crossChecks()
+}
+
+// sectionProblem reports a table that could not be read, Fatal if it holds a
+// guarded key.
+func (p *parser) sectionProblem(sec *section, line int, msg string) {
+	for _, f := range sec.fields {
+		if f.guard {
+			p.push(fatal(line, 0, sec.name, msg))
+			return
+		}
+	}
+	p.add(line, sec.name, msg)
+}
+
+// guardedTop reports whether an unknown top-level name is, in another case
+// or spelling with '-', a table holding a guarded key or a guarded key
+// itself (written above every table header).
+func guardedTop(name string) bool {
+	for _, s := range schema {
+		for _, f := range s.fields {
+			if f.guard && (fold(s.name) == fold(name) || fold(f.key) == fold(name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// guardedIn reports whether an unknown key of section sec is a guarded key
+// in another case (of sec), or one that belongs in another section.
+func guardedIn(sec *section, key string) bool {
+	for _, f := range sec.fields {
+		if fold(f.key) == fold(key) {
+			return f.guard
+		}
+	}
+	for _, s := range schema {
+		for _, f := range s.fields {
+			if f.guard && fold(f.key) == fold(key) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func findSection(name string) *section {
@@ -426,26 +738,26 @@ func (p *parser) apply(key string, f *field, prim toml.Primitive) {
 	case kindBool:
 		b, ok := v.(bool)
 		if !ok {
-			p.add(line, key, fmt.Sprintf("must be true or false, not %s; %s", describe(v), usingDefault(strconv.FormatBool(*f.flag(&def)))))
+			p.invalidValue(line, key, f, fmt.Sprintf("must be true or false, not %s; %s", describe(v), usingDefault(strconv.FormatBool(*f.flag(&def)))))
 			return
 		}
 		*f.flag(&p.cfg) = b
 	case kindString:
 		s, ok := v.(string)
 		if !ok {
-			p.add(line, key, fmt.Sprintf("must be a string, not %s; %s", describe(v), usingDefault(quote(*f.str(&def)))))
+			p.invalidValue(line, key, f, fmt.Sprintf("must be a string, not %s; %s", describe(v), usingDefault(quote(*f.str(&def)))))
 			return
 		}
 		norm, err := f.check(s, p.device)
 		if err != nil {
-			p.add(line, key, fmt.Sprintf("%v; %s", err, usingDefault(quote(*f.str(&def)))))
+			p.invalidValue(line, key, f, fmt.Sprintf("%v; %s", err, usingDefault(quote(*f.str(&def)))))
 			return
 		}
 		*f.str(&p.cfg) = norm
 	case kindList:
 		arr, ok := v.([]any)
 		if !ok {
-			p.add(line, key, fmt.Sprintf("must be an array of strings, not %s; %s", describe(v), usingDefault(quoteList(*f.list(&def)))))
+			p.invalidValue(line, key, f, fmt.Sprintf("must be an array of strings, not %s; %s", describe(v), usingDefault(quoteList(*f.list(&def)))))
 			return
 		}
 		kept := []string{}
@@ -469,7 +781,7 @@ func (p *parser) apply(key string, f *field, prim toml.Primitive) {
 			kept = append(kept, norm)
 		}
 		if len(arr) > 0 && len(kept) == 0 && len(*f.list(&def)) > 0 {
-			p.add(line, key, "no valid entries; "+usingDefault(quoteList(*f.list(&def))))
+			p.invalidValue(line, key, f, "no valid entries; "+usingDefault(quoteList(*f.list(&def))))
 			return
 		}
 		*f.list(&p.cfg) = kept
@@ -478,6 +790,14 @@ func (p *parser) apply(key string, f *field, prim toml.Primitive) {
 
 // crossChecks validates keys that depend on each other.
 func (p *parser) crossChecks() {
+	if p.invalid["wifi.psk"] {
+		// Without its key the node would join an open network of that
+		// name, which anyone can set up: stay off Wi-Fi instead.
+		if p.cfg.Wifi.SSID != "" {
+			p.add(p.keyLine["wifi.ssid"], "wifi.ssid", "Wi-Fi stays off until wifi.psk is fixed, rather than join an open network of this name")
+		}
+		p.cfg.Wifi = Wifi{}
+	}
 	n := &p.cfg.Network
 	if n.Gateway == "" {
 		return

@@ -221,6 +221,9 @@ func TestParseSyntaxErrorLine(t *testing.T) {
 			if !strings.Contains(p.Message, "syntax error") || len(p.Message) < len("syntax error: x") {
 				t.Errorf("message %q lacks the parser's message", p.Message)
 			}
+			if !p.Fatal || !FailClosed(probs) {
+				t.Errorf("syntax error not fatal: %+v", p)
+			}
 		})
 	}
 }
@@ -408,12 +411,20 @@ func TestParseInvalidValuesFallBack(t *testing.T) {
 }
 
 func TestParseWifiPSKNotEchoed(t *testing.T) {
-	_, probs := Parse([]byte("[wifi]\nssid = \"x\"\npsk = \"pässwörd-with-ümläuts\"\n"), true)
-	if len(probs) != 1 || probs[0].Key != "wifi.psk" || probs[0].Line != 3 {
+	c, probs := Parse([]byte("[wifi]\nssid = \"x\"\npsk = \"pässwörd-with-ümläuts\"\n"), true)
+	if len(probs) != 2 || probs[1].Key != "wifi.psk" || probs[1].Line != 3 {
 		t.Fatalf("problems = %v", probs)
 	}
-	if strings.Contains(probs[0].Message, "pässwörd") {
-		t.Fatalf("message shows the passphrase: %q", probs[0].Message)
+	if strings.Contains(probs[1].Message, "pässwörd") {
+		t.Fatalf("message shows the passphrase: %q", probs[1].Message)
+	}
+	// Without its key, the node must not join an open network of that
+	// name: Wi-Fi stays off, and a second problem says so.
+	if c.Wifi != (Wifi{}) {
+		t.Errorf("wifi = %+v, want off", c.Wifi)
+	}
+	if p := probs[0]; p.Key != "wifi.ssid" || p.Line != 2 || !strings.Contains(p.Message, "Wi-Fi stays off") || p.Fatal {
+		t.Errorf("second problem = %+v", p)
 	}
 }
 
@@ -659,7 +670,9 @@ func joinProblems(ps []Problem) string {
 
 // FuzzParse: Parse never panics and always returns a Config that is itself
 // valid: encoding it and parsing that again gives no problems and the same
-// Config. Problems have sane lines.
+// Config. Problems have sane lines; syntax errors fail closed, and every
+// fatal message ends with the consequence (unless a secret made part of it
+// hidden).
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(fullFile()), true)
 	f.Add([]byte(""), false)
@@ -669,6 +682,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("node = {name = \"x\", listen = [\"tcp://h:1\"]}\nradio.callsign = \"n0call-15\"\n"), true)
 	f.Add([]byte("\xef\xbb\xbf[system]\r\nhostname = \"a.b\"\r\nwatchdog = false\r\n"), true)
 	f.Add([]byte("[wifi]\nssid = \"\"\npsk = 5\n[master]\naddresses = [[1]]\n"), false)
+	f.Add([]byte("[network]\npsk = 0x"+hexDigitsFirst+"\n"), true)
+	f.Add([]byte("[Network]\nknown_peers_only = true\n[wifi]\nssid = \"x\"\npsk = \"short\"\n"), true)
 	f.Fuzz(func(t *testing.T, data []byte, device bool) {
 		c, probs := Parse(data, device)
 		lines := bytes.Count(data, []byte("\n")) + 1
@@ -679,6 +694,15 @@ func FuzzParse(f *testing.F) {
 			if strings.Contains(p.Message, "internal error") {
 				t.Fatalf("Parse panicked: %s", p.Message)
 			}
+			if strings.HasPrefix(p.Message, "syntax error") && (!p.Fatal || len(probs) != 1) {
+				t.Fatalf("syntax error not alone and fatal: %v", probs)
+			}
+			if p.Fatal && !strings.HasSuffix(p.Message, "; "+failClosedNote) && !strings.Contains(p.Message, hiddenMark) && p.Message != hiddenMessage && p.Message != hiddenLast {
+				t.Fatalf("fatal problem without the consequence: %+v", p)
+			}
+		}
+		if FailClosed(probs) && len(probs) == 1 && strings.HasPrefix(probs[0].Message, "syntax error") && !reflect.DeepEqual(c, Defaults(device)) {
+			t.Fatalf("config after a syntax error is not the defaults: %+v", c)
 		}
 		var buf bytes.Buffer
 		if err := toml.NewEncoder(&buf).Encode(c); err != nil {
