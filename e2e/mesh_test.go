@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/skyfleet/skyfleet/e2e/netns"
+	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh/link"
 )
@@ -41,6 +42,34 @@ type meshNode struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
 	log    string
+	// masterKey, if set, is the key file the node's API is asked with (a QEMU
+	// guest, whose API token stays on its card); otherwise the token the node
+	// wrote in dir.
+	masterKey string
+}
+
+// credArgs are the `skyfleet mesh` flags that carry the node's credential.
+func (m *meshNode) credArgs() []string {
+	if m.masterKey != "" {
+		return []string{"--key", m.masterKey}
+	}
+	return []string{"--token-file", filepath.Join(m.dir, apiauth.TokenFile)}
+}
+
+// credential is credArgs for a request made by the test itself.
+func (m *meshNode) credential(t testing.TB) apiauth.Credential {
+	if m.masterKey != "" {
+		k, err := identity.LoadKeyFile(m.masterKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return apiauth.MasterKey{Key: k.PrivateKey()}
+	}
+	tok, err := apiauth.ReadToken(filepath.Join(m.dir, apiauth.TokenFile))
+	if err != nil {
+		return nil // not written yet: the request is refused and says so
+	}
+	return apiauth.Token(tok)
 }
 
 // dead reports whether the node's process has exited.
@@ -130,7 +159,7 @@ func (m *meshNode) kill() {
 
 // command returns `skyfleet mesh ARGS --node STATUS` run where the node runs.
 func (m *meshNode) command(args ...string) *exec.Cmd {
-	full := append([]string{"mesh", args[0], "--node", m.status}, args[1:]...)
+	full := append(append([]string{"mesh", args[0], "--node", m.status}, m.credArgs()...), args[1:]...)
 	if m.ns != nil {
 		return m.ns.Command(skyfleet, full...)
 	}
@@ -456,7 +485,7 @@ func TestMeshImpaired(t *testing.T) {
 		if err == nil {
 			break
 		}
-		r0, r4 := apiGet(nodes[0].status, "/mesh/routes"), apiGet(nodes[4].status, "/mesh/routes")
+		r0, r4 := nodes[0].nodeGet(t, "/mesh/routes"), nodes[4].nodeGet(t, "/mesh/routes")
 		t.Logf("ping %d across the lossy line failed: %v %s\nsource routes: %s\ndestination routes: %s", try, err, out, r0, r4)
 		if try == 3 {
 			t.FailNow()
@@ -479,7 +508,7 @@ func probeStranger(t *testing.T, n *meshNode, addr string) {
 		var doc struct {
 			Counters map[string]uint64 `json:"counters"`
 		}
-		json.Unmarshal([]byte(apiGet(n.status, "/mesh/links")), &doc)
+		json.Unmarshal([]byte(n.nodeGet(t, "/mesh/links")), &doc)
 		return doc.Counters
 	}
 	before := counters()
@@ -522,9 +551,27 @@ func probeStranger(t *testing.T, n *meshNode, addr string) {
 		after["drop_malformed"]-before["drop_malformed"], after["drop_no_psk"]-before["drop_no_psk"])
 }
 
-// apiGet returns a node API document as text, or the error, for test logs.
-func apiGet(status, path string) string {
-	resp, err := http.Get("http://" + status + path)
+// apiGet returns an API document (the master's on loopback, a node's public
+// status) as text, or the error, for test logs.
+func apiGet(status, path string) string { return credGet(status, path, nil) }
+
+// nodeGet returns a node's API document as text with the node's credential.
+func (m *meshNode) nodeGet(t testing.TB, path string) string {
+	return credGet(m.status, path, m.credential(t))
+}
+
+func credGet(status, path string, cred apiauth.Credential) string {
+	req, err := http.NewRequest("GET", "http://"+status+path, nil)
+	if err != nil {
+		return err.Error()
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	if cred != nil {
+		if err := cred.Authorize(c, req); err != nil {
+			return err.Error()
+		}
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return err.Error()
 	}

@@ -9,12 +9,15 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh"
 	"github.com/skyfleet/skyfleet/services/meshd"
 )
@@ -56,32 +59,41 @@ func cmdNode(args []string) error {
 			if n.Created {
 				logf("created node key in %s", cfg.Node.Data)
 			}
-			fmt.Fprintf(stdout, "address %s\npublic_key %s\nstatus http://%s\n",
-				n.Router.Address(), n.State().PublicKey, n.Status)
+			fmt.Fprintf(stdout, "address %s\npublic_key %s\nstatus http://%s\napi_token %s\n",
+				n.Address(), n.State().PublicKey, n.Status, filepath.Join(cfg.Node.Data, apiauth.TokenFile))
 		},
 	})
 }
 
-// cmdMesh talks to a running node's API: ping, route, links.
+// cmdMesh talks to a running node's API: ping, route, links, send, recv.
 func cmdMesh(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(os.Stderr, `talk to a running node's mesh API
 
 Usage:
-  skyfleet mesh ping  [--node HOST:PORT] [--count N] [--timeout D] ADDRESS
-  skyfleet mesh route [--node HOST:PORT] [--json] ADDRESS
-  skyfleet mesh links [--node HOST:PORT] [--json]
-  skyfleet mesh send  [--node HOST:PORT] ADDRESS PORT [FILE]   (stdin without FILE)
-  skyfleet mesh recv  [--node HOST:PORT] [--out FILE] [--timeout D] PORT
+  skyfleet mesh ping  [flags] [--count N] [--timeout D] ADDRESS
+  skyfleet mesh route [flags] [--json] ADDRESS
+  skyfleet mesh links [flags] [--json]
+  skyfleet mesh send  [flags] ADDRESS PORT [FILE]   (stdin without FILE)
+  skyfleet mesh recv  [flags] [--out FILE] [--timeout D] PORT
 
 ADDRESS is a node address (as 'skyfleet node' prints) or its public key in hex.
 ping exits 1 when the address is unreachable. send and recv carry a byte stream,
 end-to-end encrypted and reliable, between two nodes: recv waits for one stream to
-PORT and writes it out; send reports the bytes, time and SHA-256 it sent. --node defaults to 127.0.0.1:8080,
-the [node] status address of 'skyfleet node' on a host.
+PORT and writes it out; send reports the bytes, time and SHA-256 it sent.
 
-Example:
-  skyfleet mesh ping 2GgFvqoyk9RjwVzj8tqfcXVXB4orBwoc9qv
+Which node, and the credential (every /mesh/ path needs one; only /status is public):
+  --config fleet.toml   the node's own fleet.toml: its [node] status address and the
+                        API token in its [node] data directory (on the node's machine)
+  --node HOST:PORT      the node's status API (default 127.0.0.1:8080, or from --config)
+  --token-file FILE     the node's API token, <data>/api.token (env SKYFLEET_NODE_TOKEN
+                        holds the token itself); default ./api.token when it exists
+  --key master.key      sign each request with the fleet master's key instead: any
+                        node whose fleet.toml names that master accepts it, from anywhere
+
+Examples:
+  skyfleet mesh ping --config a/fleet.toml 2GgFvqoyk9RjwVzj8tqfcXVXB4orBwoc9qv
+  skyfleet mesh links --node 192.0.2.7:80 --key master.key
 `)
 		if len(args) == 0 {
 			return exitError(2)
@@ -90,15 +102,21 @@ Example:
 	}
 	sub, rest := args[0], args[1:]
 	fs := newFlags("mesh", "mesh "+sub+" [flags] [ADDRESS]", "")
-	node := fs.String("node", "127.0.0.1:8080", "the node's status API `HOST:PORT`")
+	node := fs.String("node", "", "the node's status API `HOST:PORT` (default 127.0.0.1:8080, or [node] status of --config)")
+	config := fs.String("config", "", "the node's `fleet.toml`: its status address and API token")
+	tokenFile := fs.String("token-file", "", "the node's API token `file` (<data>/api.token)")
+	keyFile := fs.String("key", "", "the fleet master's key `file`: sign requests with it")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	count := fs.Int("count", 1, "ping: number of echoes")
 	out := fs.String("out", "-", "recv: write the stream to this `file` (- is stdout)")
-	timeout := fs.Duration("timeout", 5*time.Second, "ping: wait this long for each answer (route setup included)")
+	timeout := fs.Duration("timeout", 5*time.Second, "ping: wait this long for each answer (route setup included); recv: for the stream")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	base := "http://" + *node
+	c, err := newNodeClient(*node, *config, *tokenFile, *keyFile)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "ping":
 		if fs.NArg() != 1 {
@@ -114,10 +132,13 @@ Example:
 				Path  []string `json:"path"`
 				Error string   `json:"error"`
 			}
-			u := base + "/mesh/ping?addr=" + url.QueryEscape(addr) + "&timeout=" + timeout.String()
-			code, err := apiCall(http.MethodPost, u, *timeout+5*time.Second, &res)
+			path := "/mesh/ping?addr=" + url.QueryEscape(addr) + "&timeout=" + timeout.String()
+			raw, code, err := c.call(http.MethodPost, path, nil, *timeout+5*time.Second)
 			if err != nil {
 				return err
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return fmt.Errorf("node API: %w", err)
 			}
 			if code != http.StatusOK {
 				fmt.Fprintf(stdout, "%s: unreachable: %s\n", addr, res.Error)
@@ -130,7 +151,7 @@ Example:
 			}
 			fmt.Fprintf(stdout, "%s: rtt %.2f ms over %d hops%s\n", addr, res.RTT, res.Hops, setup)
 			if i+1 < *count {
-				time.Sleep(time.Second)
+				time.Sleep(time.Second) // ping's interval, as ping(8)
 			}
 		}
 		if lost > 0 {
@@ -145,7 +166,7 @@ Example:
 		var e struct {
 			Error string `json:"error"`
 		}
-		raw, code, err := apiGet(base + "/mesh/route?addr=" + url.QueryEscape(fs.Arg(0)))
+		raw, code, err := c.call(http.MethodGet, "/mesh/route?addr="+url.QueryEscape(fs.Arg(0)), nil, 10*time.Second)
 		if err != nil {
 			return err
 		}
@@ -181,12 +202,12 @@ Example:
 		}
 		return nil
 	case "links":
-		raw, code, err := apiGet(base + "/mesh/links")
+		raw, code, err := c.call(http.MethodGet, "/mesh/links", nil, 10*time.Second)
 		if err != nil {
 			return err
 		}
 		if code != http.StatusOK {
-			return fmt.Errorf("%s answered %d: %s", *node, code, raw)
+			return fmt.Errorf("%s answered %d: %s", c.host, code, raw)
 		}
 		if *asJSON {
 			stdout.Write(raw)
@@ -225,10 +246,10 @@ Example:
 			defer f.Close()
 			in = f
 		}
-		u := base + "/mesh/send?addr=" + url.QueryEscape(fs.Arg(0)) + "&port=" + url.QueryEscape(fs.Arg(1))
-		resp, err := http.Post(u, "application/octet-stream", in)
+		path := "/mesh/send?addr=" + url.QueryEscape(fs.Arg(0)) + "&port=" + url.QueryEscape(fs.Arg(1))
+		resp, err := c.do(http.MethodPost, path, in, 0)
 		if err != nil {
-			return fmt.Errorf("node API: %w", err)
+			return err
 		}
 		defer resp.Body.Close()
 		var res struct {
@@ -253,14 +274,14 @@ Example:
 		if fs.NArg() != 1 {
 			return fmt.Errorf("recv needs PORT")
 		}
-		u := base + "/mesh/recv?port=" + url.QueryEscape(fs.Arg(0)) + "&timeout=" + timeout.String()
-		resp, err := http.Get(u)
+		path := "/mesh/recv?port=" + url.QueryEscape(fs.Arg(0)) + "&timeout=" + timeout.String()
+		resp, err := c.do(http.MethodGet, path, nil, 0)
 		if err != nil {
-			return fmt.Errorf("node API: %w", err)
+			return err
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			return fmt.Errorf("recv: %s", strings.TrimSpace(string(b)))
 		}
 		var w io.Writer = stdout
@@ -279,27 +300,104 @@ Example:
 	return fmt.Errorf("unknown mesh command %q (ping, route, links, send, recv)", sub)
 }
 
-func apiGet(u string) ([]byte, int, error) {
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(u)
-	if err != nil {
-		return nil, 0, fmt.Errorf("node API: %w (is 'skyfleet node' running there? see --node)", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return b, resp.StatusCode, err
+// nodeClient calls one node's API with a credential.
+type nodeClient struct {
+	host string // HOST:PORT
+	cred apiauth.Credential
+	// how says where the credential came from, for a refusal's message.
+	how string
 }
 
-func apiCall(method, u string, timeout time.Duration, v any) (int, error) {
-	c := &http.Client{Timeout: timeout}
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		return 0, err
+// newNodeClient picks the node and the credential from the flags: --key (the
+// master's signature) first, then $SKYFLEET_NODE_TOKEN, --token-file, the token
+// in --config's data directory, ./api.token; with none the node answers its
+// public paths only. Errors: a named file cannot be read.
+func newNodeClient(node, config, tokenFile, keyFile string) (*nodeClient, error) {
+	c := &nodeClient{host: node}
+	var dataDir string
+	if config != "" {
+		cfg, problems := fleetconf.Load(config, false)
+		if fleetconf.FailClosed(problems) {
+			return nil, fmt.Errorf("%s has errors (run 'skyfleet node --config %s' to see them)", config, config)
+		}
+		if c.host == "" {
+			c.host = cfg.Node.Status
+		}
+		dataDir = cfg.Node.Data
 	}
-	resp, err := c.Do(req)
+	if c.host == "" {
+		c.host = fleetconf.HostStatus
+	}
+	switch {
+	case keyFile != "":
+		k, err := identity.LoadKeyFile(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+		c.cred, c.how = apiauth.MasterKey{Key: k.PrivateKey()}, "the master key in "+keyFile
+	case os.Getenv("SKYFLEET_NODE_TOKEN") != "":
+		c.cred, c.how = apiauth.Token(strings.TrimSpace(os.Getenv("SKYFLEET_NODE_TOKEN"))), "$SKYFLEET_NODE_TOKEN"
+	case tokenFile != "":
+		t, err := apiauth.ReadToken(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		c.cred, c.how = apiauth.Token(t), "the token in "+tokenFile
+	default:
+		for _, p := range []string{filepath.Join(dataDir, apiauth.TokenFile), apiauth.TokenFile} {
+			if dataDir == "" && p != apiauth.TokenFile {
+				continue
+			}
+			if t, err := apiauth.ReadToken(p); err == nil {
+				c.cred, c.how = apiauth.Token(t), "the token in "+p
+				break
+			}
+		}
+	}
+	return c, nil
+}
+
+// do sends one request (timeout 0: none, for transfers) with the credential.
+func (c *nodeClient) do(method, path string, body io.Reader, timeout time.Duration) (*http.Response, error) {
+	hc := &http.Client{Timeout: timeout}
+	req, err := http.NewRequest(method, "http://"+c.host+path, body)
 	if err != nil {
-		return 0, fmt.Errorf("node API: %w (is 'skyfleet node' running there? see --node)", err)
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	if c.cred != nil {
+		if err := c.cred.Authorize(&http.Client{Timeout: 10 * time.Second}, req); err != nil {
+			return nil, fmt.Errorf("node API: %w (is 'skyfleet node' running there? see --node)", err)
+		}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("node API: %w (is 'skyfleet node' running there? see --node)", err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(b, &e)
+		if c.cred == nil {
+			return nil, fmt.Errorf("%s needs a credential: give --config with the node's fleet.toml, --token-file DATA/api.token, or --key master.key (%s)", c.host, e.Error)
+		}
+		return nil, fmt.Errorf("%s refused %s: %s", c.host, c.how, e.Error)
+	}
+	return resp, nil
+}
+
+// call is do for small JSON answers: it returns the body and the status code.
+func (c *nodeClient) call(method, path string, body io.Reader, timeout time.Duration) ([]byte, int, error) {
+	resp, err := c.do(method, path, body, timeout)
+	if err != nil {
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return b, resp.StatusCode, err
 }

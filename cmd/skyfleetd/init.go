@@ -18,6 +18,7 @@ import (
 
 	"github.com/skyfleet/skyfleet/board"
 	"github.com/skyfleet/skyfleet/gokrazy"
+	"github.com/skyfleet/skyfleet/gokrazy/cmdline"
 	"github.com/skyfleet/skyfleet/gokrazy/growperm"
 	"github.com/skyfleet/skyfleet/gokrazy/kmod"
 	"github.com/skyfleet/skyfleet/gokrazy/mounts"
@@ -123,7 +124,7 @@ func runInit() {
 		st.degrade("api", err)
 	}
 	services := []supervise.Service{
-		{Name: "status", Args: []string{"/init", "status", "--listen", cfg.Node.Status}},
+		{Name: "status", Args: statusArgs(cfg, st.PublicKey, dataDir)},
 		// The mesh router: its own process, so a crash restarts it without the node.
 		{Name: "mesh", Args: []string{"/init", "mesh", "--config", "/boot/fleet.toml", "--data", dataDir}},
 	}
@@ -327,16 +328,12 @@ func consoleTTY() string {
 	return "/dev/" + f[len(f)-1]
 }
 
-// kernelArgs returns the key=value words of /proc/cmdline.
+// kernelArgs returns the name=value parameters of /proc/cmdline, split the way
+// the kernel splits them (quotes group, the last of a repeated name wins). An
+// unreadable or oversized file gives an empty map: the node boots with defaults.
 func kernelArgs() map[string]string {
-	m := map[string]string{}
-	b, _ := os.ReadFile("/proc/cmdline")
-	for _, f := range strings.Fields(string(b)) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
+	ps, _ := cmdline.ReadFile("/proc/cmdline")
+	return ps.Map()
 }
 
 func kernelUptime() time.Duration { return gokrazy.KernelUptime() }

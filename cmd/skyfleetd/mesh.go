@@ -38,6 +38,11 @@ func runMesh(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The socket serves every path without a credential (TrustedListener), so
+	// only root may connect to it.
+	if err := os.Chmod(*socket, 0o600); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return meshd.Run(ctx, meshd.Options{
@@ -45,12 +50,18 @@ func runMesh(args []string) error {
 		Problems: problems,
 		Version:  version,
 		Listener: ln,
+		// Only root reaches the socket; the status service enforces access.
+		TrustedListener: true,
 		Logf: func(format string, a ...any) {
 			fmt.Printf(time.Now().Format("15:04:05 ")+format+"\n", a...)
 		},
 		Describe: describeNode,
 		Ready: func(n *meshd.Node) {
-			fmt.Printf("mesh node %s listening on %v\n", n.Router.Address(), cfg.Node.Listen)
+			if n.Refused != "" {
+				fmt.Printf("mesh node %s links with nobody: %s\n", n.Address(), n.Refused)
+				return
+			}
+			fmt.Printf("mesh node %s listening on %v\n", n.Address(), cfg.Node.Listen)
 		},
 	})
 }

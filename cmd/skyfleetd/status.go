@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"log"
@@ -10,6 +11,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"time"
+
+	"github.com/skyfleet/skyfleet/internal/apiauth"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/mesh"
+	"github.com/skyfleet/skyfleet/services/meshd"
 )
 
 // unixClient talks HTTP to PID 1 over its Unix socket.
@@ -21,28 +27,51 @@ var unixClient = &http.Client{
 	}},
 }
 
-// runStatus is the status service: it serves PID 1's /status on the network address
-// the operator configured, read-only. It is a separate, supervised process so that a
-// bug in HTTP handling cannot take PID 1 down with it.
+// runStatus is the status service: the node's API on the network address the
+// operator configured. It is a separate, supervised process so that a bug in HTTP
+// handling cannot take PID 1 down with it, and it is where access is enforced
+// (package apiauth): GET /status is public; a service's log and the mesh API
+// need the fleet master's signature or the node's API token (<data>/api.token).
+// Poweroff and reboot stay on PID 1's local socket.
 func runStatus(args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	listen := fs.String("listen", "0.0.0.0:80", "address to serve the status API on")
+	data := fs.String("data", "/perm", "data directory holding the API token (api.token)")
+	nodeKey := fs.String("node-key", "", "this node's public key, 66 hex characters (signatures are bound to it)")
+	master := fs.String("master", "", "the fleet master's public key, 66 hex characters; empty: no master")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	h, err := statusHandler(*data, *nodeKey, *master, log.Printf)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("status API on %s\n", *listen)
+	return meshd.Serve(context.Background(), ln, h, nil)
+}
+
+// statusArgs is the status service's command line: the API address, the data
+// directory holding the API token, the node's public key and, when fleet.toml
+// names one, the master's (Parse only keeps a valid key).
+func statusArgs(cfg fleetconf.Config, nodeKey, dataDir string) []string {
+	args := []string{"/init", "status", "--listen", cfg.Node.Status, "--data", dataDir, "--node-key", nodeKey}
+	if cfg.Master.PublicKey != "" {
+		args = append(args, "--master", cfg.Master.PublicKey)
+	}
+	return args
+}
+
+// statusRoutes is the node's API on a Pi and who may call each path. The README's
+// security section lists the same table.
+func statusRoutes() []apiauth.Route {
 	target, _ := url.Parse("http://init")
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = unixClient.Transport
 	proxy.ErrorHandler = proxyError("PID 1")
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/status", http.StatusFound)
-	})
-	// Only reads go through: poweroff and reboot stay on the local socket.
-	for _, p := range []string{"GET /status", "GET /services/{name}/log"} {
-		mux.Handle(p, proxy)
-	}
-	// The mesh API lives in the mesh service; ping is a POST but changes nothing.
 	meshTarget, _ := url.Parse("http://mesh")
 	meshProxy := httputil.NewSingleHostReverseProxy(meshTarget)
 	meshProxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -50,11 +79,54 @@ func runStatus(args []string) error {
 		return d.DialContext(ctx, "unix", meshSocket)
 	}}
 	meshProxy.ErrorHandler = proxyError("the mesh service")
-	mux.Handle("GET /mesh/", meshProxy)
-	mux.Handle("POST /mesh/ping", meshProxy)
-	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("status API on %s\n", *listen)
-	return srv.ListenAndServe()
+	// Transfers outlive the server's default deadlines (which cut off slow
+	// strangers); the mesh service bounds them itself.
+	transfer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		at := time.Now().Add(mesh.MaxRecvWait + mesh.MaxTransfer)
+		rc.SetReadDeadline(at)
+		rc.SetWriteDeadline(at)
+		meshProxy.ServeHTTP(w, r)
+	})
+	return []apiauth.Route{
+		{Pattern: "GET /status", Access: apiauth.Public, Handler: proxy},
+		{Pattern: "GET /{$}", Access: apiauth.Public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/status", http.StatusFound)
+		})},
+		{Pattern: "GET /services/{name}/log", Access: apiauth.Control, Handler: proxy},
+		{Pattern: "/mesh/", Access: apiauth.Control, Handler: meshProxy},
+		{Pattern: "POST /mesh/send", Access: apiauth.Control, Handler: transfer},
+		{Pattern: "GET /mesh/recv", Access: apiauth.Control, Handler: transfer},
+	}
+}
+
+// statusHandler builds the status service's handler: statusRoutes behind a Guard
+// with the API token in dataDir (made on first use) and the master key. Errors:
+// the node key is missing or malformed, the master key is malformed (fleet.toml
+// failed closed, so PID 1 passes none rather than a bad one), or the token
+// cannot be made.
+func statusHandler(dataDir, nodeKey, master string, logf func(string, ...any)) (http.Handler, error) {
+	node, err := hex.DecodeString(nodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("--node-key: %v", err)
+	}
+	var mk []byte
+	if master != "" {
+		if mk, err = hex.DecodeString(master); err != nil {
+			return nil, fmt.Errorf("--master: %v", err)
+		}
+	}
+	tok, err := apiauth.LoadOrCreateToken(dataDir)
+	if err != nil {
+		// Without a token (no /perm) the master can still sign requests.
+		logf("status: no API token, only the master's signature admits control requests: %v", err)
+		tok = ""
+	}
+	g, err := apiauth.NewGuard(apiauth.Config{Node: node, Master: mk, Token: tok, Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	return g.Handler(statusRoutes()), nil
 }
 
 // proxyError answers a request the proxy could not complete with 502 and the

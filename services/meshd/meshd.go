@@ -15,9 +15,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
+	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/identity"
@@ -49,14 +53,27 @@ type Options struct {
 	Describe func() control.Report
 	// AnnounceInterval overrides the router's gossip period (tests of big fleets).
 	AnnounceInterval time.Duration
+	// TrustedListener says Listener is a Unix socket that only root on this
+	// machine can reach (skyfleetd's mesh socket, behind the status service that
+	// enforces access itself): every request on it is served without asking for
+	// a credential. Otherwise only GET /status is public and everything else
+	// needs the master's signature or the API token (package apiauth).
+	TrustedListener bool
 }
 
 // Node is a running mesh node.
 type Node struct {
+	// Router is the mesh router; nil when the node refuses every link because
+	// fleet.toml failed closed (see Refused).
 	Router  *mesh.Router
 	Key     *identity.Key
 	Created bool // the key was made on this start
 	Status  string
+	// Refused, when not "", says why the node opened no transport and links with
+	// nobody: fleet.toml has a problem that fails closed (fleetconf.FailClosed).
+	Refused string
+	// Guard enforces the API's access classes; nil when TrustedListener.
+	Guard   *apiauth.Guard
 	started time.Time
 	opts    Options
 	disc    *discovery.Discovery
@@ -80,18 +97,58 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	n.Status = ln.Addr().String()
-	return Serve(ctx, ln, n.Handler(), func() {
-		n.logf("node %s: status API on http://%s", n.Router.Address(), n.Status)
+	h := n.Handler()
+	if !opts.TrustedListener {
+		tok, err := apiauth.LoadOrCreateToken(opts.Config.Node.Data)
+		if err != nil {
+			return err
+		}
+		var master []byte
+		if b, err := hex.DecodeString(opts.Config.Master.PublicKey); err == nil && len(b) == 33 {
+			master = b
+		}
+		n.Guard, err = apiauth.NewGuard(apiauth.Config{Node: n.Key.PublicKey(), Master: master, Token: tok, Logf: opts.Logf})
+		if err != nil {
+			return err
+		}
+		h = n.Guard.Handler(n.Routes())
+	}
+	return Serve(ctx, ln, h, func() {
+		n.logf("node %s: status API on http://%s (control paths need the master's signature or the token in %s)",
+			n.Address(), n.Status, filepath.Join(opts.Config.Node.Data, apiauth.TokenFile))
 		if opts.Ready != nil {
 			opts.Ready(n)
 		}
 	})
 }
 
+// HTTP server limits shared by the node's API and the master's. A stranger who
+// opens connections and sends nothing, or a request slowly, is cut off; the
+// handlers that carry long transfers (POST /mesh/send, GET /mesh/recv) extend
+// their own deadlines through http.ResponseController.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 90 * time.Second // above /mesh/ping's longest wait (60 s)
+	IdleTimeout       = 120 * time.Second
+	MaxHeaderBytes    = 16 << 10
+	// MaxConns caps the API's open connections; more wait in the kernel's
+	// accept queue until one closes.
+	MaxConns = 256
+)
+
+// NewServer returns an http.Server for h with the limits above.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
+		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
+}
+
 // Serve serves h on ln until ctx ends (then shuts down, giving requests 2 s) or the
-// server fails. started, if set, runs once the server runs.
+// server fails, with NewServer's limits and at most MaxConns connections at once.
+// started, if set, runs once the server runs.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, started func()) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := NewServer(h)
+	ln = netutil.LimitListener(ln, MaxConns)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if started != nil {
@@ -108,7 +165,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, started func())
 	}
 }
 
-// Start brings the node up without serving the API.
+// Start brings the node up without serving the API. When fleet.toml failed
+// closed (fleetconf.FailClosed), it loads the key but opens no transport, starts
+// no discovery and no fleet control: the node serves its status, with the
+// errors, and links with nobody until the file is fixed and the node restarted.
 func Start(ctx context.Context, opts Options) (*Node, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
@@ -122,7 +182,18 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			return nil, fmt.Errorf("node key in %s: %w", cfg.Node.Data, err)
 		}
 	}
-	clock, err := Timestamps(cfg.Node.Data)
+	n := &Node{Key: key, Created: created, started: time.Now(), opts: opts}
+	if fleetconf.FailClosed(opts.Problems) {
+		n.Refused = "fleet.toml has errors that would leave this node open (see config_errors): it links with nobody until they are fixed and the node restarts"
+		opts.Logf("REFUSING every mesh link: %s", n.Refused)
+		for _, p := range opts.Problems {
+			if p.Fatal {
+				opts.Logf("  %s", p)
+			}
+		}
+		return n, nil
+	}
+	clk, err := OpenClock(cfg.Node.Data, opts.Logf)
 	if err != nil {
 		return nil, fmt.Errorf("handshake clock: %w", err)
 	}
@@ -171,7 +242,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		Peers:          peers,
 		KnownPeersOnly: cfg.Network.KnownPeersOnly,
 		Properties:     cfg.Network.Roles,
-		Clock:          clock,
+		Clock:          clk.Next,
 		Logf:           opts.Logf,
 
 		AnnounceInterval: opts.AnnounceInterval,
@@ -182,9 +253,9 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := r.Start(ctx); err != nil {
 		return nil, err
 	}
-	n := &Node{Router: r, Key: key, Created: created, started: time.Now(), opts: opts}
+	n.Router = r
 	if len(master) == 33 && !isMaster {
-		if err := n.startControl(ctx, master, clock); err != nil {
+		if err := n.startControl(ctx, master, clk.Next); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -229,12 +300,19 @@ func (n *Node) Close() error {
 	if n.stopControl != nil {
 		n.stopControl()
 	}
+	if n.Router == nil {
+		return nil
+	}
 	return n.Router.Close()
 }
 
+// Address returns the node's address (Skycoin format), whether or not it links.
+func (n *Node) Address() string { return n.Key.Address().String() }
+
 func (n *Node) logf(format string, args ...any) { n.opts.Logf(format, args...) }
 
-// NodeStatus is the /status document of `skyfleet node`.
+// NodeStatus is the /status document of `skyfleet node`. It is public: nothing
+// in it may be secret (config_errors never hold a secret value).
 type NodeStatus struct {
 	Address       string              `json:"address"`
 	PublicKey     string              `json:"public_key"`
@@ -245,23 +323,36 @@ type NodeStatus struct {
 	LinksUp       int                 `json:"links_up"`
 	Nodes         int                 `json:"nodes"` // in the topology, this one included
 	ConfigErrors  []fleetconf.Problem `json:"config_errors"`
+	// LinksRefused, when set, says why this node links with nobody.
+	LinksRefused string `json:"links_refused,omitempty"`
+	// API counts refused and admitted control requests (absent on a trusted socket).
+	API *apiauth.Stats `json:"api,omitempty"`
 }
 
 // State returns the node's status document.
 func (n *Node) State() NodeStatus {
 	st := NodeStatus{
-		Address:       n.Router.Address(),
+		Address:       n.Address(),
 		PublicKey:     hex.EncodeToString(n.Key.PublicKey()),
 		Name:          n.opts.Config.Node.Name,
 		Version:       n.opts.Version,
 		UptimeSeconds: time.Since(n.started).Seconds(),
 		Listen:        n.opts.Config.Node.Listen,
 		ConfigErrors:  n.opts.Problems,
-		Nodes:         len(n.Router.Graph().Nodes()),
+		LinksRefused:  n.Refused,
 	}
 	if st.ConfigErrors == nil {
 		st.ConfigErrors = []fleetconf.Problem{}
 	}
+	if n.Guard != nil {
+		s := n.Guard.Stats()
+		st.API = &s
+	}
+	if n.Router == nil {
+		st.Listen = []string{}
+		return st
+	}
+	st.Nodes = len(n.Router.Graph().Nodes())
 	for _, l := range n.Router.Links() {
 		if l.Up {
 			st.LinksUp++
@@ -270,16 +361,37 @@ func (n *Node) State() NodeStatus {
 	return st
 }
 
-// Handler serves GET /status (NodeStatus) and the router's /mesh/ API.
+// Routes is the node's API and who may call each path (package apiauth):
+//
+//	GET /status, GET /   public   NodeStatus
+//	/mesh/...            control  the router's API (mesh.Router.Handler); 503
+//	                              while the node refuses every link
+//
+// Run serves them behind a Guard; on a trusted socket they are served as they are.
+func (n *Node) Routes() []apiauth.Route {
+	status := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, n.State()) })
+	var meshAPI http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]string{"error": n.Refused})
+	})
+	if n.Router != nil {
+		meshAPI = n.Router.Handler()
+	}
+	return []apiauth.Route{
+		{Pattern: "GET /status", Access: apiauth.Public, Handler: status},
+		{Pattern: "GET /{$}", Access: apiauth.Public, Handler: status},
+		{Pattern: "/mesh/", Access: apiauth.Control, Handler: meshAPI},
+	}
+}
+
+// Handler serves Routes without asking for credentials: for a trusted socket,
+// or behind a server that enforces access itself.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/mesh/", n.Router.Handler())
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, n.State())
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, n.State())
-	})
+	for _, rt := range n.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	return mux
 }
 
