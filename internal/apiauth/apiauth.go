@@ -402,7 +402,8 @@ func RequestHash(node, nonce []byte, method, requestURI string) []byte {
 
 // SignRequest returns the Authorization header value with which master
 // authorises one request (method, requestURI such as "/mesh/ping?addr=...") to
-// the node whose challenge is c. Errors: c is malformed.
+// the node whose challenge is c. Errors: c is malformed, or master is nil or
+// zero (wrapping identity.ErrPrivateKey).
 func SignRequest(master *secp256k1.PrivateKey, c Challenge, method, requestURI string) (string, error) {
 	node, err := hex.DecodeString(c.NodeKey)
 	if err != nil || len(node) != 33 {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/skyfleet/skyfleet/services/identity"
 )
 
 // Report is what a node tells its master: who and what it is, how it is linked and
@@ -84,7 +86,8 @@ type Signed struct {
 
 // Seal encodes r as a report from the node with key priv to the master with
 // compressed public key master (33 bytes), numbered seq, and signs it. Errors: a
-// master key of the wrong length, a body over MaxReportBody.
+// master key of the wrong length, a body over MaxReportBody, a nil or zero priv
+// (wrapping identity.ErrPrivateKey). Signing is constant time in priv.
 func Seal(priv *secp256k1.PrivateKey, master []byte, seq uint64, r Report) ([]byte, error) {
 	if len(master) != keyLen {
 		return nil, fmt.Errorf("control: master key must be %d bytes, not %d", keyLen, len(master))
@@ -99,13 +102,21 @@ func Seal(priv *secp256k1.PrivateKey, master []byte, seq uint64, r Report) ([]by
 	b := make([]byte, 0, headerLen+len(body)+sigLen)
 	b = append(b, reportMagic...)
 	b = append(b, reportVersion)
-	b = append(b, priv.PubKey().SerializeCompressed()...)
+	pub, err := identity.PublicKeyOf(priv) // constant time in the node key
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	b = append(b, pub...)
 	b = append(b, master...)
 	b = binary.BigEndian.AppendUint64(b, seq)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
 	b = append(b, body...)
 	h := sha256.Sum256(b)
-	return append(b, ecdsa.SignCompact(priv, h[:], true)...), nil
+	sig, err := identity.SignCompact(priv, h[:]) // decred's bytes, in constant time
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	return append(b, sig...), nil
 }
 
 // Open checks and decodes a signed report addressed to master (33 bytes): the

@@ -48,8 +48,14 @@ type Key struct {
 	pub  []byte // compressed, PublicKeySize bytes
 }
 
-func newKey(priv *secp256k1.PrivateKey) *Key {
-	return &Key{priv: priv, pub: priv.PubKey().SerializeCompressed()}
+// newKey wraps priv, whose scalar the caller has checked to be in [1, N-1], and
+// derives its public key in constant time (PublicKeyOf).
+func newKey(priv *secp256k1.PrivateKey) (*Key, error) {
+	pub, err := PublicKeyOf(priv)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{priv: priv, pub: pub}, nil
 }
 
 // Generate makes a new key from 32-byte draws of r, redrawing while the value
@@ -68,7 +74,7 @@ func Generate(r io.Reader) (*Key, error) {
 		}
 		var s secp256k1.ModNScalar
 		if overflow := s.SetBytes(&b); overflow == 0 && !s.IsZero() {
-			return newKey(secp256k1.NewPrivateKey(&s)), nil
+			return newKey(secp256k1.NewPrivateKey(&s))
 		}
 	}
 	return nil, fmt.Errorf("identity: entropy source produced %d invalid secret keys in a row", maxGenerateAttempts)
@@ -76,7 +82,9 @@ func Generate(r io.Reader) (*Key, error) {
 
 // ParseSecretHex parses a secret key written as exactly 64 hex characters
 // (either case, no prefix, no whitespace). Errors wrap ErrSecretLength,
-// ErrSecretNotHex or ErrSecretRange; the messages never repeat the secret.
+// ErrSecretNotHex or ErrSecretRange; their text depends only on the class and
+// on len(s), never on the characters of s (not even an invalid one), since a
+// typo in a secret still reveals most of it.
 func ParseSecretHex(s string) (*Key, error) {
 	if len(s) != 2*SecretSize {
 		return nil, fmt.Errorf("%w (got %d characters)", ErrSecretLength, len(s))
@@ -84,17 +92,15 @@ func ParseSecretHex(s string) (*Key, error) {
 	var b [SecretSize]byte
 	defer clear(b[:])
 	if _, err := hex.Decode(b[:], []byte(s)); err != nil {
-		var ie hex.InvalidByteError
-		if errors.As(err, &ie) {
-			return nil, fmt.Errorf("%w (invalid character %q)", ErrSecretNotHex, rune(ie))
-		}
-		return nil, fmt.Errorf("%w: %v", ErrSecretNotHex, err)
+		// Neither the offending character nor hex's error (which quotes it) is
+		// repeated: both are part of the secret.
+		return nil, ErrSecretNotHex
 	}
 	var sc secp256k1.ModNScalar
 	if overflow := sc.SetBytes(&b); overflow != 0 || sc.IsZero() {
 		return nil, ErrSecretRange
 	}
-	return newKey(secp256k1.NewPrivateKey(&sc)), nil
+	return newKey(secp256k1.NewPrivateKey(&sc))
 }
 
 // PublicKey returns a fresh copy of the 33-byte compressed SEC1 public key.
@@ -113,7 +119,9 @@ func (k *Key) SecretHex() string {
 }
 
 // PrivateKey returns the underlying decred secp256k1 private key, for
-// signing and Diffie-Hellman in the mesh. Callers must not modify it.
+// signing and Diffie-Hellman in the mesh. Callers must not modify it. Sign
+// with SignCompact and derive public keys with PublicKeyOf, not with decred's
+// ecdsa.SignCompact or PubKey, which are variable time in the secret.
 func (k *Key) PrivateKey() *secp256k1.PrivateKey { return k.priv }
 
 // Address returns the Skycoin address of the key's compressed public key.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -132,6 +133,38 @@ func TestParseSecretHexErrors(t *testing.T) {
 	}
 }
 
+// wantSecretErrorText is the only text ParseSecretHex may give for an error of
+// class want on an input of n characters: nothing may depend on the characters.
+func wantSecretErrorText(want error, n int) string {
+	if errors.Is(want, ErrSecretLength) {
+		_, err := ParseSecretHex(strings.Repeat("0", n))
+		return err.Error()
+	}
+	if errors.Is(want, ErrSecretNotHex) {
+		_, err := ParseSecretHex(strings.Repeat("g", 64))
+		return err.Error()
+	}
+	return ErrSecretRange.Error()
+}
+
+// TestParseSecretHexErrorHidesSecret is the regression test for errors that
+// quoted the invalid character of a secret: a secret with one typo is still the
+// secret, so no character of it may appear in the error (the message must be the
+// same whatever the characters are).
+func TestParseSecretHexErrorHidesSecret(t *testing.T) {
+	secret := "6614f0956f4e08e07ec2d4c2767b9f7121449fc2269e2b22f1a549d63e9f719b"
+	for _, bad := range []string{"Z", "q", "#", "\x00", "é", "\n", "~"} {
+		in := secret[:40] + bad + secret[40+len(bad):]
+		_, err := ParseSecretHex(in)
+		if !errors.Is(err, ErrSecretNotHex) {
+			t.Fatalf("%q: error %v, want ErrSecretNotHex", bad, err)
+		}
+		if msg := err.Error(); msg != wantSecretErrorText(ErrSecretNotHex, len(in)) || strings.Contains(msg, bad) || strings.Contains(msg, fmt.Sprintf("%q", bad)) {
+			t.Errorf("%q: error text %q depends on the secret's characters", bad, msg)
+		}
+	}
+}
+
 func TestParseSecretHexOneIsGenerator(t *testing.T) {
 	// Secret 1 gives the generator point G (SEC 2, section 2.4.1).
 	k, err := ParseSecretHex(strings.Repeat("0", 63) + "1")
@@ -175,13 +208,25 @@ func FuzzParseSecretHex(f *testing.F) {
 	f.Add("6614F0956F4E08E07EC2D4C2767B9F7121449FC2269E2B22F1A549D63E9F719B")
 	f.Add("")
 	f.Add("xyz")
+	f.Add(strings.Repeat("0", 63) + "Z")
+	f.Add("é" + strings.Repeat("0", 62))
 	f.Fuzz(func(t *testing.T, s string) {
 		k, err := ParseSecretHex(s)
 		if err != nil {
 			if k != nil {
 				t.Fatal("key with error")
 			}
-			return
+			// No character of s may reach the error: its text is fixed by the
+			// class and the length alone.
+			for _, class := range []error{ErrSecretLength, ErrSecretNotHex, ErrSecretRange} {
+				if errors.Is(err, class) {
+					if want := wantSecretErrorText(class, len(s)); err.Error() != want {
+						t.Fatalf("ParseSecretHex(%q) error %q, want %q", s, err, want)
+					}
+					return
+				}
+			}
+			t.Fatalf("ParseSecretHex(%q) error %v is of no documented class", s, err)
 		}
 		if len(s) != 64 || k.SecretHex() != strings.ToLower(s) {
 			t.Fatalf("accepted %q, SecretHex %s", s, k.SecretHex())

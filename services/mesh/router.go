@@ -215,7 +215,7 @@ func New(cfg Config) (*Router, error) {
 		byIndex: make(map[uint32]*sessionRef),
 		known:   make(map[topology.Key]bool),
 	}
-	copy(r.self[:], cfg.Key.PubKey().SerializeCompressed())
+	copy(r.self[:], r.hs.PublicKey()) // derived in constant time; zero for a zero key, refused below
 	a, err := identity.AddressFromPublicKey(r.self[:])
 	if err != nil {
 		return nil, err

@@ -27,6 +27,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"golang.org/x/crypto/hkdf"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/skyfleet/skyfleet/services/identity"
 )
 
 // ChallengePrefix starts the single keyboard-interactive question the server
@@ -51,9 +53,12 @@ func challengeHash(user string, sessionID []byte) []byte {
 
 // SignChallenge returns the 65-byte compact ECDSA signature (recoverable,
 // compressed-key flag set) with which master proves it is logging in as user on
-// the SSH session sessionID. The keyboard-interactive answer is its hex.
+// the SSH session sessionID. The keyboard-interactive answer is its hex. It is
+// computed in constant time (identity.SignCompact); a nil or zero master key
+// gives nil, which VerifyChallenge rejects.
 func SignChallenge(master *secp256k1.PrivateKey, user string, sessionID []byte) []byte {
-	return ecdsa.SignCompact(master, challengeHash(user, sessionID), true)
+	sig, _ := identity.SignCompact(master, challengeHash(user, sessionID))
+	return sig
 }
 
 // VerifyChallenge checks that sig is a SignChallenge signature for user and
@@ -114,9 +119,12 @@ func nodeProofHash(sessionID, hostKey []byte) []byte {
 // SignNodeProof returns the node's answer to NodeProofRequest: a 65-byte compact
 // ECDSA signature by the node key over the session ID and the host key (wire
 // format) the session was keyed with. A server relaying another node's session
-// cannot produce it, since its own session ID differs.
+// cannot produce it, since its own session ID differs. It is computed in
+// constant time (identity.SignCompact); a nil or zero node key gives nil, which
+// VerifyNodeProof rejects.
 func SignNodeProof(node *secp256k1.PrivateKey, sessionID, hostKey []byte) []byte {
-	return ecdsa.SignCompact(node, nodeProofHash(sessionID, hostKey), true)
+	sig, _ := identity.SignCompact(node, nodeProofHash(sessionID, hostKey))
+	return sig
 }
 
 // VerifyNodeProof checks a SignNodeProof signature against node, the expected

@@ -13,6 +13,8 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/skyfleet/skyfleet/services/identity"
 )
 
 // Encoding constants; see the package documentation for the layout.
@@ -98,13 +100,18 @@ func (a *Announcement) EncodedLen() int {
 }
 
 // Sign fills a.Sig with priv's signature of a's encoding. It fails with an error
-// wrapping ErrMalformed when a is not valid (see Announcement), and without wrapping
-// it when priv's public key is not a.Origin.
+// wrapping ErrMalformed when a is not valid (see Announcement), with one wrapping
+// identity.ErrPrivateKey when priv is zero, and without wrapping when priv's public
+// key is not a.Origin. Signing and key derivation are constant time in priv.
 func (a *Announcement) Sign(priv *secp256k1.PrivateKey) error {
 	if priv == nil {
 		return errors.New("topology: Sign: nil private key")
 	}
-	if pub := priv.PubKey().SerializeCompressed(); !bytes.Equal(pub, a.Origin[:]) {
+	pub, err := identity.PublicKeyOf(priv) // constant time in the node key
+	if err != nil {
+		return fmt.Errorf("topology: Sign: %w", err)
+	}
+	if !bytes.Equal(pub, a.Origin[:]) {
 		return fmt.Errorf("topology: Sign: private key is not the origin's (%x…, origin %x…)", pub[:6], a.Origin[:6])
 	}
 	body, err := a.appendBody(make([]byte, 0, a.EncodedLen()))
@@ -112,7 +119,11 @@ func (a *Announcement) Sign(priv *secp256k1.PrivateKey) error {
 		return err
 	}
 	h := sha256.Sum256(body)
-	a.Sig = ecdsa.SignCompact(priv, h[:], true)
+	sig, err := identity.SignCompact(priv, h[:]) // decred's bytes, in constant time
+	if err != nil {
+		return fmt.Errorf("topology: Sign: %w", err)
+	}
+	a.Sig = sig
 	return nil
 }
 
