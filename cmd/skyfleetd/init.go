@@ -73,12 +73,7 @@ func runInit() {
 		if err := mounts.MountBoot(disk.Boot, "/boot"); err != nil {
 			st.degrade("boot", err)
 		} else {
-			var problems []fleetconf.Problem
-			cfg, problems = fleetconf.Load("/boot/fleet.toml", true)
-			st.ConfigErrors = append(st.ConfigErrors, problems...)
-			for _, p := range st.ConfigErrors {
-				logf("fleet.toml: %s", p)
-			}
+			cfg = loadConfig(st, "/boot/fleet.toml")
 		}
 		st.Perm = mountPerm(disk)
 		if st.Perm.Error != "" {
@@ -156,6 +151,24 @@ func runInit() {
 		consoleCommands(os.Stdin, st, pw)
 	}
 	select {} // PID 1 never returns; pw ends the system
+}
+
+// loadConfig reads fleet.toml into st's config_errors, logs each problem and, when
+// the file fails closed, says on the status page that the mesh links with nobody
+// (the mesh service reads the same file and refuses every link). The Config is the
+// device defaults plus what the file validly sets: enough for PID 1 to bring the
+// network up and serve status whatever the file holds.
+func loadConfig(st *nodeState, path string) fleetconf.Config {
+	cfg, problems := fleetconf.Load(path, true)
+	st.ConfigErrors = append(st.ConfigErrors, problems...)
+	for _, p := range problems {
+		logf("fleet.toml: %s", p)
+	}
+	if fleetconf.FailClosed(problems) {
+		st.LinksRefused = "fleet.toml has errors that would leave this node open (see config_errors): the mesh links with nobody until they are fixed and the node reboots"
+		logf("REFUSING every mesh link: %s", st.LinksRefused)
+	}
+	return cfg
 }
 
 // mountPerm mounts /perm and, on the first boot of a card bigger than the image, grows

@@ -22,6 +22,9 @@ type nodeState struct {
 	Hostname     string              `json:"hostname"`
 	BootMS       int64               `json:"boot_ms"` // kernel start to all services ready; 0 until then
 	ConfigErrors []fleetconf.Problem `json:"config_errors"`
+	// LinksRefused, when set, says the mesh links with nobody because fleet.toml
+	// failed closed (fleetconf.FailClosed); config_errors has the fatal problems.
+	LinksRefused string `json:"links_refused,omitempty"`
 	// Degraded lists what failed at boot that the node runs without, e.g. "perm: ...".
 	Degraded []string  `json:"degraded"`
 	Perm     permState `json:"perm"`

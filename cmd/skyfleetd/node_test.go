@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,5 +88,33 @@ func TestHostname(t *testing.T) {
 		if got := hostname(cfg); got != c.want {
 			t.Errorf("hostname(%q, %q) = %q, want %q", c.system, c.name, got, c.want)
 		}
+	}
+}
+
+// PID 1 comes up on a fleet.toml that fails closed, with the device defaults (so
+// the network and status come up), and its status page says the mesh links with
+// nobody; a file that only misses its psk does not fail closed.
+func TestLoadConfigFailClosed(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[network]\npsk = 0x"+strings.Repeat("ab", 32)+"\n"), 0o644)
+	st := &nodeState{ConfigErrors: []fleetconf.Problem{}}
+	cfg := loadConfig(st, bad)
+	if st.LinksRefused == "" || len(st.ConfigErrors) != 1 || !st.ConfigErrors[0].Fatal {
+		t.Errorf("bad psk: links_refused %q, problems %+v", st.LinksRefused, st.ConfigErrors)
+	}
+	if cfg.Node.Status != fleetconf.DeviceStatus {
+		t.Errorf("status address %q, want the device default so status is served", cfg.Node.Status)
+	}
+	b, _ := json.Marshal(statusDoc{nodeState: st})
+	if strings.Contains(string(b), "abab") {
+		t.Errorf("status echoes the psk: %s", b)
+	}
+	ok := filepath.Join(dir, "ok.toml")
+	os.WriteFile(ok, []byte("[node]\nname = \"kit-07\"\n"), 0o644)
+	st = &nodeState{ConfigErrors: []fleetconf.Problem{}}
+	loadConfig(st, ok)
+	if st.LinksRefused != "" {
+		t.Errorf("a file without a psk failed closed: %q", st.LinksRefused)
 	}
 }
