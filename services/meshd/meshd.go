@@ -144,11 +144,12 @@ func NewServer(h http.Handler) *http.Server {
 }
 
 // Serve serves h on ln until ctx ends (then shuts down, giving requests 2 s) or the
-// server fails, with NewServer's limits and at most MaxConns connections at once.
+// server fails, with NewServer's limits and at most MaxConns connections at once,
+// MaxConnsPerSource of them from one source address.
 // started, if set, runs once the server runs.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, started func()) error {
 	srv := NewServer(h)
-	ln = netutil.LimitListener(ln, MaxConns)
+	ln = netutil.LimitListener(limitPerSource(ln, MaxConnsPerSource), MaxConns)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if started != nil {
