@@ -6,13 +6,26 @@ FLEET   ?=
 GO      ?= go
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: run image deps test test-unit test-e2e fuzz bench clean help
+.PHONY: run image deps test vet test-unit test-browser test-e2e fuzz bench clean help
+
+# Every `go test` below goes through internal/testcheck: failing tests with their
+# logs, a line per package, skips listed at the end. With SKYFLEET_CI=1 (.ci/run sets
+# it) a skipped test not on .ci/allowed-skips fails the run.
+TESTCHECK = bin/testcheck -allow .ci/allowed-skips
+# The fuzz stage's total wall time, shared by every fuzz target (scripts/fuzz.sh).
+FUZZBUDGET ?= 5m
+ifdef FUZZTIME
+$(error FUZZTIME (per target) is gone: set FUZZBUDGET, the fuzz stage's total time shared by all targets)
+endif
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 bin/skyfleet: FORCE
 	@$(GO) build -o bin/skyfleet ./cmd/skyfleet
+
+bin/testcheck: FORCE
+	@$(GO) build -o bin/testcheck ./internal/testcheck/cmd/testcheck
 
 deps: ## install QEMU, dosfstools, e2fsprogs, mtools (apt-get as root; else prints the command)
 	@scripts/deps.sh
@@ -24,19 +37,24 @@ run: deps ## build the rpi3b image and boot it in QEMU; status on 127.0.0.1:PORT
 	@$(MAKE) --no-print-directory image BOARD=rpi3b
 	bin/skyfleet qemu --image skyfleet-rpi3b.img --status-port $(PORT)
 
-test: deps test-unit test-e2e fuzz ## all tiers: unit, golden, fuzz seeds, netns meshes, QEMU boots, fuzzing (CI: FUZZTIME=60s)
+test: ## every tier in stages (deps, vet, unit, browser, e2e, fuzz), each stage's wall time printed and summed up
+	@MAKE="$(MAKE)" scripts/stages.sh deps=deps vet=vet unit=test-unit browser=test-browser e2e=test-e2e fuzz=fuzz
 
-test-unit: ## tier 1: go vet and go test ./... (fast)
+vet: ## go vet, without and with the e2e tag
 	$(GO) vet ./...
-	$(GO) test ./...
-
-test-e2e: ## tiers 2-3: netns meshes, a 300-node fleet, the dashboard in headless chromium, QEMU boots (minutes)
 	$(GO) vet -tags e2e ./e2e/... ./services/control/dashboard/
-	SKYFLEET_ARTEFACTS=$(CURDIR)/e2e/artifacts/dashboard $(GO) test -tags e2e -count=1 -timeout 5m ./e2e/browser/ ./services/control/dashboard/
-	$(GO) test -tags e2e -count=1 -timeout 45m -v ./e2e/
 
-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
-	@scripts/fuzz.sh $(or $(FUZZTIME),10s)
+test-unit: bin/testcheck ## tier 1: go test ./... (unit, golden vectors, fuzz seeds)
+	$(TESTCHECK) -- $(GO) test -json ./...
+
+test-browser: bin/testcheck ## the fleet dashboard in headless chromium
+	SKYFLEET_ARTEFACTS=$(CURDIR)/e2e/artifacts/dashboard $(TESTCHECK) -- $(GO) test -json -tags e2e -count=1 -timeout 5m ./e2e/browser/ ./services/control/dashboard/
+
+test-e2e: bin/testcheck ## tiers 2-3: netns meshes, a 300-node fleet, QEMU boots (minutes; progress as go test -v)
+	$(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 45m ./e2e/
+
+fuzz: bin/testcheck ## every fuzz target within FUZZBUDGET in all (default 5m; CI: see .ci/run)
+	@GO="$(GO)" scripts/fuzz.sh $(FUZZBUDGET)
 
 bench: ## benchmarks (ratios printed by the benchmarks themselves)
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

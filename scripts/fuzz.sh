@@ -1,42 +1,109 @@
 #!/usr/bin/env bash
-# Runs every Go fuzz target in the tree for the given time each (e.g. 10s, 60s).
+# Runs every Go fuzz target in the tree within one fixed total time budget.
+#
+#   scripts/fuzz.sh [BUDGET [PACKAGES...]]
+#
+# BUDGET: 10m, 90s, 1h30m, ... (default 5m). PACKAGES: go list patterns (default ./...).
+#
+# The budget is wall time for the whole stage, shared by all targets: each target in
+# turn gets what is left of the budget divided by the targets still to run, so
+# compiling and the baseline coverage run count against the budget too, and the stage
+# ends near BUDGET however many targets the tree grows to. No target gets less than
+# FUZZFLOOR of fuzzing (default 10s); when targets x FUZZFLOOR no longer fits, the
+# stage runs over and says so, which is the cue to raise the budget.
+#
+# Every run goes through bin/testcheck (internal/testcheck), like the other tiers:
+# a skipped fuzz target fails in CI unless it is on .ci/allowed-skips.
 #
 # A target fails when the fuzzer finds an input that breaks it: Go then writes the
 # input under testdata/fuzz/ and says "Failing input written". Go 1.26's fuzzing
 # coordinator can also end a run with a bare "context deadline exceeded" at the
 # -fuzztime boundary, with no input found (golang/go#75804, fixed in Go 1.27): that
-# run is repeated once, and only a repeat that fails the same way is let through,
+# run is repeated once, with a share of the budget left like any other run, so the
+# repeat is inside the budget; only a repeat that fails the same way is let through,
 # with a warning. Anything else non-zero fails the script.
 set -euo pipefail
-t=${1:-10s}
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+TESTCHECK=${TESTCHECK:-bin/testcheck}
+
+# secs DURATION: whole seconds in a Go-style duration of h, m and s parts.
+secs() {
+  local d=$1 total=0 n unit
+  [[ $d =~ ^([0-9]+[hms])+$ ]] || { echo "fuzz.sh: bad duration $d (want e.g. 10m, 90s, 1h30m)" >&2; exit 2; }
+  while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
+    n=$((10#${BASH_REMATCH[1]})) unit=${BASH_REMATCH[2]} d=${BASH_REMATCH[3]}
+    case $unit in h) total=$((total + n * 3600)) ;; m) total=$((total + n * 60)) ;; s) total=$((total + n)) ;; esac
+  done
+  echo "$total"
+}
+# dur SECONDS: 1h2m3s-style text.
+dur() {
+  local s=$1 out=""
+  [ "$s" -ge 3600 ] && out="$((s / 3600))h" && s=$((s % 3600))
+  { [ -n "$out" ] || [ "$s" -ge 60 ]; } && out="$out$((s / 60))m" && s=$((s % 60))
+  echo "$out${s}s"
+}
+
+budget=$(secs "${1:-5m}")
+shift || true
+[ $# -gt 0 ] || set -- ./...
+floor=$(secs "${FUZZFLOOR:-10s}")
+[ -x "$TESTCHECK" ] || "$GO" build -o "$TESTCHECK" ./internal/testcheck/cmd/testcheck
+
+targets=()
+for pkg in $("$GO" list "$@"); do
+  dir=$("$GO" list -f '{{.Dir}}' "$pkg")
+  for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/func //'); do
+    targets+=("$pkg $f")
+  done
+done
+n=${#targets[@]}
+if [ "$n" -eq 0 ]; then
+  echo "fuzz.sh: no fuzz targets found" >&2
+  exit 1
+fi
+echo "fuzz.sh: $n targets share a budget of $(dur "$budget") (at least $(dur "$floor") of fuzzing each)"
+
+start=$(date +%s)
 flaked=0
-run() { # pkg target -> 0 ok, 1 real failure, 2 coordinator deadline race
-  local out rc=0
-  out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "$t" "$1" 2>&1) || rc=$?
-  printf '%s\n' "$out" | grep -v '^fuzz: elapsed' || true
+last_out=""
+# run pkg target i -> 0 ok, 1 real failure, 2 coordinator deadline race. i is the
+# index of the target, for its share of the budget left.
+run() {
+  local pkg=$1 f=$2 i=$3 rc=0 left share t0
+  left=$((budget - ($(date +%s) - start)))
+  share=$((left / (n - i)))
+  [ "$share" -lt "$floor" ] && share=$floor
+  t0=$(date +%s)
+  echo "== [$((i + 1))/$n] $pkg $f: fuzzing $(dur "$share") ($(dur $((left > 0 ? left : 0))) of the budget left for $((n - i)) targets)"
+  last_out=$("$TESTCHECK" -allow .ci/allowed-skips -- "$GO" test -json -run '^$' -fuzz "^$f\$" -fuzztime "${share}s" "$pkg" 2>&1) || rc=$?
+  echo "   $f took $(dur $(($(date +%s) - t0)))"
   [ $rc -eq 0 ] && return 0
-  if ! grep -q 'Failing input written' <<<"$out" && grep -q 'context deadline exceeded' <<<"$out"; then
+  if ! grep -q 'Failing input written' <<<"$last_out" && grep -q 'context deadline exceeded' <<<"$last_out"; then
     return 2
   fi
   return 1
 }
-for pkg in $(go list ./...); do
-  dir=$(go list -f '{{.Dir}}' "$pkg")
-  for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/func //'); do
-    echo "== $pkg $f ($t)"
-    rc=0; run "$pkg" "$f" || rc=$?
+for i in "${!targets[@]}"; do
+  read -r pkg f <<<"${targets[$i]}"
+  rc=0; run "$pkg" "$f" "$i" || rc=$?
+  if [ $rc -eq 2 ]; then
+    echo "fuzz.sh: $f ended on Go's fuzztime deadline race with no failing input; running it again"
+    rc=0; run "$pkg" "$f" "$i" || rc=$?
     if [ $rc -eq 2 ]; then
-      echo "fuzz.sh: $f ended on Go's fuzztime deadline race with no failing input; running it again"
-      rc=0; run "$pkg" "$f" || rc=$?
-      if [ $rc -eq 2 ]; then
-        echo "fuzz.sh: WARNING: $f hit the deadline race twice, still with no failing input"
-        flaked=$((flaked + 1)); rc=0
-      fi
+      printf '%s\n' "$last_out"
+      echo "fuzz.sh: WARNING: $f hit the deadline race twice, still with no failing input"
+      flaked=$((flaked + 1)); rc=0
     fi
-    if [ $rc -ne 0 ]; then
-      echo "fuzz.sh: $pkg $f FAILED"
-      exit 1
-    fi
-  done
+  fi
+  if [ $rc -ne 0 ]; then
+    printf '%s\n' "$last_out"
+    echo "fuzz.sh: $pkg $f FAILED"
+    exit 1
+  fi
 done
-echo "fuzz.sh: every target passed ($flaked deadline-race repeats let through)"
+took=$(($(date +%s) - start))
+over=""
+[ "$took" -gt $((budget + budget / 10 + 30)) ] && over=" (OVER the budget: $n targets x $(dur "$floor") floor plus build time no longer fit; raise FUZZBUDGET)"
+echo "fuzz.sh: every target passed: $n targets in $(dur "$took") of a $(dur "$budget") budget$over ($flaked deadline-race repeats let through)"

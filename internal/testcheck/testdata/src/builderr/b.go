@@ -1,0 +1,3 @@
+package builderr
+
+func F() int { return "not an int" }

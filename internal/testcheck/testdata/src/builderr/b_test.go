@@ -1,0 +1,5 @@
+package builderr
+
+import "testing"
+
+func TestF(t *testing.T) { F() }
