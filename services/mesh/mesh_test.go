@@ -93,7 +93,17 @@ func TestNearestRole(t *testing.T) {
 		}
 	})
 	waitConverged(t, nodes, 10*time.Second)
-	time.Sleep(300 * time.Millisecond) // announcements with roles have flooded
+	// Convergence needs routes, not the latest announcements: wait until node 3
+	// holds nodes 1's and 4's announcements with their role.
+	waitCond(t, 10*time.Second, "node 3 to learn both gateways' roles", func() bool {
+		for _, i := range []int{1, 4} {
+			a, ok := nodes[3].r.graph.Get(keyOf(nodes[i]))
+			if !ok || len(a.Properties) != 1 || a.Properties[0] != "gateway" {
+				return false
+			}
+		}
+		return true
+	})
 	srv := httptest.NewServer(nodes[3].r.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/mesh/nearest?role=gateway")
@@ -286,9 +296,7 @@ func TestFailover(t *testing.T) {
 		io.Copy(c, bytes.NewReader(data))
 		c.Close()
 	}()
-	for received.Load() < 2<<20 {
-		time.Sleep(time.Millisecond)
-	}
+	waitCond(t, 30*time.Second, "2 MiB to arrive before the node is killed", func() bool { return received.Load() >= 2<<20 })
 	// Kill a middle node of a route in use (not a neighbour of the source, so the
 	// source learns of it only through a route error).
 	var victim *testNode
@@ -369,9 +377,25 @@ func TestStrangers(t *testing.T) {
 	})
 	target := nodes[1]
 	waitConverged(t, nodes, 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	// Replays need something to replay: a handshake and data datagrams the real
+	// peer sent the target.
+	waitCond(t, 10*time.Second, "a handshake and data to the target on the wire", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		var i, d bool
+		for _, c := range inits {
+			i = i || c.to == target.tr.addr
+		}
+		for _, c := range datas {
+			d = d || c.to == target.tr.addr
+		}
+		return i && d
+	})
 
 	stranger := m.transport()
+	// reply waits a while for any answer to the stranger. Proving there is none
+	// takes waiting: the 300 ms are what is tested, not synchronisation (by then
+	// the target has counted every probe, see below, so an answer would be sent).
 	reply := func() bool {
 		select {
 		case <-stranger.in:
@@ -430,21 +454,37 @@ func TestStrangers(t *testing.T) {
 	for _, b := range replays {
 		stranger.WriteTo(b, target.tr.addr)
 	}
-	if reply() {
-		t.Error("a stranger got a reply")
+	// Every probe is dropped and counted; wait for the counts (the target reads
+	// them asynchronously), then for any reply.
+	want := map[string]uint64{
+		"drop_malformed":        1,
+		"drop_no_psk":           1,
+		"drop_refused":          1,
+		"drop_handshake_replay": uint64(len(replayInits)),
+		"drop_data_replay":      uint64(len(replays)),
 	}
-	time.Sleep(100 * time.Millisecond)
-	after := target.r.Counters()
-	check := func(name string, atLeast uint64) {
+	var after map[string]uint64
+	counted := func() bool {
+		after = target.r.Counters()
+		for name, atLeast := range want {
+			if after[name]-before[name] < atLeast {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !counted() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for name, atLeast := range want {
 		if d := after[name] - before[name]; d < atLeast {
 			t.Errorf("%s rose by %d, want >= %d", name, d, atLeast)
 		}
 	}
-	check("drop_malformed", 1)
-	check("drop_no_psk", 1)
-	check("drop_refused", 1)
-	check("drop_handshake_replay", uint64(len(replayInits)))
-	check("drop_data_replay", uint64(len(replays)))
+	if reply() {
+		t.Error("a stranger got a reply")
+	}
 	// No state for the strangers.
 	target.r.mu.RLock()
 	got := len(target.r.byIndex)
@@ -454,5 +494,18 @@ func TestStrangers(t *testing.T) {
 	}
 	if len(target.r.byKey) != 1 {
 		t.Errorf("target knows %d neighbours, want 1", len(target.r.byKey))
+	}
+}
+
+// waitCond polls cond every 10 ms until it holds, failing the test with what was
+// awaited if it does not within the given time.
+func waitCond(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -328,6 +328,7 @@ func TestPathsEmpty(t *testing.T) {
 				tp.b.paths.set(nil)
 				go func() {
 					defer close(done)
+					// The outage's length is the scenario, not synchronisation.
 					time.Sleep(500 * time.Millisecond)
 					tp.a.paths.set(tp.all)
 					tp.b.paths.set(tp.allB)
@@ -357,6 +358,8 @@ func TestNewPathAppears(t *testing.T) {
 			once.Do(func() {
 				tp.path(0, func(l *fakeLink) { l.blackhole = true })
 				go func() {
+					// The scenario: 200 ms with no working path before the
+					// new one appears.
 					time.Sleep(200 * time.Millisecond)
 					tp.a.paths.set(tp.all[1:])
 					tp.b.paths.set(tp.allB[1:])
@@ -433,6 +436,7 @@ func TestTimeWaitAnswersRetransmits(t *testing.T) {
 		return a.finState == finAcked
 	})
 	tp.ab[0].set(func(l *fakeLink) { l.blackhole = true }) // a's acks vanish
+	timeouts := b.Stats().Timeouts
 	b.Write([]byte("late"))
 	b.Close()
 	waitFor(t, "a's TIME-WAIT", func() bool {
@@ -440,7 +444,8 @@ func TestTimeWaitAnswersRetransmits(t *testing.T) {
 		defer a.mu.Unlock()
 		return !a.timeWait.IsZero() || a.state == stateDone
 	})
-	time.Sleep(500 * time.Millisecond) // b retransmits into the void, backs off
+	// b retransmits into the void and backs off: two retransmission timeouts.
+	waitFor(t, "b's retransmissions to time out twice", func() bool { return b.Stats().Timeouts >= timeouts+2 })
 	tp.ab[0].set(func(l *fakeLink) { l.blackhole = false })
 	select {
 	case <-b.Done():
@@ -506,7 +511,13 @@ func TestDeadlines(t *testing.T) {
 		_, err := b.Read(make([]byte, 10))
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// SetReadDeadline above woke any reader and cleared rwait; a Read that blocks
+	// makes it anew.
+	waitFor(t, "the Read to block", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.rwait != nil
+	})
 	b.SetReadDeadline(time.Now().Add(-time.Second))
 	select {
 	case err := <-errc:
@@ -552,7 +563,8 @@ func TestIdleTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Keepalives hold an idle stream open well past the idle timeout.
+	// Keepalives hold an idle stream open well past the idle timeout: the idle
+	// time is what is tested, so this sleep stays.
 	time.Sleep(1200 * time.Millisecond)
 	select {
 	case <-a.Done():
@@ -689,7 +701,7 @@ func TestGarbageDuringTransfer(t *testing.T) {
 			m := append([]byte(nil), real...)
 			m[r.IntN(len(m))] ^= byte(1 + r.IntN(255))
 			b.Deliver(m, nil)
-			time.Sleep(100 * time.Microsecond)
+			time.Sleep(100 * time.Microsecond) // paces the garbage; not synchronisation
 		}
 	}()
 	transfer(t, tp, a, b, 2<<20, true, nil)
