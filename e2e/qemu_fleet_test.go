@@ -4,10 +4,8 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,18 +15,13 @@ import (
 	"github.com/creack/pty"
 )
 
-// TestQEMUFleet is acceptance 1 of issue 4: the image booted in QEMU, whose fleet.toml
-// names a master on the host (reached through QEMU's NAT at 10.0.2.2), appears in
-// `skyfleet nodes` within 10 s of its status becoming ready; `skyfleet exec` runs
-// uname -a on the Pi kernel; `skyfleet ssh` gives a working shell on a pty.
-func TestQEMUFleet(t *testing.T) {
-	m := startMaster(t, "60s")
-	img := filepath.Join(t.TempDir(), "fleet.img")
-	built := buildImage(t, img, fmt.Sprintf("[node]\nname = \"qemu-kit\"\n\n[network]\npsk = %q\nlan_discovery = false\n\n"+
-		"[master]\npublic_key = %q\naddresses = [\"udp://10.0.2.2:%d\"]\n", meshPSK, m.key.PublicKeyHex(), m.meshPort))
-	v := boot(t, img, "fleet")
-	s := v.waitStatus()
-	ready := time.Now()
+// testQEMUFleet (TestQEMUNode/Fleet) is acceptance 1 of issue 4: the node booted in
+// QEMU, whose fleet.toml names a master on the host (reached through QEMU's NAT at
+// 10.0.2.2), appears in `skyfleet nodes` within 10 s of its status becoming ready;
+// `skyfleet exec` runs uname -a on the Pi kernel; `skyfleet ssh` gives a working shell
+// on a pty.
+func testQEMUFleet(t *testing.T, g *sharedVM) {
+	v, s, m, built, ready := g.vm.in(t), g.status, g.master, g.built, g.ready
 	for {
 		if listed(m.nodes(t), s.Address) {
 			break
@@ -109,5 +102,4 @@ func TestQEMUFleet(t *testing.T) {
 	if !strings.Contains(logJSON, `"action": "ssh"`) || !strings.Contains(logJSON, "uname -a") {
 		t.Errorf("the master's action log lacks the exec and the shell:\n%s", logJSON)
 	}
-	v.poweroff()
 }

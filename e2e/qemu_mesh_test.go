@@ -3,32 +3,22 @@
 package e2e
 
 import (
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestQEMUMesh: the image booted in QEMU joins a mesh with a `skyfleet node` on the
-// host through QEMU's user network (NAT, as behind a home router: the guest dials out
-// to 10.0.2.2, the host), and the two ping each other by address.
-func TestQEMUMesh(t *testing.T) {
-	host := newMeshNode(t, "host", nil)
-	hp := freeUDPPort(t)
-	host.start(t, fmt.Sprintf("udp://127.0.0.1:%d", hp), fmt.Sprintf("127.0.0.1:%d", freePort(t)), nil, false)
-
-	img := filepath.Join(t.TempDir(), "mesh.img")
-	buildImage(t, img, fmt.Sprintf("[node]\nname = \"qemu-mesh\"\n\n[network]\npsk = %q\nlan_discovery = false\npeers = [%q]\n",
-		meshPSK, host.peerEntry(fmt.Sprintf("10.0.2.2:%d", hp))))
-	v := boot(t, img, "mesh")
-	s := v.waitStatus()
+// testQEMUMesh (TestQEMUNode/Mesh): the node booted in QEMU joins a mesh with a
+// `skyfleet node` on the host through QEMU's user network (NAT: the guest dials out to
+// the host at 10.0.2.2, named in its [network] peers), and the two ping each other by
+// address.
+func testQEMUMesh(t *testing.T, g *sharedVM) {
+	v, s, host, guest := g.vm.in(t), g.status, g.host, g.guest
 	for _, svc := range s.Services {
 		if svc.Name == "mesh" && svc.State != "running" {
 			t.Fatalf("mesh service %s (last exit %q)\n%s", svc.State, svc.LastExit, v.tail())
 		}
 	}
-	guest := &meshNode{name: "guest", status: fmt.Sprintf("127.0.0.1:%d", v.port)}
 
 	// The host pings the guest once the guest's link is up (it dials the host).
 	deadline := time.Now().Add(3 * time.Minute)
@@ -45,7 +35,7 @@ func TestQEMUMesh(t *testing.T) {
 			links, _ := guest.mesh("links")
 			t.Fatalf("host cannot ping the guest %s: %v %s\nguest links:\n%s\nhost log:\n%s\nserial:\n%s", s.Address, err, out, links, tail(host.log), v.tail())
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // between pings, each of which waits up to 10 s
 	}
 	// And the guest pings the host, asked through its own status API.
 	out, err := guest.mesh("ping", "--timeout", "20s", host.address())
@@ -57,5 +47,4 @@ func TestQEMUMesh(t *testing.T) {
 	if err != nil || !strings.Contains(links, host.address()) {
 		t.Errorf("guest's links do not show the host: %v\n%s", err, links)
 	}
-	v.poweroff()
 }

@@ -94,9 +94,16 @@ func buildImage(t *testing.T, out string, fleet string) string {
 	return outb.String()
 }
 
-// vm is one `skyfleet qemu` run.
+// vm is one node booted with `skyfleet qemu`, as seen by test t.
 type vm struct {
-	t      *testing.T
+	t *testing.T
+	*qemu
+}
+
+// qemu is the `skyfleet qemu` process behind a vm, shared by the vm's copies for
+// subtests (vm.in).
+type qemu struct {
+	img    string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	serial string
@@ -108,21 +115,32 @@ func freePort(t *testing.T) int { return freePortOf(t, "tcp") }
 
 func boot(t *testing.T, img, name string) *vm {
 	t.Helper()
-	v := &vm{t: t, port: freePort(t), serial: filepath.Join(artifacts(t), name+".serial.log"), done: make(chan error, 1)}
-	v.cmd = exec.Command(skyfleet, "qemu", "--image", img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", "15m")
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a power cut kills QEMU too
-	var err error
-	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	v.cmd.Stdout, v.cmd.Stderr = io.Discard, io.Discard // the serial log has it all
-	if err := v.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { v.done <- v.cmd.Wait() }()
+	v := &vm{t: t, qemu: &qemu{img: img, port: freePort(t), serial: filepath.Join(artifacts(t), name+".serial.log")}}
+	v.start()
 	t.Cleanup(func() { v.kill() })
 	return v
 }
+
+// start starts `skyfleet qemu` on the card image (which truncates the serial log).
+func (v *vm) start() {
+	v.t.Helper()
+	v.done = make(chan error, 1)
+	v.cmd = exec.Command(skyfleet, "qemu", "--image", v.img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", "15m")
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a power cut kills QEMU too
+	var err error
+	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
+		v.t.Fatal(err)
+	}
+	v.cmd.Stdout, v.cmd.Stderr = io.Discard, io.Discard // the serial log has it all
+	if err := v.cmd.Start(); err != nil {
+		v.t.Fatal(err)
+	}
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(v.cmd, v.done)
+}
+
+// in returns v reporting to t: a subtest of the test that booted v uses it, since
+// a test may only fail itself from its own goroutine.
+func (v *vm) in(t *testing.T) *vm { return &vm{t: t, qemu: v.qemu} }
 
 // waitStatus polls the status API until it answers, QEMU exits, or 8 minutes pass
 // (a loaded 2-core machine emulating a Pi 3 can take minutes).
@@ -143,6 +161,8 @@ func (v *vm) waitUntil(what string, ok func(status) bool) status {
 			v.t.Fatalf("QEMU exited while waiting for %s (%v); serial log:\n%s", what, err, v.tail())
 		default:
 		}
+		// A boot that hangs (SD stall, a silent console) is power-cycled by
+		// skyfleet qemu itself, which notes it in the serial log.
 		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/status", v.port))
 		if err == nil {
 			var s status
@@ -239,10 +259,11 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
-// The main path: a malformed fleet.toml still boots and is reported; the node makes its
-// identity on first boot; a power cut loses nothing; the next boot, on a bigger card,
-// grows /perm, replays the journal, keeps the address and powers off cleanly; the perm
-// partition is then clean for e2fsck.
+// The power-cut path (its own boots: it cuts power and changes the card): a
+// malformed fleet.toml still boots and is reported; the node makes its identity on
+// first boot; a power cut loses nothing; the next boot, on a bigger card, grows /perm,
+// replays the journal, keeps the address and powers off cleanly; the perm partition is
+// then clean for e2fsck. The read-only checks of a boot are TestQEMUNode/Status.
 func TestBootPowerCutReboot(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "node.img")
 	// Line 4 is broken TOML: the node must still boot, and say which line.
@@ -254,17 +275,11 @@ func TestBootPowerCutReboot(t *testing.T) {
 	if s1.Address == "" || len(s1.PublicKey) != 66 {
 		t.Fatalf("boot 1: no identity: %+v", s1)
 	}
-	if s1.Board != "rpi3b" || s1.Slot != "a" || s1.Version == "" {
-		t.Errorf("boot 1: board %q slot %q version %q", s1.Board, s1.Slot, s1.Version)
-	}
 	if len(s1.ConfigErrors) == 0 || s1.ConfigErrors[0].Line == 0 {
 		t.Errorf("boot 1: malformed fleet.toml not reported with a line: %+v", s1.ConfigErrors)
 	}
 	if !s1.Perm.Mounted || len(s1.Degraded) != 0 {
 		t.Errorf("boot 1: perm %+v, degraded %v", s1.Perm, s1.Degraded)
-	}
-	if !strings.Contains(v.log(), s1.Address) {
-		t.Errorf("the console does not show the address %s", s1.Address)
 	}
 	v.kill() // power cut
 
@@ -347,4 +362,79 @@ func TestBootWithoutPerm(t *testing.T) {
 		t.Error("no address in degraded mode")
 	}
 	v.poweroff()
+}
+
+// sharedVM is the node TestQEMUNode boots once for every test that needs a running
+// node but does not change its card or cut its power. Its fleet.toml both peers it
+// with a `skyfleet node` on the host and names a `skyfleet master` on the host, so
+// the mesh and fleet tests run against the same boot. The master's key, named in
+// [master] public_key, is also the credential the node's API accepts.
+type sharedVM struct {
+	vm     *vm          // bound to TestQEMUNode; a subtest uses vm.in(t)
+	status status       // the first ready status
+	ready  time.Time    // when the status API first answered ready
+	built  string       // the image build's output
+	host   *meshNode    // the host's mesh node, in the guest's [network] peers
+	master *fleetMaster // the master named in the guest's [master]
+	// guest is the node's API as a meshNode, for `skyfleet mesh ... --node`; its
+	// commands authorise with the master's key file, the key the node's fleet.toml
+	// names.
+	guest *meshNode
+}
+
+// TestQEMUNode boots one node in QEMU and runs, as subtests, every test that can share
+// a booted node (QEMU boots are the slowest part of the e2e tier; see the power-cut
+// and no-perm tests above for the ones that need their own): Status, the read-only
+// boot checks; Fleet, the master on the host listing and controlling the node; Mesh,
+// the node and a host node pinging each other. Fleet runs first because it times how
+// soon the node is listed after it was ready. The node then powers off cleanly.
+func TestQEMUNode(t *testing.T) {
+	host := newMeshNode(t, "host", nil)
+	hp := freeUDPPort(t)
+	host.start(t, fmt.Sprintf("udp://127.0.0.1:%d", hp), fmt.Sprintf("127.0.0.1:%d", freePort(t)), nil, false)
+	m := startMaster(t, "60s")
+
+	// The guest reaches the host through QEMU's user network (NAT, as behind a home
+	// router: the guest dials out to 10.0.2.2, the host).
+	img := filepath.Join(t.TempDir(), "node.img")
+	built := buildImage(t, img, fmt.Sprintf("[node]\nname = \"qemu-kit\"\n\n"+
+		"[network]\npsk = %q\nlan_discovery = false\npeers = [%q]\n\n"+
+		"[master]\npublic_key = %q\naddresses = [\"udp://10.0.2.2:%d\"]\n",
+		meshPSK, host.peerEntry(fmt.Sprintf("10.0.2.2:%d", hp)), m.key.PublicKeyHex(), m.meshPort))
+	v := boot(t, img, "node")
+	s := v.waitStatus()
+	g := &sharedVM{vm: v, status: s, ready: time.Now(), built: built, host: host, master: m,
+		guest: &meshNode{name: "guest", status: fmt.Sprintf("127.0.0.1:%d", v.port), masterKey: m.keyFile}}
+	t.Logf("node ready: address %s, boot_ms %d, uptime %.1fs", s.Address, s.BootMS, s.UptimeS)
+
+	t.Run("Status", func(t *testing.T) { testQEMUStatus(t, g) })
+	t.Run("Fleet", func(t *testing.T) { testQEMUFleet(t, g) })
+	t.Run("Mesh", func(t *testing.T) { testQEMUMesh(t, g) })
+	v.poweroff()
+}
+
+// testQEMUStatus: a node with a valid fleet.toml boots from slot a with an identity,
+// its perm partition mounted, nothing degraded, no config errors, no service stopped
+// or backing off after a crash, and shows its address on the console.
+func testQEMUStatus(t *testing.T, g *sharedVM) {
+	v, s := g.vm.in(t), g.status
+	if s.Address == "" || len(s.PublicKey) != 66 {
+		t.Errorf("no identity: address %q, public key %q", s.Address, s.PublicKey)
+	}
+	if s.Board != "rpi3b" || s.Slot != "a" || s.Version == "" {
+		t.Errorf("board %q slot %q version %q", s.Board, s.Slot, s.Version)
+	}
+	if !s.Perm.Mounted || len(s.Degraded) != 0 || len(s.ConfigErrors) != 0 {
+		t.Errorf("perm %+v, degraded %v, config errors %+v", s.Perm, s.Degraded, s.ConfigErrors)
+	}
+	for _, svc := range s.Services {
+		// "starting" is a service the supervisor is bringing up as the status
+		// becomes ready; stopped or backoff is one that died.
+		if svc.State != "running" && svc.State != "starting" {
+			t.Errorf("service %s is %s (last exit %q)", svc.Name, svc.State, svc.LastExit)
+		}
+	}
+	if !strings.Contains(v.log(), s.Address) {
+		t.Errorf("the console does not show the address %s", s.Address)
+	}
 }

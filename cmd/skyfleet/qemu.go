@@ -96,9 +96,9 @@ func cmdQEMU(args []string) error {
 		}
 		if stalled != "" {
 			if attempt == sdAttempts {
-				return fmt.Errorf("the emulated SD card stalled on %d boots in a row (%q); the host may be too loaded to emulate a Pi", attempt, stalled)
+				return fmt.Errorf("the emulated Pi hung on %d boots in a row (%s); the host may be too loaded to emulate a Pi", attempt, stalled)
 			}
-			msg := fmt.Sprintf("skyfleet qemu: the emulated SD card stalled (%q): QEMU's BCM2835 SD host model loses a transfer when the host is too busy, and the guest's driver never recovers; power-cycling the VM (boot %d of %d)", stalled, attempt+1, sdAttempts)
+			msg := fmt.Sprintf("skyfleet qemu: %s: power-cycling the VM (boot %d of %d)", stalled, attempt+1, sdAttempts)
 			fmt.Fprintln(os.Stderr, msg)
 			if f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0); err == nil {
 				fmt.Fprintf(f, "\r\n%s\r\n", msg)
@@ -113,12 +113,19 @@ func cmdQEMU(args []string) error {
 	}
 }
 
-// sdAttempts is how many boots skyfleet qemu tries when the emulated SD card
-// stalls (sdStall).
+// sdAttempts is how many boots skyfleet qemu tries when the emulated Pi hangs
+// while booting (watchBoot).
 const sdAttempts = 3
 
-// runQEMU runs QEMU once until it exits or ctx ends. If the serial log shows
-// the emulated SD card stalling, it kills QEMU and returns the log line.
+// silentBoot is how long a boot may go without writing one byte to the console
+// before it counts as hung. The kernel's first line comes seconds after QEMU
+// starts; on a loaded 2-core host QEMU's Pi 3 now and then spins before that
+// with no output at all (about 1 boot in 9 at load 10-18: QEMU at 150% CPU for
+// 8 minutes, the serial log empty).
+var silentBoot = 2 * time.Minute
+
+// runQEMU runs QEMU once until it exits or ctx ends. If the boot hangs (see
+// watchBoot), it kills QEMU and returns why.
 func runQEMU(ctx context.Context, bin string, qargs []string, logPath string) (stalled string, err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -134,8 +141,9 @@ func runQEMU(ctx context.Context, bin string, qargs []string, logPath string) (s
 		from = start.Size()
 	}
 	found := make(chan string, 1)
+	silent := silentBoot
 	go func() {
-		if line := watchSD(runCtx, logPath, from); line != "" {
+		if line := watchBoot(runCtx, logPath, from, silent); line != "" {
 			found <- line
 			cancel()
 		}
@@ -150,12 +158,14 @@ func runQEMU(ctx context.Context, bin string, qargs []string, logPath string) (s
 	}
 }
 
-// watchSD follows the serial log from offset from until ctx ends or the node
-// says it is ready, and returns the first line that shows the emulated SD card
-// stalling before that ("" if none). A stall after ready is left alone: a
-// power cycle then would pull a running node from under whoever uses it.
-func watchSD(ctx context.Context, logPath string, from int64) string {
+// watchBoot follows the serial log from offset from until ctx ends or the node
+// says it is ready, and says why the boot hung before that ("" if it did not):
+// the emulated SD card stalled (the console line, see sdStall), or the console
+// stayed silent for silentBoot. A hang after ready is left alone: a power
+// cycle then would pull a running node from under whoever uses it.
+func watchBoot(ctx context.Context, logPath string, from int64, silentBoot time.Duration) string {
 	var pending []byte
+	start, quiet := time.Now(), true
 	buf := make([]byte, 64<<10)
 	for {
 		f, err := os.Open(logPath)
@@ -166,6 +176,7 @@ func watchSD(ctx context.Context, logPath string, from int64) string {
 					break
 				}
 				from += int64(n)
+				quiet = false
 				pending = append(pending, buf[:n]...)
 				for {
 					i := bytes.IndexByte(pending, '\n')
@@ -175,7 +186,7 @@ func watchSD(ctx context.Context, logPath string, from int64) string {
 					line := string(bytes.TrimSpace(pending[:i]))
 					if sdStall(line) {
 						f.Close()
-						return line
+						return fmt.Sprintf("the emulated SD card stalled (%q): QEMU's BCM2835 SD host model loses a transfer when the host is too busy, and the guest's driver never recovers", line)
 					}
 					if strings.Contains(line, readyLine) {
 						f.Close()
@@ -188,6 +199,9 @@ func watchSD(ctx context.Context, logPath string, from int64) string {
 				}
 			}
 			f.Close()
+		}
+		if quiet && time.Since(start) > silentBoot {
+			return fmt.Sprintf("the console stayed silent for %v: the emulated Pi hung before its kernel printed a line", silentBoot)
 		}
 		select {
 		case <-ctx.Done():

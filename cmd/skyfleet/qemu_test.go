@@ -177,6 +177,16 @@ exec sleep 60
 	if !strings.Contains(line, "PIO read timeout") || err != nil {
 		t.Fatalf("stalled boot: line %q, err %v", line, err)
 	}
+	// A boot that writes nothing at all is hung too, once silentBoot has passed.
+	defer func(d time.Duration) { silentBoot = d }(silentBoot)
+	silentBoot = 300 * time.Millisecond
+	silent := filepath.Join(dir, "silent")
+	os.WriteFile(silent, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755)
+	line, err = runQEMU(ctx, silent, nil, logPath)
+	if !strings.Contains(line, "silent") || err != nil {
+		t.Fatalf("silent boot: line %q, err %v", line, err)
+	}
+	silentBoot = time.Minute
 	for _, run := range []string{"fine", "ready"} {
 		quick, cancelQuick := context.WithTimeout(ctx, 2*time.Second)
 		line, err = runQEMU(quick, fake, []string{logPath, run}, logPath)
