@@ -11,10 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/control/registry"
@@ -30,6 +32,18 @@ func cmdMaster(args []string) error {
 		"skyfleet keygen -o master.key && skyfleet master --key master.key --config fleet.toml")
 	keyFile := fs.String("key", envOr("SKYFLEET_MASTER_KEY", "master.key"), "the master's secret key `file` (env SKYFLEET_MASTER_KEY)")
 	config := fs.String("config", "fleet.toml", "`fleet.toml`: [node] listen (mesh), status (dashboard, loopback by default), data (registry); [master] report_interval")
+	var hosts []string
+	fs.Func("allow-host", "a further host `name` the dashboard may be reached by, e.g. master.lan (repeatable; IP addresses, localhost and this machine's name always work; others are refused against DNS rebinding)", func(v string) error {
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				if strings.ContainsAny(h, ":/ ") {
+					return fmt.Errorf("%q: give a host name without port or scheme", h)
+				}
+				hosts = append(hosts, h)
+			}
+		}
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,7 +61,7 @@ func cmdMaster(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return master.Run(ctx, master.Options{
-		Config: cfg, Problems: problems, Key: key, Version: version, Logf: logf,
+		Config: cfg, Problems: problems, Key: key, Version: version, Logf: logf, AllowedHosts: hosts,
 		Ready: func(m *master.Master) {
 			fmt.Fprintf(stdout, "master %s\npublic_key %s\ndashboard %s\n",
 				m.Node.Router.Address(), key.PublicKeyHex(), m.URL)
@@ -103,20 +117,75 @@ func cmdNodes(args []string) error {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tLAST SEEN\tVERSION\tBOARD\tSLOT\tLINKS")
-	online := 0
+	online, dup := 0, 0
 	for _, n := range nodes {
 		state := "offline"
 		if n.Online {
 			state = "online"
 			online++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%d\n", orDash(n.Name), n.Address, state,
-			time.Since(n.LastSeen).Round(time.Second), orDash(n.Version), orDash(n.Board), orDash(n.Slot), n.LinksUp)
+		name := orDash(terminalSafe(n.Name))
+		if n.DuplicateName {
+			name += " (!)"
+			dup++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%d\n", name, n.Address, state,
+			time.Since(n.LastSeen).Round(time.Second), orDash(terminalSafe(n.Version)), orDash(terminalSafe(n.Board)), orDash(terminalSafe(n.Slot)), n.LinksUp)
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "%d nodes, %d online\n", len(nodes), online)
+	if dup > 0 {
+		fmt.Fprintf(stdout, "(!) %d nodes report a name another node reports too: reach them by address\n", dup)
+	}
 	return nil
 }
+
+// terminalSafe escapes the characters of s a terminal would act on (control
+// characters, line separators, bidirectional overrides): names and versions
+// come from the nodes.
+func terminalSafe(s string) string {
+	if strings.IndexFunc(s, unsafeRune) < 0 {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r == '\uFFFD'
+}
+
+// logText is s as the master's logs take it: quoted if it holds a character
+// the master refuses there (a newline in a command, say).
+func logText(s string) string {
+	if strings.IndexFunc(s, unsafeRune) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// ambiguousError is a name several nodes report, as the CLI shows it: the
+// candidates, and what to type instead.
+type ambiguousError struct{ *registry.AmbiguousNameError }
+
+func (e ambiguousError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d nodes report the name %q, so it names none of them (names are labels any node can claim).\nName the node by its address (or public key):\n\n",
+		len(e.Candidates), terminalSafe(e.Name))
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ADDRESS\tNAME\tSTATE\tLAST SEEN")
+	for _, c := range e.Candidates {
+		state := "offline"
+		if c.Online {
+			state = "online"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", terminalSafe(c.Address), terminalSafe(c.Name), state, c.LastSeen.Local().Format(time.DateTime))
+	}
+	tw.Flush()
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e ambiguousError) Unwrap() error { return e.AmbiguousNameError }
 
 func orDash(s string) string {
 	if s == "" {
@@ -135,6 +204,10 @@ func remoteSession(mf masterFlags, node, action, detail string) (*remote.Client,
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := mf.client().Tunnel(ctx, node, action, detail)
+	var amb *registry.AmbiguousNameError
+	if errors.As(err, &amb) {
+		return nil, ambiguousError{amb}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +251,7 @@ func matchesNode(node string, key []byte) error {
 func logResult(mf masterFlags, node, action, detail string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := mf.client().Log(ctx, registry.Action{Node: node, Action: action, Detail: detail}); err != nil {
+	if err := mf.client().Log(ctx, registry.Action{Node: logText(node), Action: action, Detail: logText(detail)}); err != nil {
 		fmt.Fprintf(os.Stderr, "skyfleet: could not log the result on the master: %v\n", err)
 	}
 }
@@ -229,7 +302,7 @@ func cmdExec(args []string) error {
 		return errors.New("want NODE -- CMD")
 	}
 	node, cmd := rest[0], strings.Join(rest[1:], " ")
-	c, err := remoteSession(mf, node, "exec", cmd)
+	c, err := remoteSession(mf, node, "exec", strconv.Quote(cmd))
 	if err != nil {
 		return err
 	}
@@ -268,30 +341,20 @@ func cmdCp(args []string) error {
 		if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
 			dst = filepath.Join(dst, filepath.Base(sp))
 		}
-		c, err := remoteSession(mf, sn, "cp", "get "+sp)
+		c, err := remoteSession(mf, sn, "cp", "get "+logText(sp))
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		tmp := dst + ".part"
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		// GetFile writes dst durably with mode 0600 from the first byte: a
+		// copied node.key is never readable by others, not even while it arrives.
+		n, err := c.GetFile(sp, dst)
 		if err != nil {
-			return err
-		}
-		err = c.Get(sp, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp, dst)
-		}
-		if err != nil {
-			os.Remove(tmp)
 			logResult(mf, sn, "cp", fmt.Sprintf("get %s failed: %v", sp, err))
 			return err
 		}
-		logResult(mf, sn, "cp", "get "+sp+": ok")
-		fmt.Fprintf(stdout, "%s:%s -> %s\n", sn, sp, dst)
+		logResult(mf, sn, "cp", fmt.Sprintf("get %s: %d bytes", sp, n))
+		fmt.Fprintf(stdout, "%s:%s -> %s (mode 0600)\n", sn, sp, dst)
 	default:
 		f, err := os.Open(src)
 		if err != nil {
@@ -305,7 +368,7 @@ func cmdCp(args []string) error {
 		if strings.HasSuffix(dp, "/") {
 			dp += filepath.Base(src)
 		}
-		c, err := remoteSession(mf, dn, "cp", "put "+dp)
+		c, err := remoteSession(mf, dn, "cp", "put "+logText(dp))
 		if err != nil {
 			return err
 		}

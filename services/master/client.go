@@ -6,13 +6,17 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/skyfleet/skyfleet/services/control/registry"
 )
@@ -55,15 +59,64 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
+// maxErrorBody bounds how much of an error answer is read, and
+// maxCandidates how many candidates of an ambiguous name are kept.
+const (
+	maxErrorBody  = 16 << 10
+	maxCandidates = 100
+)
+
+// apiError turns a master's error answer into an error: the master's
+// message, with control characters escaped (it is printed on the operator's
+// terminal), or for 409 a *registry.AmbiguousNameError with the candidates.
 func apiError(resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	status := printable(resp.Status)
 	var e struct {
 		Error string `json:"error"`
+		registry.AmbiguousNameError
 	}
-	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return fmt.Errorf("master: %s: %s", resp.Status, e.Error)
+	if json.Unmarshal(b, &e) == nil {
+		if resp.StatusCode == http.StatusConflict && len(e.Candidates) > 0 {
+			amb := &registry.AmbiguousNameError{Name: printable(e.Name), Candidates: e.Candidates[:min(len(e.Candidates), maxCandidates)]}
+			for i := range amb.Candidates {
+				c := &amb.Candidates[i]
+				c.Address, c.Name, c.PublicKey = printable(c.Address), printable(c.Name), printable(c.PublicKey)
+			}
+			return amb
+		}
+		if e.Error != "" {
+			return fmt.Errorf("master: %s: %s", status, printable(e.Error))
+		}
 	}
-	return fmt.Errorf("master: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	return fmt.Errorf("master: %s: %s", status, printable(strings.TrimSpace(string(b))))
+}
+
+// printable escapes what a terminal would act on (control characters, line
+// separators, bidirectional overrides) and invalid UTF-8, and shortens s to
+// about 1000 bytes.
+func printable(s string) string {
+	const max = 1000
+	var b strings.Builder
+	for i, r := range s {
+		if b.Len() >= max {
+			b.WriteString("…")
+			break
+		}
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+				continue
+			}
+		}
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Nodes returns GET /api/nodes.
@@ -122,21 +175,68 @@ func (c *Client) Tunnel(ctx context.Context, node, action, detail string) (*Tunn
 		conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, req)
+	lim := &headerLimit{r: conn, n: maxTunnelHeader}
+	br := bufio.NewReader(lim)
+	key, err := readTunnelResponse(br, req)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("master at %s: %w", c.Addr, err)
+		if errors.Is(err, errTunnelResponse) {
+			return nil, fmt.Errorf("master at %s: %w", c.Addr, err)
+		}
+		return nil, err
+	}
+	lim.n = -1 // the headers are read: the tunnel's bytes are not limited
+	conn.SetDeadline(time.Time{})
+	return &Tunnel{Conn: conn, NodeKey: key, r: br}, nil
+}
+
+// maxTunnelHeader bounds the bytes of the tunnel's HTTP answer (status line
+// and headers) the client reads before the stream starts.
+const maxTunnelHeader = 64 << 10
+
+// headerLimit reads at most n bytes from r, then reports EOF; n < 0 is no
+// limit.
+type headerLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+var errTunnelResponse = errors.New("bad tunnel answer")
+
+// readTunnelResponse reads the master's answer to POST /api/tunnel from br and
+// returns the 33-byte key of the node the master connected to. Errors: the
+// master's refusal (apiError: its message, or a *registry.AmbiguousNameError),
+// or errTunnelResponse for an answer that is not HTTP, not 101 Switching
+// Protocols to TunnelProtocol, or lacks a valid NodeKeyHeader.
+func readTunnelResponse(br *bufio.Reader, req *http.Request) ([]byte, error) {
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", errTunnelResponse, printable(err.Error()))
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		defer conn.Close()
 		return nil, apiError(resp)
+	}
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), TunnelProtocol) {
+		return nil, fmt.Errorf("%w: upgraded to %q, not %s", errTunnelResponse, printable(resp.Header.Get("Upgrade")), TunnelProtocol)
 	}
 	key, err := hex.DecodeString(resp.Header.Get(NodeKeyHeader))
 	if err != nil || len(key) != 33 {
-		conn.Close()
-		return nil, fmt.Errorf("master at %s: tunnel without a valid %s header", c.Addr, NodeKeyHeader)
+		return nil, fmt.Errorf("%w: no valid %s header", errTunnelResponse, NodeKeyHeader)
 	}
-	conn.SetDeadline(time.Time{})
-	return &Tunnel{Conn: conn, NodeKey: key, r: br}, nil
+	return key, nil
 }

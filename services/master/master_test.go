@@ -20,15 +20,29 @@ import (
 	"github.com/skyfleet/skyfleet/services/identity"
 )
 
-// startMaster runs a master on loopback with its API on a test listener.
-func startMaster(t *testing.T) *Master {
+// testOpts are what tests set of a master: its log, and its data directory
+// (a new temporary one if "").
+type testOpts struct {
+	logf    func(string, ...any)
+	dataDir string
+}
+
+// startMaster runs a master on loopback with its API on a test listener, also
+// answering to the host name master.lan.
+func startMaster(t *testing.T, opts *testOpts) *Master {
 	t.Helper()
+	if opts == nil {
+		opts = &testOpts{}
+	}
 	key, err := identity.Generate(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := fleetconf.Defaults(false)
-	cfg.Node.Data = t.TempDir()
+	cfg.Node.Data = opts.dataDir
+	if cfg.Node.Data == "" {
+		cfg.Node.Data = t.TempDir()
+	}
 	cfg.Node.Listen = []string{"udp://127.0.0.1:0"}
 	cfg.Network.LANDiscovery = false
 	cfg.Master.ReportInterval = "10s"
@@ -40,7 +54,8 @@ func startMaster(t *testing.T) *Master {
 	ready := make(chan *Master, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, Key: key, Version: "test", Listener: ln, Ready: func(m *Master) { ready <- m }})
+		done <- Run(ctx, Options{Config: cfg, Key: key, Version: "test", Listener: ln, Logf: opts.logf,
+			AllowedHosts: []string{"master.lan"}, Ready: func(m *Master) { ready <- m }})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -56,7 +71,7 @@ func startMaster(t *testing.T) *Master {
 }
 
 func TestAPI(t *testing.T) {
-	m := startMaster(t)
+	m := startMaster(t, nil)
 	node, _ := identity.Generate(rand.Reader)
 	s := &control.Signed{Seq: 1, Report: control.Report{Name: "kit-9", Board: "rpi4b", Version: "v2",
 		Links: []control.Link{{Address: m.Node.Router.Address(), Up: true, RTTms: 3}, {Address: "peer-x", Up: true}}}}
@@ -168,5 +183,15 @@ func TestTokenFile(t *testing.T) {
 	os.WriteFile(p, []byte("short\n"), 0o600)
 	if _, err := loadToken(p); err == nil {
 		t.Fatal("a short token was accepted")
+	}
+	// A token already there (written by another master, or by hand) is used
+	// and left as it is, never replaced.
+	mine := strings.Repeat("cd", 24) + "\n"
+	os.WriteFile(p, []byte(mine), 0o640)
+	if got, err := loadToken(p); err != nil || got+"\n" != mine {
+		t.Fatalf("existing token: %q %v", got, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != mine {
+		t.Errorf("the existing token file was rewritten: %q", b)
 	}
 }

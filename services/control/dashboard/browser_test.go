@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,40 @@ func TestBrowserLargeFleet(t *testing.T) {
 	}
 	if n := len(find(doc, func(n *html.Node) bool { return hasClass(n, "node-row") })); n != 300 {
 		t.Errorf("%d rows, want 300", n)
+	}
+}
+
+// TestBrowserWarnings checks that nodes sharing a name are flagged, and that a
+// registry the master moved aside at start is shown with where it went.
+func TestBrowserWarnings(t *testing.T) {
+	f := newFleet(8)
+	for _, i := range []int{1, 4} {
+		f.nodes[i].Name, f.nodes[i].Duplicate = "pi-twin", true
+	}
+	moved := "/perm/skyfleet/registry.db.corrupt-20260304T050607Z"
+	f.status = map[string]any{"refusals": 40, "refusals_dropped": 5000, "registry_corrupt_records": 0,
+		"registry_recovery": map[string]any{"path": "/perm/skyfleet/registry.db", "reason": "page 7 is referenced twice",
+			"moved_to": moved, "time": "2026-03-04T05:06:07Z"}}
+	srv := f.serve(t)
+	doc := render(t, srv.URL+"/", "dashboard-warnings.png")
+	var flagged []string
+	for _, r := range find(byID(doc, "nodes"), func(n *html.Node) bool { return hasClass(n, "node-row") }) {
+		if len(find(r, func(n *html.Node) bool { return hasClass(n, "dup") })) > 0 {
+			flagged = append(flagged, attr(r, "data-address"))
+		}
+	}
+	if len(flagged) != 2 || !slices.Contains(flagged, f.nodes[1].Address) || !slices.Contains(flagged, f.nodes[4].Address) {
+		t.Errorf("rows flagged as sharing a name: %v, want nodes 1 and 4", flagged)
+	}
+	if !strings.Contains(text(byID(doc, "detail")), "shares its name") {
+		t.Error("the attention list does not mention the shared name")
+	}
+	n := byID(doc, "notice")
+	if n == nil || hasAttr(n, "hidden") || !strings.Contains(text(n), moved) || !strings.Contains(text(n), "page 7 is referenced twice") {
+		t.Errorf("notice = %q, want the moved registry and why", text(n))
+	}
+	if got := text(byID(doc, "refusals")); !strings.Contains(got, "40 kept, 5000 dropped") {
+		t.Errorf("refusals = %q", got)
 	}
 }
 
@@ -269,6 +304,7 @@ type node struct {
 	LinksUp   int       `json:"links_up"`
 	Services  []svc     `json:"services"`
 	Seq       uint64    `json:"seq"`
+	Duplicate bool      `json:"duplicate_name"`
 }
 
 type link struct {
@@ -340,6 +376,8 @@ type fleet struct {
 		Edges []edge      `json:"edges"`
 	}
 	log []logEntry
+	// status holds extra fields of api/status.
+	status map[string]any
 }
 
 func fakeAddr(seed string) (addr, key string) {
@@ -512,8 +550,12 @@ func (f *fleet) serve(t *testing.T) *httptest.Server {
 		}
 	}
 	_, masterKey := fakeAddr("master")
-	mux.Handle("GET /api/status", reply(map[string]any{"address": f.master, "public_key": masterKey, "version": "v0.4.0",
-		"nodes": len(f.nodes), "online": f.online(), "report_interval_s": 60}))
+	status := map[string]any{"address": f.master, "public_key": masterKey, "version": "v0.4.0",
+		"nodes": len(f.nodes), "online": f.online(), "report_interval_s": 60}
+	for k, v := range f.status {
+		status[k] = v
+	}
+	mux.Handle("GET /api/status", reply(status))
 	mux.Handle("GET /api/nodes", reply(f.nodes))
 	mux.Handle("GET /api/graph", reply(f.graph))
 	mux.Handle("GET /api/log", reply(f.log))

@@ -191,6 +191,7 @@
     if (!errors.length) state.lastOK = new Date();
     showErrors(errors);
     renderHeader();
+    renderNotice();
     renderNodes();
     drawGraph(true);
     renderDetail();
@@ -263,6 +264,27 @@
     $("#updated").textContent = state.lastOK ? clock(state.lastOK) : "never";
   }
 
+  // renderNotice shows what the master found wrong with its own registry: a
+  // damaged file moved aside at start (what was lost is in that file), or
+  // records damaged since.
+  function renderNotice() {
+    const s = state.status;
+    const box = $("#notice");
+    const rec = s && s.registry_recovery;
+    const bad = (s && s.registry_corrupt_records) || 0;
+    if (!rec && !bad) {
+      box.hidden = true;
+      box.replaceChildren();
+      return;
+    }
+    fill(box,
+      rec && (rec.moved_to
+        ? ["The registry was damaged at ", stamp(rec.time), " (", rec.reason, ") and started empty; the damaged file is ", el("code", {}, rec.moved_to), ". "]
+        : ["The registry had a damaged page at ", stamp(rec.time), " (", rec.reason, "): the last changes before it may be missing. "]),
+      bad > 0 && `${bad} damaged registry record${bad === 1 ? " was" : "s were"} met and left out since the master started.`);
+    box.hidden = false;
+  }
+
   // ---- node table --------------------------------------------------------------
 
   const problems = (n) => (n.services || []).filter((s) => s.state !== "running").length;
@@ -324,7 +346,7 @@
       onclick: () => select(n.address),
       onkeydown: (e) => { if (e.key === "Enter") select(n.address); },
     },
-    el("td", { class: "name" }, n.name || el("span", { class: "muted" }, "(unnamed)")),
+    el("td", { class: "name" }, n.name || el("span", { class: "muted" }, "(unnamed)"), dupBadge(n)),
     el("td", {}, el("code", { title: n.address }, short(n.address))),
     el("td", {}, badge(n.online)),
     el("td", {}, n.board || "—"),
@@ -339,6 +361,14 @@
       th.classList.toggle("asc", th.dataset.sort === state.sort.key && state.sort.dir > 0);
       th.classList.toggle("desc", th.dataset.sort === state.sort.key && state.sort.dir < 0);
     }
+  }
+
+  // dupBadge flags a node whose name another node reports too: names are
+  // labels, so the CLI refuses such a name and the node is reached by address.
+  function dupBadge(n) {
+    if (!n.duplicate_name) return null;
+    const others = state.nodes.filter((o) => o.name === n.name && o.address !== n.address).map((o) => o.address);
+    return el("span", { class: "badge dup", title: `also reported by ${others.join(", ") || "another node"}: use the address` }, "same name");
   }
 
   // ---- topology ----------------------------------------------------------------
@@ -699,6 +729,7 @@
       " ", what));
     const nodes = state.nodes.slice().sort((a, b) => (a.name || a.address).localeCompare(b.name || b.address, undefined, { numeric: true }));
     for (const n of nodes) if (!n.online) item(n, "bad", `offline, last seen ${ago(n.last_seen)}`);
+    for (const n of nodes) if (n.duplicate_name) item(n, "warn", `shares its name with another node: reach it by address ${short(n.address)}`);
     for (const n of nodes) {
       for (const sv of n.services || []) {
         if (sv.state !== "running") item(n, stateClass(sv.state), `${sv.name} ${sv.state}${sv.restarts ? ` (${sv.restarts} restarts)` : ""}`);
@@ -749,6 +780,9 @@
   // ---- remote-action log -------------------------------------------------------
 
   function renderLog() {
+    const s = state.status;
+    $("#refusals").textContent = s && (s.refusals || s.refusals_dropped)
+      ? `refused reports: ${s.refusals} kept${s.refusals_dropped ? `, ${s.refusals_dropped} dropped` : ""}` : "";
     const rows = state.log.slice(0, LOG_LIMIT);
     const tbody = $("#log tbody");
     if (!rows.length) {
