@@ -28,7 +28,8 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 
 // CreateFile is WriteFile that never replaces an existing path: the finished
 // temporary file is published with link(2), which fails if path exists, so two
-// writers racing for the same path cannot both win. An existing path is an
+// writers racing for the same path cannot both win (on a file system without
+// hard links it checks and renames instead, which a race can defeat). An existing path is an
 // error satisfying errors.Is(err, fs.ErrExist), and that file is left as it was.
 func CreateFile(path string, data []byte, perm fs.FileMode) error {
 	return write(path, perm, true, func(w io.Writer) error {
@@ -78,13 +79,22 @@ func write(path string, perm fs.FileMode, exclusive bool, fill func(io.Writer) e
 		return fmt.Errorf("durable: %s: close: %w", path, unwrapPath(err))
 	}
 	if exclusive {
-		if err := os.Link(name, path); err != nil {
-			if errors.Is(err, fs.ErrExist) {
+		switch err := os.Link(name, path); {
+		case err == nil:
+			os.Remove(name)
+		case errors.Is(err, fs.ErrExist):
+			return fmt.Errorf("durable: %s: %w", path, fs.ErrExist)
+		default:
+			// No hard links here (FAT, some FUSE file systems): check, then
+			// rename. Two writers racing may then both succeed, the last one
+			// winning; each still leaves a whole file.
+			if _, err := os.Lstat(path); err == nil {
 				return fmt.Errorf("durable: %s: %w", path, fs.ErrExist)
 			}
-			return fmt.Errorf("durable: %s: publishing: %w", path, unwrapPath(err))
+			if err := os.Rename(name, path); err != nil {
+				return fmt.Errorf("durable: %s: publishing: %w", path, unwrapPath(err))
+			}
 		}
-		os.Remove(name)
 	} else if err := os.Rename(name, path); err != nil {
 		return fmt.Errorf("durable: %s: rename: %w", path, unwrapPath(err))
 	}
