@@ -374,8 +374,9 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		g.lastLog, g.quiet = now, 0
 		g.mu.Unlock()
-		// The path is logged without its query: a query may carry anything.
-		g.logf("api: refused %s %s from %s: %v%s", r.Method, r.URL.Path, r.RemoteAddr, err, more)
+		// The path is logged quoted and without its query: a stranger chooses
+		// both, and a decoded newline must not start a line of its own.
+		g.logf("api: refused %q %q from %s: %v%s", r.Method, r.URL.Path, r.RemoteAddr, err, more)
 	} else {
 		g.quiet++
 		g.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -314,4 +315,21 @@ func FuzzAuthorize(f *testing.F) {
 			t.Fatalf("Authorization %q admitted", h)
 		}
 	})
+}
+
+// A stranger's path cannot write a line of its own into the node's log.
+func TestRefusalLogCannotBeForged(t *testing.T) {
+	node := mustKey(t)
+	var lines []string
+	g, err := NewGuard(Config{Node: node.PubKey().SerializeCompressed(), Logf: func(f string, a ...any) {
+		lines = append(lines, fmt.Sprintf(f, a...))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Handler([]Route{{Pattern: "/mesh/", Handler: http.NotFoundHandler()}})
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/mesh/x%0A12:00:00%20api:%20admitted%20master", nil))
+	if len(lines) != 1 || strings.Contains(lines[0], "\n") {
+		t.Errorf("refusal logged as %q", lines)
+	}
 }
