@@ -86,3 +86,16 @@ func TestSourceOf(t *testing.T) {
 		}
 	}
 }
+
+// Every API server (the node's, the Pi's status service, the master's) gets its
+// limits from NewServer: a stranger who connects and sends nothing, or a request
+// slowly, is cut off rather than held for ever.
+func TestServerTimeouts(t *testing.T) {
+	s := NewServer(http.NotFoundHandler())
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
+		t.Fatalf("server limits %v %v %v %v %d: each must be set", s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes)
+	}
+	if s.WriteTimeout <= time.Minute {
+		t.Errorf("WriteTimeout %v would cut POST /mesh/ping's longest wait (60 s)", s.WriteTimeout)
+	}
+}
