@@ -231,8 +231,10 @@ func panicText(s *scrubber, r any) (text string) {
 // scrubAll cleans the Key and Message of every problem of secret text.
 func scrubAll(s *scrubber, ps []Problem) []Problem {
 	for i := range ps {
-		ps[i].Key = s.Clean(ps[i].Key)
-		ps[i].Message = s.Clean(ps[i].Message)
+		// Keys and messages can quote bytes of the file, which need not be
+		// UTF-8; the status page is JSON, and a log line must stay readable.
+		ps[i].Key = strings.ToValidUTF8(s.Clean(ps[i].Key), "\uFFFD")
+		ps[i].Message = strings.ToValidUTF8(s.Clean(ps[i].Message), "\uFFFD")
 	}
 	return ps
 }
