@@ -302,13 +302,17 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 	if k == e.r.self {
 		return nil, errors.New("mesh: that is this node's own address")
 	}
-	// A key the topology does not know has no route: say so without making
-	// state for it, so that asking for arbitrary keys costs nothing.
+	// A key the topology does not know has no route. Its announcement may be
+	// on its way (a node that has just started, a master a fresh node reports
+	// to), so wait for it a little, as route setup would, but without making
+	// state for the key: asking for arbitrary keys then costs a timer, not memory.
 	e.mu.Lock()
 	known := e.peers[k] != nil
 	e.mu.Unlock()
-	if _, inGraph := e.r.graph.Get(k); !inGraph && !known {
-		return nil, fmt.Errorf("%w: %s is not in the topology (yet)", ErrNoRoute, shortKey(k))
+	if !known {
+		if err := e.awaitTopology(ctx, k); err != nil {
+			return nil, err
+		}
 	}
 	p, err := e.peerFor(k)
 	if err != nil {
@@ -335,6 +339,30 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("%w: no end-to-end handshake answer from %s", ErrUnreachable, shortKey(k))
+		}
+	}
+}
+
+// topologyWait is how long connect waits for an unknown key to appear in the
+// topology before it answers ErrNoRoute (less when ctx ends first).
+const topologyWait = time.Second
+
+// awaitTopology waits until k is in the topology graph, for at most topologyWait
+// or until ctx ends. Errors: ErrNoRoute when it did not appear.
+func (e *endToEnd) awaitTopology(ctx context.Context, k topology.Key) error {
+	deadline := time.Now().Add(topologyWait)
+	for {
+		if _, ok := e.r.graph.Get(k); ok {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%w: %s is not in the topology (yet)", ErrNoRoute, shortKey(k))
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
 		}
 	}
 }

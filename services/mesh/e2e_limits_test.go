@@ -41,15 +41,25 @@ func TestUnknownKeysCostNoState(t *testing.T) {
 	waitConverged(t, nodes, 10*time.Second)
 	r := nodes[0].r
 	for range 2000 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		// A caller's short deadline: connect would wait up to topologyWait for
+		// the key's announcement, holding no state meanwhile.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 		_, err := r.Ping(ctx, randomKey(t))
 		cancel()
 		if !errors.Is(err, ErrNoRoute) {
 			t.Fatalf("ping of an unknown key: %v, want ErrNoRoute", err)
 		}
 	}
+	// Without a deadline of its own, a ping waits topologyWait for the key.
+	start := time.Now()
+	if _, err := r.Ping(context.Background(), randomKey(t)); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("ping of an unknown key: %v, want ErrNoRoute", err)
+	}
+	if d := time.Since(start); d < topologyWait {
+		t.Errorf("an unknown key was refused after %v, before its announcement had %v to arrive", d, topologyWait)
+	}
 	if n := peerCount(r); n != 0 {
-		t.Errorf("%d end-to-end peers held after pinging 2000 unknown keys, want 0", n)
+		t.Errorf("%d end-to-end peers held after pinging 2001 unknown keys, want 0", n)
 	}
 	// Through the API, a key off the curve is refused before anything else.
 	h := r.Handler()
