@@ -104,12 +104,17 @@ type Master struct {
 	hostLog    logLimiter // requests for other hosts
 }
 
-// Run starts the master and serves until ctx ends. Errors: no key, the data
+// Run starts the master and serves until ctx ends. Errors: no key, its config
+// failed closed (fleetconf.FailClosed: a master that cannot link controls
+// nothing, so it refuses to start rather than run open or blind), the data
 // directory or registry cannot be used (another master has it open), the mesh or
 // the status address cannot be opened.
 func Run(ctx context.Context, opts Options) error {
 	if opts.Key == nil {
 		return errors.New("master: no master key")
+	}
+	if fleetconf.FailClosed(opts.Problems) {
+		return errors.New("master: its fleet.toml has errors that would leave the mesh open (listed above, marked fatal); fix them and start again")
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}

@@ -195,3 +195,24 @@ func TestTokenFile(t *testing.T) {
 		t.Errorf("the existing token file was rewritten: %q", b)
 	}
 }
+
+// A master whose fleet.toml failed closed refuses to start, with the reason,
+// instead of running without its mesh (or with defaults more open than written).
+func TestRunRefusesFailedConfig(t *testing.T) {
+	key, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, problems := fleetconf.Parse([]byte("[network]\npsk = \"not hex\"\n"), false)
+	if !fleetconf.FailClosed(problems) {
+		t.Fatal("the test's config does not fail closed")
+	}
+	cfg.Node.Data = t.TempDir()
+	err = Run(context.Background(), Options{Config: cfg, Problems: problems, Key: key})
+	if err == nil || !strings.Contains(err.Error(), "fatal") {
+		t.Fatalf("Run with a failed config: %v", err)
+	}
+	if strings.Contains(err.Error(), "not hex") {
+		t.Errorf("the error shows the psk: %v", err)
+	}
+}
