@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,9 +72,12 @@ type peer struct {
 	e   *endToEnd
 	key topology.Key
 
-	mu        sync.Mutex
-	sess      *link.Session
-	prevSess  *link.Session // the one before sess, still readable
+	mu   sync.Mutex
+	sess *link.Session
+	// olds are sessions sess replaced, oldest first, still readable: under loss
+	// the peer may have finished the handshake of any of them, and it sends on
+	// that one until it hears otherwise (at most maxOldSessions).
+	olds      []*link.Session
 	pending   *link.Pending
 	pendingAt time.Time
 	ready     chan struct{} // closed when the first session is up
@@ -733,35 +737,56 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 		}
 		if payload != nil {
 			p.touch(now)
-			p.mu.Lock()
-			if p.sess != ref.s && !ref.s.Initiator() {
-				p.prevSess, p.sess = p.sess, ref.s // the peer uses this one; follow it
+			if !ref.s.Initiator() {
+				p.follow(ref.s) // the peer uses this one; send on it too
 			}
-			p.mu.Unlock()
 			e.app(p, payload, now)
 		}
 	}
 }
 
-// setSession makes s the session p sends on. The one it replaces stays readable
-// (the peer may still be using it); the one before that is forgotten.
+// maxOldSessions is how many replaced end-to-end sessions of one peer stay
+// readable. A lossy path can lose the answers to some of the handshakes a
+// source retries, and the source keeps the session of whichever answer it got
+// last; forgetting all but one older session here once left the source sending
+// on a session this node no longer knew, with no echo ever coming back.
+const maxOldSessions = 8
+
+// setSession makes s the session p sends on. The ones it replaces stay readable
+// (see maxOldSessions); beyond that the oldest is forgotten.
 func (p *peer) setSession(s *link.Session) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sess != s {
-		if old := p.prevSess; old != nil && old != s {
-			p.e.mu.Lock()
-			delete(p.e.byIndex, old.LocalIndex())
-			p.e.mu.Unlock()
-		}
-		p.prevSess = p.sess
-	}
-	p.sess = s
+	p.replaceLocked(s)
 	p.pending = nil
 	select {
 	case <-p.ready:
 	default:
 		close(p.ready)
+	}
+}
+
+// follow makes s, a session the peer has just used, the one p sends on.
+func (p *peer) follow(s *link.Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.replaceLocked(s)
+}
+
+func (p *peer) replaceLocked(s *link.Session) {
+	if p.sess == s {
+		return
+	}
+	p.olds = slices.DeleteFunc(p.olds, func(o *link.Session) bool { return o == s })
+	if p.sess != nil {
+		p.olds = append(p.olds, p.sess)
+	}
+	p.sess = s
+	for len(p.olds) > maxOldSessions {
+		p.e.mu.Lock()
+		delete(p.e.byIndex, p.olds[0].LocalIndex())
+		p.e.mu.Unlock()
+		p.olds = p.olds[1:]
 	}
 }
 
@@ -909,6 +934,7 @@ func (r *Router) Ping(ctx context.Context, k topology.Key) (PingResult, error) {
 		return PingResult{}, err
 	}
 	var res PingResult
+	missed := 0
 	if !hadRoute {
 		res.SetupTime = time.Since(start)
 	}
@@ -940,6 +966,12 @@ func (r *Router) Ping(ctx context.Context, k topology.Key) (PingResult, error) {
 			e.mu.Lock()
 			delete(e.pings, id)
 			e.mu.Unlock()
+			// Two echoes unanswered over an up route: the session this node
+			// sends on may be one the peer has forgotten. Handshake afresh;
+			// the answer replaces it, and the old one stays readable.
+			if missed++; missed >= 2 {
+				p.initiate(time.Now(), p.retryInterval())
+			}
 		case <-ctx.Done():
 			t.Stop()
 			e.mu.Lock()
