@@ -9,11 +9,14 @@ import (
 )
 
 // The repository stands alone: no code, script, test or document may reach for
-// files beside the clone (the ../shared folder of the team's workplace), so a
+// files beside the clone (a team folder next to it), so a
 // clone with nothing next to it passes make test. Tests read testdata/ instead.
 func TestNoPathsOutsideRepository(t *testing.T) {
 	root := filepath.Join("..", "..")
-	forbidden := []string{"../shared", "/work/shared", "shared/testdata", "shared/DESIGN.md", "shared/seeds"}
+	// Spelt in pieces, so that this file does not itself hold the paths it
+	// looks for (a plain search of the tree would then find it).
+	sh := "sha" + "red"
+	forbidden := []string{"../" + sh, "/work/" + sh, sh + "/testdata", sh + "/DESIGN.md", sh + "/seeds"}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -37,7 +40,7 @@ func TestNoPathsOutsideRepository(t *testing.T) {
 			return err
 		}
 		for _, f := range forbidden {
-			if strings.Contains(string(b), f) && !strings.HasSuffix(path, "standalone_test.go") {
+			if strings.Contains(string(b), f) {
 				t.Errorf("%s refers to %q, outside the repository", path, f)
 			}
 		}
