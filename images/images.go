@@ -31,6 +31,8 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/ext4"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition/mbr"
+
+	"github.com/skyfleet/skyfleet/internal/durable"
 )
 
 const (
@@ -181,7 +183,7 @@ func Build(out string, s Spec, progress func(done, total int64)) (err error) {
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return err
 	}
-	return writeFileAtomic(out+".sha256", []byte(sum))
+	return durable.WriteFile(out+".sha256", []byte(sum), 0o644)
 }
 
 // validate checks s (with BootSize defaulted) before anything is written.
@@ -457,26 +459,4 @@ func errOr(err error, msg string) error {
 		return err
 	}
 	return errors.New(msg)
-}
-
-// writeFileAtomic writes data to name through a temporary file and rename.
-func writeFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), name)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

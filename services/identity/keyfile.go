@@ -8,7 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/skyfleet/skyfleet/internal/durable"
 )
 
 // KeyFileName is the name of the key file inside the data directory.
@@ -151,12 +152,12 @@ func publishKeyFile(dir, path string, k *Key) (err error) {
 		}
 		tmp = ""
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("identity: syncing key directory: %w", err)
 	}
 	// dir itself may be new (MkdirAll); make its entry durable too. Best
 	// effort: the parent may not be ours to open.
-	_ = syncDir(filepath.Dir(dir))
+	_ = durable.SyncDir(filepath.Dir(dir))
 	return nil
 }
 
@@ -169,20 +170,6 @@ func writeSync(f *os.File, s string) error {
 		return err
 	}
 	return f.Sync()
-}
-
-// syncDir fsyncs a directory so that a rename or link in it is durable.
-// File systems that cannot sync directories (EINVAL, ENOTSUP) are accepted.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return err
-	}
-	return nil
 }
 
 // removeStaleTemps deletes temporary key files left by an interrupted
