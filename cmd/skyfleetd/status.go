@@ -82,10 +82,7 @@ func statusRoutes() []apiauth.Route {
 	// Transfers outlive the server's default deadlines (which cut off slow
 	// strangers); the mesh service bounds them itself.
 	transfer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		at := time.Now().Add(mesh.MaxRecvWait + mesh.MaxTransfer)
-		rc.SetReadDeadline(at)
-		rc.SetWriteDeadline(at)
+		mesh.ExtendDeadlines(w, mesh.MaxRecvWait+mesh.MaxTransfer)
 		meshProxy.ServeHTTP(w, r)
 	})
 	return []apiauth.Route{

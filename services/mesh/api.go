@@ -317,10 +317,11 @@ const (
 	MaxTransfer = 30 * time.Minute
 )
 
-// extendDeadlines lets one request read and write for d beyond the server's
-// default timeouts (which cut off slow strangers). Servers that do not support
-// it (a test's recorder) are left as they are.
-func extendDeadlines(w http.ResponseWriter, d time.Duration) {
+// ExtendDeadlines lets one request read and write for d from now, beyond the
+// server's default timeouts (which cut off slow strangers): for transfers, here
+// and in the servers that proxy them. Servers that do not support it (a test's
+// recorder) are left as they are.
+func ExtendDeadlines(w http.ResponseWriter, d time.Duration) {
 	rc := http.NewResponseController(w)
 	at := time.Now().Add(d)
 	rc.SetReadDeadline(at)
@@ -346,7 +347,7 @@ func (r *Router) serveSend(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "port must be 1-65535"})
 		return
 	}
-	extendDeadlines(w, MaxTransfer)
+	ExtendDeadlines(w, MaxTransfer)
 	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 	c, err := r.Dial(ctx, k, uint16(port))
 	cancel()
@@ -403,7 +404,7 @@ func (r *Router) serveRecv(w http.ResponseWriter, req *http.Request) {
 		}
 		timeout = t
 	}
-	extendDeadlines(w, timeout+MaxTransfer)
+	ExtendDeadlines(w, timeout+MaxTransfer)
 	l, err := r.Listen(uint16(port))
 	if err != nil {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
