@@ -47,6 +47,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
+	"github.com/skyfleet/skyfleet/internal/ratelog"
+
 	"github.com/skyfleet/skyfleet/services/identity"
 )
 
@@ -146,10 +148,9 @@ type Guard struct {
 	start  time.Time
 	logf   func(string, ...any)
 
-	mu      sync.Mutex
-	used    map[[nonceLen]byte]time.Duration // spent nonce -> its issue time
-	lastLog time.Time
-	quiet   int // refusals not logged since lastLog
+	mu   sync.Mutex
+	used map[[nonceLen]byte]time.Duration // spent nonce -> its issue time
+	logs ratelog.Limiter                  // refusal lines: one per 10 s
 
 	refused, byToken, byMaster atomic.Uint64
 }
@@ -365,21 +366,14 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="skyfleet node", %s challenge=%q`, Scheme, ChallengePath))
 	}
-	g.mu.Lock()
-	now := time.Now()
-	if now.Sub(g.lastLog) >= 10*time.Second {
+	if skipped, ok := g.logs.Allow(time.Now()); ok {
 		more := ""
-		if g.quiet > 0 {
-			more = fmt.Sprintf(" (%d more refused since the last line)", g.quiet)
+		if skipped > 0 {
+			more = fmt.Sprintf(" (%d more refused since the last line)", skipped)
 		}
-		g.lastLog, g.quiet = now, 0
-		g.mu.Unlock()
 		// The path is logged quoted and without its query: a stranger chooses
 		// both, and a decoded newline must not start a line of its own.
 		g.logf("api: refused %q %q from %s: %v%s", r.Method, r.URL.Path, r.RemoteAddr, err, more)
-	} else {
-		g.quiet++
-		g.mu.Unlock()
 	}
 	msg := err.Error()
 	if errors.Is(err, ErrNoCredential) {

@@ -32,7 +32,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -40,6 +39,7 @@ import (
 	"github.com/skyfleet/skyfleet/internal/boltdb"
 	"github.com/skyfleet/skyfleet/internal/durable"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/internal/ratelog"
 	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/control/dashboard"
 	"github.com/skyfleet/skyfleet/services/control/registry"
@@ -100,8 +100,8 @@ type Master struct {
 	pub   []byte
 	hosts map[string]bool // allowed Host names besides IP addresses and localhost
 
-	refusedLog logLimiter // refused reports
-	hostLog    logLimiter // requests for other hosts
+	refusedLog ratelog.Limiter // refused reports
+	hostLog    ratelog.Limiter // requests for other hosts
 }
 
 // Run starts the master and serves until ctx ends. Errors: no key, its config
@@ -209,31 +209,13 @@ func (m *Master) refused(from []byte, err error) {
 	addr := addressOf(from)
 	now := time.Now()
 	m.Registry.LogRefusal(registry.Action{Time: now, Node: addr, Action: "refused", Detail: "report: " + err.Error()})
-	if skipped, ok := m.refusedLog.allow(now); ok {
+	if skipped, ok := m.refusedLog.Allow(now); ok {
 		more := ""
 		if skipped > 0 {
 			more = fmt.Sprintf(" (%d more refused since the last line)", skipped)
 		}
 		m.opts.Logf("master: refused report from %s: %q%s", addr, err.Error(), more)
 	}
-}
-
-// logLimiter lets one log line per 10 s through and counts the others.
-type logLimiter struct {
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
-}
-
-func (l *logLimiter) allow(now time.Time) (skipped int, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.last) < 10*time.Second {
-		l.skipped++
-		return 0, false
-	}
-	skipped, l.skipped, l.last = l.skipped, 0, now
-	return skipped, true
 }
 
 // sweep marks quiet nodes offline (and writes queued refusals) every 2 s, and
@@ -622,7 +604,7 @@ func (m *Master) hostAllowed(host string) bool {
 func (m *Master) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !m.hostAllowed(r.Host) {
-			if skipped, ok := m.hostLog.allow(time.Now()); ok {
+			if skipped, ok := m.hostLog.Allow(time.Now()); ok {
 				m.opts.Logf("master: refused %s %q from %s: Host %q is not this master's (%d more refused since the last line)", r.Method, r.URL.Path, r.RemoteAddr, r.Host, skipped)
 			}
 			writeError(w, http.StatusMisdirectedRequest, fmt.Errorf("this master does not answer to the host name %q (a guard against DNS rebinding): use its IP address or localhost, or start it with --allow-host NAME", r.Host))
