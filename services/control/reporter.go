@@ -36,6 +36,11 @@ const (
 	maxReason  = 512
 	maxSealed  = headerLen + MaxReportBody + sigLen
 	ioTimeout  = 15 * time.Second
+	// dialTimeout bounds one attempt's route and session setup. The master marks
+	// a node offline 20 s after a report is due; an attempt stuck in setup for the
+	// whole ioTimeout (a link flap under a storm of reconnecting nodes, say) left
+	// room for at most one more try in that grace.
+	dialTimeout = 5 * time.Second
 )
 
 // ErrRefused wraps the master's reason for refusing a report.
@@ -139,9 +144,9 @@ func (r *Reporter) send(ctx context.Context, rep Report, seq uint64) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
-	defer cancel()
-	c, err := r.Dial(ctx)
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	c, err := r.Dial(dctx)
+	cancel()
 	if err != nil {
 		return err
 	}

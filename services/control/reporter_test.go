@@ -169,3 +169,27 @@ func TestReceiverRefusals(t *testing.T) {
 		t.Fatalf("accepted %d, refused %d: %v", len(h.got), len(h.refused), h.refused)
 	}
 }
+
+// One report attempt's setup is bounded by dialTimeout, not the whole I/O
+// timeout: a dial stuck after a link flap must leave room for retries within
+// the 20 s the master waits past the interval.
+func TestSendBoundsDial(t *testing.T) {
+	node, _ := secp256k1.GeneratePrivateKey()
+	master, _ := secp256k1.GeneratePrivateKey()
+	var left time.Duration
+	r := &Reporter{Key: node, Master: master.PubKey().SerializeCompressed(),
+		Dial: func(ctx context.Context) (net.Conn, error) {
+			d, ok := ctx.Deadline()
+			if !ok {
+				t.Fatal("the dial has no deadline")
+			}
+			left = time.Until(d)
+			return nil, errors.New("no route")
+		}}
+	if err := r.send(context.Background(), Report{Board: "host"}, 1); err == nil {
+		t.Fatal("send succeeded without a connection")
+	}
+	if left > dialTimeout || left <= 0 {
+		t.Errorf("the dial had %v left, want at most %v", left, dialTimeout)
+	}
+}
