@@ -21,7 +21,18 @@ import (
 // runNode starts a node from the fleet.toml text toml (its data directory and
 // listen port filled in) and returns its API's base URL and data directory.
 func runNode(t *testing.T, toml string) (base, data string, n *Node) {
-	return runNodeOn(t, fmt.Sprintf("udp://127.0.0.1:%d", freeUDPPort(t)), toml)
+	t.Helper()
+	// The port was free a moment ago; another test binary running in parallel
+	// may have taken it since, so a few fresh ones are tried.
+	for try := 1; ; try++ {
+		base, data, n, err := startNode(t, fmt.Sprintf("udp://127.0.0.1:%d", freeUDPPort(t)), toml)
+		if err == nil {
+			return base, data, n
+		}
+		if try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("node did not start: %v", err)
+		}
+	}
 }
 
 // freeUDPPort returns a loopback UDP port that was free a moment ago
@@ -37,6 +48,17 @@ func freeUDPPort(t *testing.T) int {
 
 func runNodeOn(t *testing.T, listen, toml string) (base, data string, n *Node) {
 	t.Helper()
+	base, data, n, err := startNode(t, listen, toml)
+	if err != nil {
+		t.Fatalf("node did not start: %v", err)
+	}
+	return base, data, n
+}
+
+// startNode runs a node on listen with the fleet.toml text toml until the test
+// ends, and returns its API's base URL and data directory, or why it did not start.
+func startNode(t *testing.T, listen, toml string) (base, data string, n *Node, err error) {
+	t.Helper()
 	data = t.TempDir()
 	text := fmt.Sprintf("[node]\nlisten = [%q]\ndata = %q\n%s", listen, data, toml)
 	cfg, problems := fleetconf.Parse([]byte(text), false)
@@ -46,17 +68,19 @@ func runNodeOn(t *testing.T, listen, toml string) (base, data string, n *Node) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *Node, 1)
-	done := make(chan error, 1)
+	done := make(chan struct{})
+	var runErr error
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, Problems: problems, Listener: ln, Ready: func(n *Node) { ready <- n }})
+		runErr = Run(ctx, Options{Config: cfg, Problems: problems, Listener: ln, Ready: func(n *Node) { ready <- n }})
+		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	select {
 	case n = <-ready:
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
+		return "http://" + ln.Addr().String(), data, n, nil
+	case <-done:
+		return "", "", nil, runErr
 	}
-	return "http://" + ln.Addr().String(), data, n
 }
 
 func get(t *testing.T, method, url string, cred apiauth.Credential) (int, string) {
