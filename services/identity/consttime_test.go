@@ -21,6 +21,7 @@ var secretKeyFiles = []string{
 	"services/control/remote/auth.go",        // SSH challenge (master key), node proof (node key)
 	"internal/apiauth/apiauth.go",            // API request signing, master key
 	"services/mesh/router.go",                // node public key
+	"services/msg/wire.go",                   // message signing and sealing, node key
 }
 
 // decredECDSA is the import path of decred's ECDSA package, whose Sign and
