@@ -56,19 +56,19 @@ func TestParseRefuses(t *testing.T) {
 	good, _ := sample().Marshal()
 	mut := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
 	cases := map[string][]byte{
-		"empty":          nil,
-		"short":          good[:headerLen-1],
-		"version":        mut(func(b []byte) []byte { b[0] = 2; return b }),
-		"class":          mut(func(b []byte) []byte { b[1] = 7; return b }),
-		"port 0":         mut(func(b []byte) []byte { b[2], b[3] = 0, 0; return b }),
-		"zero source":    mut(func(b []byte) []byte { clear(b[4 : 4+KeyLen]); return b }),
-		"lifetime 0":     mut(func(b []byte) []byte { clear(b[headerLen-8 : headerLen-4]); return b }),
-		"lifetime big":   mut(func(b []byte) []byte { binary.BigEndian.PutUint32(b[headerLen-8:], 31*86400); return b }),
-		"trailing":       mut(func(b []byte) []byte { return append(b, 0) }),
-		"truncated":      good[:len(good)-1],
-		"length lies":    mut(func(b []byte) []byte { binary.BigEndian.PutUint32(b[headerLen-4:], 1<<20); return b }),
-		"negative time":  mut(func(b []byte) []byte { b[4+2*KeyLen] = 0x80; return b }),
-		"payload > max":  append(mut(func(b []byte) []byte { binary.BigEndian.PutUint32(b[headerLen-4:], MaxPayload+1); return b[:headerLen] }), make([]byte, MaxPayload+1)...),
+		"empty":         nil,
+		"short":         good[:headerLen-1],
+		"version":       mut(func(b []byte) []byte { b[0] = 2; return b }),
+		"class":         mut(func(b []byte) []byte { b[1] = 7; return b }),
+		"port 0":        mut(func(b []byte) []byte { b[2], b[3] = 0, 0; return b }),
+		"zero source":   mut(func(b []byte) []byte { clear(b[4 : 4+KeyLen]); return b }),
+		"lifetime 0":    mut(func(b []byte) []byte { clear(b[headerLen-8 : headerLen-4]); return b }),
+		"lifetime big":  mut(func(b []byte) []byte { binary.BigEndian.PutUint32(b[headerLen-8:], 31*86400); return b }),
+		"trailing":      mut(func(b []byte) []byte { return append(b, 0) }),
+		"truncated":     good[:len(good)-1],
+		"length lies":   mut(func(b []byte) []byte { binary.BigEndian.PutUint32(b[headerLen-4:], 1<<20); return b }),
+		"negative time": mut(func(b []byte) []byte { b[4+2*KeyLen] = 0x80; return b }),
+		"payload > max": append(mut(func(b []byte) []byte { binary.BigEndian.PutUint32(b[headerLen-4:], MaxPayload+1); return b[:headerLen] }), make([]byte, MaxPayload+1)...),
 	}
 	for name, enc := range cases {
 		if _, err := Parse(enc); !errors.Is(err, ErrMalformed) {
