@@ -94,6 +94,8 @@ func statusRoutes() []apiauth.Route {
 		{Pattern: "/mesh/", Access: apiauth.Control, Handler: meshProxy},
 		{Pattern: "POST /mesh/send", Access: apiauth.Control, Handler: transfer},
 		{Pattern: "GET /mesh/recv", Access: apiauth.Control, Handler: transfer},
+		{Pattern: "/saf/", Access: apiauth.Control, Handler: meshProxy},
+		{Pattern: "/msg/", Access: apiauth.Control, Handler: meshProxy},
 	}
 }
 

@@ -172,7 +172,7 @@ func TestRecvTimeoutBounded(t *testing.T) {
 // errors and links with nobody: no transport is opened at all.
 func TestFailClosedOpensNoTransport(t *testing.T) {
 	for name, toml := range map[string]string{
-		"syntax error":  "[network]\npsk = \"0011\n",
+		"syntax error":  "[network]\npsk = \"c0ffee11\n",
 		"malformed psk": "[network]\npsk = \"" + strings.Repeat("zz", 32) + "\"\n",
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -198,7 +198,7 @@ func TestFailClosedOpensNoTransport(t *testing.T) {
 			if st.LinksRefused == "" || len(st.ConfigErrors) == 0 || !st.ConfigErrors[0].Fatal {
 				t.Errorf("status does not say the node refuses links: %s", body)
 			}
-			if strings.Contains(body, "0011") || strings.Contains(body, "zzzz") {
+			if strings.Contains(body, "c0ffee") || strings.Contains(body, "zzzz") {
 				t.Errorf("status echoes the psk: %s", body)
 			}
 		})

@@ -28,6 +28,8 @@ import (
 	"github.com/skyfleet/skyfleet/services/mesh"
 	"github.com/skyfleet/skyfleet/services/mesh/discovery"
 	"github.com/skyfleet/skyfleet/services/mesh/transport"
+	"github.com/skyfleet/skyfleet/services/msg"
+	"github.com/skyfleet/skyfleet/services/saf"
 )
 
 // Options configure Run.
@@ -77,6 +79,12 @@ type Node struct {
 	started time.Time
 	opts    Options
 	disc    *discovery.Discovery
+
+	// SAF is the store-and-forward engine and Msg the messaging service; nil
+	// while the node refuses every link.
+	SAF      *saf.Engine
+	Msg      *msg.Service
+	safStore *saf.Store
 
 	stopControl func()
 }
@@ -261,6 +269,10 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := n.startMessaging(ctx, psk); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if cfg.Network.LANDiscovery {
 		if port := udpPort(trs); port != 0 {
 			d, err := discovery.Start(discovery.Config{
@@ -300,6 +312,15 @@ func (n *Node) Close() error {
 	}
 	if n.stopControl != nil {
 		n.stopControl()
+	}
+	if n.SAF != nil {
+		n.SAF.Close()
+	}
+	if n.safStore != nil {
+		n.safStore.Close()
+	}
+	if n.Msg != nil {
+		n.Msg.Close()
 	}
 	if n.Router == nil {
 		return nil
@@ -367,6 +388,8 @@ func (n *Node) State() NodeStatus {
 //	GET /status, GET /   public   NodeStatus
 //	/mesh/...            control  the router's API (mesh.Router.Handler); 503
 //	                              while the node refuses every link
+//	/saf/...             control  store and forward (saf.Engine.Handler); 503 likewise
+//	/msg/...             control  messages (msg.Service.Handler); 503 likewise
 //
 // Run serves them behind a Guard; on a trusted socket they are served as they are.
 func (n *Node) Routes() []apiauth.Route {
@@ -376,13 +399,18 @@ func (n *Node) Routes() []apiauth.Route {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		json.NewEncoder(w).Encode(map[string]string{"error": n.Refused})
 	})
+	safAPI, msgAPI := meshAPI, meshAPI
 	if n.Router != nil {
 		meshAPI = n.Router.Handler()
+		safAPI = n.SAF.Handler()
+		msgAPI = n.Msg.Handler(n.resolve)
 	}
 	return []apiauth.Route{
 		{Pattern: "GET /status", Access: apiauth.Public, Handler: status},
 		{Pattern: "GET /{$}", Access: apiauth.Public, Handler: status},
 		{Pattern: "/mesh/", Access: apiauth.Control, Handler: meshAPI},
+		{Pattern: "/saf/", Access: apiauth.Control, Handler: safAPI},
+		{Pattern: "/msg/", Access: apiauth.Control, Handler: msgAPI},
 	}
 }
 

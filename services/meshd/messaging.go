@@ -1,0 +1,55 @@
+package meshd
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/skyfleet/skyfleet/services/msg"
+	"github.com/skyfleet/skyfleet/services/saf"
+)
+
+// startMessaging opens the custody store and the inbox in [node] data, and starts
+// the store-and-forward engine with messaging as its application. Errors: a store
+// cannot be opened, the custody port is taken.
+func (n *Node) startMessaging(ctx context.Context, psk [32]byte) error {
+	dir := n.opts.Config.Node.Data
+	st, err := saf.OpenStore(dir, saf.StoreOptions{Logf: n.opts.Logf})
+	if err != nil {
+		return err
+	}
+	n.safStore = st
+	var svc *msg.Service
+	eng := saf.New(saf.Options{Mesh: saf.OverRouter(n.Router), Store: st, Logf: n.opts.Logf,
+		Released: func(id saf.ID, to saf.Key, s saf.Status) {
+			if svc != nil {
+				svc.Released(id, to, s)
+			}
+		}})
+	svc, err = msg.NewService(msg.Config{Dir: dir, Key: n.Key, PSK: psk, Sender: eng, Logf: n.opts.Logf})
+	if err != nil {
+		return err
+	}
+	n.Msg = svc
+	eng.Register(saf.PortMsg, svc.Deliver)
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	n.SAF = eng
+	return nil
+}
+
+// resolve turns a recipient (a node address or a public key in hex) into its key
+// through the topology.
+func (n *Node) resolve(to string) ([33]byte, error) {
+	if n.Router == nil {
+		return [33]byte{}, fmt.Errorf("this node refuses every link: %s", n.Refused)
+	}
+	k, err := n.Router.Resolve(to)
+	if err != nil {
+		return [33]byte{}, err
+	}
+	if k == n.Router.Self() {
+		return [33]byte{}, fmt.Errorf("%s is this node", to)
+	}
+	return [33]byte(k), nil
+}
