@@ -37,6 +37,8 @@ func init() {
 		"keygen":  {"make a key file, e.g. the fleet master's (keygen -o master.key)", cmdKeygen},
 		"node":    {"run a mesh node on this host from a fleet.toml", cmdNode},
 		"mesh":    {"ask a running node: mesh ping|route|links", cmdMesh},
+		"msg":     {"send and read text messages: msg send|inbox|outbox", cmdMsg},
+		"saf":     {"carry bundles on a USB stick: saf export|import|stats", cmdSAF},
 		"master":  {"run the fleet master: registry, dashboard, remote shells", cmdMaster},
 		"nodes":   {"list the fleet's nodes from the master", cmdNodes},
 		"ssh":     {"open a shell on a node through the master", cmdSSH},
