@@ -1,0 +1,398 @@
+// Package hop is per-hop store and forward (seeds/004, "Meshnet Routing: Store and
+// Forward"): what one node keeps for the next one until it has it. It holds the two
+// acknowledgements between neighbours as plain state machines, with no goroutines
+// and no I/O, so the router (services/mesh) drives them and tests can too:
+//
+//   - the link ack: Sender numbers the reliable datagrams of one link and keeps
+//     their frames until the neighbour's Receiver acknowledges them (a cumulative
+//     sequence number and a bitmap of the 64 after it); unacknowledged ones are
+//     sent again, under the same number, so the receiver recognises copies.
+//   - the credit: Buffer is one route's room at this hop, advertised upstream as a
+//     cumulative byte limit; Credit is the upstream side, which sends a route's
+//     data only below that limit. Congestion then fills buffers upstream, back to
+//     the source, instead of dropping packets at a full queue.
+//
+// Sequence numbers are 32-bit serial numbers (RFC 1982): comparisons are modulo
+// 2^32, and a sender never has more than MaxInFlight datagrams outstanding, far
+// below 2^31.
+package hop
+
+import (
+	"time"
+)
+
+// MaxInFlight caps the unacknowledged reliable datagrams of one link; the receiver
+// remembers that many sequence numbers, so a copy is recognised however late it
+// comes.
+const MaxInFlight = 1024
+
+// before reports a < b in serial number arithmetic.
+func before(a, b uint32) bool { return int32(a-b) < 0 }
+
+// Pending is one reliable datagram's frames awaiting the link ack.
+type Pending struct {
+	Seq    uint32
+	Frames []byte
+	Sent   time.Time
+	Tries  int
+	// Bytes is what the datagram's frames count against route buffers (the caller
+	// sets it; the sender only keeps it).
+	Routes []RouteBytes
+}
+
+// RouteBytes says how many bytes of one route a datagram carries, so that the
+// route's buffer at this hop frees them when the datagram is acknowledged.
+type RouteBytes struct {
+	Key   uint64 // the caller's route key
+	Bytes int
+}
+
+// Sender is the sending side of one link's reliability: it numbers reliable
+// datagrams, keeps them until acknowledged, and says which to send again.
+type Sender struct {
+	next     uint32
+	pending  map[uint32]*Pending
+	inflight int // bytes of frames outstanding
+	highAck  uint32
+	haveAck  bool
+
+	srtt, rttvar, minRTT time.Duration
+	// delivery-rate estimate, bytes per second, over roughly one round trip
+	rate         float64
+	rateBytes    int
+	rateSince    time.Time
+	retransmits  uint64
+	lostForGood  uint64
+	maxInFlightB int
+}
+
+// NewSender returns a sender whose first sequence number is first (random, so a
+// restarted link does not collide with copies of the old one).
+func NewSender(first uint32) *Sender {
+	return &Sender{next: first, pending: make(map[uint32]*Pending)}
+}
+
+// Base returns the oldest unacknowledged sequence number (the next one when
+// none is outstanding): receivers may forget everything before it.
+func (s *Sender) Base() uint32 {
+	base := s.next
+	for seq := range s.pending {
+		if before(seq, base) {
+			base = seq
+		}
+	}
+	return base
+}
+
+// Outstanding returns the datagrams and frame bytes awaiting acknowledgement.
+func (s *Sender) Outstanding() (datagrams, bytes int) { return len(s.pending), s.inflight }
+
+// Retransmits returns how many datagrams were sent again.
+func (s *Sender) Retransmits() uint64 { return s.retransmits }
+
+// RTT returns the smoothed round trip of acknowledged datagrams and its minimum
+// (0 before the first sample).
+func (s *Sender) RTT() (srtt, min time.Duration) { return s.srtt, s.minRTT }
+
+// Rate returns the delivery-rate estimate in bytes per second (0 before there is one).
+func (s *Sender) Rate() float64 { return s.rate }
+
+// Window returns how many frame bytes may be outstanding: twice the bandwidth-delay
+// product measured from acknowledgements (delivery rate × minimum RTT), at least
+// floor bytes, at most ceil. Before measurements it is floor.
+func (s *Sender) Window(floor, ceil int) int {
+	w := floor
+	if s.rate > 0 && s.minRTT > 0 {
+		bdp := int(s.rate * s.minRTT.Seconds() * 2)
+		w = max(floor, min(bdp, ceil))
+	}
+	return w
+}
+
+// CanSend reports whether a datagram of n frame bytes fits the window.
+func (s *Sender) CanSend(n, window int) bool {
+	return len(s.pending) < MaxInFlight && (s.inflight == 0 || s.inflight+n <= window)
+}
+
+// Add numbers a reliable datagram's frames (copied) and keeps them; it returns the
+// Pending to send.
+func (s *Sender) Add(frames []byte, routes []RouteBytes, now time.Time) *Pending {
+	p := &Pending{Seq: s.next, Frames: append([]byte(nil), frames...), Sent: now, Tries: 1, Routes: routes}
+	s.next++
+	s.pending[p.Seq] = p
+	s.inflight += len(p.Frames)
+	return p
+}
+
+// OnAck applies an acknowledgement: every sequence number before cum, and cum+1+i
+// for each bit i set in sack, has arrived. It returns the datagrams newly
+// acknowledged (their route bytes leave this hop's buffers) and those judged lost
+// because three later ones arrived (fast retransmit: send them again now).
+func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*Pending) {
+	ack := func(seq uint32) {
+		p := s.pending[seq]
+		if p == nil {
+			return
+		}
+		delete(s.pending, seq)
+		s.inflight -= len(p.Frames)
+		if p.Tries == 1 { // Karn: no RTT sample from a datagram sent twice
+			s.sample(now.Sub(p.Sent))
+		}
+		s.deliver(len(p.Frames), now)
+		acked = append(acked, p)
+	}
+	for seq, p := range s.pending {
+		if before(seq, cum) {
+			ack(p.Seq)
+		}
+	}
+	high := cum - 1
+	for i := 0; i < 64; i++ {
+		if sack&(1<<i) != 0 {
+			seq := cum + 1 + uint32(i)
+			ack(seq)
+			high = seq
+		}
+	}
+	if !s.haveAck || before(s.highAck, high) {
+		s.highAck, s.haveAck = high, true
+	}
+	// Anything unacknowledged three or more below the highest acknowledged was
+	// passed over: lost, unless already sent again within the last RTT.
+	for seq, p := range s.pending {
+		if before(seq, s.highAck-2) && now.Sub(p.Sent) >= s.srtt/2 {
+			lost = append(lost, p)
+		}
+	}
+	return acked, lost
+}
+
+// RTO returns the retransmission timeout (RFC 6298 §2: srtt + 4·rttvar), at
+// least floor; 3 × floor before the first sample.
+func (s *Sender) RTO(floor time.Duration) time.Duration {
+	if s.srtt == 0 {
+		return 3 * floor
+	}
+	return max(s.srtt+4*s.rttvar, floor)
+}
+
+// Due returns the datagrams unacknowledged for longer than rto (doubled per try)
+// at now.
+func (s *Sender) Due(now time.Time, rto time.Duration) []*Pending {
+	var out []*Pending
+	for _, p := range s.pending {
+		if now.Sub(p.Sent) >= rto<<min(p.Tries-1, 5) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Resent records that p was sent again at now, under its own sequence number.
+func (s *Sender) Resent(p *Pending, now time.Time) {
+	p.Sent = now
+	p.Tries++
+	s.retransmits++
+}
+
+// Drop forgets every outstanding datagram (the link died) and returns them.
+func (s *Sender) Drop() []*Pending {
+	out := make([]*Pending, 0, len(s.pending))
+	for _, p := range s.pending {
+		out = append(out, p)
+	}
+	clear(s.pending)
+	s.inflight = 0
+	s.lostForGood += uint64(len(out))
+	return out
+}
+
+func (s *Sender) sample(r time.Duration) {
+	if r <= 0 {
+		r = time.Microsecond
+	}
+	if s.minRTT == 0 || r < s.minRTT {
+		s.minRTT = r
+	}
+	if s.srtt == 0 {
+		s.srtt, s.rttvar = r, r/2
+		return
+	}
+	d := s.srtt - r
+	if d < 0 {
+		d = -d
+	}
+	s.rttvar = (3*s.rttvar + d) / 4
+	s.srtt = (7*s.srtt + r) / 8
+}
+
+// deliver updates the delivery-rate estimate with n acknowledged bytes.
+func (s *Sender) deliver(n int, now time.Time) {
+	if s.rateSince.IsZero() {
+		s.rateSince = now
+	}
+	s.rateBytes += n
+	span := max(s.srtt, 10*time.Millisecond)
+	if el := now.Sub(s.rateSince); el >= span {
+		r := float64(s.rateBytes) / el.Seconds()
+		if s.rate == 0 {
+			s.rate = r
+		} else {
+			s.rate = 0.75*s.rate + 0.25*r
+		}
+		s.rateBytes, s.rateSince = 0, now
+	}
+}
+
+// Receiver is the receiving side of one link's reliability: it recognises copies
+// and builds acknowledgements.
+type Receiver struct {
+	cum     uint32 // every sequence number before cum has arrived
+	started bool
+	seen    [MaxInFlight / 64]uint64 // bit (seq % MaxInFlight): arrived, for seq in [cum, cum+MaxInFlight)
+	// AckDue is set when a reliable datagram arrived and no ack has gone since.
+	AckDue bool
+}
+
+func (r *Receiver) bit(seq uint32) (int, uint64) {
+	i := seq % MaxInFlight
+	return int(i / 64), 1 << (i % 64)
+}
+
+// Accept records reliable datagram seq, sent when the sender's oldest
+// unacknowledged datagram was base (Sender.Base), and reports whether it is new
+// (its frames are to be processed) rather than a copy. Everything before base has
+// been acknowledged (so it arrived), which tells a receiver where a link starts.
+func (r *Receiver) Accept(seq, base uint32) bool {
+	r.AckDue = true
+	if !r.started || before(r.cum, base) && !before(seq, base) && base-r.cum < 1<<30 {
+		if !r.started {
+			r.cum = base
+		}
+		r.started = true
+		for before(r.cum, base) {
+			w, b := r.bit(r.cum)
+			r.seen[w] &^= b
+			r.cum++
+		}
+	}
+	if before(seq, r.cum) {
+		return false
+	}
+	if seq-r.cum >= MaxInFlight {
+		// Beyond the window: the sender never has that many outstanding, so the
+		// ones before it are gone for good (the link restarted). Move on.
+		for r.cum != seq-MaxInFlight+1 {
+			w, b := r.bit(r.cum)
+			r.seen[w] &^= b
+			r.cum++
+		}
+	}
+	w, b := r.bit(seq)
+	if r.seen[w]&b != 0 {
+		return false
+	}
+	r.seen[w] |= b
+	for {
+		w, b := r.bit(r.cum)
+		if r.seen[w]&b == 0 {
+			break
+		}
+		r.seen[w] &^= b
+		r.cum++
+	}
+	return true
+}
+
+// Ack returns the acknowledgement to send: the cumulative sequence number and
+// the bitmap of the 64 after it, and clears AckDue.
+func (r *Receiver) Ack() (cum uint32, sack uint64) {
+	r.AckDue = false
+	for i := 0; i < 64; i++ {
+		w, b := r.bit(r.cum + 1 + uint32(i))
+		if r.seen[w]&b != 0 {
+			sack |= 1 << i
+		}
+	}
+	return r.cum, sack
+}
+
+// InitialCredit is the credit a route has at the next hop before its first credit
+// update: every hop gives every new route at least this much room.
+const InitialCredit = 16 << 10
+
+// Credit is the upstream side of one route's credit at the next hop: the bytes of
+// the route sent so far and the limit the next hop granted, both cumulative, so a
+// lost or reordered update costs nothing but time.
+type Credit struct {
+	sent  uint64
+	limit uint64
+	// Stalls counts the times a send found no credit.
+	Stalls uint64
+}
+
+// NewCredit returns the credit of a new route: InitialCredit.
+func NewCredit() Credit { return Credit{limit: InitialCredit} }
+
+// Grant applies a credit update: limit is the cumulative byte count the next hop
+// will take. Older (smaller) limits are ignored.
+func (c *Credit) Grant(limit uint64) bool {
+	if limit > c.limit {
+		c.limit = limit
+		return true
+	}
+	return false
+}
+
+// Avail returns the bytes that may be sent now.
+func (c *Credit) Avail() int64 { return int64(c.limit - c.sent) }
+
+// Take spends n bytes of credit, or reports false (and counts a stall) when there
+// is not enough.
+func (c *Credit) Take(n int) bool {
+	if c.sent+uint64(n) > c.limit {
+		c.Stalls++
+		return false
+	}
+	c.sent += uint64(n)
+	return true
+}
+
+// Buffer is one route's room at this hop: bytes received from upstream and held
+// here until the next hop acknowledges them (or they are delivered locally).
+type Buffer struct {
+	received   uint64 // cumulative bytes received from upstream
+	advertised uint64 // the highest limit granted upstream
+	held       int
+	// Peak is the most bytes ever held.
+	Peak int
+}
+
+// Arrive records n bytes received from upstream and held. It reports false when
+// they exceed the limit granted (upstream ignored its credit: a broken or hostile
+// neighbour); the caller drops them and counts it.
+func (b *Buffer) Arrive(n int) bool {
+	if b.received+uint64(n) > max(b.advertised, InitialCredit) {
+		return false
+	}
+	b.received += uint64(n)
+	b.held += n
+	b.Peak = max(b.Peak, b.held)
+	return true
+}
+
+// Leave records n bytes handed on (acknowledged by the next hop) or delivered.
+func (b *Buffer) Leave(n int) { b.held = max(b.held-n, 0) }
+
+// Held returns the bytes held now.
+func (b *Buffer) Held() int { return b.held }
+
+// Limit returns the cumulative limit to advertise upstream for a buffer of
+// capacity bytes: what was received plus the room left, never less than a limit
+// already granted (a grant cannot be taken back).
+func (b *Buffer) Limit(capacity int) uint64 {
+	room := max(capacity-b.held, 0)
+	b.advertised = max(b.advertised, b.received+uint64(room), InitialCredit)
+	return b.advertised
+}
