@@ -1,4 +1,4 @@
-package hop
+package perhop
 
 import (
 	"math/rand/v2"

@@ -1,4 +1,4 @@
-// Package hop is per-hop store and forward (seeds/004, "Meshnet Routing: Store and
+// Package perhop is per-hop store and forward (seeds/004, "Meshnet Routing: Store and
 // Forward"): what one node keeps for the next one until it has it. It holds the two
 // acknowledgements between neighbours as plain state machines, with no goroutines
 // and no I/O, so the router (services/mesh) drives them and tests can too:
@@ -15,7 +15,7 @@
 // Sequence numbers are 32-bit serial numbers (RFC 1982): comparisons are modulo
 // 2^32, and a sender never has more than MaxInFlight datagrams outstanding, far
 // below 2^31.
-package hop
+package perhop
 
 import (
 	"time"
