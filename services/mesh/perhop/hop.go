@@ -35,9 +35,12 @@ type Pending struct {
 	Frames []byte
 	Sent   time.Time
 	Tries  int
-	// Bytes is what the datagram's frames count against route buffers (the caller
-	// sets it; the sender only keeps it).
+	// Routes says what the datagram's frames count against route buffers (the
+	// caller sets it; the sender only keeps it).
 	Routes []RouteBytes
+	// Queued is free for the caller: the router marks a datagram waiting to be
+	// sent again, so it is queued once.
+	Queued bool
 }
 
 // RouteBytes says how many bytes of one route a datagram carries, so that the
@@ -82,6 +85,12 @@ func (s *Sender) Base() uint32 {
 		}
 	}
 	return base
+}
+
+// Pending returns the outstanding datagram seq, if it still is.
+func (s *Sender) Pending(seq uint32) (*Pending, bool) {
+	p, ok := s.pending[seq]
+	return p, ok
 }
 
 // Outstanding returns the datagrams and frame bytes awaiting acknowledgement.
@@ -381,6 +390,17 @@ func (b *Buffer) Arrive(n int) bool {
 	b.Peak = max(b.Peak, b.held)
 	return true
 }
+
+// Hold records n bytes made at this node (the route's source, which has no
+// upstream to grant credit to) and held until handed on.
+func (b *Buffer) Hold(n int) {
+	b.received += uint64(n)
+	b.held += n
+	b.Peak = max(b.Peak, b.held)
+}
+
+// Received returns the bytes received (or made) so far, cumulative.
+func (b *Buffer) Received() uint64 { return b.received }
 
 // Leave records n bytes handed on (acknowledged by the next hop) or delivered.
 func (b *Buffer) Leave(n int) { b.held = max(b.held-n, 0) }
