@@ -55,6 +55,10 @@ func cmdNode(args []string) error {
 		Problems: problems,
 		Version:  version,
 		Logf:     logf,
+		// A host keeps real time (a real-time clock and its own time daemon),
+		// unlike a Pi: its clock is a source for the node and, through its
+		// announcements, for the mesh.
+		TrustSystemClock: true,
 		Ready: func(n *meshd.Node) {
 			if n.Created {
 				logf("created node key in %s", cfg.Node.Data)

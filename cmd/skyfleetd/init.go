@@ -115,6 +115,7 @@ func runInit() {
 		}
 	}
 	go pw.HandleSignals(context.Background())
+	st.clock = meshClock(meshSocket)
 	if err := serveSocket(st, sup, nw, pw); err != nil {
 		st.degrade("api", err)
 	}

@@ -29,6 +29,9 @@ type nodeState struct {
 	Degraded []string  `json:"degraded"`
 	Perm     permState `json:"perm"`
 	watchdog func() watchdog.Status
+	// clock asks the mesh service for its wall clock (meshClock); set before
+	// the socket is served.
+	clock func() json.RawMessage
 }
 
 // permState says where node state lives and whether it persists.
@@ -46,6 +49,11 @@ type statusDoc struct {
 	Services any              `json:"services"`
 	Network  any              `json:"network"`
 	Watchdog *watchdog.Status `json:"watchdog"`
+	// Clock is the node's wall-clock time as the mesh service keeps it
+	// (walltime.Status: known or not, source, uncertainty, counts): the node's
+	// real time lives in that service, next to the gossip it learns from. null
+	// while the mesh service does not answer.
+	Clock json.RawMessage `json:"clock"`
 }
 
 func (n *nodeState) degrade(what string, err error) {
@@ -61,6 +69,9 @@ func (n *nodeState) handler(live func() (services, network any), logs func(strin
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		doc := statusDoc{nodeState: n, UptimeS: kernelUptime().Seconds()}
 		doc.Services, doc.Network = live()
+		if n.clock != nil {
+			doc.Clock = n.clock() // a socket call: not under n.mu
+		}
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if n.watchdog != nil {

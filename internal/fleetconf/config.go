@@ -40,6 +40,7 @@ type Config struct {
 	Radio   Radio   `toml:"radio" json:"radio"`     // [radio]
 	Wifi    Wifi    `toml:"wifi" json:"wifi"`       // [wifi]
 	System  System  `toml:"system" json:"system"`   // [system]
+	Time    Time    `toml:"time" json:"time"`       // [time]
 }
 
 // Node is the [node] table.
@@ -151,6 +152,18 @@ type System struct {
 	Hostname string `toml:"hostname" json:"hostname"`
 	// Watchdog enables the hardware watchdog. Default true.
 	Watchdog bool `toml:"watchdog" json:"watchdog"`
+}
+
+// Time is the [time] table: where a node without a real-time clock gets the
+// date (package walltime). The signed announcements of peers and of the
+// master give it too, so NTP is optional.
+type Time struct {
+	// Servers are the NTP servers to ask, each "host" or "host:port" (port
+	// 123 when left out): host an IP address (IPv6 in brackets when a port
+	// follows) or a DNS name; stored with the host in canonical form.
+	// Default none, meaning no NTP: a Pi often has no Internet, and a public
+	// pool should not be asked without the operator saying so.
+	Servers []string `toml:"servers" json:"servers"`
 }
 
 // Default values shared by device and host.

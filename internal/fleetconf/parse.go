@@ -444,7 +444,8 @@ func guard(f field) field { f.guard = true; return f }
 //     joins and how; every mesh link on them still needs the network key
 //     and, where set, a known key.
 //   - the rest (names, data, roles, callsign, report interval, hostname,
-//     watchdog) grant nothing; roles dropped announce less.
+//     watchdog, NTP servers) grant nothing; roles dropped announce less, NTP
+//     servers dropped leave the time to the mesh.
 //
 // A table that holds a guarded key, given as something else than a table,
 // is Fatal too, as is an unknown key or table whose name is a guarded one in
@@ -487,6 +488,9 @@ var schema = []section{
 	{"system", []field{
 		str("hostname", checkHostname, func(c *Config) *string { return &c.System.Hostname }),
 		flag("watchdog", func(c *Config) *bool { return &c.System.Watchdog }),
+	}},
+	{"time", []field{
+		list("servers", checkNTPServer, func(c *Config) *[]string { return &c.Time.Servers }),
 	}},
 }
 

@@ -3,6 +3,7 @@ package fleetconf
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -314,5 +315,62 @@ func checkRole(s string, _ bool) (string, error) {
 			return "", fmt.Errorf("role %q: only a-z, 0-9, '_' and '-' are allowed", s)
 		}
 	}
+	if len(s) > 2 && s[:2] == "_t" && strings.Trim(s[2:], "0123456789") == "" {
+		return "", fmt.Errorf("role %q: \"_t\" followed by digits is reserved for the time in announcements", s)
+	}
 	return s, nil
+}
+
+// checkNTPServer accepts an NTP server as "host" or "host:port": host an IP
+// address or a DNS name, an IPv6 address in brackets when a port follows (a
+// bare IPv6 address means port 123, as the NTP client reads it). It returns
+// the entry with the host in canonical form.
+func checkNTPServer(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", errors.New("empty server")
+	}
+	if strings.Contains(s, "://") {
+		return "", errors.New(`want "host" or "host:port", without a scheme`)
+	}
+	host, port := s, ""
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", errors.New(`missing "]" after the IPv6 address`)
+		}
+		host = s[1:end]
+		switch rest := s[end+1:]; {
+		case rest == "":
+		case rest[0] == ':':
+			if port = rest[1:]; port == "" {
+				return "", errors.New(`missing port after ":"`)
+			}
+		default:
+			return "", fmt.Errorf("unexpected %q after the IPv6 address; want [address]:port", rest[:1])
+		}
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return "", fmt.Errorf("%q in brackets is not an IPv6 address", host)
+		}
+	case strings.Count(s, ":") == 1:
+		host, port, _ = strings.Cut(s, ":")
+		if port == "" {
+			return "", errors.New(`missing port after ":"`)
+		}
+	}
+	h, err := canonicalHost(host, false)
+	if err != nil {
+		return "", err
+	}
+	if a, err := netip.ParseAddr(h); err == nil && (a.IsUnspecified() || a.IsMulticast()) {
+		return "", fmt.Errorf("%s is not a usable server address", a)
+	}
+	if port == "" {
+		return h, nil
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(h, strconv.Itoa(p)), nil
 }

@@ -142,6 +142,9 @@ func Run(ctx context.Context, opts Options) error {
 	node, err := meshd.Start(ctx, meshd.Options{
 		Config: cfg, Problems: opts.Problems, Version: opts.Version, Logf: opts.Logf,
 		Key: opts.Key, AnnounceInterval: opts.AnnounceInterval,
+		// The master runs on a host, whose clock keeps real time: its
+		// announcements carry it, and nodes take it as the master's time.
+		TrustSystemClock: true,
 	})
 	if err != nil {
 		return err

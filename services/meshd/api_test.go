@@ -19,13 +19,14 @@ import (
 )
 
 // runNode starts a node from the fleet.toml text toml (its data directory and
-// listen port filled in) and returns its API's base URL and data directory.
-func runNode(t *testing.T, toml string) (base, data string, n *Node) {
+// listen port filled in) and returns its API's base URL and data directory; mods
+// change its Options.
+func runNode(t *testing.T, toml string, mods ...func(*Options)) (base, data string, n *Node) {
 	t.Helper()
 	// The port was free a moment ago; another test binary running in parallel
 	// may have taken it since, so a few fresh ones are tried.
 	for try := 1; ; try++ {
-		base, data, n, err := startNode(t, fmt.Sprintf("udp://127.0.0.1:%d", freeUDPPort(t)), toml)
+		base, data, n, err := startNode(t, fmt.Sprintf("udp://127.0.0.1:%d", freeUDPPort(t)), toml, mods...)
 		if err == nil {
 			return base, data, n
 		}
@@ -55,9 +56,10 @@ func runNodeOn(t *testing.T, listen, toml string) (base, data string, n *Node) {
 	return base, data, n
 }
 
-// startNode runs a node on listen with the fleet.toml text toml until the test
-// ends, and returns its API's base URL and data directory, or why it did not start.
-func startNode(t *testing.T, listen, toml string) (base, data string, n *Node, err error) {
+// startNode runs a node on listen with the fleet.toml text toml (Options changed
+// by mods) until the test ends, and returns its API's base URL and data directory,
+// or why it did not start.
+func startNode(t *testing.T, listen, toml string, mods ...func(*Options)) (base, data string, n *Node, err error) {
 	t.Helper()
 	data = t.TempDir()
 	text := fmt.Sprintf("[node]\nlisten = [%q]\ndata = %q\n%s", listen, data, toml)
@@ -70,8 +72,12 @@ func startNode(t *testing.T, listen, toml string) (base, data string, n *Node, e
 	ready := make(chan *Node, 1)
 	done := make(chan struct{})
 	var runErr error
+	opts := Options{Config: cfg, Problems: problems, Listener: ln, Ready: func(n *Node) { ready <- n }}
+	for _, mod := range mods {
+		mod(&opts)
+	}
 	go func() {
-		runErr = Run(ctx, Options{Config: cfg, Problems: problems, Listener: ln, Ready: func(n *Node) { ready <- n }})
+		runErr = Run(ctx, opts)
 		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })

@@ -23,6 +23,7 @@ import (
 
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/internal/walltime"
 	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh"
@@ -61,6 +62,12 @@ type Options struct {
 	// a credential. Otherwise only GET /status is public and everything else
 	// needs the master's signature or the API token (package apiauth).
 	TrustedListener bool
+	// TrustSystemClock says the host's clock keeps real time (a host with a
+	// real-time clock and its own time daemon, as under `skyfleet node`): the
+	// node's wall clock takes it from the start. A Pi has no real-time clock and
+	// boots at 1970, so skyfleetd leaves this false and the time comes from
+	// [time] servers and the mesh.
+	TrustSystemClock bool
 }
 
 // Node is a running mesh node.
@@ -85,8 +92,12 @@ type Node struct {
 	SAF      *saf.Engine
 	Msg      *msg.Service
 	safStore *saf.Store
+	// Wall is the node's wall-clock time (package walltime, see wallclock.go).
+	Wall *walltime.Clock
 
 	stopControl func()
+	stopWall    func() // stops the clock's goroutines; nil until they run
+	untime      func() // stops stamping announcements with the time
 }
 
 // Run starts the node and serves until ctx ends. Errors: the data directory or key
@@ -192,6 +203,9 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		}
 	}
 	n := &Node{Key: key, Created: created, started: time.Now(), opts: opts}
+	if err := n.openWall(); err != nil {
+		return nil, fmt.Errorf("wall clock: %w", err)
+	}
 	if fleetconf.FailClosed(opts.Problems) {
 		n.Refused = "fleet.toml has errors that would leave this node open (see config_errors): it links with nobody until they are fixed and the node restarts"
 		opts.Logf("REFUSING every mesh link: %s", n.Refused)
@@ -200,6 +214,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 				opts.Logf("  %s", p)
 			}
 		}
+		n.runWall(ctx)
 		return n, nil
 	}
 	clk, err := OpenClock(cfg.Node.Data, opts.Logf)
@@ -259,13 +274,16 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.stampAnnouncements() // before Start, which signs the first announcement
 	if err := r.Start(ctx); err != nil {
+		n.closeWall()
 		return nil, err
 	}
 	n.Router = r
 	if len(master) == 33 && !isMaster {
 		if err := n.startControl(ctx, master, clk.Next); err != nil {
 			r.Close()
+			n.closeWall()
 			return nil, err
 		}
 	}
@@ -288,6 +306,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			}
 		}
 	}
+	n.runWall(ctx)
 	return n, nil
 }
 
@@ -322,6 +341,7 @@ func (n *Node) Close() error {
 	if n.Msg != nil {
 		n.Msg.Close()
 	}
+	n.closeWall() // writes the floor
 	if n.Router == nil {
 		return nil
 	}
@@ -349,6 +369,9 @@ type NodeStatus struct {
 	LinksRefused string `json:"links_refused,omitempty"`
 	// API counts refused and admitted control requests (absent on a trusted socket).
 	API *apiauth.Stats `json:"api,omitempty"`
+	// Clock is the node's wall-clock time: whether it knows the date, from
+	// where, how well, and the clock's counts (walltime.Status).
+	Clock *walltime.Status `json:"clock,omitempty"`
 }
 
 // State returns the node's status document.
@@ -369,6 +392,10 @@ func (n *Node) State() NodeStatus {
 	if n.Guard != nil {
 		s := n.Guard.Stats()
 		st.API = &s
+	}
+	if n.Wall != nil {
+		c := n.Wall.Status()
+		st.Clock = &c
 	}
 	if n.Router == nil {
 		st.Listen = []string{}

@@ -13,7 +13,7 @@ import (
 // cannot be opened, the custody port is taken.
 func (n *Node) startMessaging(ctx context.Context, psk [32]byte) error {
 	dir := n.opts.Config.Node.Data
-	st, err := saf.OpenStore(dir, saf.StoreOptions{Logf: n.opts.Logf})
+	st, err := saf.OpenStore(dir, saf.StoreOptions{Logf: n.opts.Logf, Wall: n.wallNow})
 	if err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func (n *Node) startMessaging(ctx context.Context, psk [32]byte) error {
 				svc.Released(id, to, s)
 			}
 		}})
-	svc, err = msg.NewService(msg.Config{Dir: dir, Key: n.Key, PSK: psk, Sender: eng, Logf: n.opts.Logf})
+	svc, err = msg.NewService(msg.Config{Dir: dir, Key: n.Key, PSK: psk, Sender: eng, Logf: n.opts.Logf, Wall: n.wallNow})
 	if err != nil {
 		return err
 	}

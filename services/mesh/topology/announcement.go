@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,7 +26,8 @@ const (
 	KeyLen = 33
 	// MaxNeighbours is the most neighbours one announcement can list.
 	MaxNeighbours = 255
-	// MaxProperties is the most properties one announcement can carry.
+	// MaxProperties is the most properties one announcement can carry on the wire;
+	// when the announcement carries a Time, that takes one of them (see Announcement.Time).
 	MaxProperties = 16
 	// MaxPropertyLen is the longest property, in bytes.
 	MaxPropertyLen = 32
@@ -82,27 +84,45 @@ type Announcement struct {
 	// and not the origin itself.
 	Neighbours []Neighbour
 	// Properties are what the node offers, e.g. "gateway", "master", "relay": at most
-	// MaxProperties, each 1..MaxPropertyLen bytes of [a-z0-9_-], no duplicates.
+	// MaxProperties (MaxProperties-1 with a Time), each 1..MaxPropertyLen bytes of
+	// [a-z0-9_-], no duplicates, and none of the time property's form ("_t" and
+	// digits), which is reserved.
 	Properties []string
+	// Time is the origin's wall-clock time when it signed, in Unix milliseconds;
+	// 0 means the origin did not know the time (a board without a real-time
+	// clock), negative is invalid. It is signed with the rest. On the wire it is
+	// the last property, "_t" and the decimal number, so that nodes that predate
+	// it parse, verify, store and forward such announcements unchanged (see
+	// "Wall time" in the package documentation). Sign fills it from the origin's
+	// time source (SetTimeSource) when it is 0.
+	Time int64
 	// Sig is the origin's 65-byte compact signature over the encoding without Sig;
 	// Sign sets it.
 	Sig []byte
 }
 
 // EncodedLen returns the length of a's encoding in bytes (whether or not a is valid
-// or signed): 43 + 39*len(Neighbours) + 1 + Σ(1+len(property)) + 65.
+// or signed): 43 + 39*len(Neighbours) + 1 + Σ(1+len(property)) + 65, the time
+// property counted among the properties when Time is not 0.
 func (a *Announcement) EncodedLen() int {
 	n := headerLen + 1 + len(a.Neighbours)*neighbourLen + 1 + SignatureLen
 	for _, p := range a.Properties {
 		n += 1 + len(p)
 	}
+	if a.Time > 0 {
+		n += 1 + len(timePrefix) + len(strconv.FormatInt(a.Time, 10))
+	}
 	return n
 }
 
-// Sign fills a.Sig with priv's signature of a's encoding. It fails with an error
-// wrapping ErrMalformed when a is not valid (see Announcement), with one wrapping
-// identity.ErrPrivateKey when priv is zero, and without wrapping when priv's public
-// key is not a.Origin. Signing and key derivation are constant time in priv.
+// Sign fills a.Sig with priv's signature of a's encoding. When a.Time is 0 and a
+// time source is set for a.Origin (SetTimeSource), Sign first sets a.Time from it,
+// unless a already has MaxProperties properties, which leave no room for the time
+// (the announcement then goes out without it rather than not at all). It fails with
+// an error wrapping ErrMalformed when a is not valid (see Announcement), with one
+// wrapping identity.ErrPrivateKey when priv is zero, and without wrapping when
+// priv's public key is not a.Origin. Signing and key derivation are constant time
+// in priv.
 func (a *Announcement) Sign(priv *secp256k1.PrivateKey) error {
 	if priv == nil {
 		return errors.New("topology: Sign: nil private key")
@@ -113,6 +133,11 @@ func (a *Announcement) Sign(priv *secp256k1.PrivateKey) error {
 	}
 	if !bytes.Equal(pub, a.Origin[:]) {
 		return fmt.Errorf("topology: Sign: private key is not the origin's (%x…, origin %x…)", pub[:6], a.Origin[:6])
+	}
+	if a.Time == 0 && len(a.Properties) < MaxProperties {
+		if now := timeSourceOf(a.Origin); now != nil {
+			a.Time = max(now(), 0)
+		}
 	}
 	body, err := a.appendBody(make([]byte, 0, a.EncodedLen()))
 	if err != nil {
@@ -276,6 +301,16 @@ func Unmarshal(b []byte) (*Announcement, error) {
 		}
 		a.Properties[i] = string(p)
 	}
+	if m > 0 && isTimeProperty(a.Properties[m-1]) {
+		t, err := parseTimeProperty(a.Properties[m-1])
+		if err != nil {
+			return nil, malformed(fmt.Sprintf("properties[%d]", m-1), "%v", err)
+		}
+		a.Time = t
+		if a.Properties = a.Properties[:m-1]; len(a.Properties) == 0 {
+			a.Properties = nil // as an announcement without properties decodes
+		}
+	}
 	sig, err := d.take("sig", SignatureLen)
 	if err != nil {
 		return nil, err
@@ -307,10 +342,21 @@ func (a *Announcement) appendBody(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(b, rttMicros(n.RTT))
 		b = binary.BigEndian.AppendUint16(b, lossUnits(n.Loss))
 	}
-	b = append(b, byte(len(a.Properties)))
+	n := len(a.Properties)
+	if a.Time > 0 {
+		n++
+	}
+	b = append(b, byte(n))
 	for _, p := range a.Properties {
 		b = append(b, byte(len(p)))
 		b = append(b, p...)
+	}
+	if a.Time > 0 {
+		// The time goes last, so that its place, like its digits, is canonical.
+		t := strconv.FormatInt(a.Time, 10)
+		b = append(b, byte(len(timePrefix)+len(t)))
+		b = append(b, timePrefix...)
+		b = append(b, t...)
 	}
 	return b, nil
 }
@@ -359,12 +405,23 @@ func (a *Announcement) validate() error {
 			return malformed(fmt.Sprintf("neighbours[%d].loss", i), "NaN")
 		}
 	}
+	if a.Time < 0 {
+		return malformed("time", "%d is negative", a.Time)
+	}
 	if len(a.Properties) > MaxProperties {
 		return malformed("properties", "%d is more than %d", len(a.Properties), MaxProperties)
+	}
+	if a.Time > 0 && len(a.Properties) >= MaxProperties {
+		return malformed("properties", "%d and the time are more than %d", len(a.Properties), MaxProperties)
 	}
 	for i, p := range a.Properties {
 		if err := checkProperty(p); err != nil {
 			return malformed(fmt.Sprintf("properties[%d]", i), "%v", err)
+		}
+		if isTimeProperty(p) {
+			// Only the last property on the wire may have this form, and that
+			// one is Time: anywhere else it would not survive a round trip.
+			return malformed(fmt.Sprintf("properties[%d]", i), "%q has the form reserved for the time", p)
 		}
 		for _, q := range a.Properties[:i] {
 			if p == q {
@@ -376,8 +433,96 @@ func (a *Announcement) validate() error {
 }
 
 // ValidProperty reports whether p may be used as a property: 1..MaxPropertyLen bytes
-// of [a-z0-9_-].
-func ValidProperty(p string) bool { return checkProperty(p) == nil }
+// of [a-z0-9_-], not of the form reserved for the time ("_t" and digits).
+func ValidProperty(p string) bool { return checkProperty(p) == nil && !isTimeProperty(p) }
+
+// timePrefix starts the property that carries Announcement.Time on the wire. Roles
+// are names, so "_t" followed by digits only is free to reserve; a leading '_'
+// keeps it out of the way of names an operator would choose.
+const timePrefix = "_t"
+
+// maxTimeDigits is the most digits of the time property: those of the largest
+// int64.
+const maxTimeDigits = 19
+
+// isTimeProperty reports whether p has the reserved form of the time property:
+// timePrefix and at least one digit, nothing else.
+func isTimeProperty(p string) bool {
+	if len(p) <= len(timePrefix) || p[:len(timePrefix)] != timePrefix {
+		return false
+	}
+	for i := len(timePrefix); i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseTimeProperty decodes a property of the reserved form: a positive decimal
+// int64 without leading zeros, so that each time has exactly one encoding.
+func parseTimeProperty(p string) (int64, error) {
+	digits := p[len(timePrefix):]
+	if digits[0] == '0' {
+		return 0, fmt.Errorf("time %q: leading zero (0, unknown, is sent as no time property)", p)
+	}
+	if len(digits) > maxTimeDigits {
+		return 0, fmt.Errorf("time %q: more than %d digits", p, maxTimeDigits)
+	}
+	t, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("time %q: out of range", p)
+	}
+	return t, nil
+}
+
+// timeSources are the functions Sign stamps announcements with, by origin; see
+// SetTimeSource.
+var timeSources struct {
+	mu sync.Mutex
+	m  map[Key]*timeSource
+}
+
+type timeSource struct{ now func() int64 }
+
+// SetTimeSource makes Sign stamp every announcement of origin that has no Time yet
+// with now(): the origin's wall-clock time in Unix milliseconds, or 0 while it does
+// not know it (0 and negative values leave the announcement without a time). now is
+// called from whatever goroutine signs, without locks held, so it must be safe for
+// concurrent use and must not block.
+//
+// The source is keyed by origin, process-wide, because the router that builds and
+// signs a node's announcements knows nothing of clocks; keying by origin (rather
+// than one global source) keeps several nodes in one process (tests, simulators)
+// apart. A later call for the same origin replaces the source. The returned
+// function removes this source, and only this one, so a node that stops after a
+// newer node of the same key started does not remove the newer node's source.
+func SetTimeSource(origin Key, now func() int64) (remove func()) {
+	src := &timeSource{now: now}
+	timeSources.mu.Lock()
+	defer timeSources.mu.Unlock()
+	if timeSources.m == nil {
+		timeSources.m = make(map[Key]*timeSource)
+	}
+	timeSources.m[origin] = src
+	return func() {
+		timeSources.mu.Lock()
+		defer timeSources.mu.Unlock()
+		if timeSources.m[origin] == src {
+			delete(timeSources.m, origin)
+		}
+	}
+}
+
+// timeSourceOf returns origin's time source, nil if none.
+func timeSourceOf(origin Key) func() int64 {
+	timeSources.mu.Lock()
+	defer timeSources.mu.Unlock()
+	if src := timeSources.m[origin]; src != nil && src.now != nil {
+		return src.now
+	}
+	return nil
+}
 
 func checkProperty(p string) error {
 	if len(p) == 0 || len(p) > MaxPropertyLen {

@@ -38,13 +38,23 @@ func randomAnnouncement(t testing.TB, r *rand.Rand, ki int) *Announcement {
 		})
 	}
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789_-"
+	switch r.IntN(4) {
+	case 0: // unknown
+	case 1: // the extremes of the encoding
+		a.Time = []int64{1, math.MaxInt64}[r.IntN(2)]
+	default:
+		a.Time = 1767225600000 + r.Int64N(1e12)
+	}
 	m := r.IntN(MaxProperties + 1)
+	if a.Time > 0 {
+		m = min(m, MaxProperties-1) // the time takes one
+	}
 	for len(a.Properties) < m {
 		b := make([]byte, 1+r.IntN(MaxPropertyLen))
 		for i := range b {
 			b[i] = alphabet[r.IntN(len(alphabet))]
 		}
-		if !containsString(a.Properties, string(b)) {
+		if !containsString(a.Properties, string(b)) && !isTimeProperty(string(b)) {
 			a.Properties = append(a.Properties, string(b))
 		}
 	}
@@ -109,6 +119,14 @@ func TestEncodedSizes(t *testing.T) {
 	if len(b) != 1378 || len(b) > 1400 {
 		t.Errorf("32 neighbours, 3 properties: %d bytes, want 1378", len(b))
 	}
+	// The time takes 16 bytes until the year 2286.
+	a.Time = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	_ = a.Sign(testKey(0))
+	b, _ = a.MarshalBinary()
+	if len(b) != 1394 || a.EncodedLen() != len(b) {
+		t.Errorf("32 neighbours, 3 properties and the time: %d bytes (EncodedLen %d), want 1394", len(b), a.EncodedLen())
+	}
+	a.Time = 0
 	// 43 bytes of properties still fit 1400, 44 do not.
 	a.Properties = []string{strings.Repeat("a", 32), strings.Repeat("b", 9)}
 	if n := a.EncodedLen(); n != 1400 {
@@ -371,6 +389,9 @@ func FuzzUnmarshal(f *testing.F) {
 	_ = empty.Sign(testKey(1))
 	b, _ := empty.MarshalBinary()
 	f.Add(b)
+	_, timed := timedEncoding(f)
+	f.Add(timed)
+	f.Add(goldenV1(f))
 	f.Add(good[:len(good)-1])
 	f.Add(append(bytes.Clone(good), 0))
 	f.Fuzz(func(t *testing.T, b []byte) {

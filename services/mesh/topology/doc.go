@@ -18,7 +18,8 @@
 //	43      39*n      per neighbour: key 33, rtt uint32 microseconds (saturating at
 //	                  2^32-1 µs ≈ 71.6 min), loss uint16 in units of 1/65535
 //	...     1         property count m, 0..16
-//	...     m*(1+l)   per property: length l (1..32) then l bytes of [a-z0-9_-]
+//	...     m*(1+l)   per property: length l (1..32) then l bytes of [a-z0-9_-]; the
+//	                  last one may be the time property (see "Wall time")
 //	...     65        signature: ecdsa.SignCompact over SHA-256 of every byte above,
 //	                  recovery code 31..34 (compressed key)
 //
@@ -34,10 +35,34 @@
 //   - at every limit (255 neighbours, 16 properties of 32 bytes): MaxEncodedLen,
 //     10582 bytes.
 //
+// With the time property (16 bytes until the year 2286) every size above grows by its
+// length; 32 neighbours, "gateway", "master", "relay" and the time take 1394 bytes.
+//
 // Unmarshal is strict: it accepts exactly the encodings MarshalBinary produces (the
 // version, every length and limit, key prefixes, no duplicate neighbours or
 // properties, no trailing bytes), so an accepted datagram re-encodes to the same bytes.
 // It does not check the signature: Verify (or Graph.Update) does.
+//
+// # Wall time
+//
+// A Raspberry Pi has no real-time clock, so nodes learn the date from each other:
+// an announcement carries its origin's wall-clock time when it signed
+// (Announcement.Time, Unix milliseconds), covered by the signature like everything
+// else. The encoding has no room for a new field that older nodes would accept: they
+// take only version 1 and refuse trailing bytes, and a version 2 would make every
+// node that knows the time invisible to them, splitting a fleet that is being
+// updated node by node. So the time travels as the last property, "_t" followed by
+// the decimal milliseconds without leading zeros (e.g. "_t1767225600000"): an older
+// node sees one more property, which no role query asks for, and verifies, stores
+// and forwards the announcement byte for byte. A node that does not know the time
+// sends no such property (Time 0). Properties of that form ("_t" and digits only)
+// are reserved: anywhere but last, or not in canonical form, they make the
+// announcement malformed, so that every accepted encoding still re-encodes to the
+// same bytes. The time counts against MaxProperties, leaving 15 for roles.
+//
+// The router fills nothing itself: Sign stamps the announcement of an origin for
+// which a time source was set (SetTimeSource), and Graph.Times lists the times held
+// with when each was stored, from which the receiver works out the origin's time now.
 //
 // # Graph and routes
 //

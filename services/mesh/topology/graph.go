@@ -170,6 +170,36 @@ func (g *Graph) Get(k Key) (*Announcement, bool) {
 	return e.a.clone(), true
 }
 
+// HeldTime is the wall time one origin announced (Announcement.Time), as a Graph
+// holds it.
+type HeldTime struct {
+	// Origin is the announcing node.
+	Origin Key
+	// Seq is the held announcement's Seq: a higher one was signed later.
+	Seq uint64
+	// Time is the origin's wall time when it signed, in Unix milliseconds; never 0.
+	Time int64
+	// Stored is when the graph stored the announcement (the now given to Update),
+	// so the receiver can add the time that passed since.
+	Stored time.Time
+}
+
+// Times returns the announced wall time of every origin other than self whose held
+// announcement carries one, sorted by key bytes: what a node without a real-time
+// clock learns the date from.
+func (g *Graph) Times() []HeldTime {
+	g.mu.Lock()
+	var out []HeldTime
+	for k, e := range g.nodes {
+		if k != g.self && e.a.Time > 0 {
+			out = append(out, HeldTime{Origin: k, Seq: e.a.Seq, Time: e.a.Time, Stored: e.at})
+		}
+	}
+	g.mu.Unlock()
+	slices.SortFunc(out, func(a, b HeldTime) int { return compareKeys(a.Origin, b.Origin) })
+	return out
+}
+
 // Nodes returns the graph's nodes sorted by key bytes: self (always, even before
 // SetSelf) and every origin whose announcement is held. Nodes that are only listed
 // as someone's neighbour are not included.

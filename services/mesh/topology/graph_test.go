@@ -205,14 +205,19 @@ func TestSnapshot(t *testing.T) {
 	tp := newTopo(t, "self", "a", "b").link("self", "a", 4*time.Millisecond).oneWay("a", "b", 2*time.Millisecond).prop("a", "gateway")
 	g := NewGraph(tp.k("self"))
 	g.SetSelf(tp.announcement(0, 7), t0)
-	g.Update(tp.announcement(1, 3), t0.Add(-30*time.Second))
+	a := tp.announcement(1, 3)
+	a.Time = 1767225600123
+	if err := a.Sign(tp.priv[1]); err != nil {
+		t.Fatal(err)
+	}
+	g.Update(a, t0.Add(-30*time.Second))
 	s := g.SnapshotAt(t0)
 	if s.Self != tp.k("self").String() || s.HighestSeenSelfSeq != 7 {
 		t.Errorf("snapshot header: %+v", s)
 	}
 	wantNodes := []NodeJSON{
 		{Key: tp.k("self").String(), Seq: 7, AgeSeconds: 0, Properties: []string{}, Self: true},
-		{Key: tp.k("a").String(), Seq: 3, AgeSeconds: 30, Properties: []string{"gateway"}},
+		{Key: tp.k("a").String(), Seq: 3, AgeSeconds: 30, Properties: []string{"gateway"}, TimeMS: 1767225600123},
 	}
 	if !reflect.DeepEqual(s.Nodes, wantNodes) {
 		t.Errorf("nodes:\n got %+v\nwant %+v", s.Nodes, wantNodes)
@@ -229,7 +234,7 @@ func TestSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tag := range []string{`"self":`, `"highest_seen_self_seq":7`, `"nodes":[`, `"edges":[`, `"key":`, `"seq":3`, `"age_seconds":`, `"properties":["gateway"]`, `"rtt_ms":4`, `"loss":0`, `"two_way":true`, `"from":`, `"to":`} {
+	for _, tag := range []string{`"self":`, `"highest_seen_self_seq":7`, `"nodes":[`, `"edges":[`, `"key":`, `"seq":3`, `"age_seconds":`, `"properties":["gateway"]`, `"time_ms":1767225600123`, `"rtt_ms":4`, `"loss":0`, `"two_way":true`, `"from":`, `"to":`} {
 		if !strings.Contains(string(b), tag) {
 			t.Errorf("JSON lacks %s: %s", tag, b)
 		}

@@ -30,6 +30,9 @@ type NodeJSON struct {
 	AgeSeconds float64 `json:"age_seconds"`
 	// Properties are the announcement's properties; never nil.
 	Properties []string `json:"properties"`
+	// TimeMS is the origin's wall time when it signed (Announcement.Time), in Unix
+	// milliseconds; absent when it did not know it.
+	TimeMS int64 `json:"time_ms,omitempty"`
 	// Self is true for this node's own announcement.
 	Self bool `json:"self,omitempty"`
 }
@@ -74,6 +77,7 @@ func (g *Graph) SnapshotAt(now time.Time) GraphJSON {
 			Seq:        e.a.Seq,
 			AgeSeconds: now.Sub(e.at).Seconds(),
 			Properties: append([]string{}, e.a.Properties...),
+			TimeMS:     e.a.Time,
 			Self:       k == g.self,
 		})
 		ns := slices.Clone(e.a.Neighbours)
