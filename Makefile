@@ -42,13 +42,13 @@ test: ## every tier in stages (deps, vet, unit, browser, e2e, fuzz), each stage'
 
 vet: ## go vet, without and with the e2e tag
 	$(GO) vet ./...
-	$(GO) vet -tags e2e ./e2e/... ./services/control/dashboard/
+	$(GO) vet -tags e2e ./e2e/... ./services/control/dashboard/ ./services/msg/web/
 
 test-unit: bin/testcheck ## tier 1: go test ./... (unit, golden vectors, fuzz seeds)
 	$(TESTCHECK) -- $(GO) test -json ./...
 
-test-browser: bin/testcheck ## the fleet dashboard in headless chromium
-	SKYFLEET_ARTEFACTS=$(CURDIR)/e2e/artifacts/dashboard $(TESTCHECK) -- $(GO) test -json -tags e2e -count=1 -timeout 5m ./e2e/browser/ ./services/control/dashboard/
+test-browser: bin/testcheck ## the fleet dashboard and the phones' messaging page in headless chromium
+	SKYFLEET_ARTEFACTS=$(CURDIR)/e2e/artifacts/dashboard $(TESTCHECK) -- $(GO) test -json -tags e2e -count=1 -timeout 5m ./e2e/browser/ ./services/control/dashboard/ ./services/msg/web/
 
 test-e2e: bin/testcheck ## tiers 2-3: netns meshes, a 300-node fleet, QEMU boots (minutes; progress as go test -v)
 	$(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 45m ./e2e/

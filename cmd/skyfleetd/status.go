@@ -16,6 +16,7 @@ import (
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/mesh"
 	"github.com/skyfleet/skyfleet/services/meshd"
+	"github.com/skyfleet/skyfleet/services/msg/web"
 )
 
 // unixClient talks HTTP to PID 1 over its Unix socket.
@@ -31,7 +32,8 @@ var unixClient = &http.Client{
 // operator configured. It is a separate, supervised process so that a bug in HTTP
 // handling cannot take PID 1 down with it, and it is where access is enforced
 // (package apiauth): GET /status is public; a service's log and the mesh API
-// need the fleet master's signature or the node's API token (<data>/api.token).
+// need the fleet master's signature or the node's API token (<data>/api.token);
+// the phone messaging page and its API are as [messaging] of fleet.toml says.
 // Poweroff and reboot stay on PID 1's local socket.
 func runStatus(args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
@@ -39,10 +41,16 @@ func runStatus(args []string) error {
 	data := fs.String("data", "/perm", "data directory holding the API token (api.token)")
 	nodeKey := fs.String("node-key", "", "this node's public key, 66 hex characters (signatures are bound to it)")
 	master := fs.String("master", "", "the fleet master's public key, 66 hex characters; empty: no master")
+	msgMode := fs.String("messaging", apiauth.MessagingClosed, "who may use the phone messaging page: closed, open, or passphrase (read from --config)")
+	config := fs.String("config", bootConfig, "fleet.toml holding the [messaging] passphrase, read with --messaging passphrase (a secret is never passed as an argument)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h, err := statusHandler(*data, *nodeKey, *master, log.Printf)
+	mc, err := messagingConfig(*msgMode, *config, log.Printf)
+	if err != nil {
+		return err
+	}
+	h, err := statusHandler(*data, *nodeKey, *master, mc, log.Printf)
 	if err != nil {
 		return err
 	}
@@ -54,20 +62,55 @@ func runStatus(args []string) error {
 	return meshd.Serve(context.Background(), ln, h, nil)
 }
 
+// bootConfig is the fleet.toml PID 1 reads.
+const bootConfig = "/boot/fleet.toml"
+
 // statusArgs is the status service's command line: the API address, the data
 // directory holding the API token, the node's public key and, when fleet.toml
-// names one, the master's (Parse only keeps a valid key).
+// names one, the master's (Parse only keeps a valid key), and the messaging
+// mode. The passphrase itself is no argument, since every process can read
+// every command line (ps, /proc/PID/cmdline): with "--messaging passphrase" the
+// status service reads it from fleet.toml itself, as the mesh service reads
+// the psk.
 func statusArgs(cfg fleetconf.Config, nodeKey, dataDir string) []string {
 	args := []string{"/init", "status", "--listen", cfg.Node.Status, "--data", dataDir, "--node-key", nodeKey}
 	if cfg.Master.PublicKey != "" {
 		args = append(args, "--master", cfg.Master.PublicKey)
 	}
+	switch {
+	case cfg.Messaging.Passphrase != "":
+		args = append(args, "--messaging", apiauth.MessagingPassphrase, "--config", bootConfig)
+	case cfg.Messaging.Open:
+		args = append(args, "--messaging", apiauth.MessagingOpen)
+	}
 	return args
 }
 
+// messagingConfig turns the --messaging mode into the Guard's setting, reading
+// the passphrase from the fleet.toml at path for MessagingPassphrase. A file
+// that no longer holds a valid passphrase leaves messaging closed (logged
+// through logf, without any of the file's secrets). Errors: an unknown mode.
+func messagingConfig(mode, path string, logf func(string, ...any)) (apiauth.MessagingConfig, error) {
+	switch mode {
+	case "", apiauth.MessagingClosed:
+		return apiauth.MessagingConfig{}, nil
+	case apiauth.MessagingOpen:
+		return apiauth.MessagingConfig{Open: true}, nil
+	case apiauth.MessagingPassphrase:
+		cfg, _ := fleetconf.Load(path, true) // PID 1 has shown its problems already
+		if cfg.Messaging.Passphrase == "" {
+			logf("status: %s holds no valid [messaging] passphrase: messaging stays closed to phones", path)
+		}
+		return apiauth.MessagingConfig{Passphrase: cfg.Messaging.Passphrase}, nil
+	}
+	return apiauth.MessagingConfig{}, fmt.Errorf("--messaging %q: want %s, %s or %s", mode,
+		apiauth.MessagingClosed, apiauth.MessagingOpen, apiauth.MessagingPassphrase)
+}
+
 // statusRoutes is the node's API on a Pi and who may call each path. The README's
-// security section lists the same table.
-func statusRoutes() []apiauth.Route {
+// security section lists the same table. g is the Guard they are served behind
+// (it serves the messaging login itself); nil only to list the routes.
+func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 	target, _ := url.Parse("http://init")
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = unixClient.Transport
@@ -85,7 +128,7 @@ func statusRoutes() []apiauth.Route {
 		mesh.ExtendDeadlines(w, mesh.MaxRecvWait+mesh.MaxTransfer)
 		meshProxy.ServeHTTP(w, r)
 	})
-	return []apiauth.Route{
+	return append([]apiauth.Route{
 		{Pattern: "GET /status", Access: apiauth.Public, Handler: proxy},
 		{Pattern: "GET /{$}", Access: apiauth.Public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/status", http.StatusFound)
@@ -95,16 +138,17 @@ func statusRoutes() []apiauth.Route {
 		{Pattern: "POST /mesh/send", Access: apiauth.Control, Handler: transfer},
 		{Pattern: "GET /mesh/recv", Access: apiauth.Control, Handler: transfer},
 		{Pattern: "/saf/", Access: apiauth.Control, Handler: meshProxy},
-		{Pattern: "/msg/", Access: apiauth.Control, Handler: meshProxy},
-	}
+		// The page is served from here; the messaging API goes to the mesh
+		// service once this Guard has admitted the request.
+	}, web.Routes(g, meshProxy)...)
 }
 
 // statusHandler builds the status service's handler: statusRoutes behind a Guard
-// with the API token in dataDir (made on first use) and the master key. Errors:
-// the node key is missing or malformed, the master key is malformed (fleet.toml
-// failed closed, so PID 1 passes none rather than a bad one), or the token
-// cannot be made.
-func statusHandler(dataDir, nodeKey, master string, logf func(string, ...any)) (http.Handler, error) {
+// with the API token in dataDir (made on first use), the master key and the
+// messaging setting. Errors: the node key is missing or malformed, the master
+// key is malformed (fleet.toml failed closed, so PID 1 passes none rather than
+// a bad one), the passphrase is too short, or the token cannot be made.
+func statusHandler(dataDir, nodeKey, master string, mc apiauth.MessagingConfig, logf func(string, ...any)) (http.Handler, error) {
 	node, err := hex.DecodeString(nodeKey)
 	if err != nil {
 		return nil, fmt.Errorf("--node-key: %v", err)
@@ -121,11 +165,11 @@ func statusHandler(dataDir, nodeKey, master string, logf func(string, ...any)) (
 		logf("status: no API token, only the master's signature admits control requests: %v", err)
 		tok = ""
 	}
-	g, err := apiauth.NewGuard(apiauth.Config{Node: node, Master: mk, Token: tok, Logf: logf})
+	g, err := apiauth.NewGuard(apiauth.Config{Node: node, Master: mk, Token: tok, Logf: logf, Messaging: mc})
 	if err != nil {
 		return nil, err
 	}
-	return g.Handler(statusRoutes()), nil
+	return g.Handler(statusRoutes(g)), nil
 }
 
 // proxyError answers a request the proxy could not complete with 502 and the

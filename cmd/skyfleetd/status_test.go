@@ -52,7 +52,7 @@ func TestStatusAccess(t *testing.T) {
 	master, _ := secp256k1.GeneratePrivateKey()
 	data := t.TempDir()
 	h, err := statusHandler(data, hex.EncodeToString(node.PubKey().SerializeCompressed()),
-		hex.EncodeToString(master.PubKey().SerializeCompressed()), t.Logf)
+		hex.EncodeToString(master.PubKey().SerializeCompressed()), apiauth.MessagingConfig{}, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,13 +107,15 @@ func TestREADMEListsEveryPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rt := range statusRoutes() {
+	for _, rt := range statusRoutes(nil) {
 		p := rt.Pattern
-		if _, path, ok := strings.Cut(p, " "); ok {
+		method, path, ok := strings.Cut(p, " ")
+		if ok {
 			p = path
 		}
-		if p == "/{$}" {
-			p = "`GET /`"
+		if strings.HasSuffix(p, "{$}") {
+			// An exact path ("GET /msg/{$}") is listed as "`GET /msg/`".
+			p = "`" + method + " " + strings.TrimSuffix(p, "{$}") + "`"
 		}
 		if !strings.Contains(string(readme), p) {
 			t.Errorf("README does not list %s (%s)", rt.Pattern, rt.Access)

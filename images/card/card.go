@@ -135,4 +135,11 @@ const FleetTemplate = `# Skyfleet node configuration. Edit on the boot partition
 
 [radio]
 # callsign = "N0CALL-7"
+
+[messaging]
+# The messaging page for phones, http://<this node>/msg/: people on the node's
+# network log in with a passphrase of 8 characters or more, or open = true lets
+# anyone use it. Neither: closed to phones.
+# passphrase = "..."
+# open = false
 `

@@ -12,14 +12,19 @@
 //     challenge the SSH login uses; a local tool shows the node's API token,
 //     the 32 random bytes in <data>/api.token that only root on the node can
 //     read (LoadOrCreateToken).
-//   - Messaging: reserved for the phone-facing messaging page of
-//     store-and-forward, which will bring its own credential and rate limits.
-//     Until then every request for it is refused.
+//   - Messaging: the phone-facing messaging page of store-and-forward. The
+//     control credentials, and besides them what fleet.toml's [messaging]
+//     says (MessagingConfig): a session cookie from POST LoginPath with the
+//     passphrase, or anyone when the node is open, or no one else when
+//     neither is set. Never the Control paths.
 //
 // The zero Access is Control, so a route whose class was forgotten is closed,
-// not open. No credential is ambient (no cookie, no trust in the source
-// address), so a web page in an operator's browser cannot borrow one: cross-site
-// requests and DNS rebinding reach only the public paths.
+// not open. The control credentials are not ambient (no cookie, no trust in the
+// source address), so a web page in an operator's browser cannot borrow one:
+// cross-site requests and DNS rebinding reach only the public paths. The
+// messaging session cookie is ambient, so a request that relies on it (or on an
+// open node) must come from the node's own page by a local name (checkBrowser):
+// same origin, JSON for anything but GET, and a Host no outside DNS controls.
 //
 // A master signature authorises exactly one request: it covers this node's
 // public key, the challenge nonce, the method and the request URI (path and
@@ -61,8 +66,8 @@ const (
 	Control Access = iota
 	// Public admits anyone who can reach the port.
 	Public
-	// Messaging is reserved for the phone-facing messaging API; every request
-	// is refused until it exists.
+	// Messaging admits the control credentials and, as fleet.toml's
+	// [messaging] says, a session cookie or anyone (MessagingConfig).
 	Messaging
 )
 
@@ -74,7 +79,7 @@ func (a Access) String() string {
 	case Control:
 		return "control (master key or API token)"
 	case Messaging:
-		return "messaging (not yet served)"
+		return "messaging (session cookie, open, or control)"
 	}
 	return fmt.Sprintf("Access(%d)", int(a))
 }
@@ -117,7 +122,7 @@ var (
 	ErrNoCredential = errors.New("apiauth: this path needs the fleet master's signature or the node's API token")
 	// ErrBadCredential means the credential was present but not accepted.
 	ErrBadCredential = errors.New("apiauth: credential refused")
-	// ErrNotServed means the path's class admits nobody yet (Messaging).
+	// ErrNotServed means the path's class is unknown and admits nobody.
 	ErrNotServed = errors.New("apiauth: this API is not served yet")
 	// ErrBusy means too many signed requests were accepted within ChallengeTTL.
 	ErrBusy = errors.New("apiauth: too many signed requests in the last minute; try again shortly")
@@ -133,6 +138,9 @@ type Config struct {
 	Master []byte
 	// Token is the node's API token (LoadOrCreateToken); "" admits no token.
 	Token string
+	// Messaging says who else may call Messaging paths; the zero value admits
+	// only the control credentials.
+	Messaging MessagingConfig
 	// Logf receives one line per refused request, at most one per 10 s (the
 	// rest are counted). Default: discard.
 	Logf func(format string, args ...any)
@@ -148,15 +156,18 @@ type Guard struct {
 	start  time.Time
 	logf   func(string, ...any)
 
+	msg *messaging
+
 	mu   sync.Mutex
 	used map[[nonceLen]byte]time.Duration // spent nonce -> its issue time
 	logs ratelog.Limiter                  // refusal lines: one per 10 s
 
-	refused, byToken, byMaster atomic.Uint64
+	refused, byToken, byMaster, byMessaging, loginsRefused atomic.Uint64
 }
 
 // NewGuard returns a Guard for cfg. Errors: Node is not a valid compressed public
-// key, or Master is set and is not one.
+// key, Master is set and is not one, or the messaging passphrase is shorter
+// than MinPassphrase (the error does not quote it).
 func NewGuard(cfg Config) (*Guard, error) {
 	if _, err := secp256k1.ParsePubKey(cfg.Node); err != nil || len(cfg.Node) != 33 {
 		return nil, fmt.Errorf("apiauth: node key: want a 33-byte compressed public key")
@@ -179,6 +190,11 @@ func NewGuard(cfg Config) (*Guard, error) {
 	if _, err := rand.Read(g.secret[:]); err != nil {
 		return nil, fmt.Errorf("apiauth: challenge key: %w", err)
 	}
+	m, err := newMessaging(cfg.Messaging)
+	if err != nil {
+		return nil, err
+	}
+	g.msg = m
 	return g, nil
 }
 
@@ -188,12 +204,23 @@ type Stats struct {
 	AdmittedByToken  uint64 `json:"admitted_by_token"` // control requests with the API token
 	AdmittedByMaster uint64 `json:"admitted_by_master"`
 	MasterConfigured bool   `json:"master_configured"` // a master key can sign requests
+	// Messaging is the messaging mode: closed, passphrase or open.
+	Messaging string `json:"messaging"`
+	// AdmittedMessaging counts messaging requests admitted by a session
+	// cookie or on an open node (those with a control credential count above).
+	AdmittedMessaging uint64 `json:"admitted_messaging"`
+	// Sessions is how many messaging sessions are held (at most MaxSessions).
+	Sessions int `json:"messaging_sessions"`
+	// LoginsRefused counts wrong messaging passphrases.
+	LoginsRefused uint64 `json:"logins_refused"`
 }
 
 // Stats returns the Guard's counters.
 func (g *Guard) Stats() Stats {
 	return Stats{Refused: g.refused.Load(), AdmittedByToken: g.byToken.Load(),
-		AdmittedByMaster: g.byMaster.Load(), MasterConfigured: g.master != nil}
+		AdmittedByMaster: g.byMaster.Load(), MasterConfigured: g.master != nil,
+		Messaging: g.msg.mode, AdmittedMessaging: g.byMessaging.Load(),
+		Sessions: g.msg.sessionCount(), LoginsRefused: g.loginsRefused.Load()}
 }
 
 // Handler serves routes, each behind its class, plus GET ChallengePath (public).
@@ -209,31 +236,43 @@ func (g *Guard) Handler(routes []Route) http.Handler {
 }
 
 // Require wraps h so that only callers admitted by class a reach it; others get
-// 401 (403 for Messaging) with {"error": reason} and a WWW-Authenticate header
-// naming both ways in.
+// 401 with {"error": reason} and a WWW-Authenticate header naming both ways in
+// (403 for a cross-site request, 415 for a browser's POST without JSON). A
+// Messaging refusal also names the mode, {"messaging": "passphrase"}, so the
+// page knows whether to ask for the passphrase or say messaging is closed, and
+// an admitted Messaging request's answer carries the mode in ModeHeader.
 func (g *Guard) Require(a Access, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.Authorize(r, a); err != nil {
-			g.refuse(w, r, err)
+			g.refuse(w, r, a, err)
 			return
+		}
+		if a == Messaging {
+			// The page shows "Log out" only where there is a session to end.
+			w.Header().Set(ModeHeader, g.msg.mode)
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
 // Authorize decides whether r may call a path of class a. It returns nil when
-// admitted, or an error wrapping ErrNoCredential, ErrBadCredential, ErrBusy or
-// ErrNotServed. A master signature's nonce is spent by this call.
+// admitted, or an error wrapping ErrNoCredential, ErrBadCredential, ErrBusy,
+// ErrNotServed or, for Messaging, ErrNoSession, ErrMessagingClosed,
+// ErrCrossSite or ErrNotJSON. A master signature's nonce is spent by this call.
 func (g *Guard) Authorize(r *http.Request, a Access) error {
 	switch a {
 	case Public:
 		return nil
 	case Messaging:
-		return ErrNotServed
+		return g.authorizeMessaging(r)
 	case Control:
-	default:
-		return ErrNotServed
+		return g.authorizeControl(r)
 	}
+	return ErrNotServed
+}
+
+// authorizeControl admits the API token or a master signature.
+func (g *Guard) authorizeControl(r *http.Request) error {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return ErrNoCredential
@@ -354,13 +393,18 @@ func (g *Guard) serveChallenge(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, g.NewChallenge())
 }
 
-// refuse answers a refused request and logs it, at most one line per 10 s.
-func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, err error) {
+// refuse answers a refused request for a path of class a and logs it, at most
+// one line per 10 s.
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, a Access, err error) {
 	g.refused.Add(1)
 	code := http.StatusUnauthorized
 	switch {
-	case errors.Is(err, ErrNotServed):
+	case errors.Is(err, ErrNotServed), errors.Is(err, ErrCrossSite):
 		code = http.StatusForbidden
+	case errors.Is(err, ErrNotJSON):
+		code = http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrTooManyLogins):
+		code = http.StatusTooManyRequests
 	case errors.Is(err, ErrBusy):
 		code = http.StatusServiceUnavailable
 	default:
@@ -376,10 +420,14 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		g.logf("api: refused %q %q from %s: %v%s", r.Method, r.URL.Path, r.RemoteAddr, err, more)
 	}
 	msg := err.Error()
-	if errors.Is(err, ErrNoCredential) {
+	if errors.Is(err, ErrNoCredential) || errors.Is(err, ErrMessagingClosed) {
 		msg += fmt.Sprintf(": send 'Authorization: Bearer <%s>' from the node, or sign %s with the master key (skyfleet mesh --key master.key)", TokenFile, ChallengePath)
 	}
-	writeJSON(w, code, map[string]string{"error": msg})
+	body := map[string]string{"error": msg}
+	if a == Messaging {
+		body["messaging"] = g.msg.mode
+	}
+	writeJSON(w, code, body)
 }
 
 // RequestHash is the 32-byte digest the master signs to authorise one request:

@@ -88,7 +88,8 @@ func TestClasses(t *testing.T) {
 		{"control, a short token", "GET", "/mesh/graph", Token("ab"), 401},
 		{"control, the master", "GET", "/mesh/graph", MasterKey{Key: f.master}, 200},
 		{"control, another key", "GET", "/mesh/graph", MasterKey{Key: mustKey(t)}, 401},
-		{"messaging, the token", "GET", "/messages", Token(f.token), 403},
+		{"messaging, the token", "GET", "/messages", Token(f.token), 200},
+		{"messaging, no credential (closed by default)", "GET", "/messages", nil, 401},
 		{"unknown path", "GET", "/services/mesh/log", Token(f.token), 404},
 	} {
 		if got := f.do(t, c.method, c.path, c.cred); got != c.want {
@@ -96,8 +97,8 @@ func TestClasses(t *testing.T) {
 		}
 	}
 	st := f.g.Stats()
-	if st.AdmittedByToken != 1 || st.AdmittedByMaster != 1 || st.Refused != 5 {
-		t.Errorf("stats %+v, want 1 by token, 1 by master, 5 refused", st)
+	if st.AdmittedByToken != 2 || st.AdmittedByMaster != 1 || st.Refused != 5 || st.Messaging != MessagingClosed {
+		t.Errorf("stats %+v, want 2 by token, 1 by master, 5 refused, messaging closed", st)
 	}
 }
 

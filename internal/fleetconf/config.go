@@ -40,7 +40,9 @@ type Config struct {
 	Radio   Radio   `toml:"radio" json:"radio"`     // [radio]
 	Wifi    Wifi    `toml:"wifi" json:"wifi"`       // [wifi]
 	System  System  `toml:"system" json:"system"`   // [system]
-	Time    Time    `toml:"time" json:"time"`       // [time]
+	// Messaging is [messaging]: who may use the phone messaging page.
+	Messaging Messaging `toml:"messaging" json:"messaging"`
+	Time      Time      `toml:"time" json:"time"` // [time]
 }
 
 // Node is the [node] table.
@@ -154,6 +156,21 @@ type System struct {
 	Watchdog bool `toml:"watchdog" json:"watchdog"`
 }
 
+// Messaging is the [messaging] table: who may use the messaging page that
+// phones on the node's network open at /msg/ (internal/apiauth's messaging
+// class). With neither key set, only the fleet master's signature and the
+// node's API token admit the messaging API.
+type Messaging struct {
+	// Passphrase is the secret a phone types on the page to get a session:
+	// at least 8 characters, at most 256 bytes, no control characters; ""
+	// means none. An invalid one leaves messaging closed. Default "".
+	Passphrase string `toml:"passphrase" json:"passphrase"`
+	// Open lets anyone who reaches the node's API use messaging (never the
+	// control paths): a public emergency kit. Ignored when a passphrase is
+	// set or given but invalid. Default false.
+	Open bool `toml:"open" json:"open"`
+}
+
 // Time is the [time] table: where a node without a real-time clock gets the
 // date (package walltime). The signed announcements of peers and of the
 // master give it too, so NTP is optional.
@@ -237,15 +254,18 @@ func parsePeers(key string, ss []string) ([]Peer, error) {
 	return out, nil
 }
 
-// Redacted returns a copy of c with the secrets (network.psk and wifi.psk)
-// replaced by "(set)" when present, for showing the configuration in status
-// output and logs.
+// Redacted returns a copy of c with the secrets (network.psk, wifi.psk and
+// messaging.passphrase) replaced by "(set)" when present, for showing the
+// configuration in status output and logs.
 func (c Config) Redacted() Config {
 	if c.Network.PSK != "" {
 		c.Network.PSK = "(set)"
 	}
 	if c.Wifi.PSK != "" {
 		c.Wifi.PSK = "(set)"
+	}
+	if c.Messaging.Passphrase != "" {
+		c.Messaging.Passphrase = "(set)"
 	}
 	return c
 }

@@ -436,6 +436,10 @@ func guard(f field) field { f.guard = true; return f }
 //     any open network with the configured name, a free evil twin; instead
 //     an invalid wifi.psk turns Wi-Fi off (see crossChecks), which is closed,
 //     and refusing mesh links would not keep the node off that network.
+//   - messaging.passphrase, messaging.open: their defaults ("", false) keep
+//     the messaging paths to the control credentials, the most closed
+//     setting; an invalid passphrase also overrides open = true (see
+//     crossChecks), and the mesh is not involved either way.
 //   - node.status: the status service gives anyone GET /status and nothing
 //     else without the master's signature or the node's API token, and it
 //     is served even when failing closed, so refusing mesh links would not
@@ -488,6 +492,10 @@ var schema = []section{
 	{"system", []field{
 		str("hostname", checkHostname, func(c *Config) *string { return &c.System.Hostname }),
 		flag("watchdog", func(c *Config) *bool { return &c.System.Watchdog }),
+	}},
+	{"messaging", []field{
+		secret(str("passphrase", checkMessagingPassphrase, func(c *Config) *string { return &c.Messaging.Passphrase }), `"<passphrase of at least 8 characters>"`),
+		flag("open", func(c *Config) *bool { return &c.Messaging.Open }),
 	}},
 	{"time", []field{
 		list("servers", checkNTPServer, func(c *Config) *[]string { return &c.Time.Servers }),
@@ -803,6 +811,15 @@ func (p *parser) crossChecks() {
 			p.add(p.keyLine["wifi.ssid"], "wifi.ssid", "Wi-Fi stays off until wifi.psk is fixed, rather than join an open network of this name")
 		}
 		p.cfg.Wifi = Wifi{}
+	}
+	if m := &p.cfg.Messaging; m.Open && (m.Passphrase != "" || p.invalid["messaging.passphrase"]) {
+		// Two settings, or a broken one: the more closed one wins.
+		msg := "ignored while a passphrase is set: phones must log in (remove one of the two)"
+		if m.Passphrase == "" {
+			msg = "ignored: messaging stays closed until messaging.passphrase is fixed, rather than open to anyone"
+		}
+		p.add(p.keyLine["messaging.open"], "messaging.open", msg)
+		m.Open = false
 	}
 	n := &p.cfg.Network
 	if n.Gateway == "" {

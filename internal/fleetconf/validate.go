@@ -280,6 +280,28 @@ func checkWifiPSK(s string, _ bool) (string, error) {
 	return s, nil
 }
 
+// checkMessagingPassphrase takes the phone page's passphrase as typed on a
+// phone: any UTF-8 without control characters (a newline could not be typed
+// into the page's field), 8 characters or more so that the login's rate limit
+// leaves guessing hopeless, at most 256 bytes. Its messages never quote it.
+func checkMessagingPassphrase(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	const closed = "; messaging stays closed to phones"
+	switch {
+	case utf8.RuneCountInString(s) < 8:
+		return "", errors.New("must be at least 8 characters" + closed)
+	case len(s) > 256:
+		return "", errors.New("must be at most 256 bytes" + closed)
+	case !utf8.ValidString(s):
+		return "", errors.New("must be UTF-8 text" + closed)
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return "", errors.New("must not contain control characters (tabs, newlines)" + closed)
+	}
+	return s, nil
+}
+
 func checkHostname(s string, _ bool) (string, error) {
 	if s == "" {
 		return "", nil

@@ -30,6 +30,7 @@ import (
 	"github.com/skyfleet/skyfleet/services/mesh/discovery"
 	"github.com/skyfleet/skyfleet/services/mesh/transport"
 	"github.com/skyfleet/skyfleet/services/msg"
+	"github.com/skyfleet/skyfleet/services/msg/web"
 	"github.com/skyfleet/skyfleet/services/saf"
 )
 
@@ -126,7 +127,8 @@ func Run(ctx context.Context, opts Options) error {
 		if b, err := hex.DecodeString(opts.Config.Master.PublicKey); err == nil && len(b) == 33 {
 			master = b
 		}
-		n.Guard, err = apiauth.NewGuard(apiauth.Config{Node: n.Key.PublicKey(), Master: master, Token: tok, Logf: opts.Logf})
+		n.Guard, err = apiauth.NewGuard(apiauth.Config{Node: n.Key.PublicKey(), Master: master, Token: tok, Logf: opts.Logf,
+			Messaging: apiauth.MessagingConfig{Passphrase: opts.Config.Messaging.Passphrase, Open: opts.Config.Messaging.Open}})
 		if err != nil {
 			return err
 		}
@@ -135,6 +137,9 @@ func Run(ctx context.Context, opts Options) error {
 	return Serve(ctx, ln, h, func() {
 		n.logf("node %s: status API on http://%s (control paths need the master's signature or the token in %s)",
 			n.Address(), n.Status, filepath.Join(opts.Config.Node.Data, apiauth.TokenFile))
+		if n.Guard != nil {
+			n.logf("node %s: messaging page for phones on http://%s/msg/ (messaging %s)", n.Address(), n.Status, n.Guard.Stats().Messaging)
+		}
 		if opts.Ready != nil {
 			opts.Ready(n)
 		}
@@ -416,7 +421,9 @@ func (n *Node) State() NodeStatus {
 //	/mesh/...            control  the router's API (mesh.Router.Handler); 503
 //	                              while the node refuses every link
 //	/saf/...             control  store and forward (saf.Engine.Handler); 503 likewise
-//	/msg/...             control  messages (msg.Service.Handler); 503 likewise
+//	/msg/...             as web.Routes declares: the phone page and its login
+//	                     public, send/inbox/outbox/stats messaging, the rest
+//	                     control; messages (msg.Service.Handler), 503 likewise
 //
 // Run serves them behind a Guard; on a trusted socket they are served as they are.
 func (n *Node) Routes() []apiauth.Route {
@@ -432,13 +439,12 @@ func (n *Node) Routes() []apiauth.Route {
 		safAPI = n.SAF.Handler()
 		msgAPI = n.Msg.Handler(n.resolve)
 	}
-	return []apiauth.Route{
+	return append([]apiauth.Route{
 		{Pattern: "GET /status", Access: apiauth.Public, Handler: status},
 		{Pattern: "GET /{$}", Access: apiauth.Public, Handler: status},
 		{Pattern: "/mesh/", Access: apiauth.Control, Handler: meshAPI},
 		{Pattern: "/saf/", Access: apiauth.Control, Handler: safAPI},
-		{Pattern: "/msg/", Access: apiauth.Control, Handler: msgAPI},
-	}
+	}, web.Routes(n.Guard, msgAPI)...)
 }
 
 // Handler serves Routes without asking for credentials: for a trusted socket,

@@ -19,8 +19,9 @@ type SendRequest struct {
 	Text string `json:"text"`
 }
 
-// Handler serves the messaging API (the control class for now; the phone page's
-// own credential is the messaging class, internal/apiauth):
+// Handler serves the messaging API; the node puts it behind apiauth's
+// messaging class (the phone page's session cookie, an open node, or the
+// control credentials; see services/msg/web.Routes):
 //
 //	POST /msg/send    SendRequest -> OutboxEntry, once this node holds custody
 //	GET  /msg/inbox   []InboxEntry, oldest first
