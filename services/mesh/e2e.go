@@ -92,6 +92,18 @@ type peer struct {
 	rr      uint32
 	streams map[streamKey]*stream.Conn
 	queued  [][]byte // responses waiting for a route back
+	// changed is closed when one of the routes comes up or fails (watch), so that
+	// ensureRoute waits for exactly that rather than polling; made only while
+	// someone waits.
+	changed chan struct{}
+	// fails counts routes of p that failed, for ensureRoute's back-off.
+	fails int
+	// back is the rule (out-side local) the peer's latest authenticated
+	// end-to-end datagram arrived on. While p has no route of its own up, control
+	// datagrams (the handshake answer above all) go back along it
+	// (routes.sendBack), so that answering a first contact does not wait for a
+	// route back to be set up.
+	back atomic.Pointer[rule]
 }
 
 type e2eRef struct {
@@ -138,6 +150,10 @@ type endToEnd struct {
 	pings     map[uint32]chan struct{}
 	addrs     map[string]topology.Key
 	closed    bool
+
+	// initsSent counts end-to-end handshake Inits sent, retransmissions included
+	// (tests count them).
+	initsSent atomic.Uint64
 }
 
 func newEndToEnd(r *Router) *endToEnd {
@@ -325,6 +341,11 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 	if err := p.ensureRoute(ctx); err != nil {
 		return nil, err
 	}
+	// The Init goes out at once; it is resent after handshakeRTO, doubling, in
+	// case it or its answer was lost. gap is the wait that has just passed:
+	// initiate sends at most one Init per gap, so concurrent connects share it.
+	wait := p.handshakeRTO()
+	gap := wait
 	for {
 		p.mu.Lock()
 		if p.sess != nil {
@@ -333,13 +354,13 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 		}
 		ready := p.ready
 		p.mu.Unlock()
-		retry := p.retryInterval()
-		p.initiate(time.Now(), retry)
-		t := time.NewTimer(retry)
+		p.initiate(time.Now(), gap)
+		t := time.NewTimer(wait)
 		select {
 		case <-ready:
 			t.Stop()
 		case <-t.C:
+			gap, wait = wait, min(2*wait, max(wait, maxHandshakeRTO))
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("%w: no end-to-end handshake answer from %s", ErrUnreachable, shortKey(k))
@@ -352,34 +373,50 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 const topologyWait = time.Second
 
 // awaitTopology waits until k is in the topology graph, for at most topologyWait
-// or until ctx ends. Errors: ErrNoRoute when it did not appear.
+// or until ctx ends. It wakes when the graph changes (Router.graphWatch), so the
+// key's announcement is taken the moment it arrives. Errors: ErrNoRoute when it
+// did not appear.
 func (e *endToEnd) awaitTopology(ctx context.Context, k topology.Key) error {
-	deadline := time.Now().Add(topologyWait)
+	t := time.NewTimer(topologyWait)
+	defer t.Stop()
 	for {
+		changed := e.r.graphWatch() // before looking: a change in between wakes us
 		if _, ok := e.r.graph.Get(k); ok {
 			return nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%w: %s is not in the topology (yet)", ErrNoRoute, shortKey(k))
-		}
-		t := time.NewTimer(100 * time.Millisecond)
 		select {
+		case <-changed:
 		case <-t.C:
+			return fmt.Errorf("%w: %s is not in the topology (yet)", ErrNoRoute, shortKey(k))
 		case <-ctx.Done():
-			t.Stop()
+			return fmt.Errorf("%w: %s is not in the topology (yet)", ErrNoRoute, shortKey(k))
 		}
 	}
 }
 
-// retryInterval is how long to wait for a handshake answer before sending another:
-// three times the best route's setup round trip (the answer may need a route back
-// set up first), between 250 ms and 1 s.
-func (p *peer) retryInterval() time.Duration {
-	d := time.Second
-	if rt := p.bestRoute(); rt != nil {
-		d = min(max(3*rt.setup, 250*time.Millisecond), time.Second)
+// End-to-end handshake retransmission (handshakeRTO).
+const (
+	// handshakeWork is what handshakeRTO adds to the route's round trip for the
+	// elliptic-curve work of the two ends, which the route setup it is scaled
+	// from did not include (a few ms on a slow Pi).
+	handshakeWork = 20 * time.Millisecond
+	// maxHandshakeRTO bounds handshakeRTO and its back-off, and is the wait when
+	// no route has a measured round trip.
+	maxHandshakeRTO = time.Second
+)
+
+// handshakeRTO is how long to wait for the answer to an end-to-end handshake before
+// sending it again: three times the best route's setup round trip (RFC 6298's
+// first timeout from one RTT sample: the answer takes one round trip when it comes
+// back along the route, two when an older node on the path drops Back frames and
+// the peer answers over a route of its own), plus handshakeWork; at most
+// maxHandshakeRTO. It only times retransmissions: the first Init goes out at once.
+func (p *peer) handshakeRTO() time.Duration {
+	rt := p.bestRoute()
+	if rt == nil {
+		return maxHandshakeRTO
 	}
-	return d
+	return min(3*rt.setup+handshakeWork, maxHandshakeRTO)
 }
 
 // initiate sends an end-to-end handshake over p's best route, at most once per
@@ -403,39 +440,124 @@ func (p *peer) initiate(now time.Time, interval time.Duration) {
 	e.mu.Unlock()
 	p.pending, p.pendingAt = pend, now
 	p.mu.Unlock()
+	e.initsSent.Add(1)
 	p.sendRaw(msg, true)
 }
 
-// ensureRoute waits until p has at least one up route, setting routes up as needed.
+// maxRouteBackoff bounds ensureRoute's back-off between rounds of failed setups.
+const maxRouteBackoff = time.Second
+
+// ensureRoute waits until p has an up route, starting setups as needed, and returns
+// as soon as one is up: the others carry on in the background. It waits on events,
+// not timers: a route of p coming up or failing (watch), and, while no setup is in
+// flight because the topology offers no path, the graph changing. After setups
+// failed it backs off before the next round, from the time the failed round took
+// (a round trip to where the setup was refused), doubling up to maxRouteBackoff.
+// With nothing in flight for topologyWait it gives up (ErrNoRoute, ErrUnreachable).
 func (p *peer) ensureRoute(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
+	fails := p.failCount()
+	round := time.Now() // when the last round of setups started
+	var (
+		retryAt time.Time     // no new round before this (back-off)
+		backoff time.Duration // the last back-off
+		idle    time.Time     // since when no setup was in flight
+		lastErr error
+	)
+	for {
+		changed, graph := p.watch(), p.e.r.graphWatch() // before looking: nothing missed
 		if p.upRoute() != nil {
 			return nil
 		}
-		started, err := p.maintain(time.Now(), true)
-		if err != nil && len(started) == 0 {
-			if ctx.Err() != nil || attempt >= 2 {
-				return err
+		now := time.Now()
+		if f := p.failCount(); f != fails {
+			fails = f
+			backoff = min(max(2*backoff, now.Sub(round)), maxRouteBackoff)
+			retryAt = now.Add(backoff)
+		}
+		if !now.Before(retryAt) {
+			round = now
+			if _, err := p.maintain(now, true); err != nil {
+				lastErr = err
 			}
 		}
-		for _, rt := range started {
-			select {
-			case <-rt.done:
-			case <-ctx.Done():
-				return fmt.Errorf("%w: route setup to %s timed out", ErrUnreachable, shortKey(p.key))
+		var timer *time.Timer
+		if p.settling() {
+			idle = time.Time{}
+			graph = nil // a setup in flight: its outcome is what to wait for
+		} else {
+			if idle.IsZero() {
+				idle = now
 			}
+			left := topologyWait - now.Sub(idle)
+			if left <= 0 {
+				if lastErr == nil {
+					lastErr = fmt.Errorf("%w: no route to %s could be set up", ErrUnreachable, shortKey(p.key))
+				}
+				return lastErr
+			}
+			if now.Before(retryAt) {
+				left = min(left, retryAt.Sub(now))
+				graph = nil // backing off: not one round per announcement
+			}
+			timer = time.NewTimer(left)
 		}
-		if p.upRoute() != nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: no route to %s could be set up", ErrUnreachable, shortKey(p.key))
+		var fired <-chan time.Time
+		if timer != nil {
+			fired = timer.C
 		}
 		select {
-		case <-time.After(300 * time.Millisecond):
+		case <-changed:
+		case <-graph:
+		case <-fired:
 		case <-ctx.Done():
 		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			if p.upRoute() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w: route setup to %s timed out", ErrUnreachable, shortKey(p.key))
+		}
 	}
+}
+
+// watch returns a channel closed when one of p's routes next comes up or fails.
+// Take it before looking at the routes, so that a change in between is not missed.
+func (p *peer) watch() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.changed == nil {
+		p.changed = make(chan struct{})
+	}
+	return p.changed
+}
+
+// notifyLocked wakes the watchers of p's routes; p.mu must be held.
+func (p *peer) notifyLocked() {
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil
+	}
+}
+
+func (p *peer) failCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fails
+}
+
+// settling reports whether a route setup of p is in flight.
+func (p *peer) settling() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, rt := range p.routes {
+		if rt.state.Load() == routePending {
+			return true
+		}
+	}
+	return false
 }
 
 // upRoute returns one up route to p, spreading use round robin, or nil.
@@ -549,7 +671,8 @@ func (p *peer) maintain(now time.Time, force bool) ([]*route, error) {
 	return started, nil
 }
 
-// awaitRoute flushes queued handshake responses once rt is up.
+// awaitRoute flushes queued handshake messages the moment rt is up, and wakes
+// ensureRoute. (A failed rt is routeFailed's.)
 func (p *peer) awaitRoute(rt *route) {
 	<-rt.done
 	if rt.state.Load() != routeUp {
@@ -559,6 +682,7 @@ func (p *peer) awaitRoute(rt *route) {
 	p.version++
 	q := p.queued
 	p.queued = nil
+	p.notifyLocked()
 	p.mu.Unlock()
 	for _, b := range q {
 		rt.send(b, true)
@@ -583,6 +707,8 @@ func (p *peer) routeFailed(rt *route, reporter topology.Key, reason byte) {
 		}
 	}
 	p.lastTry = time.Time{}
+	p.fails++
+	p.notifyLocked()
 	p.mu.Unlock()
 	p.e.r.routes.close(rt)
 	p.e.r.cfg.Logf("mesh: route to %s via %d hops failed: %v", shortKey(p.key), len(rt.path)-1, rt.failErr)
@@ -611,26 +737,45 @@ func samePath(a, b topology.Path) bool {
 	return true
 }
 
-// sendRaw sends an end-to-end datagram over one up route; handshake messages are
-// queued when no route is up yet.
+// sendRaw sends an end-to-end datagram over one of p's up routes. With none up, a
+// control datagram (a handshake message or an answer to one) goes back along the
+// route the peer's traffic arrives on when there is one (sendBack), and is queued
+// for p's first route up otherwise; either way a route to p is started at once,
+// since later traffic needs one.
 func (p *peer) sendRaw(b []byte, ctrl bool) bool {
 	if rt := p.upRoute(); rt != nil {
 		return rt.send(b, ctrl)
 	}
-	if ctrl {
+	if !ctrl {
+		return false
+	}
+	sent := p.sendBack(b)
+	if !sent {
 		p.mu.Lock()
 		if len(p.queued) < 4 {
 			p.queued = append(p.queued, append([]byte(nil), b...))
 		}
 		p.mu.Unlock()
-		// An answer is waiting for a route back: set one up now.
-		go p.maintain(time.Now(), true)
 	}
-	return false
+	go p.maintain(time.Now(), true)
+	return sent
+}
+
+// sendBack sends the control datagram b backwards along the route the peer's
+// traffic last arrived on (peer.back); false when there is none or it is gone.
+func (p *peer) sendBack(b []byte) bool {
+	ru := p.back.Load()
+	return ru != nil && p.e.r.routes.sendBack(ru, b, true)
 }
 
 // sendApp seals an application frame and sends it on rt (or any up route when nil).
 func (p *peer) sendApp(rt *route, kind byte, sport, dport uint16, body []byte) error {
+	return p.sendAppOn(rt, nil, kind, sport, dport, body)
+}
+
+// sendAppOn is sendApp, sending backwards along back (routes.sendBack) when it is
+// not nil.
+func (p *peer) sendAppOn(rt *route, back *rule, kind byte, sport, dport uint16, body []byte) error {
 	p.touch(time.Now())
 	p.mu.Lock()
 	s := p.sess
@@ -652,13 +797,25 @@ func (p *peer) sendApp(rt *route, kind byte, sport, dport uint16, body []byte) e
 	if err != nil {
 		return err
 	}
+	ctrl := kind != appStream && kind != appDgram
+	if back != nil {
+		if !p.e.r.routes.sendBack(back, *d, ctrl) {
+			return fmt.Errorf("mesh: the way back to %s is gone or congested", shortKey(p.key))
+		}
+		return nil
+	}
 	if rt == nil {
 		rt = p.upRoute()
 		if rt == nil {
+			// An echo reply before this node's own route back is up (a first
+			// contact) goes back along the route the request came on.
+			if ctrl && p.sendBack(*d) {
+				return nil
+			}
 			return fmt.Errorf("%w: no route up", ErrUnreachable)
 		}
 	}
-	if !rt.send(*d, kind != appStream && kind != appDgram) {
+	if !rt.send(*d, ctrl) {
 		return fmt.Errorf("mesh: route to %s is down or congested", shortKey(p.key))
 	}
 	return nil
@@ -692,8 +849,11 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 			e.mu.Unlock()
 			return
 		}
-		from := [keyLen]byte(k)
-		ru.from.Store(&from)
+		if ru.out.link == local { // not a Back frame at a route's source
+			from := [keyLen]byte(k)
+			ru.from.Store(&from)
+			p.noteBack(ru) // answer along it until a route back is up
+		}
 		e.mu.Lock()
 		ref.p, ref.s = p, s
 		e.mu.Unlock()
@@ -715,6 +875,7 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 		e.mu.Lock()
 		ref.s, ref.pending = s, nil
 		e.mu.Unlock()
+		ref.p.noteBack(ru)
 		ref.p.setSession(s)
 	case link.TypeData:
 		e.mu.Lock()
@@ -732,6 +893,7 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 			return
 		}
 		p := ref.p
+		p.noteBack(ru)
 		if reply != nil {
 			p.sendRaw(reply, true)
 		}
@@ -742,6 +904,14 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 			}
 			e.app(p, payload, now)
 		}
+	}
+}
+
+// noteBack records ru as the rule p's traffic arrives on, when it is one that
+// delivers here (not the source's own rule, which Back frames arrive on).
+func (p *peer) noteBack(ru *rule) {
+	if ru.out.link == local && p.back.Load() != ru {
+		p.back.Store(ru)
 	}
 }
 
@@ -853,6 +1023,7 @@ func (e *endToEnd) tick(now time.Time) {
 		}
 		p.mu.Lock()
 		s := p.sess
+		pending := p.pending != nil // read here, under p.mu: setSession clears it
 		idle := now.Sub(p.lastUsed()) > 2*time.Minute && len(p.streams) == 0
 		var rtt time.Duration
 		for _, rt := range p.routes {
@@ -877,7 +1048,7 @@ func (e *endToEnd) tick(now time.Time) {
 			}
 			continue
 		}
-		if s != nil || p.pending != nil {
+		if s != nil || pending {
 			p.maintain(now, false)
 		}
 	}
@@ -970,7 +1141,7 @@ func (r *Router) Ping(ctx context.Context, k topology.Key) (PingResult, error) {
 			// sends on may be one the peer has forgotten. Handshake afresh;
 			// the answer replaces it, and the old one stays readable.
 			if missed++; missed >= 2 {
-				p.initiate(time.Now(), p.retryInterval())
+				p.initiate(time.Now(), p.handshakeRTO())
 			}
 		case <-ctx.Done():
 			t.Stop()
@@ -1035,20 +1206,27 @@ type streamPaths struct {
 	p            *peer
 	sport, dport uint16 // ours, theirs
 
-	mu      sync.Mutex
-	version int
-	cache   []stream.Path
+	mu        sync.Mutex
+	version   int
+	cacheBack *rule // p.back when cache was made
+	cache     []stream.Path
 }
 
+// Paths lists p's up routes. With none up, it lists the way back along the route
+// the peer's traffic arrives on (backPath), if there is one: a stream accepted on
+// a first contact arrives before this node's own route back is up, and its SYN-ACK
+// and acknowledgements need not wait for that route (the Conn would poll for it).
+// Once a route is up the way back leaves the set.
 func (sp *streamPaths) Paths() []stream.Path {
 	p := sp.p
 	p.mu.Lock()
 	v := p.version
 	routes := p.routes
 	p.mu.Unlock()
+	back := p.back.Load()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if v == sp.version && sp.cache != nil {
+	if v == sp.version && back == sp.cacheBack && sp.cache != nil {
 		return sp.cache
 	}
 	out := make([]stream.Path, 0, len(routes))
@@ -1057,9 +1235,29 @@ func (sp *streamPaths) Paths() []stream.Path {
 			out = append(out, &streamPath{sp: sp, rt: rt})
 		}
 	}
-	sp.version, sp.cache = v, out
+	if len(out) == 0 && back != nil {
+		out = append(out, &backPath{sp: sp, ru: back})
+	}
+	sp.version, sp.cacheBack, sp.cache = v, back, out
 	return out
 }
+
+// backPath is a stream's way back along the route the peer's traffic arrives on
+// (routes.sendBack), for while the peer has no route of its own up.
+type backPath struct {
+	sp *streamPaths
+	ru *rule
+}
+
+func (b *backPath) Send(seg []byte) error {
+	return b.sp.p.sendAppOn(nil, b.ru, appStream, b.sp.sport, b.sp.dport, seg)
+}
+
+func (b *backPath) MTU() int { return appMTU - appHeader }
+
+// ID sets the way back apart from routes (whose IDs count up from 1), one ID per
+// rule.
+func (b *backPath) ID() uint64 { return 1<<63 | uint64(b.ru.in.link)<<32 | uint64(b.ru.in.rid) }
 
 type streamPath struct {
 	sp *streamPaths

@@ -139,12 +139,20 @@ func TestPeerCap(t *testing.T) {
 	if kept || n != MaxPeers {
 		t.Errorf("after one eviction: idlest kept %v, %d peers (want it gone, %d)", kept, n, MaxPeers)
 	}
-	// Make every peer busy: none may be evicted for a stranger.
+	// Make every peer busy: none may be evicted for a stranger. Under p.mu, which
+	// the router's tick reads routes under (and after e.mu: the lock order is
+	// peer, then endToEnd).
 	e.mu.Lock()
+	ps := make([]*peer, 0, len(e.peers))
 	for _, p := range e.peers {
-		p.routes = []*route{{}}
+		ps = append(ps, p)
 	}
 	e.mu.Unlock()
+	for _, p := range ps {
+		p.mu.Lock()
+		p.routes = []*route{{}}
+		p.mu.Unlock()
+	}
 	before := r.Counters()["drop_peer_cap"]
 	if _, err := e.peerFor(randomKey(t)); !errors.Is(err, ErrTooManyPeers) {
 		t.Fatalf("new peer with every peer busy: %v, want ErrTooManyPeers", err)

@@ -26,6 +26,10 @@ type memnet struct {
 	delay time.Duration                   // one-way delay of every datagram
 	loss  float64                         // fraction of datagrams dropped at random
 	count int
+
+	// drop, when set, drops every datagram it returns true for (before tap and
+	// the random loss): a test's targeted loss.
+	drop func(from, to string, b []byte) bool
 }
 
 type memDgram struct {
@@ -88,10 +92,10 @@ func (t *memTransport) WriteTo(p []byte, to string) error {
 	m.mu.Lock()
 	dst := m.ends[to]
 	cut := m.cut[[2]string{t.addr, to}]
-	tap := m.tap
+	tap, drop := m.tap, m.drop
 	delay, loss := m.delay, m.loss
 	m.mu.Unlock()
-	if dst == nil || cut || (loss > 0 && mrand.Float64() < loss) {
+	if dst == nil || cut || (drop != nil && drop(t.addr, to, p)) || (loss > 0 && mrand.Float64() < loss) {
 		return nil
 	}
 	b := append([]byte(nil), p...)

@@ -16,6 +16,9 @@
 //   - forwarding (table.go, routes.go): Setup travels hop by hop along the source's
 //     chosen path; each hop allocates a route ID and installs
 //     (in-link, route ID) -> (out-link, next route ID); Confirm travels back.
+//     Routes are one-way, but a destination can send back along one (a Back
+//     frame) until its own route to the source is up: that answers a first
+//     contact in one round trip.
 //   - end to end (e2e.go): a link.Session between source and destination carried over
 //     routes, multiplexing datagram ports, streams (package services/mesh/stream) and
 //     echo.
@@ -167,6 +170,13 @@ type Router struct {
 
 	graph *topology.Graph
 	table *table
+
+	// graphCh is closed when the graph gains or replaces an announcement, so that
+	// a first contact waiting for a destination's announcement (or for the one
+	// that completes a path to it) wakes when it arrives instead of polling. It is
+	// made only while someone waits (graphWatch); guarded by graphMu.
+	graphMu sync.Mutex
+	graphCh chan struct{}
 
 	mu        sync.RWMutex
 	byKey     map[topology.Key]*neighbour
@@ -375,6 +385,29 @@ func (r *Router) neighbourByKey(k topology.Key) *neighbour {
 }
 
 func (r *Router) count(c counter) { r.counters[c].Add(1) }
+
+// graphWatch returns a channel that is closed at the graph's next change. Take it
+// before looking at the graph, so that a change in between is not missed.
+func (r *Router) graphWatch() <-chan struct{} {
+	r.graphMu.Lock()
+	defer r.graphMu.Unlock()
+	if r.graphCh == nil {
+		r.graphCh = make(chan struct{})
+	}
+	return r.graphCh
+}
+
+// graphChanged wakes every graphWatch waiter. Package topology has no
+// notification of its own, so the router calls this wherever it changes the
+// graph (Update, SetSelf). Without waiters it costs a lock and nothing else.
+func (r *Router) graphChanged() {
+	r.graphMu.Lock()
+	if r.graphCh != nil {
+		close(r.graphCh)
+		r.graphCh = nil
+	}
+	r.graphMu.Unlock()
+}
 
 // Counters returns the router's event and drop counters by name: drop_no_psk,
 // drop_handshake_replay, drop_refused, drop_data_replay, packets_forwarded, ...
@@ -689,7 +722,6 @@ func (r *Router) tickLoop() {
 			return
 		case now := <-t.C:
 			r.tickLinks(now)
-			r.routes.retransmit(now)
 			r.e2e.tick(now)
 			r.mu.Lock()
 			due := (r.dirty && now.Sub(r.announced) >= 200*time.Millisecond) ||
@@ -803,6 +835,7 @@ func (r *Router) announce(now time.Time) {
 		return
 	}
 	r.graph.SetSelf(a, now)
+	r.graphChanged() // a new link of ours may complete a path someone waits for
 	enc, err := a.MarshalBinary()
 	if err != nil {
 		r.cfg.Logf("mesh: announce: %v", err)
@@ -833,6 +866,13 @@ func (r *Router) handleFrames(n *neighbour, b []byte, now time.Time) {
 				continue
 			}
 			r.forward(n, rid, body[4:], now)
+		case frameBack:
+			rid, err := parseRouteID(body, false)
+			if err != nil {
+				r.count(CountBadFrame)
+				continue
+			}
+			r.forwardBack(n, rid, body[4:], now)
 		case framePing:
 			if _, err := parseRouteID(body, true); err == nil {
 				n.send(true, framePong, body)
@@ -869,6 +909,7 @@ func (r *Router) handleGossip(from *neighbour, body []byte, now time.Time) {
 		}
 		return
 	}
+	r.graphChanged()
 	enc := append([]byte(nil), body...)
 	for _, n := range r.neighbours() {
 		if n != from && n.isUp() {
@@ -901,6 +942,41 @@ func (r *Router) forward(n *neighbour, rid uint32, payload []byte, now time.Time
 	var id [4]byte
 	binary.BigEndian.PutUint32(id[:], ru.out.rid)
 	if !out.send(false, frameData, id[:], payload) {
+		r.count(CountForwardDrop)
+		return
+	}
+	r.count(CountPacketsForward)
+}
+
+// forwardBack handles a Back frame (routes.go) arriving on link n with route ID rid:
+// a packet travelling a route against its direction, from its destination towards
+// its source. rid is the ID this node's rule sends forward packets with on link n,
+// so the rule is found by its out-side (as route errors find it), and the packet
+// continues on the rule's in-link with the rule's in-side ID, or is delivered here
+// when this node is the route's source.
+//
+// An unknown ID is dropped and counted but not answered: a route error names an ID
+// of the forward direction, and this one is not.
+func (r *Router) forwardBack(n *neighbour, rid uint32, payload []byte, now time.Time) {
+	ru := r.table.lookupReverse(hop{n.id, rid})
+	if ru == nil {
+		r.count(CountNoRule)
+		return
+	}
+	ru.used.Store(now.UnixNano())
+	ru.packets.Add(1)
+	ru.bytes.Add(uint64(len(payload)))
+	if ru.in.link == local {
+		r.count(CountPacketsLocal)
+		r.e2e.deliver(ru, payload, now)
+		return
+	}
+	in := r.neighbourByLink(ru.in.link)
+	if in == nil || !in.isUp() {
+		r.count(CountForwardDrop)
+		return
+	}
+	if !in.send(false, frameBack, u32(ru.in.rid), payload) {
 		r.count(CountForwardDrop)
 		return
 	}

@@ -18,9 +18,23 @@ const (
 	routeFailed
 )
 
-// setupTimeout fails a route setup that got neither Confirm nor SetupFail, after
-// about five transmissions of its Setup.
+// setupTimeout fails a route setup that got neither Confirm nor SetupFail. The
+// Setup is resent meanwhile (see setupRTO), a few times on a slow path, about ten
+// on a fast one.
 const setupTimeout = 5 * time.Second
+
+// Setup retransmission (setupRTO).
+const (
+	// setupHopSlack is added per hop to twice the path's measured round trip:
+	// the time a node takes to handle the Setup or Confirm, which link pings
+	// (answered at once) do not measure.
+	setupHopSlack = 5 * time.Millisecond
+	// unknownHopRTT stands in for a link of the path no RTT is known for yet.
+	unknownHopRTT = 50 * time.Millisecond
+	// maxSetupRTO bounds the back-off of Setup retransmissions (unless one
+	// round trip of the path is longer).
+	maxSetupRTO = time.Second
+)
 
 // route is a source route this node set up: the path it chose, and the route ID
 // to use on its first link.
@@ -35,8 +49,11 @@ type route struct {
 	created time.Time
 
 	state    atomic.Int32
-	setupMsg []byte    // the Setup body, resent until confirmed
-	lastTx   time.Time // last (re)transmission of the Setup; guarded by routes.mu
+	setupMsg []byte // the Setup body, resent until confirmed
+	// rto is the first retransmission timeout of the Setup (setupRTO); retx
+	// resends it, doubling the wait with every try. Both guarded by routes.mu.
+	rto      time.Duration
+	retx     *time.Timer
 	tries    int
 	setup    time.Duration // setup round trip
 	failErr  error
@@ -147,6 +164,10 @@ type routes struct {
 	errSent    map[hop]time.Time // rate limit for "no such route" errors
 	nextID     uint64
 	nextLocal  uint32
+
+	// setupsSent counts Setup transmissions of routes this node originates,
+	// retransmissions included (tests count them).
+	setupsSent atomic.Uint64
 }
 
 func newRoutes(r *Router) *routes {
@@ -191,15 +212,109 @@ func (rs *routes) start(path topology.Path, onFail func(*route, topology.Key, by
 		m.rest = append(m.rest, [keyLen]byte(k))
 	}
 	rt.setupMsg = m.append(nil)
+	rt.rto = rs.setupRTO(path, first)
 	rs.mu.Lock()
 	rs.nextID++
 	rt.id = rs.nextID
-	rt.lastTx = now
 	rs.pendingSrc[rt.nonce] = rt
 	rs.byID[rt.id] = rt
+	rt.retx = time.AfterFunc(rt.rto, func() { rs.resend(rt) })
 	rs.mu.Unlock()
+	rs.setupsSent.Add(1)
 	first.send(true, frameSetup, rt.setupMsg)
 	return rt, nil
+}
+
+// resend retransmits rt's Setup if it is still pending and arms the next try with
+// twice the wait: a lost Setup or Confirm costs a retry, not the route. A Setup
+// sent again is answered as before by every hop that saw it (seenSetup).
+func (rs *routes) resend(rt *route) {
+	rs.mu.Lock()
+	if rs.pendingSrc[rt.nonce] != rt || time.Since(rt.created) > setupTimeout || (rs.r.ctx != nil && rs.r.ctx.Err() != nil) {
+		// Confirmed, refused or closed meanwhile; or past its time (tick fails
+		// it), or the router is closing: no more tries.
+		rs.mu.Unlock()
+		return
+	}
+	rt.tries++
+	wait := min(rt.rto<<min(rt.tries, 10), max(rt.rto, maxSetupRTO))
+	rt.retx.Reset(wait)
+	rs.mu.Unlock()
+	rs.setupsSent.Add(1)
+	rt.first.send(true, frameSetup, rt.setupMsg)
+}
+
+// stopResendLocked stops rt's Setup retransmissions and lets the timer go (an up
+// route keeps no timer); rs.mu must be held, and rt must have left pendingSrc
+// under it, so that resend does not re-arm.
+func (rt *route) stopResendLocked() {
+	if rt.retx != nil {
+		rt.retx.Stop()
+		rt.retx = nil
+	}
+}
+
+// setupRTO is how long the source waits for a Confirm before it resends a Setup
+// along path: twice the path's round trip plus setupHopSlack a hop. The round trip
+// is measured, not assumed: the first link's own smoothed RTT, and for each later
+// link the RTT its ends announce in the topology (the mean of the two), but never
+// less than the first link's, since a link that has just come up announces 1 ms
+// until its first ping is answered. Until the first link has an RTT sample,
+// unknownHopRTT stands in for it.
+func (rs *routes) setupRTO(path topology.Path, first *neighbour) time.Duration {
+	floor := first.rtt()
+	if floor == 0 {
+		floor = unknownHopRTT
+	}
+	est := floor
+	for i := 1; i+1 < len(path); i++ {
+		est += max(announcedRTT(rs.r.graph, path[i], path[i+1]), floor)
+	}
+	hops := time.Duration(len(path) - 1)
+	return 2*est + hops*setupHopSlack
+}
+
+// announcedRTT is the RTT of the link a-b as its ends announce it (the mean when
+// both do), 0 when neither does.
+func announcedRTT(g *topology.Graph, a, b topology.Key) time.Duration {
+	var sum time.Duration
+	n := 0
+	for _, e := range [2][2]topology.Key{{a, b}, {b, a}} {
+		ann, ok := g.Get(e[0])
+		if !ok {
+			continue
+		}
+		for _, nb := range ann.Neighbours {
+			if nb.Key == e[1] {
+				sum += nb.RTT
+				n++
+				break
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / time.Duration(n)
+}
+
+// sendBack sends payload backwards along the route ru delivers here (a rule whose
+// out-side is local), towards the route's source, in a Back frame; ctrl picks the
+// first link's queue as for route.send. It reports false when the rule is gone or
+// its in-link is down or congested.
+func (rs *routes) sendBack(ru *rule, payload []byte, ctrl bool) bool {
+	if ru == nil || ru.out.link != local || ru.in.link == local || rs.r.table.lookup(ru.in) != ru {
+		return false
+	}
+	in := rs.r.neighbourByLink(ru.in.link)
+	if in == nil || !in.isUp() {
+		return false
+	}
+	if !in.send(ctrl, frameBack, u32(ru.in.rid), payload) {
+		return false
+	}
+	ru.used.Store(time.Now().UnixNano())
+	return true
 }
 
 // close tears the route down along its path and forgets it.
@@ -207,6 +322,7 @@ func (rs *routes) close(rt *route) {
 	rs.mu.Lock()
 	delete(rs.byID, rt.id)
 	delete(rs.pendingSrc, rt.nonce)
+	rt.stopResendLocked()
 	rs.mu.Unlock()
 	if rt.state.Load() == routeUp {
 		rt.first.send(true, frameTeardown, u32(rt.rid))
@@ -290,6 +406,7 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		rt := rs.pendingSrc[m.nonce]
 		if rt != nil && rt.first == n {
 			delete(rs.pendingSrc, m.nonce)
+			rt.stopResendLocked()
 		} else {
 			rt = nil
 		}
@@ -329,6 +446,7 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		rt := rs.pendingSrc[m.id]
 		if rt != nil && rt.first == n {
 			delete(rs.pendingSrc, m.id)
+			rt.stopResendLocked()
 		} else {
 			rt = nil
 		}
@@ -398,6 +516,7 @@ func (rs *routes) linkDown(linkID uint32) {
 		if rt.first.id == linkID {
 			failed = append(failed, rt)
 			delete(rs.pendingSrc, nonce)
+			rt.stopResendLocked()
 		}
 	}
 	for k, ts := range rs.transit {
@@ -419,6 +538,7 @@ func (rs *routes) tick(now time.Time) {
 		if now.Sub(rt.created) > setupTimeout {
 			expired = append(expired, rt)
 			delete(rs.pendingSrc, nonce)
+			rt.stopResendLocked()
 		}
 	}
 	for k, ts := range rs.transit {
@@ -452,33 +572,6 @@ func (rs *routes) tick(now time.Time) {
 		if ru := rt.rule; ru != nil {
 			ru.used.Store(now.UnixNano())
 		}
-	}
-}
-
-// retransmit resends the Setup of source routes not confirmed within the path's
-// round trip, estimated as the first link's RTT per hop, plus 50 ms a hop for
-// queues (doubling with each try, up to 8 times), until setupTimeout fails them: a
-// lost Setup or Confirm costs a retry, not the route.
-func (rs *routes) retransmit(now time.Time) {
-	type resend struct {
-		n *neighbour
-		b []byte
-	}
-	var out []resend
-	rs.mu.Lock()
-	for _, rt := range rs.pendingSrc {
-		hops := time.Duration(len(rt.path) - 1)
-		wait := hops * (rt.first.rtt() + 50*time.Millisecond)
-		wait <<= min(rt.tries, 3)
-		if now.Sub(rt.lastTx) >= wait {
-			rt.lastTx = now
-			rt.tries++
-			out = append(out, resend{rt.first, rt.setupMsg})
-		}
-	}
-	rs.mu.Unlock()
-	for _, o := range out {
-		o.n.send(true, frameSetup, o.b)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 //	Gossip    a topology.Announcement encoding
 //	Ping      id (4)
 //	Pong      id (4)
+//	Back      route ID (4) | payload: a packet travelling a route backwards (below)
 const (
 	frameData      = 0x01
 	frameSetup     = 0x02
@@ -36,7 +37,22 @@ const (
 	frameGossip    = 0x08
 	framePing      = 0x09
 	framePong      = 0x0a
+	frameBack      = 0x0b
 )
+
+// Back frames carry a packet backwards along a route, from its destination
+// towards its source (docs/architecture.md §Routes has routes one-way; this is
+// the exception that lets a destination answer a first contact at once):
+//
+//	Back      route ID (4) | payload
+//
+// The route ID is the one forward packets carry on the link the frame crosses.
+// Each hop finds its rule by the rule's out-side (as for route errors) and passes
+// the frame on with the rule's in-side ID; the source delivers it. A destination
+// uses it only while it has no route of its own back to the source: for its
+// end-to-end handshake answer and echo replies. A node that does not know the
+// frame drops it (a bad frame); the source's handshake retransmission then gets
+// its answer over the route back the destination sets up at the same time.
 
 // frameHeader is the size of a frame's type and length.
 const frameHeader = 3
