@@ -38,8 +38,11 @@ type LinkStatus struct {
 	RxBytes   uint64  `json:"rx_bytes"`
 	TxBps     float64 `json:"tx_bytes_per_s"` // throughput over the last second
 	RxBps     float64 `json:"rx_bytes_per_s"`
-	TxDrops   uint64  `json:"tx_drops"` // frames dropped on a full queue or a dead link
-	Session   any     `json:"session,omitempty"`
+	TxDrops   uint64  `json:"tx_drops"` // control frames dropped on a full queue or a dead link
+	// StoreForward is the link's per-hop store and forward: route bytes queued for
+	// credit or window, unacknowledged, retransmitted, the window and the rate.
+	StoreForward sfStatus `json:"store_forward"`
+	Session      any      `json:"session,omitempty"`
 }
 
 // Links returns every neighbour's link status, sorted by address.
@@ -57,6 +60,8 @@ func (r *Router) Links() []LinkStatus {
 			RxPackets: n.rxPackets.Load(),
 			RxBytes:   n.rxBytes.Load(),
 			TxDrops:   n.txDrops.Load(),
+
+			StoreForward: n.sfStatus(),
 		}
 		if at := n.at.Load(); at != nil {
 			ls.Endpoint = at.tr.Network() + "://" + at.ep
@@ -92,6 +97,13 @@ type RuleStatus struct {
 	Bytes       uint64  `json:"bytes"`
 	AgeSeconds  float64 `json:"age_s"`
 	IdleSeconds float64 `json:"idle_s"`
+	// Store and forward at this node: the route's bytes held here (queued or
+	// unacknowledged by the next hop), the most ever held, sends that found no
+	// credit at the next hop, and its frames sent again on the out-link.
+	QueueBytes   int    `json:"queue_bytes"`
+	PeakBytes    int    `json:"peak_bytes"`
+	CreditStalls uint64 `json:"credit_stalls"`
+	Retransmits  uint64 `json:"retransmits"`
 }
 
 // RouteStatus is one route this node originated.
@@ -132,7 +144,11 @@ func (r *Router) Routes() RoutesStatus {
 			Packets: ru.packets.Load(), Bytes: ru.bytes.Load(),
 			AgeSeconds:  now.Sub(ru.created).Seconds(),
 			IdleSeconds: now.Sub(time.Unix(0, ru.used.Load())).Seconds(),
+			Retransmits: ru.sf.retransmits.Load(),
 		}
+		ru.sf.mu.Lock()
+		rs.QueueBytes, rs.PeakBytes, rs.CreditStalls = ru.sf.buf.Held(), ru.sf.buf.Peak, ru.sf.credit.Stalls
+		ru.sf.mu.Unlock()
 		if ru.in.link != local {
 			rs.From = name(ru.in.link)
 		}

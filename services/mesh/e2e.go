@@ -24,8 +24,9 @@ import (
 // route payload (1452-byte UDP datagrams); narrower links (radio) will fragment.
 const (
 	// routeMTU is the largest route payload: a UDP link datagram minus the link
-	// overhead, the frame header and the route ID.
-	routeMTU = 1452 - linkOverhead - frameHeader - 4
+	// overhead, the Reliable frame around route data (reliableOverhead), the
+	// Data frame's header and the route ID.
+	routeMTU = 1452 - linkOverhead - reliableOverhead - frameHeader - 4
 	// appMTU is the largest application frame inside the end-to-end session.
 	appMTU = routeMTU - linkOverhead
 	// appHeader is kind (1) | source port (2) | destination port (2).
@@ -815,11 +816,31 @@ func (p *peer) sendAppOn(rt *route, back *rule, kind byte, sport, dport uint16, 
 			return fmt.Errorf("%w: no route up", ErrUnreachable)
 		}
 	}
+	if kind == appDgram {
+		// A datagram sender waits for room rather than lose the datagram: the
+		// route's buffer at this node is full only while the path is slower
+		// than the sender (seeds/004: buffers fill upstream, nothing drops).
+		ctx, cancel := context.WithTimeout(context.Background(), dgramWait)
+		defer cancel()
+		if err := rt.sendWait(ctx, *d, false); err != nil {
+			return fmt.Errorf("mesh: route to %s: %w", shortKey(p.key), err)
+		}
+		return nil
+	}
 	if !rt.send(*d, ctrl) {
-		return fmt.Errorf("mesh: route to %s is down or congested", shortKey(p.key))
+		if rt.state.Load() == routeUp {
+			return errCongested
+		}
+		return fmt.Errorf("mesh: route to %s is down", shortKey(p.key))
 	}
 	return nil
 }
+
+// dgramWait bounds how long PacketConn.WriteTo waits for room on a route.
+const dgramWait = 5 * time.Second
+
+// errCongested: the route is up but holds its buffer's worth at this node.
+var errCongested = errors.New("mesh: route congested")
 
 // deliver handles a route payload addressed to this node: an end-to-end datagram.
 func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
@@ -1270,7 +1291,13 @@ func (s *streamPath) Send(seg []byte) error {
 	if s.rt.state.Load() != routeUp {
 		return errRouteDown
 	}
-	return s.sp.p.sendApp(s.rt, appStream, s.sp.sport, s.sp.dport, seg)
+	err := s.sp.p.sendApp(s.rt, appStream, s.sp.sport, s.sp.dport, seg)
+	if errors.Is(err, errCongested) {
+		// The route's buffer here is full: the segment is lost to the stream,
+		// whose congestion control backs off, not a broken route.
+		return nil
+	}
+	return err
 }
 
 func (s *streamPath) MTU() int   { return appMTU - appHeader }

@@ -37,9 +37,11 @@ type neighbour struct {
 	at   atomic.Pointer[endpoint]
 	sess atomic.Pointer[link.Session]
 
-	ctrl chan *[]byte // control frames and real-time traffic, sent first
-	data chan *[]byte // route data (bulk)
+	ctrl chan *[]byte // control frames, sent first
+	data chan *[]byte // other unreliable frames (Back)
 	quit chan struct{}
+	// sf is the link's store and forward: route queues, link acks, credit (sf.go).
+	sf *linkSF
 
 	nextRID atomic.Uint32
 
@@ -91,6 +93,7 @@ func newNeighbour(r *Router, id uint32, key [keyLen]byte) *neighbour {
 		ctrl: make(chan *[]byte, 256),
 		data: make(chan *[]byte, 1024),
 		quit: make(chan struct{}),
+		sf:   newLinkSF(r.rand32()),
 	}
 	n.nextRID.Store(r.rand32() | 1)
 	go n.sender()
@@ -141,69 +144,95 @@ func (n *neighbour) send(ctrl bool, typ byte, parts ...[]byte) bool {
 	}
 }
 
-// sender drains the queues, packing frames into datagrams up to the link MTU.
+// sender drains the queues, packing frames into datagrams up to the link MTU:
+// control frames first, then an ack and credits, then one reliable part (a
+// datagram sent again, or route data within the link's window and each route's
+// credit, real-time before bulk; sf.go).
 func (n *neighbour) sender() {
 	// Sized for a UDP datagram; a TCP link's larger ones grow them on first use.
 	plain := make([]byte, 0, 2048)
 	out := make([]byte, 0, 2048)
 	var carry *[]byte
+	timer := time.NewTimer(50 * time.Millisecond)
+	defer timer.Stop()
 	for {
-		f := carry
-		carry = nil
-		if f == nil {
+		if carry == nil && len(n.ctrl) == 0 && len(n.data) == 0 && !n.sf.ready() {
 			select {
-			case f = <-n.ctrl:
-			default:
+			case carry = <-n.ctrl:
+			case carry = <-n.data:
+			case <-n.sf.kick:
+			case <-timer.C:
+			case <-n.quit:
+				return
+			}
+		}
+		now := time.Now()
+		timer.Reset(n.sfTimers(now))
+		for {
+			at := n.at.Load()
+			max := 1400
+			if at != nil {
+				max = link.PayloadCapacity(at.tr.MTU(), n.r.cfg.Padding)
+			}
+			plain = plain[:0]
+			if carry != nil {
+				plain = append(plain, *carry...)
+				putBuf(carry)
+				carry = nil
+			}
+		pack:
+			for {
+				var g *[]byte
 				select {
-				case f = <-n.ctrl:
-				case f = <-n.data:
+				case g = <-n.ctrl:
+				default:
+					select {
+					case g = <-n.ctrl:
+					case g = <-n.data:
+					default:
+						break pack
+					}
+				}
+				if len(plain)+len(*g) > max {
+					carry = g
+					break
+				}
+				plain = append(plain, *g...)
+				putBuf(g)
+			}
+			s := n.sess.Load()
+			if s == nil || at == nil {
+				if len(plain) > 0 {
+					n.txDrops.Add(1)
+				}
+				// Route data stays queued until the link is up (or dies, and
+				// dropSF forgets it); wait rather than spin.
+				select {
+				case <-timer.C:
+					timer.Reset(50 * time.Millisecond)
 				case <-n.quit:
 					return
 				}
-			}
-		}
-		at := n.at.Load()
-		max := 1400
-		if at != nil {
-			max = link.PayloadCapacity(at.tr.MTU(), n.r.cfg.Padding)
-		}
-		plain = append(plain[:0], *f...)
-		putBuf(f)
-	pack:
-		for {
-			var g *[]byte
-			select {
-			case g = <-n.ctrl:
-			default:
-				select {
-				case g = <-n.ctrl:
-				case g = <-n.data:
-				default:
-					break pack
-				}
-			}
-			if len(plain)+len(*g) > max {
-				carry = g
 				break
 			}
-			plain = append(plain, *g...)
-			putBuf(g)
-		}
-		s := n.sess.Load()
-		if s == nil || at == nil {
-			n.txDrops.Add(1)
-			continue
-		}
-		var err error
-		out, err = s.Seal(out[:0], plain)
-		if err != nil {
-			n.txDrops.Add(1)
-			if errors.Is(err, link.ErrExpired) {
-				n.r.rehandshake(n) // the counter ran out: a new session
+			plain = n.pack(plain, max, now)
+			if len(plain) == 0 {
+				break
 			}
-			continue
+			var err error
+			out, err = s.Seal(out[:0], plain)
+			if err != nil {
+				n.txDrops.Add(1)
+				if errors.Is(err, link.ErrExpired) {
+					n.r.rehandshake(n) // the counter ran out: a new session
+				}
+				break
+			}
+			n.writeRaw(at, out)
+			if carry == nil && len(n.ctrl) == 0 && len(n.data) == 0 && !n.sf.ready() {
+				break
+			}
 		}
-		n.writeRaw(at, out)
 	}
 }
 

@@ -132,22 +132,25 @@ func (c *Config) defaults() {
 // Counters, by the names Router.Counters reports. The drop counters tell what
 // strangers and broken peers cost the node.
 const (
-	CountMalformed      counter = iota // not a link datagram at all
-	CountNoPSK                         // handshake or datagram without the network key (no ECDH done)
-	CountHandshakeRepl                 // replayed or stale handshake
-	CountRefused                       // valid handshake from a key not allowed (known-peers-only)
-	CountAuth                          // failed decryption
-	CountUnknownIndex                  // data or response for no session we hold
-	CountDataReplay                    // replayed data datagram
-	CountBadFrame                      // malformed frame inside an authenticated datagram
-	CountNoRule                        // route ID without a rule
-	CountForwardDrop                   // next hop's queue full or its link down
-	CountHandshakes                    // handshakes answered
-	CountLinksUp                       // links that came up
-	CountPacketsForward                // route packets forwarded
-	CountPacketsLocal                  // route packets delivered here
-	CountPeerCap                       // end-to-end peer or stream refused at its cap (MaxPeers, MaxStreamsPerPeer)
-	CountGraphFull                     // announcement of a new origin refused: topology.MaxNodes held
+	CountMalformed       counter = iota // not a link datagram at all
+	CountNoPSK                          // handshake or datagram without the network key (no ECDH done)
+	CountHandshakeRepl                  // replayed or stale handshake
+	CountRefused                        // valid handshake from a key not allowed (known-peers-only)
+	CountAuth                           // failed decryption
+	CountUnknownIndex                   // data or response for no session we hold
+	CountDataReplay                     // replayed data datagram
+	CountBadFrame                       // malformed frame inside an authenticated datagram
+	CountNoRule                         // route ID without a rule
+	CountForwardDrop                    // next hop's queue full or its link down
+	CountHandshakes                     // handshakes answered
+	CountLinksUp                        // links that came up
+	CountPacketsForward                 // route packets forwarded
+	CountPacketsLocal                   // route packets delivered here
+	CountPeerCap                        // end-to-end peer or stream refused at its cap (MaxPeers, MaxStreamsPerPeer)
+	CountGraphFull                      // announcement of a new origin refused: topology.MaxNodes held
+	CountLinkCopies                     // reliable datagram received again (its ack was lost): recognised, not processed twice
+	CountLinkLost                       // route data lost with a link that died before the neighbour acknowledged it
+	CountCreditViolation                // route data beyond the credit this node granted: dropped (a broken or hostile neighbour)
 	numCounters
 )
 
@@ -158,7 +161,8 @@ var counterNames = [numCounters]string{
 	"drop_malformed", "drop_no_psk", "drop_handshake_replay", "drop_refused", "drop_auth",
 	"drop_unknown_session", "drop_data_replay", "drop_bad_frame", "drop_no_route",
 	"drop_forward", "handshakes_answered", "links_up_total", "packets_forwarded",
-	"packets_delivered", "drop_peer_cap", "drop_graph_full",
+	"packets_delivered", "drop_peer_cap", "drop_graph_full", "link_copies", "drop_link_lost",
+	"drop_credit_violation",
 }
 
 // Router is one mesh node. Create it with New, run it with Start, stop it with Close.
@@ -189,6 +193,11 @@ type Router struct {
 	seq       uint64
 
 	counters [numCounters]atomic.Uint64
+
+	// held is the route bytes this node holds for store and forward (sf.go),
+	// capped by NodeBufferCap; linkRetransmits counts reliable datagrams sent again.
+	held            atomic.Int64
+	linkRetransmits atomic.Uint64
 
 	routes *routes
 	e2e    *endToEnd
@@ -697,6 +706,7 @@ func (r *Router) linkDown(n *neighbour, now time.Time) {
 	}
 	n.mu.Unlock()
 	r.cfg.Logf("mesh: link down to %s", shortKey(n.key))
+	n.dropSF()
 	for _, ru := range r.table.takeLink(n.id) {
 		r.ruleBroken(ru, n.id, reasonLinkDown)
 	}
@@ -859,13 +869,24 @@ func (r *Router) handleFrames(n *neighbour, b []byte, now time.Time) {
 		}
 		b = rest
 		switch typ {
-		case frameData:
-			rid, err := parseRouteID(body, false)
-			if err != nil {
+		case frameReliable:
+			r.reliable(n, body, now)
+		case frameLinkAck:
+			if len(body) != 12 {
 				r.count(CountBadFrame)
 				continue
 			}
-			r.forward(n, rid, body[4:], now)
+			r.linkAck(n, binary.BigEndian.Uint32(body), binary.BigEndian.Uint64(body[4:]), now)
+		case frameCredit:
+			if len(body) != 12 {
+				r.count(CountBadFrame)
+				continue
+			}
+			r.grant(n, binary.BigEndian.Uint32(body), binary.BigEndian.Uint64(body[4:]))
+		case frameData, frameDataRT:
+			// Route data travels inside Reliable frames; bare, it would bypass
+			// the link ack and credit.
+			r.count(CountBadFrame)
 		case frameBack:
 			rid, err := parseRouteID(body, false)
 			if err != nil {
@@ -918,8 +939,11 @@ func (r *Router) handleGossip(from *neighbour, body []byte, now time.Time) {
 	}
 }
 
-// forward handles a Data frame for route ID rid arriving on link n.
-func (r *Router) forward(n *neighbour, rid uint32, payload []byte, now time.Time) {
+// forward handles a Data (or DataRT, rt set) frame for route ID rid arriving on
+// link n inside a Reliable frame. The bytes count against the route's buffer here
+// until the next hop acknowledges them; they are never dropped for lack of room,
+// because the upstream neighbour sends only into the credit this node granted.
+func (r *Router) forward(n *neighbour, rid uint32, payload []byte, rt bool, now time.Time) {
 	ru := r.table.lookup(hop{n.id, rid})
 	if ru == nil {
 		r.count(CountNoRule)
@@ -929,22 +953,23 @@ func (r *Router) forward(n *neighbour, rid uint32, payload []byte, now time.Time
 	ru.used.Store(now.UnixNano())
 	ru.packets.Add(1)
 	ru.bytes.Add(uint64(len(payload)))
+	if !r.arrive(ru, len(payload)) {
+		r.count(CountCreditViolation)
+		return
+	}
 	if ru.out.link == local {
 		r.count(CountPacketsLocal)
 		r.e2e.deliver(ru, payload, now)
+		r.leave(ru, len(payload))
 		return
 	}
 	out := r.neighbourByLink(ru.out.link)
 	if out == nil || !out.isUp() {
+		r.leave(ru, len(payload))
 		r.count(CountForwardDrop)
 		return
 	}
-	var id [4]byte
-	binary.BigEndian.PutUint32(id[:], ru.out.rid)
-	if !out.send(false, frameData, id[:], payload) {
-		r.count(CountForwardDrop)
-		return
-	}
+	out.enqueue(ru, ru.out.rid, rt, payload)
 	r.count(CountPacketsForward)
 }
 

@@ -1,7 +1,7 @@
 package mesh
 
 import (
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -65,19 +65,34 @@ type route struct {
 	// onFail is called once when an up or pending route fails (from the router's
 	// goroutines; it must not block).
 	onFail func(rt *route, reporter topology.Key, reason byte)
+	// roomCh is signalled when bytes of the route leave this node (the first hop
+	// acknowledged them), for senders waiting for room (sendWait).
+	roomCh chan struct{}
 }
 
-// send sends one payload along the route. It reports false when the route is not up
-// or the first hop's queue is full.
-func (rt *route) send(payload []byte, ctrl bool) bool {
-	if rt.state.Load() != routeUp {
+// send queues one payload on the route's first link, in the real-time class when
+// rt is set. It reports false when the route is not up, or (bulk only) when the
+// route already holds its buffer's worth at this node, queued or unacknowledged:
+// the caller waits (sendWait) or treats it as loss, as a stream does.
+func (rt *route) send(payload []byte, realTime bool) bool {
+	if rt.state.Load() != routeUp || rt.rule == nil {
 		return false
 	}
-	var id [4]byte
-	binary.BigEndian.PutUint32(id[:], rt.rid)
-	if !rt.first.send(ctrl, frameData, id[:], payload) {
+	ru := rt.rule
+	r := rt.first.r
+	// The source holds more than a transit hop: a stream's window (which backs
+	// off when its round trip shows this queue) should not meet the cap first.
+	capa := sourceBufferFactor * max(r.capacity(rt.first), minRouteBuffer)
+	ru.sf.mu.Lock()
+	if !realTime && ru.sf.buf.Held()+len(payload) > capa {
+		ru.sf.credit.Stalls++
+		ru.sf.mu.Unlock()
 		return false
 	}
+	ru.sf.buf.Hold(len(payload))
+	ru.sf.mu.Unlock()
+	r.held.Add(int64(len(payload)))
+	rt.first.enqueue(ru, rt.rid, realTime, payload)
 	now := time.Now().UnixNano()
 	rt.lastSent.Store(now)
 	if ru := rt.rule; ru != nil {
@@ -86,6 +101,32 @@ func (rt *route) send(payload []byte, ctrl bool) bool {
 	rt.packets.Add(1)
 	rt.bytes.Add(uint64(len(payload)))
 	return true
+}
+
+// room wakes a sender waiting for room on the route.
+func (rt *route) room() {
+	select {
+	case rt.roomCh <- struct{}{}:
+	default:
+	}
+}
+
+// sendWait is send that waits, until ctx ends, for room when the route's buffer
+// is full. Errors: errRouteDown, ctx's error.
+func (rt *route) sendWait(ctx context.Context, payload []byte, realTime bool) error {
+	for {
+		if rt.send(payload, realTime) {
+			return nil
+		}
+		if rt.state.Load() != routeUp {
+			return errRouteDown
+		}
+		select {
+		case <-rt.roomCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // fail marks the route failed, once, whether it was pending or up, and tells its
@@ -205,6 +246,7 @@ func (rs *routes) start(path topology.Path, onFail func(*route, topology.Key, by
 		first:   first,
 		created: now,
 		done:    make(chan struct{}),
+		roomCh:  make(chan struct{}, 1),
 		onFail:  onFail,
 	}
 	m := setupMsg{nonce: rt.nonce}

@@ -31,6 +31,8 @@ type rule struct {
 	// from is the source's key for rules that deliver here (out.link local), learnt
 	// from the end-to-end handshake; zero until then.
 	from atomic.Pointer[[keyLen]byte]
+	// sf is the route's store-and-forward state at this node (sf.go).
+	sf sfRule
 }
 
 // table is the forwarding table: rules indexed by their in-side (to forward) and by

@@ -53,8 +53,12 @@ type RouteBytes struct {
 // Sender is the sending side of one link's reliability: it numbers reliable
 // datagrams, keeps them until acknowledged, and says which to send again.
 type Sender struct {
-	next     uint32
-	pending  map[uint32]*Pending
+	next uint32
+	// ring holds the outstanding datagrams by seq % MaxInFlight; every one is in
+	// [base, next), so acks and timers walk at most MaxInFlight slots, not a map.
+	ring     [MaxInFlight]*Pending
+	base     uint32 // the oldest outstanding seq (next when none)
+	count    int
 	inflight int // bytes of frames outstanding
 	highAck  uint32
 	haveAck  bool
@@ -72,29 +76,39 @@ type Sender struct {
 // NewSender returns a sender whose first sequence number is first (random, so a
 // restarted link does not collide with copies of the old one).
 func NewSender(first uint32) *Sender {
-	return &Sender{next: first, pending: make(map[uint32]*Pending)}
+	return &Sender{next: first, base: first}
+}
+
+func (s *Sender) get(seq uint32) *Pending {
+	if !before(seq, s.next) || before(seq, s.base) {
+		return nil
+	}
+	p := s.ring[seq%MaxInFlight]
+	if p == nil || p.Seq != seq {
+		return nil
+	}
+	return p
+}
+
+// advance moves base past acknowledged slots.
+func (s *Sender) advance() {
+	for s.base != s.next && s.ring[s.base%MaxInFlight] == nil {
+		s.base++
+	}
 }
 
 // Base returns the oldest unacknowledged sequence number (the next one when
 // none is outstanding): receivers may forget everything before it.
-func (s *Sender) Base() uint32 {
-	base := s.next
-	for seq := range s.pending {
-		if before(seq, base) {
-			base = seq
-		}
-	}
-	return base
-}
+func (s *Sender) Base() uint32 { return s.base }
 
 // Pending returns the outstanding datagram seq, if it still is.
 func (s *Sender) Pending(seq uint32) (*Pending, bool) {
-	p, ok := s.pending[seq]
-	return p, ok
+	p := s.get(seq)
+	return p, p != nil
 }
 
 // Outstanding returns the datagrams and frame bytes awaiting acknowledgement.
-func (s *Sender) Outstanding() (datagrams, bytes int) { return len(s.pending), s.inflight }
+func (s *Sender) Outstanding() (datagrams, bytes int) { return s.count, s.inflight }
 
 // Retransmits returns how many datagrams were sent again.
 func (s *Sender) Retransmits() uint64 { return s.retransmits }
@@ -120,7 +134,7 @@ func (s *Sender) Window(floor, ceil int) int {
 
 // CanSend reports whether a datagram of n frame bytes fits the window.
 func (s *Sender) CanSend(n, window int) bool {
-	return len(s.pending) < MaxInFlight && (s.inflight == 0 || s.inflight+n <= window)
+	return s.next-s.base < MaxInFlight && (s.inflight == 0 || s.inflight+n <= window)
 }
 
 // Add numbers a reliable datagram's frames (copied) and keeps them; it returns the
@@ -128,7 +142,8 @@ func (s *Sender) CanSend(n, window int) bool {
 func (s *Sender) Add(frames []byte, routes []RouteBytes, now time.Time) *Pending {
 	p := &Pending{Seq: s.next, Frames: append([]byte(nil), frames...), Sent: now, Tries: 1, Routes: routes}
 	s.next++
-	s.pending[p.Seq] = p
+	s.ring[p.Seq%MaxInFlight] = p
+	s.count++
 	s.inflight += len(p.Frames)
 	return p
 }
@@ -139,11 +154,12 @@ func (s *Sender) Add(frames []byte, routes []RouteBytes, now time.Time) *Pending
 // because three later ones arrived (fast retransmit: send them again now).
 func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*Pending) {
 	ack := func(seq uint32) {
-		p := s.pending[seq]
+		p := s.get(seq)
 		if p == nil {
 			return
 		}
-		delete(s.pending, seq)
+		s.ring[seq%MaxInFlight] = nil
+		s.count--
 		s.inflight -= len(p.Frames)
 		if p.Tries == 1 { // Karn: no RTT sample from a datagram sent twice
 			s.sample(now.Sub(p.Sent))
@@ -151,10 +167,11 @@ func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*P
 		s.deliver(len(p.Frames), now)
 		acked = append(acked, p)
 	}
-	for seq, p := range s.pending {
-		if before(seq, cum) {
-			ack(p.Seq)
-		}
+	if before(s.next, cum) {
+		cum = s.next // an ack for what was never sent: take what it can mean
+	}
+	for seq := s.base; before(seq, cum); seq++ {
+		ack(seq)
 	}
 	high := cum - 1
 	for i := 0; i < 64; i++ {
@@ -167,10 +184,11 @@ func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*P
 	if !s.haveAck || before(s.highAck, high) {
 		s.highAck, s.haveAck = high, true
 	}
+	s.advance()
 	// Anything unacknowledged three or more below the highest acknowledged was
 	// passed over: lost, unless already sent again within the last RTT.
-	for seq, p := range s.pending {
-		if before(seq, s.highAck-2) && now.Sub(p.Sent) >= s.srtt/2 {
+	for seq := s.base; before(seq, s.highAck-2); seq++ {
+		if p := s.get(seq); p != nil && now.Sub(p.Sent) >= s.srtt/2 {
 			lost = append(lost, p)
 		}
 	}
@@ -190,8 +208,8 @@ func (s *Sender) RTO(floor time.Duration) time.Duration {
 // at now.
 func (s *Sender) Due(now time.Time, rto time.Duration) []*Pending {
 	var out []*Pending
-	for _, p := range s.pending {
-		if now.Sub(p.Sent) >= rto<<min(p.Tries-1, 5) {
+	for seq := s.base; seq != s.next; seq++ {
+		if p := s.get(seq); p != nil && now.Sub(p.Sent) >= rto<<min(p.Tries-1, 5) {
 			out = append(out, p)
 		}
 	}
@@ -207,12 +225,14 @@ func (s *Sender) Resent(p *Pending, now time.Time) {
 
 // Drop forgets every outstanding datagram (the link died) and returns them.
 func (s *Sender) Drop() []*Pending {
-	out := make([]*Pending, 0, len(s.pending))
-	for _, p := range s.pending {
-		out = append(out, p)
+	out := make([]*Pending, 0, s.count)
+	for seq := s.base; seq != s.next; seq++ {
+		if p := s.get(seq); p != nil {
+			out = append(out, p)
+		}
 	}
-	clear(s.pending)
-	s.inflight = 0
+	clear(s.ring[:])
+	s.base, s.count, s.inflight = s.next, 0, 0
 	s.lostForGood += uint64(len(out))
 	return out
 }
@@ -341,8 +361,11 @@ type Credit struct {
 	Stalls uint64
 }
 
-// NewCredit returns the credit of a new route: InitialCredit.
+// NewCredit returns the credit of a new route: InitialCredit. The zero Credit is
+// the same.
 func NewCredit() Credit { return Credit{limit: InitialCredit} }
+
+func (c *Credit) eff() uint64 { return max(c.limit, InitialCredit) }
 
 // Grant applies a credit update: limit is the cumulative byte count the next hop
 // will take. Older (smaller) limits are ignored.
@@ -355,12 +378,12 @@ func (c *Credit) Grant(limit uint64) bool {
 }
 
 // Avail returns the bytes that may be sent now.
-func (c *Credit) Avail() int64 { return int64(c.limit - c.sent) }
+func (c *Credit) Avail() int64 { return int64(c.eff() - c.sent) }
 
 // Take spends n bytes of credit, or reports false (and counts a stall) when there
 // is not enough.
 func (c *Credit) Take(n int) bool {
-	if c.sent+uint64(n) > c.limit {
+	if c.sent+uint64(n) > c.eff() {
 		c.Stalls++
 		return false
 	}

@@ -1,0 +1,543 @@
+package mesh
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/skyfleet/skyfleet/services/mesh/perhop"
+)
+
+// Per-hop store and forward (seeds/004; package perhop holds the state machines).
+// Route data crosses every link inside Reliable frames that the neighbour
+// acknowledges, and is kept here until it does; a hop sends a route's data only
+// into the credit the next hop granted for that route, so a slow link fills the
+// route's buffers back to the source instead of dropping packets at a full queue.
+//
+//	Reliable  seq (4) | base (4) | frames: Data, DataRT and Credit frames. base is the
+//	          sender's oldest unacknowledged seq. Sent again, under the same seq,
+//	          until a LinkAck covers it; the receiver processes each seq once.
+//	LinkAck   cum (4) | sack (8): every seq before cum arrived, and cum+1+i for each
+//	          bit i of sack.
+//	Credit    route ID (4) | limit (8): the sender takes up to limit bytes
+//	          (cumulative, payload bytes) of the route whose ID on this link is route
+//	          ID. Limits only grow; the first is perhop.InitialCredit.
+//	DataRT    route ID (4) | payload: Data of the real-time class, sent before bulk.
+const (
+	// reliableOverhead is what a Reliable frame adds around its frames.
+	reliableOverhead = frameHeader + 8
+
+	frameReliable = 0x0c
+	frameLinkAck  = 0x0d
+	frameCredit   = 0x0e
+	frameDataRT   = 0x0f
+)
+
+// Buffer sizes.
+const (
+	// minRouteBuffer and maxRouteBuffer bound one route's buffer at a hop, which
+	// otherwise follows twice the bandwidth-delay product of its out-link.
+	minRouteBuffer = 64 << 10
+	maxRouteBuffer = 4 << 20
+	// NodeBufferCap caps the route bytes one node holds for all routes together;
+	// at the cap a hop grants no new credit until bytes leave.
+	NodeBufferCap = 64 << 20
+	// linkWindowFloor and linkWindowCeil bound a link's unacknowledged bytes.
+	linkWindowFloor = 64 << 10
+	linkWindowCeil  = 8 << 20
+	// sourceBufferFactor: a route's buffer at its source is this many times a
+	// hop's.
+	sourceBufferFactor = 4
+	// bulkShare: when both classes wait, every bulkShare-th data frame is bulk,
+	// so bulk never starves.
+	bulkShare = 4
+	// linkRTOFloor bounds the link retransmission timeout from below.
+	linkRTOFloor = 5 * time.Millisecond
+	// creditRefresh: a credit the upstream neighbour has not used up is sent
+	// again this often while the route is in use, in case it was lost.
+	creditRefresh = 100 * time.Millisecond
+	// creditIdle: a route unused this long gets no more refreshes.
+	creditIdle = 2 * time.Second
+)
+
+// sfRule is a rule's store-and-forward state, guarded by mu (a leaf lock).
+type sfRule struct {
+	mu sync.Mutex
+	// buf is the route's bytes held at this node: queued or in flight on the
+	// out-link (or, at the source, waiting to be sent).
+	buf perhop.Buffer
+	// credit is what the next hop granted for this route (out-side links only).
+	credit perhop.Credit
+	// granted is the last limit advertised upstream, and grantedAt when.
+	granted   uint64
+	grantedAt time.Time
+	// retransmits counts the route's frames sent again on the out-link.
+	retransmits atomic.Uint64
+	dropped     atomic.Uint64
+}
+
+// routeQueue holds one route's frames waiting on an out-link for credit or room.
+type routeQueue struct {
+	rid    uint32
+	ru     *rule
+	frames [][]byte // whole Data or DataRT frames
+	bytes  int      // payload bytes queued
+	rt     bool
+	active bool // on the link's active list
+}
+
+// linkSF is a link's store-and-forward state: its reliable sender and receiver and
+// the route queues waiting to use it.
+type linkSF struct {
+	mu        sync.Mutex
+	snd       *perhop.Sender
+	rcv       perhop.Receiver
+	queues    map[uint32]*routeQueue
+	activeRT  []*routeQueue
+	activeBK  []*routeQueue
+	resend    []*perhop.Pending
+	credits   map[*rule]bool // rules whose credit to advertise on this link
+	granted   map[*rule]bool // rules granted credit on this link lately (refreshed by sfTimers)
+	turn      int
+	queued    int // payload bytes in queues
+	refreshed time.Time
+	nextDue   time.Time
+	// window mirrors snd.Window(linkWindowFloor, linkWindowCeil) for readers that
+	// must not take mu (capacity).
+	window atomic.Int64
+	kick   chan struct{}
+}
+
+func newLinkSF(first uint32) *linkSF {
+	return &linkSF{snd: perhop.NewSender(first), queues: make(map[uint32]*routeQueue),
+		credits: make(map[*rule]bool), granted: make(map[*rule]bool), kick: make(chan struct{}, 1)}
+}
+
+func (l *linkSF) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ruleKey packs a rule's in-side into the key acknowledgements carry.
+func ruleKey(in hop) uint64 { return uint64(in.link)<<32 | uint64(in.rid) }
+
+// capacity is the buffer a route gets at this node towards out (nil: local
+// delivery): twice out's bandwidth-delay product within the bounds, nothing more
+// once the node holds NodeBufferCap.
+func (r *Router) capacity(out *neighbour) int {
+	c := minRouteBuffer
+	if out != nil {
+		// Read without out's lock: a link's pack holds its own lock while it
+		// asks for other links' capacity.
+		c = min(max(int(out.sf.window.Load()), minRouteBuffer), maxRouteBuffer)
+	}
+	if r.held.Load() >= NodeBufferCap {
+		return 0
+	}
+	return c
+}
+
+// enqueue queues a route frame on link n (the rule's out-link) for the route whose
+// ID on n is rid. It never drops: credit bounds what arrives.
+func (n *neighbour) enqueue(ru *rule, rid uint32, rt bool, payload []byte) {
+	typ := byte(frameData)
+	if rt {
+		typ = frameDataRT
+	}
+	f := make([]byte, 0, frameHeader+4+len(payload))
+	f = appendFrame(f, typ, u32(rid), payload)
+	l := n.sf
+	l.mu.Lock()
+	q := l.queues[rid]
+	if q == nil {
+		q = &routeQueue{rid: rid, ru: ru}
+		l.queues[rid] = q
+	}
+	q.frames = append(q.frames, f)
+	q.bytes += len(payload)
+	q.rt = q.rt || rt
+	l.queued += len(payload)
+	l.activateLocked(q)
+	l.mu.Unlock()
+	l.wake()
+}
+
+func (l *linkSF) activateLocked(q *routeQueue) {
+	if q.active || len(q.frames) == 0 {
+		return
+	}
+	q.active = true
+	if q.rt {
+		l.activeRT = append(l.activeRT, q)
+	} else {
+		l.activeBK = append(l.activeBK, q)
+	}
+}
+
+// arrive accounts n payload bytes of route ru arriving at this node; false when
+// they exceed the credit this node granted (the upstream neighbour ignored it).
+func (r *Router) arrive(ru *rule, n int) bool {
+	ru.sf.mu.Lock()
+	ok := ru.sf.buf.Arrive(n)
+	ru.sf.mu.Unlock()
+	if ok {
+		r.held.Add(int64(n))
+	}
+	return ok
+}
+
+// leave accounts n payload bytes of ru leaving this node (acknowledged by the next
+// hop, delivered, or dropped), and has the credit advertised upstream.
+func (r *Router) leave(ru *rule, n int) {
+	ru.sf.mu.Lock()
+	ru.sf.buf.Leave(n)
+	ru.sf.mu.Unlock()
+	r.held.Add(-int64(n))
+	if ru.in.link == local {
+		if rt := ru.route; rt != nil {
+			rt.room()
+		}
+		return
+	}
+	if in := r.neighbourByLink(ru.in.link); in != nil {
+		in.sf.mu.Lock()
+		in.sf.credits[ru] = true
+		in.sf.mu.Unlock()
+		in.sf.wake()
+	}
+}
+
+// grant applies a Credit frame from n for the route whose ID on n is rid.
+func (r *Router) grant(n *neighbour, rid uint32, limit uint64) {
+	ru := r.table.lookupReverse(hop{n.id, rid})
+	if ru == nil {
+		return
+	}
+	ru.sf.mu.Lock()
+	more := ru.sf.credit.Grant(limit)
+	ru.sf.mu.Unlock()
+	if !more {
+		return
+	}
+	l := n.sf
+	l.mu.Lock()
+	if q := l.queues[rid]; q != nil {
+		l.activateLocked(q)
+	}
+	l.mu.Unlock()
+	l.wake()
+}
+
+// linkAck applies a LinkAck from n: acknowledged route bytes leave this node's
+// buffers; datagrams passed over are queued to be sent again.
+func (r *Router) linkAck(n *neighbour, cum uint32, sack uint64, now time.Time) {
+	l := n.sf
+	l.mu.Lock()
+	acked, lost := l.snd.OnAck(cum, sack, now)
+	l.window.Store(int64(l.snd.Window(linkWindowFloor, linkWindowCeil)))
+	for _, p := range lost {
+		if !p.Queued {
+			p.Queued = true
+			l.resend = append(l.resend, p)
+		}
+	}
+	l.mu.Unlock()
+	for _, p := range acked {
+		for _, rb := range p.Routes {
+			if ru := r.table.lookup(hop{uint32(rb.Key >> 32), uint32(rb.Key)}); ru != nil {
+				r.leave(ru, rb.Bytes)
+			}
+		}
+	}
+	if len(lost) > 0 || len(acked) > 0 {
+		l.wake()
+	}
+}
+
+// reliable handles a Reliable frame from n: its inner frames once per seq.
+func (r *Router) reliable(n *neighbour, body []byte, now time.Time) {
+	if len(body) < 8 {
+		r.count(CountBadFrame)
+		return
+	}
+	seq, base := binary.BigEndian.Uint32(body), binary.BigEndian.Uint32(body[4:])
+	l := n.sf
+	l.mu.Lock()
+	fresh := l.rcv.Accept(seq, base)
+	l.mu.Unlock()
+	l.wake() // an ack is due
+	if !fresh {
+		r.count(CountLinkCopies)
+		return
+	}
+	b := body[8:]
+	for len(b) > 0 {
+		typ, fb, rest, err := nextFrame(b)
+		if err != nil {
+			r.count(CountBadFrame)
+			return
+		}
+		b = rest
+		switch typ {
+		case frameData, frameDataRT:
+			rid, err := parseRouteID(fb, false)
+			if err != nil {
+				r.count(CountBadFrame)
+				continue
+			}
+			r.forward(n, rid, fb[4:], typ == frameDataRT, now)
+		case frameCredit:
+			if len(fb) != 12 {
+				r.count(CountBadFrame)
+				continue
+			}
+			r.grant(n, binary.BigEndian.Uint32(fb), binary.BigEndian.Uint64(fb[4:]))
+		default:
+			r.count(CountBadFrame)
+		}
+	}
+}
+
+// pack fills plain (after the unreliable frames already in it) with this link's
+// reliable part: a datagram to send again, or new credit and data frames within
+// the link's window and each route's credit. It returns the new plain.
+func (n *neighbour) pack(plain []byte, max int, now time.Time) []byte {
+	r := n.r
+	l := n.sf
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rcv.AckDue && len(plain)+frameHeader+12 <= max {
+		cum, sack := l.rcv.Ack()
+		var b [12]byte
+		binary.BigEndian.PutUint32(b[:], cum)
+		binary.BigEndian.PutUint64(b[4:], sack)
+		plain = appendFrame(plain, frameLinkAck, b[:])
+	}
+	// Credits for routes arriving over this link, unreliable: the window of
+	// this direction must not hold back the credit of the other, and a lost one
+	// is sent again (sfTimers).
+	for ru := range l.credits {
+		if len(plain)+frameHeader+12 > max {
+			break
+		}
+		delete(l.credits, ru)
+		out := r.neighbourByLink(ru.out.link)
+		capa := r.capacity(out)
+		ru.sf.mu.Lock()
+		limit := ru.sf.buf.Limit(capa)
+		send := limit > ru.sf.granted || now.Sub(ru.sf.grantedAt) >= creditRefresh
+		if send {
+			ru.sf.granted, ru.sf.grantedAt = limit, now
+		}
+		ru.sf.mu.Unlock()
+		if send {
+			var b [12]byte
+			binary.BigEndian.PutUint32(b[:], ru.in.rid)
+			binary.BigEndian.PutUint64(b[4:], limit)
+			plain = appendFrame(plain, frameCredit, b[:])
+			l.granted[ru] = true
+		}
+	}
+	room := max - len(plain) - frameHeader - 8
+	if room <= 0 {
+		return plain
+	}
+	// A datagram passed over, or timed out, goes again first, alone, as it was.
+	for len(l.resend) > 0 {
+		p := l.resend[0]
+		l.resend = l.resend[1:]
+		p.Queued = false
+		if _, still := l.snd.Pending(p.Seq); !still {
+			continue
+		}
+		if len(p.Frames) > room {
+			continue // cannot happen: it fitted once under the same MTU
+		}
+		l.snd.Resent(p, now)
+		for _, rb := range p.Routes {
+			if ru := r.table.lookup(hop{uint32(rb.Key >> 32), uint32(rb.Key)}); ru != nil {
+				ru.sf.retransmits.Add(1)
+			}
+		}
+		r.linkRetransmits.Add(1)
+		return appendReliable(plain, p.Seq, l.snd.Base(), p.Frames)
+	}
+	if !l.snd.CanSend(room, l.snd.Window(linkWindowFloor, linkWindowCeil)) {
+		return plain
+	}
+	inner := make([]byte, 0, room)
+	// Data: real-time first, every bulkShare-th frame bulk when both wait.
+	var routes []perhop.RouteBytes
+	for {
+		rtTurn := len(l.activeRT) > 0 && (len(l.activeBK) == 0 || l.turn%bulkShare != 0)
+		list := &l.activeBK
+		if rtTurn {
+			list = &l.activeRT
+		}
+		if len(*list) == 0 {
+			break
+		}
+		q := (*list)[0]
+		f := q.frames[0]
+		if len(inner)+len(f) > room {
+			break
+		}
+		payload := len(f) - frameHeader - 4
+		ok := true
+		if q.ru.out.link != local {
+			q.ru.sf.mu.Lock()
+			ok = q.ru.sf.credit.Take(payload)
+			q.ru.sf.mu.Unlock()
+		}
+		*list = (*list)[1:]
+		if !ok {
+			q.active = false // back when credit comes (grant)
+			continue
+		}
+		l.turn++
+		inner = append(inner, f...)
+		q.frames[0] = nil
+		q.frames = q.frames[1:]
+		q.bytes -= payload
+		l.queued -= payload
+		routes = addRouteBytes(routes, ruleKey(q.ru.in), payload)
+		if len(q.frames) > 0 {
+			*list = append(*list, q) // round robin
+		} else {
+			q.active = false
+			q.frames = nil
+		}
+	}
+	if len(inner) == 0 {
+		return plain
+	}
+	p := l.snd.Add(inner, routes, now)
+	return appendReliable(plain, p.Seq, l.snd.Base(), p.Frames)
+}
+
+func addRouteBytes(rs []perhop.RouteBytes, key uint64, n int) []perhop.RouteBytes {
+	for i := range rs {
+		if rs[i].Key == key {
+			rs[i].Bytes += n
+			return rs
+		}
+	}
+	return append(rs, perhop.RouteBytes{Key: key, Bytes: n})
+}
+
+func appendReliable(dst []byte, seq, base uint32, frames []byte) []byte {
+	n := 8 + len(frames)
+	dst = append(dst, frameReliable, byte(n>>8), byte(n))
+	dst = binary.BigEndian.AppendUint32(dst, seq)
+	dst = binary.BigEndian.AppendUint32(dst, base)
+	return append(dst, frames...)
+}
+
+// sfTimers queues timed-out datagrams to be sent again and re-advertises credit a
+// neighbour may have missed; it returns when the link next needs a look.
+func (n *neighbour) sfTimers(now time.Time) time.Duration {
+	floor := max(linkRTOFloor, n.rtt())
+	l := n.sf
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.refreshed) >= creditRefresh {
+		l.refreshed = now
+		for ru := range l.granted {
+			if now.Sub(time.Unix(0, ru.used.Load())) > creditIdle {
+				delete(l.granted, ru)
+				continue
+			}
+			ru.sf.mu.Lock()
+			stale := ru.sf.granted > ru.sf.buf.Received() && now.Sub(ru.sf.grantedAt) >= creditRefresh
+			ru.sf.mu.Unlock()
+			if stale {
+				l.credits[ru] = true
+			}
+		}
+	}
+	rto := l.snd.RTO(floor)
+	if !now.Before(l.nextDue) {
+		// Walking the outstanding datagrams costs; a quarter RTO is precise enough.
+		l.nextDue = now.Add(max(rto/4, time.Millisecond))
+		for _, p := range l.snd.Due(now, rto) {
+			if !p.Queued {
+				p.Queued = true
+				l.resend = append(l.resend, p)
+			}
+		}
+	}
+	if d, _ := l.snd.Outstanding(); d > 0 || l.rcv.AckDue || len(l.credits) > 0 {
+		return max(rto/4, time.Millisecond)
+	}
+	if len(l.granted) > 0 {
+		return creditRefresh
+	}
+	return 50 * time.Millisecond
+}
+
+// ready reports whether pack has something to send now.
+func (l *linkSF) ready() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rcv.AckDue || len(l.resend) > 0 || len(l.credits) > 0 {
+		return true
+	}
+	return len(l.activeRT)+len(l.activeBK) > 0 && l.snd.CanSend(1, l.snd.Window(linkWindowFloor, linkWindowCeil))
+}
+
+// dropSF forgets a dead link's queues and unacknowledged datagrams: their route
+// bytes leave this node's buffers (the routes through the link are broken).
+func (n *neighbour) dropSF() {
+	r := n.r
+	l := n.sf
+	l.mu.Lock()
+	gone := l.snd.Drop()
+	var qs []*routeQueue
+	for _, q := range l.queues {
+		qs = append(qs, q)
+	}
+	l.queues = make(map[uint32]*routeQueue)
+	l.activeRT, l.activeBK, l.resend = nil, nil, nil
+	l.queued = 0
+	clear(l.credits)
+	clear(l.granted)
+	l.snd = perhop.NewSender(r.rand32())
+	l.rcv = perhop.Receiver{}
+	l.mu.Unlock()
+	for _, p := range gone {
+		for _, rb := range p.Routes {
+			if ru := r.table.lookup(hop{uint32(rb.Key >> 32), uint32(rb.Key)}); ru != nil {
+				r.leave(ru, rb.Bytes)
+				ru.sf.dropped.Add(1)
+			}
+			r.count(CountLinkLost)
+		}
+	}
+	for _, q := range qs {
+		if q.bytes > 0 {
+			r.leave(q.ru, q.bytes)
+			r.count(CountLinkLost)
+		}
+	}
+}
+
+// sfStatus is a link's store-and-forward figures for /mesh/links.
+type sfStatus struct {
+	QueueBytes    int     `json:"queue_bytes"`     // route bytes waiting for credit or window
+	InFlightBytes int     `json:"in_flight_bytes"` // sent, not yet acknowledged
+	Retransmits   uint64  `json:"retransmits"`
+	WindowBytes   int     `json:"window_bytes"`
+	RateBps       float64 `json:"delivery_rate_Bps"`
+}
+
+func (n *neighbour) sfStatus() sfStatus {
+	l := n.sf
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, infl := l.snd.Outstanding()
+	return sfStatus{QueueBytes: l.queued, InFlightBytes: infl, Retransmits: l.snd.Retransmits(),
+		WindowBytes: l.snd.Window(linkWindowFloor, linkWindowCeil), RateBps: l.snd.Rate()}
+}
