@@ -103,7 +103,10 @@ func BenchmarkForward3HopsUDP(b *testing.B) {
 }
 
 // udpLine starts n routers on UDP loopback sockets, node i peering with i-1 and i+1.
-func udpLine(b *testing.B, n int) []*mesh.Router {
+func udpLine(b *testing.B, n int) []*mesh.Router { return udpLineMode(b, n, false) }
+
+// udpLineMode is udpLine with Config.PlainForwarding set as given.
+func udpLineMode(b *testing.B, n int, plainFwd bool) []*mesh.Router {
 	b.Helper()
 	keys := make([]*secp256k1.PrivateKey, n)
 	trs := make([]mesh.Transport, n)
@@ -127,7 +130,7 @@ func udpLine(b *testing.B, n int) []*mesh.Router {
 	}
 	routers := make([]*mesh.Router, n)
 	for i := range n {
-		cfg := mesh.Config{Key: keys[i], PSK: fwdPSK, Transports: []mesh.Transport{trs[i]}}
+		cfg := mesh.Config{Key: keys[i], PSK: fwdPSK, Transports: []mesh.Transport{trs[i]}, PlainForwarding: plainFwd}
 		if i > 0 {
 			cfg.Peers = append(cfg.Peers, peer(i-1))
 		}
@@ -410,4 +413,48 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStoreForwardVsPlain runs BenchmarkForward3HopsUDP's phases on two lines
+// of 4 routers in the same process, one with per-hop store and forward (the
+// default) and one with Config.PlainForwarding (the forwarding before it),
+// alternating, and reports store-and-forward's figures as ratios of plain's:
+// stream MB/s, closed-loop packets per second and per CPU second (the per-hop
+// forwarding cost), and each mode's open-loop loss.
+func BenchmarkStoreForwardVsPlain(b *testing.B) {
+	type figures struct{ mbps, winPPS, winPPSCore, loss float64 }
+	run := func(plainFwd bool) figures {
+		nodes := udpLineMode(b, 4, plainFwd)
+		defer func() {
+			for _, r := range nodes {
+				r.Close()
+			}
+		}()
+		src, dst := nodes[0], nodes[len(nodes)-1]
+		waitPing(b, src, dst, 20*time.Second)
+		mbps, _ := streamPhase(b, src, dst)
+		open := packetPhase(b, nodes, src, dst, 0)
+		win := packetPhase(b, nodes, src, dst, fwdWindow)
+		return figures{mbps, win.pps, win.ppsCore, open.loss}
+	}
+	var sf, pl figures
+	for i := 0; i < b.N; i++ {
+		p := run(true)
+		s := run(false)
+		pl.mbps += p.mbps / float64(b.N)
+		pl.winPPS += p.winPPS / float64(b.N)
+		pl.winPPSCore += p.winPPSCore / float64(b.N)
+		pl.loss += p.loss / float64(b.N)
+		sf.mbps += s.mbps / float64(b.N)
+		sf.winPPS += s.winPPS / float64(b.N)
+		sf.winPPSCore += s.winPPSCore / float64(b.N)
+		sf.loss += s.loss / float64(b.N)
+	}
+	b.ReportMetric(sf.mbps/pl.mbps, "stream-ratio")
+	b.ReportMetric(sf.winPPS/pl.winPPS, "pps-ratio")
+	b.ReportMetric(sf.winPPSCore/pl.winPPSCore, "pps/core-ratio")
+	b.ReportMetric(sf.loss, "sf-open-loss")
+	b.ReportMetric(pl.loss, "plain-open-loss")
+	b.Logf("store-and-forward vs plain: stream %.1f vs %.1f MB/s, closed loop %.0f vs %.0f pkts/s (%.0f vs %.0f per core), open-loop loss %.3f vs %.3f",
+		sf.mbps, pl.mbps, sf.winPPS, pl.winPPS, sf.winPPSCore, pl.winPPSCore, sf.loss, pl.loss)
 }

@@ -95,6 +95,7 @@ func newNeighbour(r *Router, id uint32, key [keyLen]byte) *neighbour {
 		quit: make(chan struct{}),
 		sf:   newLinkSF(r.rand32()),
 	}
+	n.sf.plain = r.cfg.PlainForwarding
 	n.nextRID.Store(r.rand32() | 1)
 	go n.sender()
 	return n
@@ -216,6 +217,9 @@ func (n *neighbour) sender() {
 				break
 			}
 			plain = n.pack(plain, max, now)
+			if n.sf.plain {
+				n.runLeaves()
+			}
 			if len(plain) == 0 {
 				break
 			}

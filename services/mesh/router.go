@@ -91,6 +91,12 @@ type Config struct {
 	AnnounceInterval time.Duration
 	// RouteIdle removes forwarding rules unused for this long. Default 30 s.
 	RouteIdle time.Duration
+	// PlainForwarding turns per-hop store and forward off (sf.go): route data
+	// crosses links without link acks or credit, a full queue drops, and only
+	// end-to-end retransmission recovers a loss. It is the forwarding before
+	// store and forward, kept as the baseline its benchmarks compare against;
+	// every node of a mesh must agree on it.
+	PlainForwarding bool
 }
 
 func (c *Config) defaults() {
@@ -885,8 +891,17 @@ func (r *Router) handleFrames(n *neighbour, b []byte, now time.Time) {
 			r.grant(n, binary.BigEndian.Uint32(body), binary.BigEndian.Uint64(body[4:]))
 		case frameData, frameDataRT:
 			// Route data travels inside Reliable frames; bare, it would bypass
-			// the link ack and credit.
-			r.count(CountBadFrame)
+			// the link ack and credit, unless both ends forward plainly.
+			if !r.cfg.PlainForwarding {
+				r.count(CountBadFrame)
+				continue
+			}
+			rid, err := parseRouteID(body, false)
+			if err != nil {
+				r.count(CountBadFrame)
+				continue
+			}
+			r.forward(n, rid, body[4:], typ == frameDataRT, now)
 		case frameBack:
 			rid, err := parseRouteID(body, false)
 			if err != nil {

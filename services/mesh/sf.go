@@ -46,9 +46,12 @@ const (
 	// linkWindowFloor and linkWindowCeil bound a link's unacknowledged bytes.
 	linkWindowFloor = 64 << 10
 	linkWindowCeil  = 8 << 20
+	// plainQueueCap is a link's queue under Config.PlainForwarding, which drops
+	// beyond it (the 1024 datagrams of the forwarding before store and forward).
+	plainQueueCap = 1024 * 1400
 	// sourceBufferFactor: a route's buffer at its source is this many times a
 	// hop's.
-	sourceBufferFactor = 4
+	sourceBufferFactor = 16
 	// bulkShare: when both classes wait, every bulkShare-th data frame is bulk,
 	// so bulk never starves.
 	bulkShare = 4
@@ -103,6 +106,8 @@ type linkSF struct {
 	queued    int // payload bytes in queues
 	refreshed time.Time
 	nextDue   time.Time
+	plain     bool // Config.PlainForwarding
+	leaves    []pendingLeave
 	// window mirrors snd.Window(linkWindowFloor, linkWindowCeil) for readers that
 	// must not take mu (capacity).
 	window atomic.Int64
@@ -151,6 +156,12 @@ func (n *neighbour) enqueue(ru *rule, rid uint32, rt bool, payload []byte) {
 	f = appendFrame(f, typ, u32(rid), payload)
 	l := n.sf
 	l.mu.Lock()
+	if n.r.cfg.PlainForwarding && l.queued+len(payload) > plainQueueCap {
+		l.mu.Unlock()
+		n.r.leave(ru, len(payload))
+		n.r.count(CountForwardDrop)
+		return
+	}
 	q := l.queues[rid]
 	if q == nil {
 		q = &routeQueue{rid: rid, ru: ru}
@@ -181,7 +192,12 @@ func (l *linkSF) activateLocked(q *routeQueue) {
 // they exceed the credit this node granted (the upstream neighbour ignored it).
 func (r *Router) arrive(ru *rule, n int) bool {
 	ru.sf.mu.Lock()
-	ok := ru.sf.buf.Arrive(n)
+	ok := true
+	if r.cfg.PlainForwarding {
+		ru.sf.buf.Hold(n) // no credit to check
+	} else {
+		ok = ru.sf.buf.Arrive(n)
+	}
 	ru.sf.mu.Unlock()
 	if ok {
 		r.held.Add(int64(n))
@@ -365,6 +381,9 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) []byte {
 		r.linkRetransmits.Add(1)
 		return appendReliable(plain, p.Seq, l.snd.Base(), p.Frames)
 	}
+	if r.cfg.PlainForwarding {
+		return n.packPlain(plain, max)
+	}
 	if !l.snd.CanSend(room, l.snd.Window(linkWindowFloor, linkWindowCeil)) {
 		return plain
 	}
@@ -416,6 +435,52 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) []byte {
 	}
 	p := l.snd.Add(inner, routes, now)
 	return appendReliable(plain, p.Seq, l.snd.Base(), p.Frames)
+}
+
+// packPlain is pack under Config.PlainForwarding: route frames go bare, with no
+// ack to wait for, and leave this node's buffers as they are sent. l.mu is held.
+func (n *neighbour) packPlain(plain []byte, max int) []byte {
+	l := n.sf
+	for _, list := range []*[]*routeQueue{&l.activeRT, &l.activeBK} {
+		for len(*list) > 0 {
+			q := (*list)[0]
+			f := q.frames[0]
+			if len(plain)+len(f) > max {
+				return plain
+			}
+			payload := len(f) - frameHeader - 4
+			plain = append(plain, f...)
+			q.frames = q.frames[1:]
+			q.bytes -= payload
+			l.queued -= payload
+			*list = (*list)[1:]
+			if len(q.frames) > 0 {
+				*list = append(*list, q)
+			} else {
+				q.active, q.frames = false, nil
+			}
+			// leave takes other links' locks: not under l.mu (runLeaves).
+			l.leaves = append(l.leaves, pendingLeave{q.ru, payload})
+		}
+	}
+	return plain
+}
+
+type pendingLeave struct {
+	ru *rule
+	n  int
+}
+
+// runLeaves accounts the bytes packPlain sent, outside the link's lock.
+func (n *neighbour) runLeaves() {
+	l := n.sf
+	l.mu.Lock()
+	ls := l.leaves
+	l.leaves = nil
+	l.mu.Unlock()
+	for _, x := range ls {
+		n.r.leave(x.ru, x.n)
+	}
 }
 
 func addRouteBytes(rs []perhop.RouteBytes, key uint64, n int) []perhop.RouteBytes {
@@ -483,6 +548,9 @@ func (l *linkSF) ready() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.rcv.AckDue || len(l.resend) > 0 || len(l.credits) > 0 {
+		return true
+	}
+	if len(l.activeRT)+len(l.activeBK) > 0 && l.plain {
 		return true
 	}
 	return len(l.activeRT)+len(l.activeBK) > 0 && l.snd.CanSend(1, l.snd.Window(linkWindowFloor, linkWindowCeil))

@@ -82,3 +82,49 @@ func TestStoreForwardLossyLinks(t *testing.T) {
 	}
 	t.Logf("%d datagrams through 3 hops at 20%% loss per link: all delivered once, %d link retransmissions", total, retrans)
 }
+
+// TestPlainForwardingLoses: the baseline mode really is the old forwarding: at
+// 20% loss per link some datagrams are lost (so the store-and-forward test above
+// measures something), and nothing is sent as a Reliable frame.
+func TestPlainForwardingLoses(t *testing.T) {
+	m := newMemnet()
+	nodes := buildMesh(t, m, 4, line(4), func(i int, c *Config) { c.PlainForwarding = true })
+	waitConverged(t, nodes, 10*time.Second)
+	src, dst := nodes[0], nodes[3]
+	rx, _ := dst.r.ListenPacket(9)
+	tx, _ := src.r.ListenPacket(9)
+	to := Addr{Key: keyOf(dst), Port: 9}
+	tx.WriteTo([]byte("hello"), to)
+	buf := make([]byte, 2048)
+	rx.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := rx.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	m.loss = 0.2
+	m.mu.Unlock()
+	const total = 500
+	msg := make([]byte, 1000)
+	for i := 0; i < total; i++ {
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		tx.WriteTo(msg, to)
+		time.Sleep(200 * time.Microsecond) // pace below any queue limit: loss only from the links
+	}
+	got := 0
+	for {
+		rx.SetReadDeadline(time.Now().Add(time.Second))
+		if _, _, err := rx.ReadFrom(buf); err != nil {
+			break
+		}
+		got++
+	}
+	if got >= total || got < total/4 {
+		t.Fatalf("%d of %d arrived; at 20%% loss on 3 links about half should", got, total)
+	}
+	for _, n := range nodes {
+		if n.r.linkRetransmits.Load() != 0 {
+			t.Fatal("plain forwarding retransmitted")
+		}
+	}
+	t.Logf("plain forwarding, 3 hops at 20%% loss per link: %d of %d arrived", got, total)
+}
