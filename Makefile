@@ -59,6 +59,13 @@ fuzz: bin/testcheck ## every fuzz target within FUZZBUDGET in all (default 5m; C
 bench: ## benchmarks (ratios printed by the benchmarks themselves)
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
+# Soak runs: the long versions of tests whose CI run is kept short, outside CI. Add
+# further soak tests to the -run list. SKYFLEET_CUSTODY_KILLS from the environment
+# overrides the 200 kills.
+.PHONY: soak
+soak: bin/testcheck ## long runs outside CI: store-and-forward custody under 200 SIGKILLs (minutes)
+	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} $(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 60m -run '^(TestCustodySurvivesKills)$$' ./e2e/
+
 clean:
 	rm -rf bin skyfleet-*.img skyfleet-*.img.sha256
 
