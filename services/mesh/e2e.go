@@ -710,9 +710,22 @@ func (p *peer) routeFailed(rt *route, reporter topology.Key, reason byte) {
 	p.lastTry = time.Time{}
 	p.fails++
 	p.notifyLocked()
+	// The destination itself no longer knows the route: it has most likely
+	// restarted, and lost with it the end-to-end session this node sends on,
+	// whose datagrams it now drops as an unknown session without a word.
+	// Handshake afresh; the answer replaces the session and streams carry on
+	// over the new one.
+	restarted := reporter == p.key && reason == reasonNoRoute && p.sess != nil
+	if restarted {
+		p.pending = nil
+	}
 	p.mu.Unlock()
 	p.e.r.routes.close(rt)
 	p.e.r.cfg.Logf("mesh: route to %s via %d hops failed: %v", shortKey(p.key), len(rt.path)-1, rt.failErr)
+	if restarted {
+		p.e.r.count(CountPeerRestarts)
+		p.initiate(time.Now(), p.handshakeRTO())
+	}
 }
 
 func pathUses(path topology.Path, nodes []topology.Key) bool {
@@ -1071,6 +1084,11 @@ func (e *endToEnd) tick(now time.Time) {
 		}
 		if s != nil || pending {
 			p.maintain(now, false)
+		}
+		if s != nil && pending {
+			// A re-handshake (the peer restarted, see routeFailed) nobody waits
+			// on in connect: resend it here until it is answered.
+			p.initiate(now, p.handshakeRTO())
 		}
 	}
 	if gone != nil {

@@ -157,6 +157,7 @@ const (
 	CountLinkCopies                     // reliable datagram received again (its ack was lost): recognised, not processed twice
 	CountLinkLost                       // route data lost with a link that died before the neighbour acknowledged it
 	CountCreditViolation                // route data beyond the credit this node granted: dropped (a broken or hostile neighbour)
+	CountPeerRestarts                   // end-to-end handshakes redone because the destination forgot our route (it restarted)
 	numCounters
 )
 
@@ -168,7 +169,7 @@ var counterNames = [numCounters]string{
 	"drop_unknown_session", "drop_data_replay", "drop_bad_frame", "drop_no_route",
 	"drop_forward", "handshakes_answered", "links_up_total", "packets_forwarded",
 	"packets_delivered", "drop_peer_cap", "drop_graph_full", "link_copies", "drop_link_lost",
-	"drop_credit_violation",
+	"drop_credit_violation", "e2e_peer_restarts",
 }
 
 // Router is one mesh node. Create it with New, run it with Start, stop it with Close.

@@ -58,7 +58,7 @@ const (
 	// ackTimeout closes a stream whose oldest Transfer has had no CustodyAck this
 	// long; its bundles are sent again (the receiver answers duplicate if it had
 	// them).
-	ackTimeout = 30 * time.Second
+	ackTimeout = 10 * time.Second
 	// maxServe bounds the Transfers of one incoming stream being committed at
 	// once; they share group commits.
 	maxServe = Window
