@@ -41,8 +41,13 @@ import (
 //     4 MiB window keeps it lower), and every node's rules together within
 //     mesh.NodeBufferCap (the sum of the rules' peaks bounds the node's peak);
 //   - the bytes arrive exact (SHA-256);
+//   - the bottleneck is kept busy: its wire bytes are at least 95% of the tbf rate;
 //   - goodput, stream bytes delivered at the sink over the time from its first byte
-//     to its last, is at least 90% of the tbf rate.
+//     to its last, is at least 80% of the tbf rate. The issue asks for 90%, which
+//     no stream of full-size datagrams can reach: 171 of a datagram's 1494 wire
+//     bytes are headers (Ethernet/IP/UDP, link, Reliable and Data frames, the
+//     end-to-end session, the stream segment), so 88.6% is the ceiling, and the
+//     link acks of the stream's own acks take about 4 points more. Measured: 84%.
 //
 // The log gives the figures the README quotes: goodput (MB/s and fraction of the
 // rate), peak queue per hop, credit stalls at the source, retransmissions, and how
@@ -347,6 +352,9 @@ func TestBottleneckNoDrops(t *testing.T) {
 	for _, f := range failures {
 		t.Error(f)
 	}
+	if use < bnBusyBar {
+		t.Errorf("BOTTLENECK NOT KEPT BUSY: its wire bytes were %.1f%% of the %s rate, want >= %.0f%%", 100*use, bnRate, 100*bnBusyBar)
+	}
 	if frac < bnGoodputBar {
 		t.Errorf("GOODPUT BELOW THE BAR: %.2f MB/s is %.1f%% of the %s tbf rate, want >= %.0f%%: the bottleneck carried %.1f%% of its rate on the wire, of which %.1f%% were stream bytes (a full data datagram carries %d stream bytes in a %d-byte frame: %.1f%% at best, before link acks and retransmissions)",
 			goodput/1e6, 100*frac, bnRate, 100*bnGoodputBar, 100*use, 100*eff, bnStreamPerDatagram, bnFramePerDatagram, 100*float64(bnStreamPerDatagram)/bnFramePerDatagram)
@@ -360,7 +368,8 @@ const (
 	bnRate         = "20mbit"
 	bnRateBytes    = 20e6 / 8 // tc's mbit is 10^6 bit
 	bnBytes        = 24 << 20 // about 10 s at the rate
-	bnGoodputBar   = 0.90
+	bnGoodputBar   = 0.80     // see the test's comment: 0.886 is the header ceiling
+	bnBusyBar      = 0.95
 	bnRouteCap     = 4 << 20 // services/mesh/sf.go maxRouteBuffer
 	bnSourceFactor = 16      // services/mesh/sf.go sourceBufferFactor
 	// bnFramePerDatagram is a full link datagram as tbf counts it: 1452 bytes of UDP
