@@ -879,17 +879,19 @@ func (r *Router) handleFrames(n *neighbour, b []byte, now time.Time) {
 		case frameReliable:
 			r.reliable(n, body, now)
 		case frameLinkAck:
-			if len(body) != 12 {
+			cum, sack, err := parseLinkAck(body)
+			if err != nil {
 				r.count(CountBadFrame)
 				continue
 			}
-			r.linkAck(n, binary.BigEndian.Uint32(body), binary.BigEndian.Uint64(body[4:]), now)
+			r.linkAck(n, cum, sack, now)
 		case frameCredit:
-			if len(body) != 12 {
+			rid, limit, err := parseCredit(body)
+			if err != nil {
 				r.count(CountBadFrame)
 				continue
 			}
-			r.grant(n, binary.BigEndian.Uint32(body), binary.BigEndian.Uint64(body[4:]))
+			r.grant(n, rid, limit)
 		case frameData, frameDataRT:
 			// Route data travels inside Reliable frames; bare, it would bypass
 			// the link ack and credit, unless both ends forward plainly.

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,30 @@ func (l *linkSF) wake() {
 	case l.kick <- struct{}{}:
 	default:
 	}
+}
+
+// parseCredit decodes a Credit frame body: route ID and cumulative limit.
+func parseCredit(b []byte) (rid uint32, limit uint64, err error) {
+	if len(b) != 12 {
+		return 0, 0, fmt.Errorf("credit: %w: %d bytes", errFrameBody, len(b))
+	}
+	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint64(b[4:]), nil
+}
+
+// parseLinkAck decodes a LinkAck frame body: the cumulative seq and the bitmap.
+func parseLinkAck(b []byte) (cum uint32, sack uint64, err error) {
+	if len(b) != 12 {
+		return 0, 0, fmt.Errorf("link ack: %w: %d bytes", errFrameBody, len(b))
+	}
+	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint64(b[4:]), nil
+}
+
+// parseReliable splits a Reliable frame body: seq, base and the inner frames.
+func parseReliable(b []byte) (seq, base uint32, frames []byte, err error) {
+	if len(b) < 8 {
+		return 0, 0, nil, fmt.Errorf("reliable: %w: %d bytes", errFrameBody, len(b))
+	}
+	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:]), b[8:], nil
 }
 
 // ruleKey packs a rule's in-side into the key acknowledgements carry.
@@ -275,11 +300,11 @@ func (r *Router) linkAck(n *neighbour, cum uint32, sack uint64, now time.Time) {
 
 // reliable handles a Reliable frame from n: its inner frames once per seq.
 func (r *Router) reliable(n *neighbour, body []byte, now time.Time) {
-	if len(body) < 8 {
+	seq, base, inner, err := parseReliable(body)
+	if err != nil {
 		r.count(CountBadFrame)
 		return
 	}
-	seq, base := binary.BigEndian.Uint32(body), binary.BigEndian.Uint32(body[4:])
 	l := n.sf
 	l.mu.Lock()
 	fresh := l.rcv.Accept(seq, base)
@@ -289,7 +314,7 @@ func (r *Router) reliable(n *neighbour, body []byte, now time.Time) {
 		r.count(CountLinkCopies)
 		return
 	}
-	b := body[8:]
+	b := inner
 	for len(b) > 0 {
 		typ, fb, rest, err := nextFrame(b)
 		if err != nil {
@@ -306,11 +331,12 @@ func (r *Router) reliable(n *neighbour, body []byte, now time.Time) {
 			}
 			r.forward(n, rid, fb[4:], typ == frameDataRT, now)
 		case frameCredit:
-			if len(fb) != 12 {
+			rid, limit, err := parseCredit(fb)
+			if err != nil {
 				r.count(CountBadFrame)
 				continue
 			}
-			r.grant(n, binary.BigEndian.Uint32(fb), binary.BigEndian.Uint64(fb[4:]))
+			r.grant(n, rid, limit)
 		default:
 			r.count(CountBadFrame)
 		}

@@ -3,6 +3,7 @@ package mesh
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -90,6 +91,14 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(appendFrame(nil, frameData, u32(5), []byte("x")))
 	f.Add(appendFrame(nil, framePing, u32(1)))
 	f.Add([]byte{frameGossip, 0, 1, 0})
+	// Store and forward: a Reliable frame around Data and Credit, a LinkAck, a bare
+	// Credit (sf.go).
+	inner := appendFrame(nil, frameData, u32(5), []byte("payload"))
+	inner = appendFrame(inner, frameCredit, u32(5), binary.BigEndian.AppendUint64(nil, 1<<20))
+	f.Add(appendReliable(nil, 7, 7, inner))
+	f.Add(appendFrame(nil, frameLinkAck, u32(8), binary.BigEndian.AppendUint64(nil, 0b1011)))
+	f.Add(appendFrame(nil, frameCredit, u32(5), binary.BigEndian.AppendUint64(nil, 70000)))
+	f.Add(appendFrame(nil, frameDataRT, u32(5), []byte("rt")))
 }
 
 // FuzzFrames decodes link-datagram plaintexts: the frame splitter and every route
@@ -114,6 +123,20 @@ func FuzzFrames(f *testing.F) {
 				parseSetupFail(body)
 			case frameRouteErr:
 				parseRouteErr(body)
+			case frameCredit:
+				parseCredit(body)
+			case frameLinkAck:
+				parseLinkAck(body)
+			case frameReliable:
+				if _, _, inner, err := parseReliable(body); err == nil {
+					for len(inner) > 0 {
+						_, _, rest, err := nextFrame(inner)
+						if err != nil {
+							break
+						}
+						inner = rest
+					}
+				}
 			default:
 				parseRouteID(body, false)
 			}
