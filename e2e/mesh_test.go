@@ -166,6 +166,18 @@ func (m *meshNode) command(args ...string) *exec.Cmd {
 	return exec.Command(skyfleet, full...)
 }
 
+// cli runs `skyfleet CMD SUB` against the node's API with its credential, e.g.
+// cli("msg", "inbox", "--json").
+func (m *meshNode) cli(cmd, sub string, args ...string) (string, error) {
+	full := append(append([]string{cmd, sub, "--node", m.status}, m.credArgs()...), args...)
+	c := exec.Command(skyfleet, full...)
+	if m.ns != nil {
+		c = m.ns.Command(skyfleet, full...)
+	}
+	out, err := c.Output()
+	return string(out), err
+}
+
 func (m *meshNode) mesh(args ...string) (string, error) {
 	out, err := m.command(args...).CombinedOutput()
 	return string(out), err

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -47,4 +48,68 @@ func testQEMUMesh(t *testing.T, g *sharedVM) {
 	if err != nil || !strings.Contains(links, host.address()) {
 		t.Errorf("guest's links do not show the host: %v\n%s", err, links)
 	}
+}
+
+// testQEMUMessages is acceptance 7's device half: a message from the host node to
+// the QEMU node and one back, each in the other's inbox once, and each sender's
+// outbox showing it delivered (the receipt came back). Runs after testQEMUMesh,
+// so the link is up.
+func testQEMUMessages(t *testing.T, g *sharedVM) {
+	v, host, guest := g.vm.in(t), g.host, g.guest
+	send := func(from, to *meshNode, toAddr, text string) string {
+		t.Helper()
+		var out string
+		var err error
+		deadline := time.Now().Add(time.Minute)
+		for {
+			out, err = from.cli("msg", "send", "--to", toAddr, text)
+			if err == nil {
+				return strings.TrimSpace(out)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: msg send: %v %s\n%s", from.name, err, out, v.tail())
+			}
+			time.Sleep(time.Second) // the sender may not know the recipient's key yet
+		}
+	}
+	waitFor := func(n *meshNode, box, id, state string) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			out, err := n.cli("msg", box, "--json")
+			var entries []struct {
+				ID    string `json:"id"`
+				State string `json:"state"`
+			}
+			if err == nil && json.Unmarshal([]byte(out), &entries) == nil {
+				seen := 0
+				for _, e := range entries {
+					if e.ID == id && (state == "" || e.State == state) {
+						seen++
+					}
+				}
+				if seen > 1 {
+					t.Fatalf("%s's %s holds %s %d times", n.name, box, id, seen)
+				}
+				if seen == 1 {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's %s has no %s %s after 2 min: %v %s\n%s", n.name, box, id, state, err, out, v.tail())
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	start := time.Now()
+	id := send(host, guest, g.status.Address, "from the host to the kit")
+	waitFor(guest, "inbox", id, "")
+	t.Logf("host -> guest: message %s in the guest's inbox after %v", id[:16], time.Since(start).Round(time.Millisecond))
+	waitFor(host, "outbox", id, "delivered")
+	t.Logf("host -> guest: receipt back after %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	id = send(guest, host, host.address(), "from the kit to the host")
+	waitFor(host, "inbox", id, "")
+	waitFor(guest, "outbox", id, "delivered")
+	t.Logf("guest -> host: delivered with receipt after %v", time.Since(start).Round(time.Millisecond))
 }

@@ -410,6 +410,7 @@ func TestQEMUNode(t *testing.T) {
 	t.Run("Status", func(t *testing.T) { testQEMUStatus(t, g) })
 	t.Run("Fleet", func(t *testing.T) { testQEMUFleet(t, g) })
 	t.Run("Mesh", func(t *testing.T) { testQEMUMesh(t, g) })
+	t.Run("Messages", func(t *testing.T) { testQEMUMessages(t, g) })
 	v.poweroff()
 }
 
