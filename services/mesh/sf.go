@@ -97,7 +97,7 @@ type linkSF struct {
 	mu        sync.Mutex
 	snd       *perhop.Sender
 	rcv       perhop.Receiver
-	queues    map[uint32]*routeQueue
+	queues    map[uint64]*routeQueue // by qkey: a route's two classes queue apart
 	activeRT  []*routeQueue
 	activeBK  []*routeQueue
 	resend    []*perhop.Pending
@@ -116,7 +116,7 @@ type linkSF struct {
 }
 
 func newLinkSF(first uint32) *linkSF {
-	return &linkSF{snd: perhop.NewSender(first), queues: make(map[uint32]*routeQueue),
+	return &linkSF{snd: perhop.NewSender(first), queues: make(map[uint64]*routeQueue),
 		credits: make(map[*rule]bool), granted: make(map[*rule]bool), kick: make(chan struct{}, 1)}
 }
 
@@ -149,6 +149,16 @@ func parseReliable(b []byte) (seq, base uint32, frames []byte, err error) {
 		return 0, 0, nil, fmt.Errorf("reliable: %w: %d bytes", errFrameBody, len(b))
 	}
 	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:]), b[8:], nil
+}
+
+// qkey names a route's queue of one class on a link: the real-time frames of a
+// route do not wait behind its bulk ones.
+func qkey(rid uint32, rt bool) uint64 {
+	k := uint64(rid) << 1
+	if rt {
+		k |= 1
+	}
+	return k
 }
 
 // ruleKey packs a rule's in-side into the key acknowledgements carry.
@@ -187,14 +197,13 @@ func (n *neighbour) enqueue(ru *rule, rid uint32, rt bool, payload []byte) {
 		n.r.count(CountForwardDrop)
 		return
 	}
-	q := l.queues[rid]
+	q := l.queues[qkey(rid, rt)]
 	if q == nil {
-		q = &routeQueue{rid: rid, ru: ru}
-		l.queues[rid] = q
+		q = &routeQueue{rid: rid, ru: ru, rt: rt}
+		l.queues[qkey(rid, rt)] = q
 	}
 	q.frames = append(q.frames, f)
 	q.bytes += len(payload)
-	q.rt = q.rt || rt
 	l.queued += len(payload)
 	l.activateLocked(q)
 	l.mu.Unlock()
@@ -251,6 +260,27 @@ func (r *Router) leave(ru *rule, n int) {
 	}
 }
 
+// release accounts the route bytes of a datagram that left this node (acked by
+// the neighbour, or lost with its link when lost is set). A rule removed since
+// (torn down, expired, its link gone) still gives its bytes back to the node's
+// total, or the node would drift towards NodeBufferCap and stop granting credit.
+func (r *Router) release(routes []perhop.RouteBytes, lost bool) {
+	for _, rb := range routes {
+		if lost {
+			r.count(CountLinkLost)
+		}
+		ru := r.table.lookup(hop{uint32(rb.Key >> 32), uint32(rb.Key)})
+		if ru == nil {
+			r.held.Add(-int64(rb.Bytes))
+			continue
+		}
+		if lost {
+			ru.sf.dropped.Add(1)
+		}
+		r.leave(ru, rb.Bytes)
+	}
+}
+
 // grant applies a Credit frame from n for the route whose ID on n is rid.
 func (r *Router) grant(n *neighbour, rid uint32, limit uint64) {
 	ru := r.table.lookupReverse(hop{n.id, rid})
@@ -265,8 +295,10 @@ func (r *Router) grant(n *neighbour, rid uint32, limit uint64) {
 	}
 	l := n.sf
 	l.mu.Lock()
-	if q := l.queues[rid]; q != nil {
-		l.activateLocked(q)
+	for _, rt := range []bool{true, false} {
+		if q := l.queues[qkey(rid, rt)]; q != nil {
+			l.activateLocked(q)
+		}
 	}
 	l.mu.Unlock()
 	l.wake()
@@ -287,11 +319,7 @@ func (r *Router) linkAck(n *neighbour, cum uint32, sack uint64, now time.Time) {
 	}
 	l.mu.Unlock()
 	for _, p := range acked {
-		for _, rb := range p.Routes {
-			if ru := r.table.lookup(hop{uint32(rb.Key >> 32), uint32(rb.Key)}); ru != nil {
-				r.leave(ru, rb.Bytes)
-			}
-		}
+		r.release(p.Routes, false)
 	}
 	if len(lost) > 0 || len(acked) > 0 {
 		l.wake()
@@ -452,8 +480,10 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) []byte {
 		if len(q.frames) > 0 {
 			*list = append(*list, q) // round robin
 		} else {
+			// Empty: forget it, so routes that come and go do not grow the map.
 			q.active = false
 			q.frames = nil
+			delete(l.queues, qkey(q.rid, q.rt))
 		}
 	}
 	if len(inner) == 0 {
@@ -484,6 +514,7 @@ func (n *neighbour) packPlain(plain []byte, max int) []byte {
 				*list = append(*list, q)
 			} else {
 				q.active, q.frames = false, nil
+				delete(l.queues, qkey(q.rid, q.rt))
 			}
 			// leave takes other links' locks: not under l.mu (runLeaves).
 			l.leaves = append(l.leaves, pendingLeave{q.ru, payload})
@@ -593,7 +624,7 @@ func (n *neighbour) dropSF() {
 	for _, q := range l.queues {
 		qs = append(qs, q)
 	}
-	l.queues = make(map[uint32]*routeQueue)
+	l.queues = make(map[uint64]*routeQueue)
 	l.activeRT, l.activeBK, l.resend = nil, nil, nil
 	l.queued = 0
 	clear(l.credits)
@@ -602,13 +633,7 @@ func (n *neighbour) dropSF() {
 	l.rcv = perhop.Receiver{}
 	l.mu.Unlock()
 	for _, p := range gone {
-		for _, rb := range p.Routes {
-			if ru := r.table.lookup(hop{uint32(rb.Key >> 32), uint32(rb.Key)}); ru != nil {
-				r.leave(ru, rb.Bytes)
-				ru.sf.dropped.Add(1)
-			}
-			r.count(CountLinkLost)
-		}
+		r.release(p.Routes, true)
 	}
 	for _, q := range qs {
 		if q.bytes > 0 {

@@ -81,6 +81,16 @@ func TestStoreForwardLossyLinks(t *testing.T) {
 	if retrans == 0 {
 		t.Fatal("no link retransmissions at 20% loss")
 	}
+	// Every byte held for store and forward is given back once acknowledged.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range nodes {
+		for n.r.held.Load() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("a node still holds %d route bytes after the transfer", n.r.held.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	t.Logf("%d datagrams through 3 hops at 20%% loss per link: all delivered once, %d link retransmissions", total, retrans)
 }
 
