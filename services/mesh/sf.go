@@ -252,6 +252,9 @@ func (r *Router) leave(ru *rule, n int) {
 		}
 		return
 	}
+	if r.cfg.PlainForwarding {
+		return // no credit to advertise
+	}
 	if in := r.neighbourByLink(ru.in.link); in != nil {
 		in.sf.mu.Lock()
 		in.sf.credits[ru] = true

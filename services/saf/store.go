@@ -36,8 +36,8 @@ const (
 // StoreOptions configure OpenStore; zero values take the defaults.
 type StoreOptions struct {
 	// MaxBytes caps the bytes of held bundles (DefaultMaxBytes). One source may
-	// use at most a quarter of it, so one chatty (or hostile) node holding the
-	// network key cannot take the whole store.
+	// use at most a quarter of it and one neighbour half, so one chatty (or
+	// hostile) node holding the network key cannot take the whole store.
 	MaxBytes int64
 	// MaxBundles caps the number of held bundles (DefaultMaxBundles).
 	MaxBundles int
@@ -97,6 +97,7 @@ type Store struct {
 	index     map[ID]*entry
 	bytes     int64
 	perSource map[Key]int64
+	perPrev   map[Key]int64 // by the neighbour a bundle came from (zero: made here or imported)
 	delivered map[ID]uint64 // ID -> tick after which it may be forgotten
 
 	// Counters (Stats).
@@ -131,7 +132,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	// short delay, since each custody ack waits for it.
 	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Store{db: db, opts: opts, rec: rec, openedAt: opts.Now(), index: make(map[ID]*entry),
-		perSource: make(map[Key]int64), delivered: make(map[ID]uint64)}
+		perSource: make(map[Key]int64), perPrev: make(map[Key]int64), delivered: make(map[ID]uint64)}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -166,6 +167,7 @@ func (s *Store) load() error {
 			s.index[e.id] = e
 			s.bytes += int64(e.size)
 			s.perSource[e.src] += int64(e.size)
+			s.perPrev[e.prev] += int64(e.size)
 		}
 		for _, k := range bad {
 			if err := tx.Bucket(bucketBundles).Delete(k); err != nil {
@@ -314,8 +316,11 @@ func (s *Store) Accept(enc []byte, age time.Duration, prev Key) (ID, Status, err
 		s.duplicates.Add(1)
 		return id, StatusDuplicate, nil
 	}
+	// The source field is not authenticated at this layer, so a neighbour could
+	// spread its bundles over made-up sources: it gets half the store at most.
 	if s.bytes+int64(e.size) > s.opts.MaxBytes || len(s.index) >= s.opts.MaxBundles ||
-		s.perSource[e.src]+int64(e.size) > s.opts.MaxBytes/4 {
+		s.perSource[e.src]+int64(e.size) > s.opts.MaxBytes/4 ||
+		(prev != Key{} && s.perPrev[prev]+int64(e.size) > s.opts.MaxBytes/2) {
 		s.mu.Unlock()
 		s.full.Add(1)
 		return id, StatusFull, nil
@@ -325,6 +330,7 @@ func (s *Store) Accept(enc []byte, age time.Duration, prev Key) (ID, Status, err
 	s.index[id] = e
 	s.bytes += int64(e.size)
 	s.perSource[e.src] += int64(e.size)
+	s.perPrev[e.prev] += int64(e.size)
 	s.mu.Unlock()
 	rec := encodeRecord(e, enc)
 	err := s.commit(func(tx *bolt.Tx) error { return tx.Bucket(bucketBundles).Put(id[:], rec) })
@@ -347,6 +353,9 @@ func (s *Store) unindexLocked(e *entry) {
 	s.bytes -= int64(e.size)
 	if s.perSource[e.src] -= int64(e.size); s.perSource[e.src] <= 0 {
 		delete(s.perSource, e.src)
+	}
+	if s.perPrev[e.prev] -= int64(e.size); s.perPrev[e.prev] <= 0 {
+		delete(s.perPrev, e.prev)
 	}
 }
 

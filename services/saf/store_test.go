@@ -272,3 +272,26 @@ func BenchmarkGroupCommit(b *testing.B) {
 }
 
 func hexKey(k Key) string { return fmt.Sprintf("%x", k[:]) }
+
+// TestStoreNeighbourCap: a neighbour that spreads its bundles over made-up
+// sources (the source field is not authenticated here) still gets half the store.
+func TestStoreNeighbourCap(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), StoreOptions{MaxBytes: 8000, MaxBundles: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hostile := keyN(66)
+	held := 0
+	for i := 0; i < 100; i++ {
+		if _, st, _ := s.Accept(bundleN(keyN(byte(i%50+1)), keyN(200), i, time.Hour, 100), 0, hostile); st == StatusAccepted {
+			held += headerLen + 100
+		}
+	}
+	if held > 4000 || held < 4000-(headerLen+100) {
+		t.Fatalf("the neighbour got %d bytes of an 8000-byte store, want half", held)
+	}
+	if _, st, _ := s.Accept(bundleN(keyN(1), keyN(200), 1000, time.Hour, 100), 0, keyN(67)); st != StatusAccepted {
+		t.Fatalf("another neighbour was refused: %v", st)
+	}
+}
