@@ -425,8 +425,8 @@ func (t *TCP) acceptLoop() {
 		}
 		if t.strangers[c.src] >= t.lim.perSource {
 			t.mu.Unlock()
+			t.c.refusedSource.Add(1) // before the close: whoever sees it closed sees it counted
 			conn.Close()
-			t.c.refusedSource.Add(1)
 			continue
 		}
 		old := t.conns[ep]
@@ -434,8 +434,8 @@ func (t *TCP) acceptLoop() {
 		if old == nil && len(t.conns) >= t.lim.maxConns {
 			if victim = t.evictLocked(); victim == nil {
 				t.mu.Unlock()
+				t.c.refusedFull.Add(1) // before the close, as above
 				conn.Close()
-				t.c.refusedFull.Add(1)
 				continue
 			}
 		}
