@@ -2,6 +2,7 @@ package saf
 
 import (
 	"fmt"
+	"runtime"
 	"os"
 	"path/filepath"
 	"sync"
@@ -294,4 +295,48 @@ func TestStoreNeighbourCap(t *testing.T) {
 	if _, st, _ := s.Accept(bundleN(keyN(1), keyN(200), 1000, time.Hour, 100), 0, keyN(67)); st != StatusAccepted {
 		t.Fatalf("another neighbour was refused: %v", st)
 	}
+}
+
+// BenchmarkQueuedMemory measures the node's memory for 10,000 queued bundles of
+// 1 KiB: Go heap in use after a GC, per bundle (the index; payloads stay on disk
+// in bbolt's page cache, which the kernel may evict), reported as heap-B/bundle.
+func BenchmarkQueuedMemory(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		s, err := OpenStore(b.TempDir(), StoreOptions{MaxBundles: 1 << 20, MaxBytes: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		const n = 10_000
+		var wg sync.WaitGroup
+		for w := 0; w < 32; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := w; j < n; j += 32 {
+					s.Accept(bundleN(keyN(byte(j%64+1)), keyN(200), j, time.Hour, 1024), 0, keyN(byte(j%8+100)))
+				}
+			}()
+		}
+		wg.Wait()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if got := s.Stats().Bundles; got != n {
+			b.Fatalf("%d held", got)
+		}
+		per := float64(after.HeapInuse-before.HeapInuse) / n
+		b.ReportMetric(per, "heap-B/bundle")
+		b.Logf("10,000 queued bundles of 1 KiB: Go heap +%.1f MiB (%.0f B a bundle); file %d MiB", float64(after.HeapInuse-before.HeapInuse)/(1<<20), per, fileSize(b, s)>>20)
+		s.Close()
+	}
+}
+
+func fileSize(b *testing.B, s *Store) int64 {
+	st, err := os.Stat(s.db.Path())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st.Size()
 }
