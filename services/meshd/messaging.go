@@ -3,7 +3,9 @@ package meshd
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/msg"
 	"github.com/skyfleet/skyfleet/services/saf"
 )
@@ -35,21 +37,57 @@ func (n *Node) startMessaging(ctx context.Context, psk [32]byte) error {
 		return err
 	}
 	n.SAF = eng
+	go n.learnKeys(ctx)
 	return nil
 }
 
+// learnKeysEvery is how often the keys of the nodes in the topology are written
+// down for messages to nodes that later leave it.
+const learnKeysEvery = 30 * time.Second
+
+// learnKeys remembers every node of the topology with its address (msg.Service.
+// Learn) until ctx ends.
+func (n *Node) learnKeys(ctx context.Context) {
+	t := time.NewTicker(learnKeysEvery)
+	defer t.Stop()
+	for {
+		for _, k := range n.Router.Graph().Nodes() {
+			if a, err := identity.AddressFromPublicKey(k[:]); err == nil && k != n.Router.Self() {
+				n.Msg.Learn(a.String(), [33]byte(k))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // resolve turns a recipient (a node address or a public key in hex) into its key
-// through the topology.
+// through the topology, or through the keys learnt from it before (msg.Service.
+// Learn): a node that is off or on another island still gets its messages when it
+// comes back.
 func (n *Node) resolve(to string) ([33]byte, error) {
 	if n.Router == nil {
 		return [33]byte{}, fmt.Errorf("this node refuses every link: %s", n.Refused)
 	}
 	k, err := n.Router.Resolve(to)
 	if err != nil {
+		if n.Msg != nil {
+			if key, ok := n.Msg.KeyOf(to); ok {
+				return key, nil
+			}
+		}
 		return [33]byte{}, err
 	}
 	if k == n.Router.Self() {
 		return [33]byte{}, fmt.Errorf("%s is this node", to)
+	}
+	if n.Msg != nil {
+		if a, err := identity.AddressFromPublicKey(k[:]); err == nil {
+			n.Msg.Learn(a.String(), [33]byte(k))
+		}
 	}
 	return [33]byte(k), nil
 }

@@ -2,6 +2,7 @@ package meshd
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skyfleet/skyfleet/internal/apiauth"
+	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/msg"
 )
 
@@ -86,5 +88,25 @@ func TestMessageBetweenNodes(t *testing.T) {
 	// Without a credential the messaging API is closed.
 	if code, _ := get(t, "GET", baseA+"/msg/inbox", nil); code != http.StatusUnauthorized {
 		t.Fatalf("inbox without a credential: %d", code)
+	}
+}
+
+// TestResolveLearntKey: an address that has left the topology (or was learnt
+// from it earlier) still resolves, so messages to a node that is off are kept
+// for it.
+func TestResolveLearntKey(t *testing.T) {
+	_, _, a := runNode(t, "")
+	k, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := k.Address().String()
+	if _, err := a.resolve(addr); err == nil {
+		t.Fatal("an unknown address resolved")
+	}
+	a.Msg.Learn(addr, [33]byte(k.PublicKey()))
+	got, err := a.resolve(addr)
+	if err != nil || got != [33]byte(k.PublicKey()) {
+		t.Fatalf("learnt address: %v", err)
 	}
 }

@@ -70,7 +70,12 @@ var (
 	bucketInbox   = []byte("inbox")
 	bucketOutbox  = []byte("outbox")
 	bucketBundles = []byte("bundles") // saf bundle ID -> message ID, for custody events
+	bucketKeys    = []byte("keys")    // node address -> public key, learnt from the topology
 )
+
+// MaxKeys caps the addresses remembered with their keys (Learn); beyond it the
+// oldest learnt go.
+const MaxKeys = 16384
 
 // Service is the node's messaging: it sends, receives and keeps messages.
 type Service struct {
@@ -99,7 +104,7 @@ func NewService(cfg Config) (*Service, error) {
 		cfg.Logf("msg: %s", rec)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketInbox, bucketOutbox, bucketBundles} {
+		for _, b := range [][]byte{bucketInbox, bucketOutbox, bucketBundles, bucketKeys} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -396,6 +401,42 @@ func (s *Service) Released(bid saf.ID, _ saf.Key, st saf.Status) {
 		tx.Bucket(bucketBundles).Delete(bid[:])
 		return updateJSON(tx.Bucket(bucketOutbox), id, &e)
 	})
+}
+
+// Learn remembers that address belongs to key, so a message can still be sent to
+// a node that has left the topology (it is off, or on another island) and will
+// get it when it comes back. Addresses already known cost a read.
+func (s *Service) Learn(address string, key [33]byte) {
+	var known bool
+	s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketKeys).Get([]byte(address))
+		known = len(v) == 8+33 && [33]byte(v[8:]) == key
+		return nil
+	})
+	if known {
+		return
+	}
+	s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketKeys)
+		seq, _ := b.NextSequence()
+		if err := b.Put([]byte(address), append(binary.BigEndian.AppendUint64(nil, seq), key[:]...)); err != nil {
+			return err
+		}
+		return trim(b, MaxKeys)
+	})
+}
+
+// KeyOf returns the key Learn remembered for address.
+func (s *Service) KeyOf(address string) ([33]byte, bool) {
+	var k [33]byte
+	var ok bool
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketKeys).Get([]byte(address)); len(v) == 8+33 {
+			k, ok = [33]byte(v[8:]), true
+		}
+		return nil
+	})
+	return k, ok
 }
 
 // Inbox returns the received messages, oldest first.

@@ -177,3 +177,17 @@ func TestBroadcastMessage(t *testing.T) {
 		t.Fatal("sender got its own broadcast")
 	}
 }
+
+func TestLearnKeys(t *testing.T) {
+	w := &wire{svcs: make(map[saf.Key]*Service)}
+	s, _ := newSvc(t, w, [32]byte{})
+	k, _ := identity.Generate(rand.Reader)
+	addr := k.Address().String()
+	if _, ok := s.KeyOf(addr); ok {
+		t.Fatal("unknown address resolved")
+	}
+	s.Learn(addr, [33]byte(k.PublicKey()))
+	if got, ok := s.KeyOf(addr); !ok || got != [33]byte(k.PublicKey()) {
+		t.Fatal("learnt key not returned")
+	}
+}
