@@ -857,6 +857,10 @@ var errCongested = errors.New("mesh: route congested")
 
 // deliver handles a route payload addressed to this node: an end-to-end datagram.
 func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
+	if len(b) == unknownNoticeLen && b[0] == unknownNotice {
+		e.unknownSession(ru, binary.BigEndian.Uint32(b[4:]), now)
+		return
+	}
 	typ, idx, ok := link.Header(b)
 	if !ok {
 		e.r.count(CountBadFrame)
@@ -917,6 +921,7 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 		e.mu.Unlock()
 		if ref == nil || ref.s == nil {
 			e.r.count(CountUnknownIndex)
+			e.noticeUnknown(ru, idx, now)
 			return
 		}
 		d := getBuf()
@@ -946,6 +951,68 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 func (p *peer) noteBack(ru *rule) {
 	if ru.out.link == local && p.back.Load() != ru {
 		p.back.Store(ru)
+	}
+}
+
+// An unknown-session notice travels back along a route (a Back frame) from a
+// destination that got end-to-end data for a session it does not hold, most
+// likely because it restarted and the source still seals with the session it had:
+//
+//	type 0xf0 (not a link.Header type) | 3 zero bytes | receiver index (4)
+//
+// It is not authenticated (the destination holds no key to authenticate it
+// with), so all it can make a source do is a new handshake, and only for the
+// session it currently sends on with the route's destination, at most once per
+// handshake timeout (initiate's own limit).
+const (
+	unknownNotice    = 0xf0
+	unknownNoticeLen = 8
+	// noticeEvery bounds the notices one rule sends.
+	noticeEvery = 500 * time.Millisecond
+)
+
+// noticeUnknown answers data for an unknown session index with a notice back
+// along the arriving rule, at most once per noticeEvery per rule.
+func (e *endToEnd) noticeUnknown(ru *rule, idx uint32, now time.Time) {
+	if ru == nil {
+		return
+	}
+	last := ru.notice.Load()
+	if now.UnixNano()-last < int64(noticeEvery) || !ru.notice.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	b := make([]byte, unknownNoticeLen)
+	b[0] = unknownNotice
+	binary.BigEndian.PutUint32(b[4:], idx)
+	e.r.routes.sendBack(ru, b, true)
+}
+
+// unknownSession handles a notice arriving back on the source route of ru: if the
+// index is that of the session this node sends on to the route's destination, the
+// destination has forgotten it; handshake afresh (see routeFailed).
+func (e *endToEnd) unknownSession(ru *rule, idx uint32, now time.Time) {
+	if ru == nil || ru.route == nil {
+		return
+	}
+	e.mu.Lock()
+	p := e.peers[ru.route.dst]
+	e.mu.Unlock()
+	if p == nil {
+		return
+	}
+	rto := p.handshakeRTO()
+	p.mu.Lock()
+	forgot := p.sess != nil && p.sess.RemoteIndex() == idx
+	if forgot && p.pending != nil && now.Sub(p.pendingAt) < rto {
+		forgot = false // a new handshake is under way
+	}
+	if forgot {
+		p.pending = nil
+	}
+	p.mu.Unlock()
+	if forgot {
+		e.r.count(CountPeerRestarts)
+		p.initiate(now, rto)
 	}
 }
 

@@ -145,7 +145,16 @@ func TestPlainForwardingLoses(t *testing.T) {
 // the end-to-end session the source sends on. The source learns it from the
 // destination's route error for the route it no longer knows, handshakes afresh,
 // and its datagrams arrive again.
-func TestDestinationRestart(t *testing.T) {
+func TestDestinationRestart(t *testing.T) { testDestinationRestart(t, 0) }
+
+// TestDestinationRestartSlow: a restart slow enough that the neighbour declares the
+// link dead first. Its route through the link fails at the neighbour, not at the
+// destination, so the source sets up a new route and keeps sealing with the old
+// session; the destination's unknown-session notice, sent back along the new
+// route, brings the new handshake.
+func TestDestinationRestartSlow(t *testing.T) { testDestinationRestart(t, 2500*time.Millisecond) }
+
+func testDestinationRestart(t *testing.T, down time.Duration) {
 	m := newMemnet()
 	nodes := buildMesh(t, m, 3, line(3), nil)
 	waitConverged(t, nodes, 10*time.Second)
@@ -170,6 +179,16 @@ func TestDestinationRestart(t *testing.T) {
 	// Restart: the same key and address, nothing else kept.
 	dst.r.Close()
 	dst.tr.Close()
+	if down > 0 {
+		// Off for longer than DeadAfter (1.5 s): the neighbour sees the link die.
+		deadline := time.Now().Add(10 * time.Second)
+		for nodes[1].r.neighbourByKey(keyOf(dst)).isUp() {
+			if time.Now().After(deadline) {
+				t.Fatal("the neighbour never declared the link dead")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	m.mu.Lock()
 	nt := &memTransport{net: m, addr: dst.tr.addr, in: make(chan memDgram, 4096), closed: make(chan struct{})}
 	m.ends[nt.addr] = nt

@@ -33,6 +33,9 @@ type rule struct {
 	from atomic.Pointer[[keyLen]byte]
 	// sf is the route's store-and-forward state at this node (sf.go).
 	sf sfRule
+	// notice is when (unix ns) this rule last sent an unknown-session notice back
+	// (e2e.go noticeUnknown).
+	notice atomic.Int64
 }
 
 // table is the forwarding table: rules indexed by their in-side (to forward) and by
