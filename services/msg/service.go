@@ -440,42 +440,39 @@ func (s *Service) KeyOf(address string) ([33]byte, bool) {
 }
 
 // Inbox returns the received messages, oldest first.
-func (s *Service) Inbox() []InboxEntry {
-	var out []InboxEntry
-	s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketInbox).ForEach(func(k, v []byte) error {
-			var e InboxEntry
-			if len(v) >= 8 && json.Unmarshal(v[8:], &e) == nil {
-				e.seq = binary.BigEndian.Uint64(v)
-				out = append(out, e)
-			}
-			return nil
-		})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
-	if out == nil {
-		out = []InboxEntry{}
-	}
-	return out
-}
+func (s *Service) Inbox() []InboxEntry { return listRows[InboxEntry](s.db, bucketInbox) }
 
 // Outbox returns the sent messages with their states, oldest first.
-func (s *Service) Outbox() []OutboxEntry {
-	var out []OutboxEntry
-	s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-			var e OutboxEntry
+func (s *Service) Outbox() []OutboxEntry { return listRows[OutboxEntry](s.db, bucketOutbox) }
+
+// sequenced is a row type listRows can order: its sequence number is set from
+// the row's 8-byte prefix (putJSON).
+type sequenced[T any] interface {
+	*T
+	setSeq(uint64)
+	getSeq() uint64
+}
+
+func (e *InboxEntry) setSeq(n uint64)  { e.seq = n }
+func (e *InboxEntry) getSeq() uint64   { return e.seq }
+func (e *OutboxEntry) setSeq(n uint64) { e.seq = n }
+func (e *OutboxEntry) getSeq() uint64  { return e.seq }
+
+// listRows decodes every row of bucket, oldest first; rows that do not decode
+// are skipped. Never nil, so the API answers [] rather than null.
+func listRows[T any, PT sequenced[T]](db *bolt.DB, bucket []byte) []T {
+	out := []T{}
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var e T
 			if len(v) >= 8 && json.Unmarshal(v[8:], &e) == nil {
-				e.seq = binary.BigEndian.Uint64(v)
+				PT(&e).setSeq(binary.BigEndian.Uint64(v))
 				out = append(out, e)
 			}
 			return nil
 		})
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
-	if out == nil {
-		out = []OutboxEntry{}
-	}
+	sort.Slice(out, func(i, j int) bool { return PT(&out[i]).getSeq() < PT(&out[j]).getSeq() })
 	return out
 }
 
