@@ -2,9 +2,9 @@ package saf
 
 import (
 	"fmt"
-	"runtime"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
