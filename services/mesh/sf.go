@@ -78,7 +78,6 @@ type sfRule struct {
 	grantedAt time.Time
 	// retransmits counts the route's frames sent again on the out-link.
 	retransmits atomic.Uint64
-	dropped     atomic.Uint64
 }
 
 // routeQueue holds one route's frames waiting on an out-link for credit or room.
@@ -276,9 +275,6 @@ func (r *Router) release(routes []perhop.RouteBytes, lost bool) {
 		if ru == nil {
 			r.held.Add(-int64(rb.Bytes))
 			continue
-		}
-		if lost {
-			ru.sf.dropped.Add(1)
 		}
 		r.leave(ru, rb.Bytes)
 	}
