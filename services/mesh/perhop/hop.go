@@ -167,8 +167,13 @@ func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*P
 		s.deliver(len(p.Frames), now)
 		acked = append(acked, p)
 	}
-	if before(s.next, cum) {
-		cum = s.next // an ack for what was never sent: take what it can mean
+	if before(s.next, cum) || before(cum, s.base) {
+		// An ack of what was never sent, or from before this sender's oldest
+		// outstanding datagram: the receiver's state is from an earlier link
+		// (this node restarted, or reset the link). Taking it would acknowledge
+		// datagrams that never arrived; the receiver starts again at our base
+		// with the next datagram it gets, and its acks count from then.
+		return nil, nil
 	}
 	for seq := s.base; before(seq, cum); seq++ {
 		ack(seq)
@@ -291,33 +296,26 @@ func (r *Receiver) bit(seq uint32) (int, uint64) {
 
 // Accept records reliable datagram seq, sent when the sender's oldest
 // unacknowledged datagram was base (Sender.Base), and reports whether it is new
-// (its frames are to be processed) rather than a copy. Everything before base has
-// been acknowledged (so it arrived), which tells a receiver where a link starts.
+// (its frames are to be processed) rather than a copy.
+//
+// A sender numbers datagrams below base+MaxInFlight, and its base never passes
+// this receiver's cum (everything before base was acknowledged, so it arrived),
+// nor lags it by more than MaxInFlight. A frame that breaks this comes from a
+// sender that started again (the neighbour restarted and numbers from a new
+// random first seq): the receiver starts again at its base instead of taking its
+// datagrams for copies. A seq at or past base+MaxInFlight is refused.
 func (r *Receiver) Accept(seq, base uint32) bool {
 	r.AckDue = true
-	if !r.started || before(r.cum, base) && !before(seq, base) && base-r.cum < 1<<30 {
-		if !r.started {
-			r.cum = base
-		}
-		r.started = true
-		for before(r.cum, base) {
-			w, b := r.bit(r.cum)
-			r.seen[w] &^= b
-			r.cum++
-		}
+	if seq-base >= MaxInFlight {
+		return false
+	}
+	if !r.started || before(r.cum, base) || r.cum-base > MaxInFlight {
+		r.reset(base)
 	}
 	if before(seq, r.cum) {
 		return false
 	}
-	if seq-r.cum >= MaxInFlight {
-		// Beyond the window: the sender never has that many outstanding, so the
-		// ones before it are gone for good (the link restarted). Move on.
-		for r.cum != seq-MaxInFlight+1 {
-			w, b := r.bit(r.cum)
-			r.seen[w] &^= b
-			r.cum++
-		}
-	}
+	// Here cum <= seq < base+MaxInFlight <= cum+MaxInFlight: seq has its own bit.
 	w, b := r.bit(seq)
 	if r.seen[w]&b != 0 {
 		return false
@@ -332,6 +330,13 @@ func (r *Receiver) Accept(seq, base uint32) bool {
 		r.cum++
 	}
 	return true
+}
+
+// reset starts the receiver again at base, forgetting what arrived: only a sender
+// that started again (or the first frame of a link) moves base past cum.
+func (r *Receiver) reset(base uint32) {
+	clear(r.seen[:])
+	r.cum, r.started = base, true
 }
 
 // Ack returns the acknowledgement to send: the cumulative sequence number and

@@ -201,3 +201,83 @@ func TestRTTSample(t *testing.T) {
 		t.Fatalf("srtt %v", srtt)
 	}
 }
+
+// TestNeighbourRestarts: a neighbour that restarts numbers its datagrams from a
+// new random first seq, while this end keeps the link's state. Its datagrams must
+// be taken as new, not as copies, whatever side of the old numbers they fall
+// on; and acks from the old receiver must not acknowledge the new sender's
+// datagrams, which never reached it.
+func TestNeighbourRestarts(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name     string
+		old, new uint32
+	}{
+		{"new numbers far after the old", 1000, 1000 + 1<<31 - 5},
+		{"new numbers far before the old", 1 << 31, 7},
+		{"new numbers just after the old window", 5000, 5000 + MaxInFlight + 3},
+		{"new numbers just before the old", 5000, 5000 - 2*MaxInFlight},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Receiver
+			old := NewSender(tc.old)
+			for i := 0; i < 10; i++ {
+				p := old.Add([]byte{byte(i)}, nil, now)
+				if !r.Accept(p.Seq, old.Base()) {
+					t.Fatalf("old datagram %d refused", p.Seq)
+				}
+			}
+			staleCum, staleSack := r.Ack()
+
+			// The neighbour restarts: a new sender, the same receiver here.
+			s := NewSender(tc.new)
+			var sent []*Pending
+			for i := 0; i < 5; i++ {
+				sent = append(sent, s.Add([]byte{byte(i)}, nil, now))
+			}
+			// An ack the receiver sent before it saw the new sender arrives
+			// late: it must acknowledge nothing of the new sender's.
+			if acked, lost := s.OnAck(staleCum, staleSack, now); len(acked)+len(lost) != 0 {
+				t.Fatalf("a stale ack (cum %d) acknowledged %d and declared %d lost of datagrams %d..%d",
+					staleCum, len(acked), len(lost), tc.new, tc.new+4)
+			}
+			if d, _ := s.Outstanding(); d != 5 {
+				t.Fatalf("%d outstanding after the stale ack, want 5", d)
+			}
+			for _, p := range sent {
+				if !r.Accept(p.Seq, s.Base()) {
+					t.Fatalf("datagram %d of the restarted sender taken for a copy", p.Seq)
+				}
+			}
+			if r.Accept(sent[2].Seq, s.Base()) {
+				t.Fatal("a copy of the restarted sender's datagram was accepted")
+			}
+			cum, sack := r.Ack()
+			if cum != tc.new+5 || sack != 0 {
+				t.Fatalf("ack %d %b, want %d 0", cum, sack, tc.new+5)
+			}
+			if acked, _ := s.OnAck(cum, sack, now); len(acked) != 5 {
+				t.Fatalf("the new receiver's ack acknowledged %d, want 5", len(acked))
+			}
+		})
+	}
+}
+
+// TestReceiverRefusesPastWindow: a seq MaxInFlight or more past the sender's own
+// base cannot come from a sender keeping the rules; it is refused, and it does
+// not move the receiver.
+func TestReceiverRefusesPastWindow(t *testing.T) {
+	var r Receiver
+	if !r.Accept(10, 10) {
+		t.Fatal("10 refused")
+	}
+	if r.Accept(10+MaxInFlight, 10) || r.Accept(1<<31, 10) {
+		t.Fatal("a seq past the window was accepted")
+	}
+	if !r.Accept(11, 10) {
+		t.Fatal("11 refused after the bad ones")
+	}
+	if cum, _ := r.Ack(); cum != 12 {
+		t.Fatalf("cum %d, want 12", cum)
+	}
+}
