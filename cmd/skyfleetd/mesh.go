@@ -52,6 +52,8 @@ func runMesh(args []string) error {
 		Listener: ln,
 		// Only root reaches the socket; the status service enforces access.
 		TrustedListener: true,
+		// The Pi imports and exports the bundles of USB sticks plugged in.
+		USBSticks: true,
 		Logf: func(format string, a ...any) {
 			fmt.Printf(time.Now().Format("15:04:05 ")+format+"\n", a...)
 		},

@@ -69,6 +69,10 @@ type Options struct {
 	// boots at 1970, so skyfleetd leaves this false and the time comes from
 	// [time] servers and the mesh.
 	TrustSystemClock bool
+	// USBSticks imports and exports the bundles of every USB stick plugged in
+	// with a skyfleet-bundles/ folder (package usbstick; Linux, as root):
+	// skyfleetd on a Pi sets it, `skyfleet node` on a host does not.
+	USBSticks bool
 }
 
 // Node is a running mesh node.
@@ -97,6 +101,7 @@ type Node struct {
 	Wall *walltime.Clock
 
 	stopControl func()
+	stopSticks  func() // stops the USB stick watcher; nil unless it runs
 	stopWall    func() // stops the clock's goroutines; nil until they run
 	untime      func() // stops stamping announcements with the time
 }
@@ -336,6 +341,9 @@ func (n *Node) Close() error {
 	}
 	if n.stopControl != nil {
 		n.stopControl()
+	}
+	if n.stopSticks != nil {
+		n.stopSticks()
 	}
 	if n.SAF != nil {
 		n.SAF.Close()

@@ -37,6 +37,9 @@ func (n *Node) startMessaging(ctx context.Context, psk [32]byte) error {
 		return err
 	}
 	n.SAF = eng
+	if n.opts.USBSticks {
+		n.startSticks(ctx)
+	}
 	go n.learnKeys(ctx)
 	return nil
 }

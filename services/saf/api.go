@@ -12,7 +12,8 @@ import (
 // The node API under /saf/; every path is in the control class (the master's
 // signature or the node's API token, internal/apiauth):
 //
-//	GET  /saf/stats    StoreStats and EngineStats as {"store": ..., "engine": ...}
+//	GET  /saf/stats    StoreStats and EngineStats as {"store": ..., "engine": ...},
+//	                   and what AddStats added (on a Pi: "usb_stick", usbstick.Stats)
 //	GET  /saf/bundles  []Info, every held bundle, oldest custody first
 //	GET  /saf/export   every held bundle not for this node as data-mule files, each
 //	                   a 4-byte big-endian length then the file (MarshalFile)
@@ -28,7 +29,7 @@ const MaxFile = 4 + 8 + MaxBundle
 func (e *Engine) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /saf/stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"store": e.store.Stats(), "engine": e.Stats()})
+		writeJSON(w, http.StatusOK, e.statsDoc())
 	})
 	mux.HandleFunc("GET /saf/bundles", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, e.store.List())

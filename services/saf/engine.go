@@ -100,6 +100,7 @@ type Engine struct {
 	delivering map[ID]bool
 	keep       map[ID]bool // in flight, but a copy came back: see returning
 	releasing  map[ID]bool // custody ending after an ack, this instant
+	extraStats map[string]func() any
 
 	wake chan struct{}
 	ctx  context.Context
@@ -808,6 +809,37 @@ type PeerStats struct {
 	Queued   int    `json:"queued"`
 	InFlight int    `json:"in_flight"`
 	Failures int    `json:"failures"`
+}
+
+// AddStats makes GET /saf/stats also hold fn's value under name (e.g.
+// "usb_stick"), beside "store" and "engine", which it cannot replace. fn is
+// called on every request, concurrently; it must be cheap and return a value
+// encoding/json can encode.
+func (e *Engine) AddStats(name string, fn func() any) {
+	if name == "store" || name == "engine" {
+		return
+	}
+	e.mu.Lock()
+	if e.extraStats == nil {
+		e.extraStats = map[string]func() any{}
+	}
+	e.extraStats[name] = fn
+	e.mu.Unlock()
+}
+
+// statsDoc is the GET /saf/stats document.
+func (e *Engine) statsDoc() map[string]any {
+	doc := map[string]any{"store": e.store.Stats(), "engine": e.Stats()}
+	e.mu.Lock()
+	extra := make(map[string]func() any, len(e.extraStats))
+	for k, fn := range e.extraStats {
+		extra[k] = fn
+	}
+	e.mu.Unlock()
+	for k, fn := range extra {
+		doc[k] = fn()
+	}
+	return doc
 }
 
 // Stats returns the engine's counters.
