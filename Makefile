@@ -66,6 +66,12 @@ bench: ## benchmarks (ratios printed by the benchmarks themselves)
 soak: bin/testcheck ## long runs outside CI: store-and-forward custody under 200 SIGKILLs (minutes)
 	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} $(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 60m -run '^(TestCustodySurvivesKills)$$' ./e2e/
 
+# Skyfleet against a peer mesh, outside CI: e2e/ygg_bench_test.go builds only with the
+# yggbench tag. ROUNDS from the environment overrides the 3 rounds.
+.PHONY: bench-ygg
+bench-ygg: ## Skyfleet vs Yggdrasil on a 4-node netns line, alternated rounds (root; installs yggdrasil; minutes)
+	bench/ygg.sh
+
 clean:
 	rm -rf bin skyfleet-*.img skyfleet-*.img.sha256
 
