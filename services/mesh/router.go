@@ -39,6 +39,7 @@ import (
 
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh/link"
+	"github.com/skyfleet/skyfleet/services/mesh/perhop"
 	"github.com/skyfleet/skyfleet/services/mesh/topology"
 )
 
@@ -879,7 +880,8 @@ func (r *Router) handleFrames(n *neighbour, b []byte, now time.Time) {
 		case frameReliable:
 			r.reliable(n, body, now)
 		case frameLinkAck:
-			cum, sack, err := parseLinkAck(body)
+			var words [perhop.MaxSACKWords]uint64
+			cum, sack, err := parseLinkAck(body, words[:0])
 			if err != nil {
 				r.count(CountBadFrame)
 				continue

@@ -19,8 +19,8 @@ import (
 //	Reliable  seq (4) | base (4) | frames: Data, DataRT and Credit frames. base is the
 //	          sender's oldest unacknowledged seq. Sent again, under the same seq,
 //	          until a LinkAck covers it; the receiver processes each seq once.
-//	LinkAck   cum (4) | sack (8): every seq before cum arrived, and cum+1+i for each
-//	          bit i of sack.
+//	LinkAck   cum (4) | sack (8 × 0..16): every seq before cum arrived, and
+//	          cum+1+64w+i for each bit i of sack word w (trailing zero words left out).
 //	Credit    route ID (4) | limit (8): the sender takes up to limit bytes
 //	          (cumulative, payload bytes) of the route whose ID on this link is route
 //	          ID. Limits only grow; the first is perhop.InitialCredit.
@@ -37,14 +37,23 @@ const (
 
 // Buffer sizes.
 const (
-	// minRouteBuffer and maxRouteBuffer bound one route's buffer at a hop, which
-	// otherwise follows twice the bandwidth-delay product of its out-link.
-	minRouteBuffer = 64 << 10
-	maxRouteBuffer = 4 << 20
+	// A route's buffer at a hop holds what is in flight on its out-link (up to
+	// the link's window) and what the upstream neighbour sends during a credit
+	// round trip: twice the out-link's window, plus minRouteBuffer for the
+	// in-link (whose rate and round trip this hop only sees once data flows),
+	// at most maxRouteBuffer. A buffer too small for both makes the route crawl
+	// at buffer ÷ two link round trips, whatever the links could carry.
+	minRouteBuffer = 256 << 10
+	maxRouteBuffer = 8 << 20
 	// NodeBufferCap caps the route bytes one node holds for all routes together;
 	// at the cap a hop grants no new credit until bytes leave.
 	NodeBufferCap = 64 << 20
-	// linkWindowFloor and linkWindowCeil bound a link's unacknowledged bytes.
+	// linkWindowFloor and linkWindowCeil bound a link's unacknowledged bytes,
+	// which otherwise follow twice the measured bandwidth-delay product. The
+	// floor covers what the minimum RTT misses: on a fast link the round trip
+	// of a busy node's acks is mostly its scheduling, many times the minimum.
+	// (What is in flight sits in the link's FIFO, where real-time frames cannot
+	// overtake it: on a slow link the floor is queueing delay; see README.)
 	linkWindowFloor = 64 << 10
 	linkWindowCeil  = 8 << 20
 	// plainQueueCap is a link's queue under Config.PlainForwarding, which drops
@@ -56,6 +65,9 @@ const (
 	// bulkShare: when both classes wait, every bulkShare-th data frame is bulk,
 	// so bulk never starves.
 	bulkShare = 4
+	// ackRepeats is how many more datagrams going to a neighbour anyway carry
+	// the latest link ack again.
+	ackRepeats = 2
 	// linkRTOFloor bounds the link retransmission timeout from below.
 	linkRTOFloor = 5 * time.Millisecond
 	// creditRefresh: a credit the upstream neighbour has not used up is sent
@@ -93,21 +105,24 @@ type routeQueue struct {
 // linkSF is a link's store-and-forward state: its reliable sender and receiver and
 // the route queues waiting to use it.
 type linkSF struct {
-	mu        sync.Mutex
-	snd       *perhop.Sender
-	rcv       perhop.Receiver
-	queues    map[uint64]*routeQueue // by qkey: a route's two classes queue apart
-	activeRT  []*routeQueue
-	activeBK  []*routeQueue
-	resend    []*perhop.Pending
-	credits   map[*rule]bool // rules whose credit to advertise on this link
-	granted   map[*rule]bool // rules granted credit on this link lately (refreshed by sfTimers)
-	turn      int
-	queued    int // payload bytes in queues
-	refreshed time.Time
-	nextDue   time.Time
-	plain     bool // Config.PlainForwarding
-	leaves    []pendingLeave
+	mu   sync.Mutex
+	snd  *perhop.Sender
+	rcv  perhop.Receiver
+	sack []uint64 // scratch for the acks pack builds
+	// ackRepeats counts the datagrams that may still carry the latest ack again.
+	ackRepeats int
+	queues     map[uint64]*routeQueue // by qkey: a route's two classes queue apart
+	activeRT   []*routeQueue
+	activeBK   []*routeQueue
+	resend     []*perhop.Pending
+	credits    map[*rule]bool // rules whose credit to advertise on this link
+	granted    map[*rule]bool // rules granted credit on this link lately (refreshed by sfTimers)
+	turn       int
+	queued     int // payload bytes in queues
+	refreshed  time.Time
+	nextDue    time.Time
+	plain      bool // Config.PlainForwarding
+	leaves     []pendingLeave
 	// window mirrors snd.Window(linkWindowFloor, linkWindowCeil) for readers that
 	// must not take mu (capacity).
 	window atomic.Int64
@@ -134,12 +149,28 @@ func parseCredit(b []byte) (rid uint32, limit uint64, err error) {
 	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint64(b[4:]), nil
 }
 
-// parseLinkAck decodes a LinkAck frame body: the cumulative seq and the bitmap.
-func parseLinkAck(b []byte) (cum uint32, sack uint64, err error) {
-	if len(b) != 12 {
-		return 0, 0, fmt.Errorf("link ack: %w: %d bytes", errFrameBody, len(b))
+// parseLinkAck decodes a LinkAck frame body: the cumulative seq and the SACK
+// bitmap's words, appended to sack[:0].
+func parseLinkAck(b []byte, sack []uint64) (cum uint32, words []uint64, err error) {
+	if len(b) < 4 || (len(b)-4)%8 != 0 || (len(b)-4)/8 > perhop.MaxSACKWords {
+		return 0, nil, fmt.Errorf("link ack: %w: %d bytes", errFrameBody, len(b))
 	}
-	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint64(b[4:]), nil
+	sack = sack[:0]
+	for i := 4; i < len(b); i += 8 {
+		sack = append(sack, binary.BigEndian.Uint64(b[i:]))
+	}
+	return binary.BigEndian.Uint32(b), sack, nil
+}
+
+// appendLinkAck appends a LinkAck frame: cum and the SACK words.
+func appendLinkAck(dst []byte, cum uint32, sack []uint64) []byte {
+	n := 4 + 8*len(sack)
+	dst = append(dst, frameLinkAck, byte(n>>8), byte(n))
+	dst = binary.BigEndian.AppendUint32(dst, cum)
+	for _, w := range sack {
+		dst = binary.BigEndian.AppendUint64(dst, w)
+	}
+	return dst
 }
 
 // parseReliable splits a Reliable frame body: seq, base and the inner frames.
@@ -164,14 +195,14 @@ func qkey(rid uint32, rt bool) uint64 {
 func ruleKey(in hop) uint64 { return uint64(in.link)<<32 | uint64(in.rid) }
 
 // capacity is the buffer a route gets at this node towards out (nil: local
-// delivery): twice out's bandwidth-delay product within the bounds, nothing more
-// once the node holds NodeBufferCap.
+// delivery): minRouteBuffer plus twice out's window, at most maxRouteBuffer;
+// nothing more once the node holds NodeBufferCap.
 func (r *Router) capacity(out *neighbour) int {
 	c := minRouteBuffer
 	if out != nil {
 		// Read without out's lock: a link's pack holds its own lock while it
 		// asks for other links' capacity.
-		c = min(max(int(out.sf.window.Load()), minRouteBuffer), maxRouteBuffer)
+		c = min(minRouteBuffer+2*int(out.sf.window.Load()), maxRouteBuffer)
 	}
 	if r.held.Load() >= NodeBufferCap {
 		return 0
@@ -305,7 +336,7 @@ func (r *Router) grant(n *neighbour, rid uint32, limit uint64) {
 
 // linkAck applies a LinkAck from n: acknowledged route bytes leave this node's
 // buffers; datagrams passed over are queued to be sent again.
-func (r *Router) linkAck(n *neighbour, cum uint32, sack uint64, now time.Time) {
+func (r *Router) linkAck(n *neighbour, cum uint32, sack []uint64, now time.Time) {
 	l := n.sf
 	l.mu.Lock()
 	acked, lost := l.snd.OnAck(cum, sack, now)
@@ -373,18 +404,36 @@ func (r *Router) reliable(n *neighbour, body []byte, now time.Time) {
 // pack fills plain (after the unreliable frames already in it) with this link's
 // reliable part: a datagram to send again, or new credit and data frames within
 // the link's window and each route's credit. It returns the new plain.
-func (n *neighbour) pack(plain []byte, max int, now time.Time) []byte {
+func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 	r := n.r
 	l := n.sf
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.rcv.AckDue && len(plain)+frameHeader+12 <= max {
-		cum, sack := l.rcv.Ack()
-		var b [12]byte
-		binary.BigEndian.PutUint32(b[:], cum)
-		binary.BigEndian.PutUint64(b[4:], sack)
-		plain = appendFrame(plain, frameLinkAck, b[:])
+	acked := false
+	if l.rcv.AckDue {
+		var cum uint32
+		cum, l.sack = l.rcv.Ack(l.sack)
+		if len(plain)+frameHeader+4+8*len(l.sack) <= max {
+			plain = appendLinkAck(plain, cum, l.sack)
+			acked, l.ackRepeats = true, ackRepeats
+		} else {
+			l.rcv.AckDue = true // the next datagram carries it
+		}
 	}
+	// The latest ack rides again on the next datagrams that go anyway (credits,
+	// data of the other direction): a lost ack then costs the neighbour no
+	// retransmission timeout and no copy sent for nothing.
+	defer func() {
+		if acked || l.ackRepeats == 0 || len(out) == 0 || !l.rcv.Started() {
+			return
+		}
+		cum, sack := l.rcv.Ack(l.sack)
+		l.sack = sack
+		if len(out)+frameHeader+4+8*len(sack) <= max {
+			out = appendLinkAck(out, cum, sack)
+			l.ackRepeats--
+		}
+	}()
 	// Credits for routes arriving over this link, unreliable: the window of
 	// this direction must not hold back the credit of the other, and a lost one
 	// is sent again (sfTimers).

@@ -97,6 +97,7 @@ func fuzzSeeds(f *testing.F) {
 	inner = appendFrame(inner, frameCredit, u32(5), binary.BigEndian.AppendUint64(nil, 1<<20))
 	f.Add(appendReliable(nil, 7, 7, inner))
 	f.Add(appendFrame(nil, frameLinkAck, u32(8), binary.BigEndian.AppendUint64(nil, 0b1011)))
+	f.Add(appendLinkAck(nil, 9, []uint64{0, 1 << 63, 5}))
 	f.Add(appendFrame(nil, frameCredit, u32(5), binary.BigEndian.AppendUint64(nil, 70000)))
 	f.Add(appendFrame(nil, frameDataRT, u32(5), []byte("rt")))
 }
@@ -126,7 +127,7 @@ func FuzzFrames(f *testing.F) {
 			case frameCredit:
 				parseCredit(body)
 			case frameLinkAck:
-				parseLinkAck(body)
+				parseLinkAck(body, nil)
 			case frameReliable:
 				if _, _, inner, err := parseReliable(body); err == nil {
 					for len(inner) > 0 {

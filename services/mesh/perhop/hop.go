@@ -18,6 +18,7 @@
 package perhop
 
 import (
+	"math/bits"
 	"time"
 )
 
@@ -62,6 +63,10 @@ type Sender struct {
 	inflight int // bytes of frames outstanding
 	highAck  uint32
 	haveAck  bool
+	// ackedSent is when the most recently sent datagram known to have arrived
+	// was sent (first transmissions only: the ack of one sent twice could be
+	// the first copy's).
+	ackedSent time.Time
 
 	srtt, rttvar, minRTT time.Duration
 	// delivery-rate estimate, bytes per second, over roughly one round trip
@@ -148,11 +153,11 @@ func (s *Sender) Add(frames []byte, routes []RouteBytes, now time.Time) *Pending
 	return p
 }
 
-// OnAck applies an acknowledgement: every sequence number before cum, and cum+1+i
-// for each bit i set in sack, has arrived. It returns the datagrams newly
+// OnAck applies an acknowledgement: every sequence number before cum, and
+// cum+1+64w+i for each bit i set in word w of sack, has arrived (Receiver.Ack). It returns the datagrams newly
 // acknowledged (their route bytes leave this hop's buffers) and those judged lost
 // because three later ones arrived (fast retransmit: send them again now).
-func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*Pending) {
+func (s *Sender) OnAck(cum uint32, sack []uint64, now time.Time) (acked, lost []*Pending) {
 	ack := func(seq uint32) {
 		p := s.get(seq)
 		if p == nil {
@@ -163,6 +168,9 @@ func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*P
 		s.inflight -= len(p.Frames)
 		if p.Tries == 1 { // Karn: no RTT sample from a datagram sent twice
 			s.sample(now.Sub(p.Sent))
+			if p.Sent.After(s.ackedSent) {
+				s.ackedSent = p.Sent
+			}
 		}
 		s.deliver(len(p.Frames), now)
 		acked = append(acked, p)
@@ -179,9 +187,9 @@ func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*P
 		ack(seq)
 	}
 	high := cum - 1
-	for i := 0; i < 64; i++ {
-		if sack&(1<<i) != 0 {
-			seq := cum + 1 + uint32(i)
+	for w, word := range sack[:min(len(sack), MaxSACKWords)] {
+		for ; word != 0; word &= word - 1 {
+			seq := cum + 1 + uint32(64*w+bits.TrailingZeros64(word))
 			ack(seq)
 			high = seq
 		}
@@ -191,9 +199,11 @@ func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*P
 	}
 	s.advance()
 	// Anything unacknowledged three or more below the highest acknowledged was
-	// passed over: lost, unless already sent again within the last RTT.
+	// passed over, and is lost if a datagram sent after its last transmission
+	// has arrived (RFC 8985 §6.2, RACK): a copy sent again is not judged by the
+	// datagrams that overtook the first one, or every loss would be sent twice.
 	for seq := s.base; before(seq, s.highAck-2); seq++ {
-		if p := s.get(seq); p != nil && now.Sub(p.Sent) >= s.srtt/2 {
+		if p := s.get(seq); p != nil && p.Sent.Before(s.ackedSent) {
 			lost = append(lost, p)
 		}
 	}
@@ -201,12 +211,13 @@ func (s *Sender) OnAck(cum uint32, sack uint64, now time.Time) (acked, lost []*P
 }
 
 // RTO returns the retransmission timeout (RFC 6298 §2: srtt + 4·rttvar), at
-// least floor; 3 × floor before the first sample.
+// least 1.5 × srtt + 2 ms (a link's acks wait for the neighbour's scheduling,
+// which a steady rttvar underrates) and floor; 3 × floor before the first sample.
 func (s *Sender) RTO(floor time.Duration) time.Duration {
 	if s.srtt == 0 {
 		return 3 * floor
 	}
-	return max(s.srtt+4*s.rttvar, floor)
+	return max(s.srtt+4*s.rttvar, s.srtt*3/2+2*time.Millisecond, floor)
 }
 
 // Due returns the datagrams unacknowledged for longer than rto (doubled per try)
@@ -339,15 +350,35 @@ func (r *Receiver) reset(base uint32) {
 	r.cum, r.started = base, true
 }
 
-// Ack returns the acknowledgement to send: the cumulative sequence number and
-// the bitmap of the 64 after it, and clears AckDue.
-func (r *Receiver) Ack() (cum uint32, sack uint64) {
+// Started reports whether any reliable datagram has arrived (only then is there
+// an ack to send).
+func (r *Receiver) Started() bool { return r.started }
+
+// MaxSACKWords is the most 64-bit words of SACK bitmap an acknowledgement carries:
+// enough to cover every datagram a sender may have outstanding.
+const MaxSACKWords = MaxInFlight / 64
+
+// Ack returns the acknowledgement to send, and clears AckDue: the cumulative
+// sequence number and the SACK bitmap after it (bit i of word w: cum+1+64w+i
+// arrived), appended to sack[:0], without trailing zero words, at most
+// MaxSACKWords. A bitmap as long as the window matters: a datagram the ack
+// cannot mention waits for the hole before it to be filled, and a sender
+// would time it out and send it again for nothing.
+func (r *Receiver) Ack(sack []uint64) (cum uint32, words []uint64) {
 	r.AckDue = false
-	for i := 0; i < 64; i++ {
-		w, b := r.bit(r.cum + 1 + uint32(i))
-		if r.seen[w]&b != 0 {
-			sack |= 1 << i
+	sack = sack[:0]
+	for w := 0; w < MaxSACKWords; w++ {
+		var word uint64
+		for i := 0; i < 64; i++ {
+			wi, b := r.bit(r.cum + 1 + uint32(64*w+i))
+			if r.seen[wi]&b != 0 {
+				word |= 1 << i
+			}
 		}
+		sack = append(sack, word)
+	}
+	for len(sack) > 0 && sack[len(sack)-1] == 0 {
+		sack = sack[:len(sack)-1]
 	}
 	return r.cum, sack
 }

@@ -16,15 +16,15 @@ func TestReceiverCopiesAndAck(t *testing.T) {
 	if r.Accept(101, 100) || r.Accept(103, 100) || r.Accept(99, 100) {
 		t.Fatal("a copy was accepted")
 	}
-	cum, sack := r.Ack()
+	cum, sack := r.Ack(nil)
 	// 100, 101 arrived: cum 102; 103 is bit 0, 105 bit 2.
-	if cum != 102 || sack != 0b101 {
+	if cum != 102 || len(sack) != 1 || sack[0] != 0b101 {
 		t.Fatalf("ack %d %b, want 102 101", cum, sack)
 	}
 	if !r.Accept(102, 100) {
 		t.Fatal("102 refused")
 	}
-	if cum, sack = r.Ack(); cum != 104 || sack != 0b1 {
+	if cum, sack = r.Ack(sack); cum != 104 || len(sack) != 1 || sack[0] != 0b1 {
 		t.Fatalf("ack %d %b, want 104 1", cum, sack)
 	}
 }
@@ -37,7 +37,7 @@ func TestReceiverWraps(t *testing.T) {
 			t.Fatalf("%d refused", seq+uint32(i))
 		}
 	}
-	if cum, _ := r.Ack(); cum != seq+10 {
+	if cum, _ := r.Ack(nil); cum != seq+10 {
 		t.Fatalf("cum %d, want %d", cum, seq+10)
 	}
 	if r.Accept(seq+5, seq) {
@@ -65,7 +65,7 @@ func TestLossyLink(t *testing.T) {
 	var wire []inflight
 	var acks []struct {
 		cum  uint32
-		sack uint64
+		sack []uint64
 		at   time.Time
 	}
 	sent := 0
@@ -104,11 +104,11 @@ func TestLossyLink(t *testing.T) {
 		}
 		wire = rest
 		if r.AckDue {
-			c, sk := r.Ack()
+			c, sk := r.Ack(nil)
 			if rng.Float64() >= 0.2 {
 				acks = append(acks, struct {
 					cum  uint32
-					sack uint64
+					sack []uint64
 					at   time.Time
 				}{c, sk, now.Add(delay)})
 			}
@@ -192,7 +192,7 @@ func TestRTTSample(t *testing.T) {
 	p := s.Add([]byte("x"), nil, now)
 	var r Receiver
 	r.Accept(p.Seq, s.Base())
-	cum, sack := r.Ack()
+	cum, sack := r.Ack(nil)
 	acked, _ := s.OnAck(cum, sack, now.Add(20*time.Millisecond))
 	if len(acked) != 1 {
 		t.Fatalf("acked %d", len(acked))
@@ -227,7 +227,7 @@ func TestNeighbourRestarts(t *testing.T) {
 					t.Fatalf("old datagram %d refused", p.Seq)
 				}
 			}
-			staleCum, staleSack := r.Ack()
+			staleCum, staleSack := r.Ack(nil)
 
 			// The neighbour restarts: a new sender, the same receiver here.
 			s := NewSender(tc.new)
@@ -252,8 +252,8 @@ func TestNeighbourRestarts(t *testing.T) {
 			if r.Accept(sent[2].Seq, s.Base()) {
 				t.Fatal("a copy of the restarted sender's datagram was accepted")
 			}
-			cum, sack := r.Ack()
-			if cum != tc.new+5 || sack != 0 {
+			cum, sack := r.Ack(nil)
+			if cum != tc.new+5 || len(sack) != 0 {
 				t.Fatalf("ack %d %b, want %d 0", cum, sack, tc.new+5)
 			}
 			if acked, _ := s.OnAck(cum, sack, now); len(acked) != 5 {
@@ -277,7 +277,37 @@ func TestReceiverRefusesPastWindow(t *testing.T) {
 	if !r.Accept(11, 10) {
 		t.Fatal("11 refused after the bad ones")
 	}
-	if cum, _ := r.Ack(); cum != 12 {
+	if cum, _ := r.Ack(nil); cum != 12 {
 		t.Fatalf("cum %d, want 12", cum)
+	}
+}
+
+// TestSACKCoversTheWindow: with the first of 600 outstanding datagrams lost, one
+// ack acknowledges the other 599, so none of them waits for the hole and times
+// out (which a 64-bit bitmap would make every one past the 65th do).
+func TestSACKCoversTheWindow(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := NewSender(1 << 30)
+	var r Receiver
+	var ps []*Pending
+	for i := 0; i < 600; i++ {
+		ps = append(ps, s.Add([]byte{1}, nil, now))
+	}
+	for _, p := range ps[1:] {
+		r.Accept(p.Seq, s.Base())
+	}
+	cum, sack := r.Ack(nil)
+	if cum != ps[0].Seq {
+		t.Fatalf("cum %d, want %d", cum, ps[0].Seq)
+	}
+	acked, lost := s.OnAck(cum, sack, now.Add(time.Millisecond))
+	if len(acked) != 599 || len(lost) != 0 {
+		t.Fatalf("acked %d lost %d, want 599 and 0 (the hole was sent at the same moment as the rest)", len(acked), len(lost))
+	}
+	if d, _ := s.Outstanding(); d != 1 {
+		t.Fatalf("%d outstanding, want only the hole", d)
+	}
+	if due := s.Due(now.Add(time.Second), 100*time.Millisecond); len(due) != 1 || due[0] != ps[0] {
+		t.Fatalf("%d due at the RTO, want only the hole", len(due))
 	}
 }
