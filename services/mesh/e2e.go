@@ -1405,7 +1405,7 @@ func (r *Router) Dial(ctx context.Context, k topology.Key, port uint16) (net.Con
 		}
 	}
 	sp := &streamPaths{p: p, sport: sport, dport: port}
-	c := stream.Dial(sp, Addr{Key: r.self, Port: sport}, Addr{Key: k, Port: port}, stream.Config{})
+	c := stream.Dial(sp, Addr{Key: r.self, Port: sport}, Addr{Key: k, Port: port}, r.streamConfig())
 	p.streams[streamKey{sport, port}] = c
 	p.mu.Unlock()
 	go e.reap(p, streamKey{sport, port}, c)
@@ -1440,7 +1440,7 @@ func (e *endToEnd) streamSegment(p *peer, sport, dport uint16, seg []byte) {
 		return
 	}
 	sp := &streamPaths{p: p, sport: dport, dport: sport}
-	c, err := stream.Accept(sp, Addr{Key: e.r.self, Port: dport}, Addr{Key: p.key, Port: sport}, stream.Config{}, seg)
+	c, err := stream.Accept(sp, Addr{Key: e.r.self, Port: dport}, Addr{Key: p.key, Port: sport}, e.r.streamConfig(), seg)
 	if err != nil {
 		return
 	}
@@ -1463,4 +1463,10 @@ func (e *endToEnd) reap(p *peer, key streamKey, c *stream.Conn) {
 		delete(p.streams, key)
 	}
 	p.mu.Unlock()
+}
+
+// streamConfig is the configuration of the router's streams: over store and
+// forward, late packets are not taken for lost ones.
+func (r *Router) streamConfig() stream.Config {
+	return stream.Config{PerHopReliable: !r.cfg.PlainForwarding}
 }

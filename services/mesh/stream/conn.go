@@ -48,6 +48,12 @@ type Config struct {
 	// IdleTimeout fails the Conn with ErrIdleTimeout when nothing at all has
 	// been heard from the peer for this long; default 30 s.
 	IdleTimeout time.Duration
+	// PerHopReliable says the paths keep and resend data at every hop (store
+	// and forward): a packet overtaken by later ones is late, held up by a
+	// hop's recovery, not lost. Loss is then judged by time only, after two
+	// round trips or a round trip plus four deviations (RFC 6298's margin),
+	// whichever is longer, not after three later packets.
+	PerHopReliable bool
 }
 
 // Defaults of Config.

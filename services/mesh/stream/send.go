@@ -19,6 +19,9 @@ type pathState struct {
 	minRTT   time.Duration
 	minRTTAt time.Time
 	latest   time.Duration
+	// the current round (one srtt) and its smallest sample
+	roundStart time.Time
+	roundMin   time.Duration
 
 	// sending
 	cwnd     int
@@ -512,11 +515,33 @@ func (c *Conn) rttSampleLocked(x *pathState, s time.Duration, now time.Time) {
 	}
 	// A standing queue (round trip well above the minimum) means the route is
 	// saturated: back off gently, at most once per round trip.
-	if x.srtt > x.minRTT+max(x.minRTT/2, 40*time.Millisecond) && now.Sub(x.lastCut) > x.srtt {
+	thr := max(x.minRTT/2, 40*time.Millisecond)
+	if x.srtt > x.minRTT+thr && now.Sub(x.lastCut) > x.srtt {
 		x.lastCut = now
 		x.cwnd = max(x.cwnd*7/10, minCwndPkts*x.mtu)
 		x.ssthresh = x.cwnd
 	}
+	// Once a round trip, the smallest sample of the round says whether any
+	// queue stands on the route (every packet waits in a standing queue, while
+	// a hop's loss recovery or a link's jitter delays only some). None to speak
+	// of (under a quarter of the minimum, as on a long route) while the window
+	// is in use: grow by an eighth more per round trip, so a long fat route
+	// fills in seconds rather than one MTU per round trip. A short route grows
+	// by the MTU per round trip, quick there, without overshooting into the
+	// hops' buffers.
+	if x.roundStart.IsZero() || s < x.roundMin {
+		x.roundMin = s
+	}
+	if x.roundStart.IsZero() {
+		x.roundStart = now
+	}
+	if now.Sub(x.roundStart) < x.srtt {
+		return
+	}
+	if x.roundMin-x.minRTT < min(thr/2, x.minRTT/4) && x.cwnd >= x.ssthresh && x.inflight+x.mtu >= x.cwnd/2 {
+		x.cwnd = min(x.cwnd+x.cwnd/8, c.cfg.Window)
+	}
+	x.roundStart, x.roundMin = now, s
 }
 
 // detectLossLocked declares lost the packets on x that later packets on the
@@ -528,6 +553,11 @@ func (c *Conn) detectLossLocked(x *pathState, now time.Time) {
 		return
 	}
 	delay := x.lossDelay()
+	thr := x.reorderThr
+	if c.cfg.PerHopReliable {
+		delay = max(delay, 2*max(x.srtt, x.latest), x.srtt+4*x.rttvar)
+		thr = ^uint64(0)
+	}
 	for x.qhead < len(x.queue) {
 		p := c.pkt(x.queue[x.qhead])
 		if p == nil || p.state != pktOutstanding {
@@ -537,7 +567,7 @@ func (c *Conn) detectLossLocked(x *pathState, now time.Time) {
 		if p.pathSeq >= x.largestSeq {
 			break
 		}
-		if x.largestSeq-p.pathSeq >= x.reorderThr || now.Sub(p.t) >= delay {
+		if x.largestSeq-p.pathSeq >= thr || now.Sub(p.t) >= delay {
 			c.lostLocked(p, false)
 			x.qhead++
 			continue

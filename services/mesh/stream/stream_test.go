@@ -782,3 +782,33 @@ func BenchmarkStreamClean(b *testing.B) {
 	<-y.Done()
 	tp.net.Close()
 }
+
+// TestPerHopReliableLateNotLost: over a route that reorders a lot but loses
+// nothing (what store and forward looks like end to end: a packet held up by a
+// hop's recovery arrives late), PerHopReliable takes late packets for late, and
+// sends far less again than the default loss detection, which judges a packet
+// lost three packets behind.
+func TestPerHopReliableLateNotLost(t *testing.T) {
+	leakCheck(t)
+	lc := linkCfg{delay: 5 * time.Millisecond, jitter: 3 * time.Millisecond, reorder: 0.2}
+	resent := map[bool]uint64{}
+	for _, hop := range []bool{false, true} {
+		tp := newTestPair(1, lc, Config{PerHopReliable: hop})
+		a, b, err := tp.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		transfer(t, tp, a, b, 2<<20, false, nil)
+		st := a.Stats()
+		resent[hop] = st.SegmentsRetransmitted
+		t.Logf("PerHopReliable %v: %d segments sent, %d sent again, %d declared lost (%d spuriously)",
+			hop, st.SegmentsSent, st.SegmentsRetransmitted, st.SegmentsLost, st.SegmentsSpurious)
+		closeBoth(t, tp, a, b)
+	}
+	if resent[false] == 0 {
+		t.Fatal("the default detection sent nothing again on this reordering route: the test shows nothing")
+	}
+	if resent[true]*2 > resent[false] {
+		t.Errorf("PerHopReliable sent %d segments again, the default %d: want under half", resent[true], resent[false])
+	}
+}
