@@ -105,6 +105,10 @@ type peer struct {
 	// (routes.sendBack), so that answering a first contact does not wait for a
 	// route back to be set up.
 	back atomic.Pointer[rule]
+	// resets and resetsAt count the stream resets sent to the peer in the
+	// second from resetsAt (allowReset).
+	resets   int
+	resetsAt time.Time
 }
 
 type e2eRef struct {
@@ -1424,6 +1428,12 @@ func (e *endToEnd) streamSegment(p *peer, sport, dport uint16, seg []byte) {
 		return
 	}
 	if !stream.IsSYN(seg) {
+		// A stream this node does not know: it ended here, or this node
+		// restarted since. Say so, or the peer sends into the void until its
+		// idle timeout.
+		if rst := stream.ResetFor(seg); rst != nil && p.allowReset(time.Now()) {
+			p.sendStreamReset(dport, sport, rst)
+		}
 		return
 	}
 	e.mu.Lock()
@@ -1469,4 +1479,34 @@ func (e *endToEnd) reap(p *peer, key streamKey, c *stream.Conn) {
 // forward, late packets are not taken for lost ones.
 func (r *Router) streamConfig() stream.Config {
 	return stream.Config{PerHopReliable: !r.cfg.PlainForwarding}
+}
+
+// maxResetsPerSecond caps the stream resets sent to one peer (streamSegment).
+const maxResetsPerSecond = 20
+
+// allowReset reports whether another stream reset may go to p now.
+func (p *peer) allowReset(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.resetsAt) >= time.Second {
+		p.resetsAt, p.resets = now, 0
+	}
+	if p.resets >= maxResetsPerSecond {
+		return false
+	}
+	p.resets++
+	return true
+}
+
+// sendStreamReset sends a stream's RST segment from port sport here to dport at p:
+// on a route of this node's own if one is up, else back along the route p's
+// traffic arrives on (a node that has just restarted has no route of its own).
+func (p *peer) sendStreamReset(sport, dport uint16, rst []byte) {
+	if rt := p.upRoute(); rt != nil {
+		p.sendApp(rt, appStream, sport, dport, rst)
+		return
+	}
+	if back := p.back.Load(); back != nil {
+		p.sendAppOn(nil, back, appStream, sport, dport, rst)
+	}
 }

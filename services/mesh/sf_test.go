@@ -3,8 +3,12 @@ package mesh
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/skyfleet/skyfleet/services/mesh/stream"
 )
 
 // TestStoreForwardLossyLinks: with 20% of datagrams lost on every link, per-hop
@@ -176,6 +180,28 @@ func testDestinationRestart(t *testing.T, down time.Duration) {
 		t.Fatalf("%s: nothing arrived in 15 s", what)
 	}
 	exchange(rx, "before")
+	// A stream open across the restart: the destination forgets it, and must
+	// say so (a reset), or the source would send into the void until its idle
+	// timeout (30 s).
+	sl, err := dst.r.Listen(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if c, err := sl.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sc, err := src.r.Dial(ctx, keyOf(dst), 10)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if _, err := sc.Write([]byte("before the restart")); err != nil {
+		t.Fatal(err)
+	}
 	// Restart: the same key and address, nothing else kept.
 	dst.r.Close()
 	dst.tr.Close()
@@ -204,6 +230,20 @@ func testDestinationRestart(t *testing.T, down time.Duration) {
 	t.Cleanup(func() { r.Close() })
 	rx2, _ := r.ListenPacket(9)
 	exchange(rx2, "after")
+	// The stream: writes go on until the reset comes back, then fail with it.
+	start := time.Now()
+	var werr error
+	for time.Since(start) < 15*time.Second {
+		sc.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, werr = sc.Write(make([]byte, 1000)); errors.Is(werr, stream.ErrReset) {
+			break
+		}
+	}
+	if !errors.Is(werr, stream.ErrReset) {
+		t.Errorf("the stream open across the restart: %v after %v, want a reset", werr, time.Since(start).Round(time.Millisecond))
+	} else {
+		t.Logf("the stream open across the restart was reset %v after the restarted node answered", time.Since(start).Round(time.Millisecond))
+	}
 	if src.r.Counters()["e2e_peer_restarts"] == 0 {
 		t.Error("the source did not notice the restart (it may have recovered another way)")
 	}

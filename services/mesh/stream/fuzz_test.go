@@ -128,6 +128,14 @@ func fuzzOne(t *testing.T, b []byte) {
 			}
 		}
 		IsSYN(b)
+		if rst := ResetFor(b); rst != nil {
+			// A reset answers a valid, non-SYN, non-RST segment of the same
+			// stream, and is never itself answered.
+			var s, r segment
+			if s.decode(b) != nil || r.decode(rst) != nil || r.flags != flagRST || r.conn != s.conn || ResetFor(rst) != nil {
+				t.Fatalf("ResetFor(%x) = %x", b, rst)
+			}
+		}
 		if c, err := Accept(nil, fakeAddr("x"), fakeAddr("y"), Config{}, b); err == nil {
 			c.mu.Lock()
 			c.finishLocked(nil)

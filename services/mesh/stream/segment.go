@@ -235,3 +235,18 @@ func IsSYN(seg []byte) bool {
 	}
 	return s.flags&flagSYN != 0 && s.flags&flagACK == 0
 }
+
+// ResetFor returns the RST segment answering seg, a segment of a stream this end
+// does not know (RFC 9293 §3.10.7.1: a segment for a closed connection is answered
+// with a reset): the peer's Conn then ends with ErrReset instead of sending into
+// the void until its idle timeout, as after this end restarted. It returns nil
+// for a malformed segment, a SYN (a new stream, for Accept) and a RST (never
+// answered, so two ends that both forgot a stream cannot volley resets).
+func ResetFor(seg []byte) []byte {
+	var s segment
+	if s.decode(seg) != nil || s.flags&(flagSYN|flagRST) != 0 {
+		return nil
+	}
+	r := segment{flags: flagRST, conn: s.conn}
+	return r.encode(make([]byte, 0, r.size()))
+}
