@@ -37,14 +37,15 @@ const (
 
 // Buffer sizes.
 const (
-	// A route's buffer at a hop holds what is in flight on its out-link (up to
-	// the link's window) and what the upstream neighbour sends during a credit
-	// round trip: twice the out-link's window, plus minRouteBuffer for the
-	// in-link (whose rate and round trip this hop only sees once data flows),
-	// at most maxRouteBuffer. A buffer too small for both makes the route crawl
-	// at buffer ÷ two link round trips, whatever the links could carry.
-	minRouteBuffer = 256 << 10
-	maxRouteBuffer = 8 << 20
+	// minRouteBuffer and maxRouteBuffer bound one route's buffer at a hop, which
+	// otherwise follows the out-link's window (twice its bandwidth-delay
+	// product). One window leaves the in-link no credit while the out-link is
+	// full, so a long lossy route crawls (README: the 5%-loss line). Larger
+	// buffers wait on a link fault they expose on loopback UDP: the next node
+	// drops tens of thousands of datagrams as replays or retired key epochs
+	// (drop_data_replay), and the links resend without end (README).
+	minRouteBuffer = 64 << 10
+	maxRouteBuffer = 4 << 20
 	// NodeBufferCap caps the route bytes one node holds for all routes together;
 	// at the cap a hop grants no new credit until bytes leave.
 	NodeBufferCap = 64 << 20
@@ -195,14 +196,14 @@ func qkey(rid uint32, rt bool) uint64 {
 func ruleKey(in hop) uint64 { return uint64(in.link)<<32 | uint64(in.rid) }
 
 // capacity is the buffer a route gets at this node towards out (nil: local
-// delivery): minRouteBuffer plus twice out's window, at most maxRouteBuffer;
-// nothing more once the node holds NodeBufferCap.
+// delivery): out's window within the bounds; nothing more once the node holds
+// NodeBufferCap.
 func (r *Router) capacity(out *neighbour) int {
 	c := minRouteBuffer
 	if out != nil {
 		// Read without out's lock: a link's pack holds its own lock while it
 		// asks for other links' capacity.
-		c = min(minRouteBuffer+2*int(out.sf.window.Load()), maxRouteBuffer)
+		c = min(max(int(out.sf.window.Load()), minRouteBuffer), maxRouteBuffer)
 	}
 	if r.held.Load() >= NodeBufferCap {
 		return 0
