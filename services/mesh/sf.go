@@ -425,7 +425,9 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 	// data of the other direction): a lost ack then costs the neighbour no
 	// retransmission timeout and no copy sent for nothing.
 	defer func() {
-		if acked || l.ackRepeats == 0 || len(out) == 0 || !l.rcv.Started() {
+		// Not while an ack is due: it did not fit here and goes whole in the
+		// next datagram (Ack would clear AckDue).
+		if acked || l.rcv.AckDue || l.ackRepeats == 0 || len(out) == 0 || !l.rcv.Started() {
 			return
 		}
 		cum, sack := l.rcv.Ack(l.sack)

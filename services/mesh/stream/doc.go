@@ -53,7 +53,13 @@
 // Random loss is not taken as congestion: flow is bounded by the receiver's
 // window, the sender's Window and a per-path window that grows with every
 // acknowledged byte and shrinks only when the round trip shows a standing
-// queue (srtt well above the path's minimum) or after a timeout.
+// queue (srtt well above the path's minimum) or after a timeout; once a
+// round trip, if the round's smallest sample shows no queue (under a quarter
+// of the minimum) while the window is in use, it also grows by an eighth, so
+// a long route fills in seconds.
+// With Config.PerHopReliable (routes that keep data at every hop, where a
+// packet overtaken by later ones is late, not lost) loss is judged by time
+// only, after max(2 RTT, srtt + 4·rttvar).
 // Loss is judged per path, since paths differ in delay: a packet is lost
 // when packets sent after it on the same path are acknowledged and it is
 // either 3 packets or 9/8 of a round trip behind them; a late
