@@ -167,9 +167,21 @@ func (n *custodyNode) ready(t *testing.T) {
 	}
 }
 
-// call makes an API request with the node's token: body, if set, is sent as JSON,
-// and the answer is decoded into out, if set, when the status is 200.
+// call makes an API request with the node's token (apiCall).
 func (n *custodyNode) call(method, path string, body, out any, timeout time.Duration) (int, error) {
+	return apiCall(custodyClient, n.tok, n.status, method, path, body, out, timeout)
+}
+
+func (n *custodyNode) inbox() ([]msg.InboxEntry, error)   { return inboxVia(n.call, 20*time.Second) }
+func (n *custodyNode) outbox() ([]msg.OutboxEntry, error) { return outboxVia(n.call, 20*time.Second) }
+
+// apiCaller is a node's call: one API request with the node's credential.
+type apiCaller func(method, path string, body, out any, timeout time.Duration) (int, error)
+
+// apiCall makes one request to the node API on hostport with client (a copy of
+// it, with timeout) and cred: body, if set, is sent as JSON, and a 200 answer is
+// decoded into out, if set. It returns the status code.
+func apiCall(client *http.Client, cred apiauth.Credential, hostport, method, path string, body, out any, timeout time.Duration) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		j, err := json.Marshal(body)
@@ -178,15 +190,18 @@ func (n *custodyNode) call(method, path string, body, out any, timeout time.Dura
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, "http://"+n.status+path, rd)
+	req, err := http.NewRequest(method, "http://"+hostport+path, rd)
 	if err != nil {
 		return 0, err
 	}
-	if err := n.tok.Authorize(custodyClient, req); err != nil {
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c := *client
+	c.Timeout = timeout
+	if err := cred.Authorize(&c, req); err != nil {
 		return 0, err
 	}
-	c := *custodyClient
-	c.Timeout = timeout
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
@@ -199,22 +214,56 @@ func (n *custodyNode) call(method, path string, body, out any, timeout time.Dura
 	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
 }
 
-func (n *custodyNode) inbox() ([]msg.InboxEntry, error) {
+// inboxVia returns the node's inbox (GET /msg/inbox).
+func inboxVia(call apiCaller, timeout time.Duration) ([]msg.InboxEntry, error) {
 	var in []msg.InboxEntry
-	code, err := n.call("GET", "/msg/inbox", nil, &in, 20*time.Second)
+	code, err := call("GET", "/msg/inbox", nil, &in, timeout)
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("GET /msg/inbox: %d", code)
 	}
 	return in, err
 }
 
-func (n *custodyNode) outbox() ([]msg.OutboxEntry, error) {
+// outboxVia returns the node's outbox (GET /msg/outbox).
+func outboxVia(call apiCaller, timeout time.Duration) ([]msg.OutboxEntry, error) {
 	var out []msg.OutboxEntry
-	code, err := n.call("GET", "/msg/outbox", nil, &out, 20*time.Second)
+	code, err := call("GET", "/msg/outbox", nil, &out, timeout)
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("GET /msg/outbox: %d", code)
 	}
 	return out, err
+}
+
+// heldVia returns the IDs of the bundles the node holds (GET /saf/bundles; nil
+// when it does not answer).
+func heldVia(call apiCaller, timeout time.Duration) map[string]bool {
+	var in []struct {
+		ID string `json:"id"`
+	}
+	if code, err := call("GET", "/saf/bundles", nil, &in, timeout); err != nil || code != http.StatusOK {
+		return nil
+	}
+	out := make(map[string]bool, len(in))
+	for _, b := range in {
+		out[b.ID] = true
+	}
+	return out
+}
+
+// towardsVia returns how many bundles the node has queued for, and sent without
+// a custody ack yet to, the neighbour with key hex (GET /saf/stats; 0, 0 for a
+// neighbour it has no custody stream to; ok false when it does not answer).
+func towardsVia(call apiCaller, key string, timeout time.Duration) (queued, inFlight int, ok bool) {
+	var st safStats
+	if code, err := call("GET", "/saf/stats", nil, &st, timeout); err != nil || code != http.StatusOK {
+		return 0, 0, false
+	}
+	for _, p := range st.Engine.Neighbours {
+		if p.Key == key {
+			return p.Queued, p.InFlight, true
+		}
+	}
+	return 0, 0, true
 }
 
 // safStats is what the test reads of GET /saf/stats.
@@ -226,16 +275,11 @@ type safStats struct {
 // inFlightTo returns how many Transfers n has sent to the node with key hex and
 // not yet had a custody ack for (-1 when n does not answer).
 func (n *custodyNode) inFlightTo(key string) int {
-	var st safStats
-	if code, err := n.call("GET", "/saf/stats", nil, &st, time.Second); err != nil || code != http.StatusOK {
+	_, inFlight, ok := towardsVia(n.call, key, time.Second)
+	if !ok {
 		return -1
 	}
-	for _, p := range st.Engine.Neighbours {
-		if p.Key == key {
-			return p.InFlight
-		}
-	}
-	return 0
+	return inFlight
 }
 
 // custodyState says, for each node, how many bundles it holds, its counters since
@@ -315,17 +359,7 @@ func heldFor(nodes []*custodyNode, key string) string {
 }
 
 // heldBundles returns the IDs of the bundles n holds (nil when it does not answer).
-func (n *custodyNode) heldBundles() map[string]bool {
-	var in []saf.Info
-	if code, err := n.call("GET", "/saf/bundles", nil, &in, 20*time.Second); err != nil || code != http.StatusOK {
-		return nil
-	}
-	out := make(map[string]bool, len(in))
-	for _, b := range in {
-		out[b.ID] = true
-	}
-	return out
-}
+func (n *custodyNode) heldBundles() map[string]bool { return heldVia(n.call, 20*time.Second) }
 
 // TestCustodySurvivesKills: a line of three nodes, A – B – C, on loopback UDP. A
 // sender posts small messages for C to A's /msg/send all along (25 a second); an ID

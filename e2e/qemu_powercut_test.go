@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -81,90 +79,28 @@ func (n *pcNode) api() string {
 // the next boot.
 var pcClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
-// call makes an API request with the node's credential: body, if set, is sent as
-// JSON, and a 200 answer is decoded into out, if set.
+// call makes an API request with the node's credential (apiCall).
 func (n *pcNode) call(method, path string, body, out any, timeout time.Duration) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		j, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, "http://"+n.api()+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	c := *pcClient
-	c.Timeout = timeout
 	if n.cred == nil {
 		return 0, fmt.Errorf("%s: no credential yet", n.name)
 	}
-	if err := n.cred.Authorize(&c, req); err != nil {
-		return 0, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || out == nil {
-		io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
-	}
-	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
+	return apiCall(pcClient, n.cred, n.api(), method, path, body, out, timeout)
 }
 
-func (n *pcNode) inbox() ([]msg.InboxEntry, error) {
-	var in []msg.InboxEntry
-	code, err := n.call("GET", "/msg/inbox", nil, &in, 30*time.Second)
-	if err == nil && code != http.StatusOK {
-		err = fmt.Errorf("GET /msg/inbox: %d", code)
-	}
-	return in, err
-}
-
-func (n *pcNode) outbox() ([]msg.OutboxEntry, error) {
-	var out []msg.OutboxEntry
-	code, err := n.call("GET", "/msg/outbox", nil, &out, 30*time.Second)
-	if err == nil && code != http.StatusOK {
-		err = fmt.Errorf("GET /msg/outbox: %d", code)
-	}
-	return out, err
-}
+func (n *pcNode) inbox() ([]msg.InboxEntry, error)   { return inboxVia(n.call, 30*time.Second) }
+func (n *pcNode) outbox() ([]msg.OutboxEntry, error) { return outboxVia(n.call, 30*time.Second) }
 
 // held returns the IDs of the bundles n holds (nil when it does not answer).
-func (n *pcNode) held() map[string]bool {
-	var in []struct {
-		ID string `json:"id"`
-	}
-	if code, err := n.call("GET", "/saf/bundles", nil, &in, 30*time.Second); err != nil || code != http.StatusOK {
-		return nil
-	}
-	out := make(map[string]bool, len(in))
-	for _, b := range in {
-		out[b.ID] = true
-	}
-	return out
-}
+func (n *pcNode) held() map[string]bool { return heldVia(n.call, 30*time.Second) }
 
 // towards returns how many bundles n has queued for, and sent without a custody
 // ack yet to, the neighbour with key hex (-1, -1 when n does not answer).
 func (n *pcNode) towards(key string) (queued, inFlight int) {
-	var st safStats
-	if code, err := n.call("GET", "/saf/stats", nil, &st, 2*time.Second); err != nil || code != http.StatusOK {
+	q, f, ok := towardsVia(n.call, key, 2*time.Second)
+	if !ok {
 		return -1, -1
 	}
-	for _, p := range st.Engine.Neighbours {
-		if p.Key == key {
-			return p.Queued, p.InFlight
-		}
-	}
-	return 0, 0
+	return q, f
 }
 
 // pcSender posts a message to one node's /msg/send every tick until stopped and
