@@ -92,14 +92,17 @@
 //     once) but keeps sending in n; replies with the rekey ack sealed in n (a repeated
 //     init gets the same ack again);
 //  3. initiator, Open of the ack: derives n+1, sends in it from now on, keeps n as
-//     "previous" (receive only) until the following rekey, replies with a confirm
-//     sealed in n+1, resent by Tick until the responder is heard in n+1;
-//  4. responder, Open of anything sealed in n+1: n+1 becomes current, n previous;
+//     retired (receive only), replies with a confirm sealed in n+1, resent by Tick
+//     until the responder is heard in n+1;
+//  4. responder, Open of anything sealed in n+1: n+1 becomes current, n retired;
 //     replies with a confirm sealed in n+1, so the initiator hears the switch even if
 //     the responder has no data to send.
 //
 // The initiator starts the next rekey only once it has heard the responder in the
-// current epoch for a while, so retiring epoch n-1 cannot cut off datagrams the
-// responder still sends in it. Each epoch has its own counters and replay window.
-// See Session.Tick for the schedule and Session.Open for the receive side.
+// current epoch for a while. Each epoch has its own counters and replay window. A
+// retired epoch still opens datagrams, for at most RetainRetired and while it is
+// among the MaxRetired newest retired ones: over an end-to-end session the rekey
+// messages travel ahead of bulk data, which may wait seconds in the routers' buffers
+// and arrive several epochs late. See Session.Tick for the schedule and Session.Open
+// for the receive side.
 package link

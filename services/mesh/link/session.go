@@ -41,6 +41,15 @@ const (
 	// reaches it, and Open drops counters at or above it. Rekeying resets counters, so
 	// only a session that cannot rekey ever gets there.
 	RejectAfterCounter = 1 << 60
+	// MaxRetired and RetainRetired bound how long a retired epoch still opens
+	// datagrams (receive only): at most the MaxRetired newest retired epochs, each
+	// for at most RetainRetired after it stopped being current. A datagram sealed
+	// before a rekey may arrive after several more: an end-to-end session's rekey
+	// messages overtake bulk data waiting seconds in the hops' route buffers. Later
+	// than that it is dropped as ErrEpoch. The bound is also how long a stolen
+	// receive key stays useful to someone holding old ciphertext.
+	MaxRetired    = 16
+	RetainRetired = time.Minute
 )
 
 const (
@@ -59,6 +68,7 @@ type keypair struct {
 	recv    cipher.AEAD
 	chain   [32]byte // secret for deriving epoch+1; read and written under Session.mu
 	created time.Time
+	retired time.Time // when it stopped being cur; set under Session.mu before it is published in keyset.old
 	// traffic: caller data was sealed or opened in this epoch (for Tick's schedule).
 	traffic atomic.Bool
 	// firstRecv: UnixNano of the first datagram opened in this epoch, 0 = none yet.
@@ -84,24 +94,64 @@ func newKeypair(epoch uint64, chain, send, recv [32]byte, now time.Time) *keypai
 }
 
 // keyset is an immutable snapshot of the live epochs, swapped atomically so that Seal
-// and Open take no lock to find their keys. cur is the epoch we send in; prev (the
-// epoch before, receive only) lets late datagrams through after a rekey; next (only on
+// and Open take no lock to find their keys. cur is the epoch we send in; next (only on
 // the responder) is installed by a rekey init and becomes cur as soon as anything
-// arrives in it. Their epochs are consecutive, so their wire bytes differ.
+// arrives in it; old holds the retired epochs, newest first, receive only, so that a
+// datagram sealed before a rekey still opens after it however long it waited in the
+// routers' buffers (at most MaxRetired epochs and RetainRetired; see retire). Their
+// epochs are consecutive, so their wire bytes differ.
 type keyset struct {
-	cur, prev, next *keypair
+	cur, next *keypair
+	old       []*keypair
+}
+
+// prev is the epoch retired last, or nil.
+func (ks *keyset) prev() *keypair {
+	if len(ks.old) == 0 {
+		return nil
+	}
+	return ks.old[0]
 }
 
 func (ks *keyset) find(wire byte) *keypair {
-	switch {
-	case ks.cur.wire == wire:
+	if ks.cur.wire == wire {
 		return ks.cur
-	case ks.next != nil && ks.next.wire == wire:
+	}
+	if ks.next != nil && ks.next.wire == wire {
 		return ks.next
-	case ks.prev != nil && ks.prev.wire == wire:
-		return ks.prev
+	}
+	for _, kp := range ks.old {
+		if kp.wire == wire {
+			return kp
+		}
 	}
 	return nil
+}
+
+// retire returns the keyset after a rekey: cur becomes newCur, the former cur joins
+// old, and old keeps at most MaxRetired epochs, none retired before now-RetainRetired.
+func (ks *keyset) retire(newCur *keypair, now time.Time) *keyset {
+	ks.cur.retired = now
+	old := make([]*keypair, 0, min(len(ks.old)+1, MaxRetired))
+	old = append(old, ks.cur)
+	for _, kp := range ks.old {
+		if len(old) == MaxRetired || now.Sub(kp.retired) > RetainRetired {
+			break // old is newest first: the rest are older still
+		}
+		old = append(old, kp)
+	}
+	return &keyset{cur: newCur, old: old}
+}
+
+// expire returns ks without the retired epochs older than RetainRetired, or ks
+// itself when there are none.
+func (ks *keyset) expire(now time.Time) *keyset {
+	for i, kp := range ks.old {
+		if now.Sub(kp.retired) > RetainRetired {
+			return &keyset{cur: ks.cur, next: ks.next, old: ks.old[:i:i]}
+		}
+	}
+	return ks
 }
 
 // Session is an established encrypted session with one peer: a neighbour, or the far
@@ -387,7 +437,7 @@ func (s *Session) Open(dst, datagram []byte, now time.Time) (payload []byte, rep
 		kp.firstRecv.CompareAndSwap(0, stamp)
 	}
 	if kp == ks.next {
-		reply = s.promote(kp)
+		reply = s.promote(kp, now)
 	}
 
 	kind, body := pt[0], pt[1:]
@@ -439,7 +489,7 @@ func (s *Session) Open(dst, datagram []byte, now time.Time) (payload []byte, rep
 // promote makes the responder's next epoch current, once something arrived in it
 // (the initiator only sends in it after the ack). It returns a confirm sealed in the
 // new epoch so the initiator learns we switched even if we have no data to send.
-func (s *Session) promote(kp *keypair) []byte {
+func (s *Session) promote(kp *keypair, now time.Time) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ks := s.keys.Load()
@@ -447,7 +497,7 @@ func (s *Session) promote(kp *keypair) []byte {
 		return nil // a concurrent Open did it
 	}
 	ks.cur.traffic.Store(false)
-	s.keys.Store(&keyset{cur: kp, prev: ks.cur})
+	s.keys.Store(ks.retire(kp, now))
 	s.rekeys.Add(1)
 	out, _ := s.seal(nil, kp, KindRekeyConfirm, nil)
 	return out
@@ -489,7 +539,7 @@ func (s *Session) onRekeyInit(body []byte, now time.Time) ([]byte, error) {
 		return nil, ErrAuth
 	}
 	next := s.deriveNext(ks.cur, dh, now)
-	s.keys.Store(&keyset{cur: ks.cur, prev: ks.prev, next: next})
+	s.keys.Store(&keyset{cur: ks.cur, next: next, old: ks.old})
 	s.ackEpoch = epoch
 	copy(s.ackInitPub[:], pub)
 	binary.BigEndian.PutUint64(s.ackBody[:8], epoch)
@@ -523,7 +573,7 @@ func (s *Session) onRekeyAck(kp *keypair, body []byte, now time.Time) ([]byte, e
 	clear(p.priv)
 	s.pending = nil
 	ks.cur.traffic.Store(false)
-	s.keys.Store(&keyset{cur: next, prev: ks.cur})
+	s.keys.Store(ks.retire(next, now))
 	s.rekeys.Add(1)
 	s.confirmSent = now
 	out, _ := s.seal(nil, next, KindRekeyConfirm, nil)
@@ -540,22 +590,28 @@ func (s *Session) onRekeyAck(kp *keypair, body []byte, now time.Time) ([]byte, e
 //   - a rekey init when the current epoch is at least max(RekeyInterval, 2×rtt) old,
 //     caller data was sent or received in it, the peer has been seen sending in it for
 //     at least max(RetransmitInterval, 2×rtt) (so the epoch being retired by this
-//     rekey is no longer in use), and no rekey is pending;
+//     rekey is no longer the peer's current one), and no rekey is pending;
 //   - the pending rekey init again after max(RetransmitInterval, 2×rtt) without an
 //     ack, indefinitely (see Stats.RekeyRetransmits);
 //   - a rekey confirm again, on the same schedule, while the peer has not yet been
 //     seen sending in the newest epoch.
 //
+// On both sides Tick also forgets retired epochs older than RetainRetired.
+//
 // Liveness is the caller's: a peer that stopped answering shows as a LastReceived
 // that no longer advances (and a growing RekeyRetransmits on the initiator).
 func (s *Session) Tick(now time.Time, rtt time.Duration) (out []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ks := s.keys.Load()
+	if e := ks.expire(now); e != ks {
+		ks = e
+		s.keys.Store(ks)
+	}
 	if !s.initiator {
 		return nil
 	}
 	retx := max(RetransmitInterval, 2*rtt)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ks := s.keys.Load()
 	cur := ks.cur
 	if p := s.pending; p != nil {
 		if now.Sub(p.sentAt) < retx {
@@ -585,7 +641,7 @@ func (s *Session) Tick(now time.Time, rtt time.Duration) (out []byte) {
 	if now.Sub(cur.created) < max(RekeyInterval, 2*rtt) || now.Sub(time.Unix(0, first)) < retx {
 		return nil
 	}
-	if !cur.traffic.Load() && (ks.prev == nil || !ks.prev.traffic.Load()) {
+	if prev := ks.prev(); !cur.traffic.Load() && (prev == nil || !prev.traffic.Load()) {
 		return nil // idle link: no rekey, nothing to protect
 	}
 	eph, err := generateKey(s.rand)

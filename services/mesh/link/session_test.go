@@ -226,6 +226,7 @@ func TestRekeyKeysChange(t *testing.T) {
 	old2, _ := b.Seal(nil, []byte("old 2"))
 	oldA, _ := a.Seal(nil, []byte("old a"))
 	ks0 := a.keys.Load()
+	kb0 := b.keys.Load().cur
 
 	rekeyOnce(t, a, b)
 	now = now.Add(RekeyInterval)
@@ -246,7 +247,7 @@ func TestRekeyKeysChange(t *testing.T) {
 		t.Fatal("b→a key did not change")
 	}
 	na, _ := a.Seal(nil, []byte("new"))
-	if kp := b.keys.Load().prev; kp == nil || kp.epoch != 0 {
+	if kp := b.keys.Load().prev(); kp == nil || kp.epoch != 0 {
 		t.Fatal("responder lost its previous epoch")
 	} else if _, err := kp.recv.Open(nil, na[4:16], na[HeaderLen:], na[:HeaderLen]); err == nil {
 		t.Fatal("a→b key did not change")
@@ -262,22 +263,70 @@ func TestRekeyKeysChange(t *testing.T) {
 	if a.Stats().Epoch != 2 || b.Stats().Epoch != 2 {
 		t.Fatalf("epochs %d %d", a.Stats().Epoch, b.Stats().Epoch)
 	}
-	// After two rekeys epoch 0 is gone.
-	if _, _, err := a.Open(nil, old2, now); !errors.Is(err, ErrEpoch) || !errors.Is(err, ErrReplay) {
-		t.Fatalf("epoch 0 after two rekeys: %v", err)
+	ks2 := a.keys.Load()
+	if ks2.prev() != ks1.cur || ks1.prev() != ks0.cur || ks2.cur.chain == ks1.cur.chain || ks1.cur.chain == ks0.cur.chain {
+		t.Fatal("epoch chain not as expected")
+	}
+	// Rekeys overtake data waiting in route buffers: epoch 0 still opens after
+	// MaxRetired rekeys, however they went.
+	for a.Stats().Epoch < MaxRetired {
+		rekeyOnce(t, a, b)
+	}
+	if p, _, err := a.Open(nil, old2, now); err != nil || string(p) != "old 2" {
+		t.Fatalf("epoch 0 after %d rekeys: %q %v", MaxRetired, p, err)
+	}
+	// One more and it is gone.
+	rekeyOnce(t, a, b)
+	old3, _ := b.seal(nil, kb0, KindPayload, []byte("old 3"))
+	if _, _, err := a.Open(nil, old3, now); !errors.Is(err, ErrEpoch) || !errors.Is(err, ErrReplay) {
+		t.Fatalf("epoch 0 after %d rekeys: %v", MaxRetired+1, err)
+	}
+	if n := len(a.keys.Load().old); n != MaxRetired {
+		t.Fatalf("%d retired epochs kept, want %d", n, MaxRetired)
 	}
 	// Relabelling it as a live epoch does not help: different keys.
-	for _, e := range []byte{1, 2} {
-		bad := append([]byte(nil), old2...)
+	for _, e := range []byte{1, 2, byte(MaxRetired + 1)} {
+		bad := append([]byte(nil), old3...)
 		bad[1] = e
-		bad[14] = 0x55 // a counter neither epoch has seen
+		bad[14] = 0x55 // a counter no epoch has seen
 		if _, _, err := a.Open(nil, bad, now); !errors.Is(err, ErrAuth) {
 			t.Fatalf("epoch 0 datagram relabelled %d: %v", e, err)
 		}
 	}
-	ks2 := a.keys.Load()
-	if ks2.prev != ks1.cur || ks1.prev != ks0.cur || ks2.cur.chain == ks1.cur.chain || ks1.cur.chain == ks0.cur.chain {
-		t.Fatal("epoch chain not as expected")
+}
+
+// TestRetiredEpochsExpire: a retired epoch opens nothing once it has been retired
+// for RetainRetired, on either side, even with fewer than MaxRetired rekeys.
+func TestRetiredEpochsExpire(t *testing.T) {
+	a, b := handshake(t, Config{PSK: testPSK}, Config{PSK: testPSK})
+	fromB, _ := b.Seal(nil, []byte("late b"))
+	fromA, _ := a.Seal(nil, []byte("late a"))
+	ka0, kb0 := a.keys.Load().cur, b.keys.Load().cur
+	rekeyOnce(t, a, b)
+	retired := a.keys.Load().cur.created // when epoch 0 was retired on both sides
+	for _, s := range []*Session{a, b} {
+		s.Tick(retired.Add(RetainRetired), 0)
+	}
+	if p, _, err := a.Open(nil, fromB, retired.Add(RetainRetired)); err != nil || string(p) != "late b" {
+		t.Fatalf("initiator, epoch 0 retired for RetainRetired: %q %v", p, err)
+	}
+	if p, _, err := b.Open(nil, fromA, retired.Add(RetainRetired)); err != nil || string(p) != "late a" {
+		t.Fatalf("responder, epoch 0 retired for RetainRetired: %q %v", p, err)
+	}
+	later := retired.Add(RetainRetired + time.Millisecond)
+	fromB2, _ := b.seal(nil, kb0, KindPayload, []byte("later b"))
+	fromA2, _ := a.seal(nil, ka0, KindPayload, []byte("later a"))
+	for _, s := range []*Session{a, b} {
+		s.Tick(later, 0)
+		if n := len(s.keys.Load().old); n != 0 {
+			t.Fatalf("initiator %v: %d retired epochs kept past RetainRetired", s.initiator, n)
+		}
+	}
+	if _, _, err := a.Open(nil, fromB2, later); !errors.Is(err, ErrEpoch) {
+		t.Fatalf("initiator, epoch 0 past RetainRetired: %v", err)
+	}
+	if _, _, err := b.Open(nil, fromA2, later); !errors.Is(err, ErrEpoch) {
+		t.Fatalf("responder, epoch 0 past RetainRetired: %v", err)
 	}
 }
 
