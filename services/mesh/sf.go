@@ -37,15 +37,14 @@ const (
 
 // Buffer sizes.
 const (
-	// minRouteBuffer and maxRouteBuffer bound one route's buffer at a hop, which
-	// otherwise follows the out-link's window (twice its bandwidth-delay
-	// product). One window leaves the in-link no credit while the out-link is
-	// full, so a long lossy route crawls (README: the 5%-loss line). Larger
-	// buffers wait on a link fault they expose on loopback UDP: the next node
-	// drops tens of thousands of datagrams as replays or retired key epochs
-	// (drop_data_replay), and the links resend without end (README).
-	minRouteBuffer = 64 << 10
-	maxRouteBuffer = 4 << 20
+	// A route's buffer at a hop holds what is in flight on its out-link (up to
+	// the link's window) and what the upstream neighbour sends during a credit
+	// round trip: twice the out-link's window, plus minRouteBuffer for the
+	// in-link (whose rate and round trip this hop only sees once data flows),
+	// at most maxRouteBuffer. A buffer too small for both makes the route crawl
+	// at buffer ÷ two link round trips, whatever the links could carry.
+	minRouteBuffer = 256 << 10
+	maxRouteBuffer = 8 << 20
 	// NodeBufferCap caps the route bytes one node holds for all routes together;
 	// at the cap a hop grants no new credit until bytes leave.
 	NodeBufferCap = 64 << 20
@@ -196,14 +195,14 @@ func qkey(rid uint32, rt bool) uint64 {
 func ruleKey(in hop) uint64 { return uint64(in.link)<<32 | uint64(in.rid) }
 
 // capacity is the buffer a route gets at this node towards out (nil: local
-// delivery): out's window within the bounds; nothing more once the node holds
-// NodeBufferCap.
+// delivery): minRouteBuffer plus twice out's window, at most maxRouteBuffer;
+// nothing more once the node holds NodeBufferCap.
 func (r *Router) capacity(out *neighbour) int {
 	c := minRouteBuffer
 	if out != nil {
 		// Read without out's lock: a link's pack holds its own lock while it
 		// asks for other links' capacity.
-		c = min(max(int(out.sf.window.Load()), minRouteBuffer), maxRouteBuffer)
+		c = min(minRouteBuffer+2*int(out.sf.window.Load()), maxRouteBuffer)
 	}
 	if r.held.Load() >= NodeBufferCap {
 		return 0
@@ -489,7 +488,7 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 	if r.cfg.PlainForwarding {
 		return n.packPlain(plain, max)
 	}
-	if !l.snd.CanSend(room, l.snd.Window(linkWindowFloor, linkWindowCeil)) {
+	if !l.windowOpen() {
 		return plain
 	}
 	inner := make([]byte, 0, room)
@@ -661,7 +660,15 @@ func (l *linkSF) ready() bool {
 	if len(l.activeRT)+len(l.activeBK) > 0 && l.plain {
 		return true
 	}
-	return len(l.activeRT)+len(l.activeBK) > 0 && l.snd.CanSend(1, l.snd.Window(linkWindowFloor, linkWindowCeil))
+	return len(l.activeRT)+len(l.activeBK) > 0 && l.windowOpen()
+}
+
+// windowOpen reports whether route data may go: fewer bytes in flight than the
+// window (the last datagram may overshoot it by up to one MTU). ready and pack
+// must agree on it exactly: were ready true while pack sent nothing, the sender
+// would spin (it did, at 2 cores, with a window just short of full).
+func (l *linkSF) windowOpen() bool {
+	return l.snd.CanSend(1, l.snd.Window(linkWindowFloor, linkWindowCeil))
 }
 
 // dropSF forgets a dead link's queues and unacknowledged datagrams: their route
