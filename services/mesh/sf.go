@@ -53,7 +53,8 @@ const (
 	// floor covers what the minimum RTT misses: on a fast link the round trip
 	// of a busy node's acks is mostly its scheduling, many times the minimum.
 	// (What is in flight sits in the link's FIFO, where real-time frames cannot
-	// overtake it: on a slow link the floor is queueing delay; see README.)
+	// overtake it: on a slow link the floor would be queueing delay, which the
+	// link's pacing keeps short; perhop/pace.go.)
 	linkWindowFloor = 64 << 10
 	linkWindowCeil  = 8 << 20
 	// plainQueueCap is a link's queue under Config.PlainForwarding, which drops
@@ -68,6 +69,12 @@ const (
 	// ackRepeats is how many more datagrams going to a neighbour anyway carry
 	// the latest link ack again.
 	ackRepeats = 2
+	// paceBurst and paceBurstBytes bound the pacing budget a link may save up:
+	// a millisecond of its pacing rate, at least two full datagrams.
+	paceBurst      = time.Millisecond
+	paceBurstBytes = 2 * 1500
+	// paceLate bounds the budget a late wake-up makes up for.
+	paceLate = 10 * time.Millisecond
 	// linkRTOFloor bounds the link retransmission timeout from below.
 	linkRTOFloor = 5 * time.Millisecond
 	// creditRefresh: a credit the upstream neighbour has not used up is sent
@@ -123,6 +130,11 @@ type linkSF struct {
 	nextDue    time.Time
 	plain      bool // Config.PlainForwarding
 	leaves     []pendingLeave
+	// paceTokens is the pacing budget in bytes (perhop.Sender.PacingRate), last
+	// refilled at paceLast; route data goes while it is positive.
+	paceTokens float64
+	paceLast   time.Time
+	paceHeld   bool // bulk is waiting for the pacing budget
 	// window mirrors snd.Window(linkWindowFloor, linkWindowCeil) for readers that
 	// must not take mu (capacity).
 	window atomic.Int64
@@ -491,16 +503,27 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 	if !l.windowOpen() {
 		return plain
 	}
+	// Past the pacing rate only real-time frames go (they are few and must
+	// not wait; bulk waits here rather than in a FIFO below the router).
+	paced := !l.paceOK(now)
+	l.paceHeld = paced && len(l.activeBK) > 0
+	if paced && len(l.activeRT) == 0 {
+		return plain
+	}
 	inner := make([]byte, 0, room)
 	// Data: real-time first, every bulkShare-th frame bulk when both wait.
 	var routes []perhop.RouteBytes
+	dry := false
 	for {
-		rtTurn := len(l.activeRT) > 0 && (len(l.activeBK) == 0 || l.turn%bulkShare != 0)
+		rtTurn := len(l.activeRT) > 0 && (paced || len(l.activeBK) == 0 || l.turn%bulkShare != 0)
 		list := &l.activeBK
 		if rtTurn {
 			list = &l.activeRT
+		} else if paced {
+			break
 		}
 		if len(*list) == 0 {
+			dry = true
 			break
 		}
 		q := (*list)[0]
@@ -536,8 +559,14 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 			delete(l.queues, qkey(q.rid, q.rt))
 		}
 	}
+	if dry {
+		l.snd.AppLimited()
+	}
 	if len(inner) == 0 {
 		return plain
+	}
+	if l.snd.PacingRate() > 0 {
+		l.paceTokens -= float64(len(inner))
 	}
 	p := l.snd.Add(inner, routes, now)
 	return appendReliable(plain, p.Seq, l.snd.Base(), p.Frames)
@@ -641,13 +670,16 @@ func (n *neighbour) sfTimers(now time.Time) time.Duration {
 			}
 		}
 	}
+	wait := 50 * time.Millisecond
 	if d, _ := l.snd.Outstanding(); d > 0 || l.rcv.AckDue || len(l.credits) > 0 {
-		return max(rto/4, time.Millisecond)
+		wait = max(rto/4, time.Millisecond)
+	} else if len(l.granted) > 0 {
+		wait = creditRefresh
 	}
-	if len(l.granted) > 0 {
-		return creditRefresh
+	if len(l.activeBK) > 0 && l.windowOpen() && !l.paceOK(now) {
+		wait = min(wait, l.paceWait())
 	}
-	return 50 * time.Millisecond
+	return wait
 }
 
 // ready reports whether pack has something to send now.
@@ -660,7 +692,40 @@ func (l *linkSF) ready() bool {
 	if len(l.activeRT)+len(l.activeBK) > 0 && l.plain {
 		return true
 	}
-	return len(l.activeRT)+len(l.activeBK) > 0 && l.windowOpen()
+	if len(l.activeRT)+len(l.activeBK) == 0 || !l.windowOpen() {
+		return false
+	}
+	return len(l.activeRT) > 0 || l.paceOK(time.Now())
+}
+
+// paceOK refills the pacing budget up to now and reports whether bulk route
+// data may go. The budget holds at most paceBurst of the rate (at least
+// paceBurstBytes), so an idle link does not save up a flood. l.mu is held.
+func (l *linkSF) paceOK(now time.Time) bool {
+	rate := l.snd.PacingRate()
+	if rate == 0 {
+		return true
+	}
+	if d := now.Sub(l.paceLast); d > 0 {
+		limit := max(paceBurstBytes, rate*paceBurst.Seconds())
+		if l.paceHeld {
+			// Bulk was waiting for this budget: a timer that fired late
+			// does not lower the rate (but not without bound).
+			limit = max(limit, rate*min(d, paceLate).Seconds())
+		}
+		l.paceTokens = min(l.paceTokens+rate*d.Seconds(), limit)
+		l.paceLast = now
+	}
+	return l.paceTokens > 0
+}
+
+// paceWait is how long until paceOK holds again (0 if it does). l.mu is held.
+func (l *linkSF) paceWait() time.Duration {
+	rate := l.snd.PacingRate()
+	if rate == 0 || l.paceTokens > 0 {
+		return 0
+	}
+	return time.Duration(-l.paceTokens/rate*float64(time.Second)) + time.Microsecond
 }
 
 // windowOpen reports whether route data may go: fewer bytes in flight than the

@@ -5,8 +5,10 @@
 //
 //   - the link ack: Sender numbers the reliable datagrams of one link and keeps
 //     their frames until the neighbour's Receiver acknowledges them (a cumulative
-//     sequence number and a bitmap of the 64 after it); unacknowledged ones are
-//     sent again, under the same number, so the receiver recognises copies.
+//     sequence number and a bitmap of up to MaxSACKWords·64 after it);
+//     unacknowledged ones are sent again, under the same number, so the receiver
+//     recognises copies. The Sender also paces a link that has shown a FIFO of
+//     its own (pace.go), so that bulk waits where real-time frames overtake it.
 //   - the credit: Buffer is one route's room at this hop, advertised upstream as a
 //     cumulative byte limit; Credit is the upstream side, which sends a route's
 //     data only below that limit. Congestion then fills buffers upstream, back to
@@ -76,6 +78,7 @@ type Sender struct {
 	retransmits  uint64
 	lostForGood  uint64
 	maxInFlightB int
+	pace         pacer
 }
 
 // NewSender returns a sender whose first sequence number is first (random, so a
@@ -260,6 +263,9 @@ func (s *Sender) sample(r time.Duration) {
 	if s.minRTT == 0 || r < s.minRTT {
 		s.minRTT = r
 	}
+	if s.pace.roundMin == 0 || r < s.pace.roundMin {
+		s.pace.roundMin = r
+	}
 	if s.srtt == 0 {
 		s.srtt, s.rttvar = r, r/2
 		return
@@ -286,6 +292,7 @@ func (s *Sender) deliver(n int, now time.Time) {
 		} else {
 			s.rate = 0.75*s.rate + 0.25*r
 		}
+		s.pace.endInterval(r, el, s.minRTT)
 		s.rateBytes, s.rateSince = 0, now
 	}
 }
