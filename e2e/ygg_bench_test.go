@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,18 +207,6 @@ func shapeMiddle(t *testing.T, tc string, topo *netns.Topology) {
 	for _, e := range []netns.End{l.A, l.B} {
 		e.NS.Run(t, tc, "qdisc", "add", "dev", e.Dev, "root", "tbf", "rate", ybRate, "burst", "32kbit", "latency", "50ms")
 	}
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // ybSkyfleet measures a line of 4 `skyfleet node` processes with static peers.
