@@ -682,6 +682,13 @@ func (r *Router) installSession(n *neighbour, s *link.Session, now time.Time) {
 	if !wasUp {
 		r.count(CountLinksUp)
 		r.cfg.Logf("mesh: link up to %s", shortKey(n.key))
+	}
+	if !wasUp || old != s {
+		// A new handshake on a link that is up is most often the neighbour
+		// restarted within DeadAfter: it knows nothing, and would wait a whole
+		// AnnounceInterval for the graph (and with it any route, custody
+		// included). Greet it as a new link; a simultaneous handshake costs
+		// one graph more.
 		n.ping(now)
 		// Give the new neighbour the whole graph, then tell everyone.
 		for _, a := range r.graph.All() {

@@ -219,19 +219,7 @@ func testDestinationRestart(t *testing.T, down time.Duration) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	m.mu.Lock()
-	nt := &memTransport{net: m, addr: dst.tr.addr, in: make(chan memDgram, 4096), closed: make(chan struct{})}
-	m.ends[nt.addr] = nt
-	m.mu.Unlock()
-	r, err := New(Config{Key: dst.key, PSK: testPSK, Transports: []Transport{nt}, AnnounceInterval: 2 * time.Second,
-		Peers: []Peer{nodes[1].peer()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := restarted(t, m, dst, 2*time.Second, nodes[1].peer())
 	rx2, _ := r.ListenPacket(9)
 	exchange(rx2, "after")
 	// The stream: writes go on until the reset comes back, then fail with it.
@@ -251,6 +239,50 @@ func testDestinationRestart(t *testing.T, down time.Duration) {
 	if src.r.Counters()["e2e_peer_restarts"] == 0 {
 		t.Error("the source did not notice the restart (it may have recovered another way)")
 	}
+}
+
+// restarted starts a router again in place of the closed node n: the same key
+// and memnet address, nothing else kept, peering with peers.
+func restarted(t *testing.T, m *memnet, n *testNode, announce time.Duration, peers ...Peer) *Router {
+	t.Helper()
+	m.mu.Lock()
+	nt := &memTransport{net: m, addr: n.tr.addr, in: make(chan memDgram, 4096), closed: make(chan struct{})}
+	m.ends[nt.addr] = nt
+	m.mu.Unlock()
+	r, err := New(Config{Key: n.key, PSK: testPSK, Transports: []Transport{nt}, AnnounceInterval: announce, Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestNeighbourRestartGetsTheGraph: a node restarted within its neighbour's
+// DeadAfter (the link never went down there) is greeted as a new link: it gets
+// the graph at once and reaches the far end of the line in well under the
+// 30 s AnnounceInterval it would otherwise wait for the far node's record.
+func TestNeighbourRestartGetsTheGraph(t *testing.T) {
+	const announce = 30 * time.Second
+	m := newMemnet()
+	nodes := buildMesh(t, m, 3, line(3), func(_ int, c *Config) { c.AnnounceInterval = announce })
+	waitConverged(t, nodes, 10*time.Second)
+	far, mid, end := nodes[0], nodes[1], nodes[2]
+	end.r.Close()
+	end.tr.Close()
+	r := restarted(t, m, end, announce, mid.peer())
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := r.Ping(ctx, keyOf(far)); err != nil {
+		t.Fatalf("the restarted node could not reach the far end in %v: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if !mid.r.neighbourByKey(keyOf(end)).isUp() || mid.r.Counters()["links_up_total"] != 2 {
+		t.Fatalf("the middle node's link went down across the restart (links up %d): the test shows nothing", mid.r.Counters()["links_up_total"])
+	}
+	t.Logf("the restarted node reached the far end %v after it started", time.Since(start).Round(time.Millisecond))
 }
 
 // TestReadyAgreesWithPack: whenever the link says it has route data ready, pack
