@@ -54,6 +54,8 @@ type neighbour struct {
 	mu       sync.Mutex // guards the fields below
 	up       bool
 	upSince  time.Time
+	greeted  time.Time // when the graph was last sent again on an up link (installSession)
+	greetDue bool      // a greeting put off by greetInterval, for tickLinks
 	downAt   time.Time
 	pending  *link.Pending
 	prevSess *link.Session // the session before sess, still accepted

@@ -658,6 +658,10 @@ func (r *Router) handleResp(tr Transport, b []byte, idx uint32, from string, now
 	r.installSession(n, s, now)
 }
 
+// greetInterval is the shortest time between two graphs sent to a neighbour
+// whose link was already up when it handshook again.
+const greetInterval = time.Second
+
 // installSession makes s n's sending session and brings the link up. The session it
 // replaces stays readable until the next one arrives: when both ends initiate at once
 // each sends on the session it finished last, and the other must still read it.
@@ -675,6 +679,21 @@ func (r *Router) installSession(n *neighbour, s *link.Session, now time.Time) {
 	if old != s {
 		n.prevSess = old
 	}
+	// A new handshake on a link that is up is most often the neighbour
+	// restarted within DeadAfter: it knows nothing, and would wait a whole
+	// AnnounceInterval for the graph (and with it any route, custody
+	// included). Greet it as a new link, at most once per greetInterval: a
+	// node holding the psk that handshakes again and again (from a forged
+	// address, too) gets one graph a second, not one per handshake; the
+	// greeting put off is sent by tickLinks.
+	greet := !wasUp
+	if wasUp && old != s {
+		if now.Sub(n.greeted) >= greetInterval {
+			greet, n.greeted = true, now
+		} else {
+			n.greetDue = true
+		}
+	}
 	n.mu.Unlock()
 	if older != nil && older != s {
 		r.dropIndex(older.LocalIndex())
@@ -683,21 +702,21 @@ func (r *Router) installSession(n *neighbour, s *link.Session, now time.Time) {
 		r.count(CountLinksUp)
 		r.cfg.Logf("mesh: link up to %s", shortKey(n.key))
 	}
-	if !wasUp || old != s {
-		// A new handshake on a link that is up is most often the neighbour
-		// restarted within DeadAfter: it knows nothing, and would wait a whole
-		// AnnounceInterval for the graph (and with it any route, custody
-		// included). Greet it as a new link; a simultaneous handshake costs
-		// one graph more.
-		n.ping(now)
-		// Give the new neighbour the whole graph, then tell everyone.
-		for _, a := range r.graph.All() {
-			if enc, err := a.MarshalBinary(); err == nil {
-				n.send(true, frameGossip, enc)
-			}
-		}
-		r.markDirty()
+	if greet {
+		r.greet(n, now)
 	}
+}
+
+// greet gives a neighbour whose link came up (or who handshook again) the whole
+// graph, and has this node announce itself to everyone.
+func (r *Router) greet(n *neighbour, now time.Time) {
+	n.ping(now)
+	for _, a := range r.graph.All() {
+		if enc, err := a.MarshalBinary(); err == nil {
+			n.send(true, frameGossip, enc)
+		}
+	}
+	r.markDirty()
 }
 
 // linkDown declares n's link dead: its rules are removed and their sources told.
@@ -790,6 +809,15 @@ func (r *Router) tickLinks(now time.Time) {
 		downAt := n.downAt
 		n.mu.Unlock()
 		if up {
+			n.mu.Lock()
+			greet := n.greetDue && now.Sub(n.greeted) >= greetInterval
+			if greet {
+				n.greetDue, n.greeted = false, now
+			}
+			n.mu.Unlock()
+			if greet {
+				r.greet(n, now)
+			}
 			if s := n.sess.Load(); s != nil {
 				if out := s.Tick(now, srtt); out != nil {
 					n.writeRaw(nil, out)
