@@ -1,6 +1,7 @@
 // Package transport carries the mesh router's link datagrams over UDP and TCP: it
 // implements mesh.Transport (services/mesh/transport.go) for the "udp://" and "tcp://"
-// entries of fleet.toml [node] listen.
+// entries of fleet.toml [node] listen. It is a leaf: it imports nothing of the mesh,
+// whose interface its types satisfy (Transport repeats the method set).
 //
 // Endpoints are numeric "ip:port" strings in the form netip.AddrPort.String gives,
 // with IPv4-mapped IPv6 addresses unmapped ("192.0.2.1:5505", "[2001:db8::1]:5505"),
@@ -26,8 +27,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/skyfleet/skyfleet/services/mesh"
 )
 
 const (
@@ -46,12 +45,25 @@ const (
 	cacheMax = 1024
 )
 
+// Transport is the method set of mesh.Transport (services/mesh/transport.go, where
+// each method is documented), repeated here so that this package does not import
+// the router it serves. *UDP and *TCP implement it.
+type Transport interface {
+	Network() string
+	LocalAddr() string
+	ReadFrom(p []byte) (n int, from string, err error)
+	WriteTo(p []byte, to string) error
+	Resolve(hostport string) (string, error)
+	MTU() int
+	Close() error
+}
+
 // Open listens on url, a fleet.toml [node] listen entry: "udp://host:port" or
 // "tcp://host:port", where host is an IP address, a name, or empty (all addresses,
 // IPv4 and IPv6), for example "udp://0.0.0.0:5505", "udp://127.0.0.1:0",
 // "tcp://[::]:5505". It returns a *UDP or a *TCP. Errors: an unknown scheme, a
 // malformed address, or the listen error of the operating system.
-func Open(url string) (mesh.Transport, error) {
+func Open(url string) (Transport, error) {
 	scheme, addr, ok := strings.Cut(url, "://")
 	if !ok {
 		return nil, fmt.Errorf("transport: %q: want scheme://host:port (udp:// or tcp://)", url)
