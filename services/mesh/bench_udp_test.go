@@ -375,9 +375,9 @@ func packetPhase(b *testing.B, nodes []*mesh.Router, src, dst *mesh.Router, wind
 		mode = fmt.Sprintf("window %d (refilled %d times)", window, refills)
 	}
 	b.Logf("packets, %s: %d sent, %d delivered in %v, %v CPU; source retried %d times; "+
-		"link queue drops %d, of them forwarding drops %d; link datagrams sent %d, received %d",
+		"link queue drops %d, of them forwarding drops %d; dropped for the receiver's full queue %d; link datagrams sent %d, received %d",
 		mode, fwdPackets, arrived, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), retries,
-		after.txDrops-before.txDrops, after.fwdDrops-before.fwdDrops,
+		after.txDrops-before.txDrops, after.fwdDrops-before.fwdDrops, after.readerDrops-before.readerDrops,
 		after.tx-before.tx, after.rx-before.rx)
 	return packetResult{
 		pps:     float64(arrived) / wall.Seconds(),
@@ -390,7 +390,7 @@ func packetPhase(b *testing.B, nodes []*mesh.Router, src, dst *mesh.Router, wind
 // linkTotals sums link and router counters over the routers, to tell where packets
 // were lost.
 type linkTotals struct {
-	tx, rx, txDrops, fwdDrops uint64
+	tx, rx, txDrops, fwdDrops, readerDrops uint64
 }
 
 func snapshot(nodes []*mesh.Router) linkTotals {
@@ -402,6 +402,7 @@ func snapshot(nodes []*mesh.Router) linkTotals {
 			t.txDrops += l.TxDrops
 		}
 		t.fwdDrops += r.Counters()["drop_forward"]
+		t.readerDrops += r.Counters()["drop_reader_full"]
 	}
 	return t
 }

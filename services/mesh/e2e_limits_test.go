@@ -161,3 +161,28 @@ func TestPeerCap(t *testing.T) {
 		t.Error("refusal at the cap not counted")
 	}
 }
+
+// TestReaderFullCounted: datagrams for a local PacketConn whose reader lets its
+// queue fill are dropped, as a full UDP socket buffer drops them, and counted.
+func TestReaderFullCounted(t *testing.T) {
+	m := newMemnet()
+	nodes := buildMesh(t, m, 1, nil, nil)
+	r := nodes[0].r
+	pc, err := r.ListenPacket(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	from := Addr{Key: keyOf(nodes[0]), Port: 1}
+	for range 300 {
+		pc.push(from, []byte("x"))
+	}
+	if got := r.Counters()["drop_reader_full"]; got != 300-256 {
+		t.Fatalf("drop_reader_full %d, want %d", got, 300-256)
+	}
+	buf := make([]byte, 8)
+	pc.SetReadDeadline(time.Now().Add(time.Second))
+	if n, _, err := pc.ReadFrom(buf); err != nil || string(buf[:n]) != "x" {
+		t.Fatalf("the queued datagrams are lost too: %q %v", buf[:n], err)
+	}
+}

@@ -44,7 +44,8 @@ func (r *Router) ListenPacket(port uint16) (*PacketConn, error) {
 func (pc *PacketConn) push(from Addr, b []byte) {
 	select {
 	case pc.ch <- packet{from: from, data: append([]byte(nil), b...)}:
-	default: // reader too slow: drop, as UDP would
+	default: // reader too slow: drop, as UDP would, and count it
+		pc.e.r.count(CountReaderFull)
 	}
 }
 

@@ -159,6 +159,7 @@ const (
 	CountLinkLost                       // route data lost with a link that died before the neighbour acknowledged it
 	CountCreditViolation                // route data beyond the credit this node granted: dropped (a broken or hostile neighbour)
 	CountPeerRestarts                   // end-to-end handshakes redone because the destination forgot our route (it restarted)
+	CountReaderFull                     // datagrams for a local PacketConn dropped: its reader let 256 queue up (as a full UDP socket buffer drops)
 	numCounters
 )
 
@@ -170,7 +171,7 @@ var counterNames = [numCounters]string{
 	"drop_unknown_session", "drop_data_replay", "drop_bad_frame", "drop_no_route",
 	"drop_forward", "handshakes_answered", "links_up_total", "packets_forwarded",
 	"packets_delivered", "drop_peer_cap", "drop_graph_full", "link_copies", "drop_link_lost",
-	"drop_credit_violation", "e2e_peer_restarts",
+	"drop_credit_violation", "e2e_peer_restarts", "drop_reader_full",
 }
 
 // Router is one mesh node. Create it with New, run it with Start, stop it with Close.
