@@ -103,8 +103,8 @@ type sfRule struct {
 type routeQueue struct {
 	rid    uint32
 	ru     *rule
-	frames [][]byte // whole Data or DataRT frames
-	bytes  int      // payload bytes queued
+	frames []*[]byte // whole Data or DataRT frames, in pooled buffers (getBuf) given back once packed
+	bytes  int       // payload bytes queued
 	rt     bool
 	active bool // on the link's active list
 }
@@ -112,10 +112,11 @@ type routeQueue struct {
 // linkSF is a link's store-and-forward state: its reliable sender and receiver and
 // the route queues waiting to use it.
 type linkSF struct {
-	mu   sync.Mutex
-	snd  *perhop.Sender
-	rcv  perhop.Receiver
-	sack []uint64 // scratch for the acks pack builds
+	mu    sync.Mutex
+	snd   *perhop.Sender
+	rcv   perhop.Receiver
+	sack  []uint64 // scratch for the acks pack builds
+	inner []byte   // scratch for the frames pack gathers into one datagram
 	// ackRepeats counts the datagrams that may still carry the latest ack again.
 	ackRepeats int
 	queues     map[uint64]*routeQueue // by qkey: a route's two classes queue apart
@@ -229,8 +230,8 @@ func (n *neighbour) enqueue(ru *rule, rid uint32, rt bool, payload []byte) {
 	if rt {
 		typ = frameDataRT
 	}
-	f := make([]byte, 0, frameHeader+4+len(payload))
-	f = appendFrame(f, typ, u32(rid), payload)
+	f := getBuf()
+	*f = appendFrame(*f, typ, u32(rid), payload)
 	l := n.sf
 	l.mu.Lock()
 	if n.r.cfg.PlainForwarding && l.queued+len(payload) > plainQueueCap {
@@ -510,7 +511,8 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 	if paced && len(l.activeRT) == 0 {
 		return plain
 	}
-	inner := make([]byte, 0, room)
+	inner := l.inner[:0] // built here, then copied once to its exact size for the Sender
+	defer func() { l.inner = inner[:0] }()
 	// Data: real-time first, every bulkShare-th frame bulk when both wait.
 	var routes []perhop.RouteBytes
 	dry := false
@@ -528,10 +530,10 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 		}
 		q := (*list)[0]
 		f := q.frames[0]
-		if len(inner)+len(f) > room {
+		if len(inner)+len(*f) > room {
 			break
 		}
-		payload := len(f) - frameHeader - 4
+		payload := len(*f) - frameHeader - 4
 		ok := true
 		if q.ru.out.link != local {
 			q.ru.sf.mu.Lock()
@@ -544,7 +546,8 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 			continue
 		}
 		l.turn++
-		inner = append(inner, f...)
+		inner = append(inner, (*f)...)
+		putBuf(f)
 		q.frames[0] = nil
 		q.frames = q.frames[1:]
 		q.bytes -= payload
@@ -568,7 +571,7 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 	if l.snd.PacingRate() > 0 {
 		l.paceTokens -= float64(len(inner))
 	}
-	p := l.snd.Add(inner, routes, now)
+	p := l.snd.Add(append(make([]byte, 0, len(inner)), inner...), routes, now)
 	return appendReliable(plain, p.Seq, l.snd.Base(), p.Frames)
 }
 
@@ -580,11 +583,13 @@ func (n *neighbour) packPlain(plain []byte, max int) []byte {
 		for len(*list) > 0 {
 			q := (*list)[0]
 			f := q.frames[0]
-			if len(plain)+len(f) > max {
+			if len(plain)+len(*f) > max {
 				return plain
 			}
-			payload := len(f) - frameHeader - 4
-			plain = append(plain, f...)
+			payload := len(*f) - frameHeader - 4
+			plain = append(plain, (*f)...)
+			putBuf(f)
+			q.frames[0] = nil
 			q.frames = q.frames[1:]
 			q.bytes -= payload
 			l.queued -= payload

@@ -310,12 +310,12 @@ func TestReadyAgreesWithPack(t *testing.T) {
 		t.Fatal(err)
 	}
 	const linkID, rid = 7, 9
-	n := newNeighbour(r, linkID, [keyLen]byte{2})
 	ru := &rule{in: hop{local, 1}, out: hop{linkID, rid}}
 	now := time.Now()
 	max := link.PayloadCapacity(1452, 0)
 	for _, short := range []int{0, 1, 10, 500, max - 1, max, 5 * max} {
-		n.sf = newLinkSF(1)
+		// A neighbour without its sender goroutine: the test packs.
+		n := &neighbour{r: r, id: linkID, sf: newLinkSF(1)}
 		l := n.sf
 		w := l.snd.Window(linkWindowFloor, linkWindowCeil)
 		l.snd.Add(make([]byte, w-short), nil, now)

@@ -145,10 +145,11 @@ func (s *Sender) CanSend(n, window int) bool {
 	return s.next-s.base < MaxInFlight && (s.inflight == 0 || s.inflight+n <= window)
 }
 
-// Add numbers a reliable datagram's frames (copied) and keeps them; it returns the
+// Add numbers a reliable datagram's frames and keeps them, without a copy: the
+// caller hands frames over and must not change them afterwards. It returns the
 // Pending to send.
 func (s *Sender) Add(frames []byte, routes []RouteBytes, now time.Time) *Pending {
-	p := &Pending{Seq: s.next, Frames: append([]byte(nil), frames...), Sent: now, Tries: 1, Routes: routes}
+	p := &Pending{Seq: s.next, Frames: frames, Sent: now, Tries: 1, Routes: routes}
 	s.next++
 	s.ring[p.Seq%MaxInFlight] = p
 	s.count++
