@@ -68,7 +68,7 @@ func (m *memnet) setCut(a, b string, cut bool) {
 
 func (t *memTransport) Network() string   { return "udp" }
 func (t *memTransport) LocalAddr() string { return "udp://" + t.addr }
-func (t *memTransport) MTU() int          { return 1452 }
+func (t *memTransport) MTU(string) int    { return 1452 }
 func (t *memTransport) Resolve(hp string) (string, error) {
 	return hp, nil
 }

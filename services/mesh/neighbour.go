@@ -175,7 +175,7 @@ func (n *neighbour) sender() {
 			at := n.at.Load()
 			max := 1400
 			if at != nil {
-				max = link.PayloadCapacity(at.tr.MTU(), n.r.cfg.Padding)
+				max = link.PayloadCapacity(at.tr.MTU(at.ep), n.r.cfg.Padding)
 			}
 			plain = plain[:0]
 			if carry != nil {

@@ -24,10 +24,12 @@ type Transport interface {
 	// Resolve turns a configured "host:port" (a name or an address) into the
 	// endpoint form ReadFrom reports, or returns an error saying why it cannot.
 	Resolve(hostport string) (string, error)
-	// MTU is the largest datagram in bytes that WriteTo carries without loss from
-	// fragmentation: 1452 for UDP (IPv6-safe on a 1500-byte link), the frame limit
-	// for TCP and radio.
-	MTU() int
+	// MTU is the largest datagram in bytes that WriteTo carries to the endpoint to
+	// without loss from fragmentation: 1452 for UDP (IPv6-safe on a 1500-byte link),
+	// the frame limit for TCP. It is asked per path because a transport's paths can
+	// differ (a radio port's paclen, a tunnel); the router asks before each datagram
+	// it builds for a neighbour, so an answer may change as the transport learns.
+	MTU(to string) int
 	// Close stops the transport and unblocks ReadFrom.
 	Close() error
 }

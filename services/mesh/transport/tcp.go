@@ -178,8 +178,9 @@ func (t *TCP) Network() string { return "tcp" }
 // LocalAddr returns "tcp://ip:port" with the port actually bound.
 func (t *TCP) LocalAddr() string { return t.local }
 
-// MTU returns TCPMTU, 65535 bytes.
-func (t *TCP) MTU() int { return TCPMTU }
+// MTU returns TCPMTU, 65535 bytes, for every endpoint: the stream carries any
+// frame whole.
+func (t *TCP) MTU(to string) int { return TCPMTU }
 
 // Resolve turns "host:port" into an endpoint, as UDP.Resolve does.
 func (t *TCP) Resolve(hostport string) (string, error) {

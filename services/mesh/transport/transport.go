@@ -54,7 +54,7 @@ type Transport interface {
 	ReadFrom(p []byte) (n int, from string, err error)
 	WriteTo(p []byte, to string) error
 	Resolve(hostport string) (string, error)
-	MTU() int
+	MTU(to string) int
 	Close() error
 }
 

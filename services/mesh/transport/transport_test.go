@@ -117,8 +117,8 @@ func TestOpen(t *testing.T) {
 		if tc.network == "tcp" {
 			want = TCPMTU
 		}
-		if tr.MTU() != want {
-			t.Errorf("%s: MTU = %d, want %d", tc.url, tr.MTU(), want)
+		if got := tr.MTU(endpointOf(t, tr)); got != want {
+			t.Errorf("%s: MTU = %d, want %d", tc.url, got, want)
 		}
 	}
 	// Empty host: all addresses; the port is real.

@@ -52,8 +52,9 @@ func (t *UDP) Network() string { return "udp" }
 // LocalAddr returns "udp://ip:port" with the port actually bound.
 func (t *UDP) LocalAddr() string { return t.local }
 
-// MTU returns UDPMTU, 1452 bytes.
-func (t *UDP) MTU() int { return UDPMTU }
+// MTU returns UDPMTU, 1452 bytes, for every endpoint: it is safe on IPv4 and
+// IPv6 paths of a 1500-byte link.
+func (t *UDP) MTU(to string) int { return UDPMTU }
 
 // ReadFrom blocks until a datagram arrives, copies it into p and returns its length
 // and the sender's endpoint ("ip:port"). A datagram longer than p is truncated, its
