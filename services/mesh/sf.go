@@ -236,6 +236,7 @@ func (n *neighbour) enqueue(ru *rule, rid uint32, rt bool, payload []byte) {
 	l.mu.Lock()
 	if n.r.cfg.PlainForwarding && l.queued+len(payload) > plainQueueCap {
 		l.mu.Unlock()
+		putBuf(f)
 		n.r.leave(ru, len(payload))
 		n.r.count(CountForwardDrop)
 		return
