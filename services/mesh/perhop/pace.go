@@ -159,8 +159,9 @@ func (p *pacer) gain() float64 {
 }
 
 // PacingRate returns the rate, bytes per second, at which route data should
-// leave on the link, or 0 (do not pace) before the first delivery-rate
-// measurement.
+// leave on the link, or 0 (do not pace): before the first delivery-rate
+// measurement, and on a link that has not shown a queue of its own (neither
+// draining nor scored scoreOn; see pacer).
 func (s *Sender) PacingRate() float64 {
 	m := s.pace.maxBW()
 	if m == 0 || !s.pace.draining && s.pace.score < scoreOn {
