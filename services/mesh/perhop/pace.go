@@ -25,9 +25,9 @@ import "time"
 // scheduling) is left unpaced: pacing there only caps how fast a sender that
 // was descheduled catches up.
 const (
-	// bwRounds is how many rate intervals the bandwidth maximum remembers.
+	// bwRounds is how many rate intervals the bandwidth estimate remembers.
 	bwRounds = 10
-	// pacingCycle is the length of the probe/drain cycle, in rate intervals.
+	// pacingCycle: one rate interval in pacingCycle probes at probeGain.
 	pacingCycle = 8
 	// queueTarget and drainFloor: pacing drains a standing queue at the link's
 	// bottleneck once it holds more than one full datagram and delays by more
