@@ -131,13 +131,15 @@ func BenchmarkMemoryPerLink(b *testing.B) {
 		now := time.Now()
 		accept := func([]byte) bool { return true }
 		respond := func(msg []byte) {
-			_, s, _, err := r.hs.Respond(msg, r.allocIndex(&sessionRef{}), now, accept)
+			ev, err := r.links.Receive(msg, nil, now, accept)
 			if err != nil {
 				b.Fatal(err)
 			}
 			var key topology.Key
-			copy(key[:], s.Remote())
-			r.installSession(r.neighbourFor(key, true), s, now)
+			copy(key[:], ev.Session.Remote())
+			n := r.neighbourFor(key, true)
+			r.links.Bind(ev.Index, n)
+			r.installSession(n, ev.Session, now)
 		}
 		respond(inits[n]) // the first handshake allocates the replay caches
 		before := heap()

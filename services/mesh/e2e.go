@@ -111,13 +111,6 @@ type peer struct {
 	resetsAt time.Time
 }
 
-type e2eRef struct {
-	p       *peer
-	s       *link.Session
-	pending *link.Pending
-	created time.Time
-}
-
 // pendingFor is how long an unanswered end-to-end handshake's index is kept.
 const pendingFor = 10 * time.Second
 
@@ -144,12 +137,14 @@ var ErrTooManyPeers = errors.New("mesh: too many end-to-end peers are active")
 
 // endToEnd is the layer between routes and applications.
 type endToEnd struct {
-	r  *Router
-	hs *link.Handshaker
+	r *Router
+	// sessions holds the end-to-end sessions and handshakes in flight by local
+	// index, under a Handshaker of their own: its replay state must not mix
+	// with the links'.
+	sessions *link.Table[*peer]
 
 	mu        sync.Mutex
 	peers     map[topology.Key]*peer
-	byIndex   map[uint32]*e2eRef
 	listeners map[uint16]*listener
 	packets   map[uint16]*PacketConn
 	pings     map[uint32]chan struct{}
@@ -163,11 +158,9 @@ type endToEnd struct {
 
 func newEndToEnd(r *Router) *endToEnd {
 	return &endToEnd{
-		r: r,
-		// A handshaker of its own: its replay state must not mix with the links'.
-		hs:        link.NewHandshaker(link.Config{Private: r.cfg.Key, PSK: r.cfg.PSK}),
+		r:         r,
+		sessions:  link.NewTable[*peer](link.NewHandshaker(link.Config{Private: r.cfg.Key, PSK: r.cfg.PSK})),
 		peers:     make(map[topology.Key]*peer),
-		byIndex:   make(map[uint32]*e2eRef),
 		listeners: make(map[uint16]*listener),
 		packets:   make(map[uint16]*PacketConn),
 		pings:     make(map[uint32]chan struct{}),
@@ -259,25 +252,12 @@ func (e *endToEnd) forget(gone map[*peer]int64) int {
 		n++
 	}
 	if n > 0 {
-		for i, ref := range e.byIndex {
-			if _, ok := gone[ref.p]; ok && ref.p != nil {
-				delete(e.byIndex, i)
-			}
-		}
+		e.sessions.DropIf(func(x link.Entry[*peer]) bool {
+			_, ok := gone[x.Owner]
+			return ok && x.Owner != nil
+		})
 	}
 	return n
-}
-
-func (e *endToEnd) allocIndex(ref *e2eRef) uint32 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for {
-		i := e.r.rand32()
-		if i != 0 && e.byIndex[i] == nil {
-			e.byIndex[i] = ref
-			return i
-		}
-	}
 }
 
 // Resolve turns a node address (Skycoin format) or a 66-hex-character public key into
@@ -433,16 +413,11 @@ func (p *peer) initiate(now time.Time, interval time.Duration) {
 		return
 	}
 	e := p.e
-	ref := &e2eRef{p: p, created: now}
-	idx := e.allocIndex(ref)
-	msg, pend, err := e.hs.Initiate(p.key[:], idx, e.r.cfg.Clock(), nil)
+	msg, pend, err := e.sessions.Initiate(p.key[:], p, e.r.cfg.Clock(), now)
 	if err != nil {
 		p.mu.Unlock()
 		return
 	}
-	e.mu.Lock()
-	ref.pending = pend
-	e.mu.Unlock()
 	p.pending, p.pendingAt = pend, now
 	p.mu.Unlock()
 	e.initsSent.Add(1)
@@ -865,30 +840,28 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 		e.unknownSession(ru, binary.BigEndian.Uint32(b[4:]), now)
 		return
 	}
-	typ, idx, ok := link.Header(b)
-	if !ok {
+	d := getBuf()
+	defer putBuf(d)
+	ev, err := e.sessions.Receive(b, *d, now, nil)
+	switch {
+	case ev.Type == 0:
 		e.r.count(CountBadFrame)
 		return
+	case ev.Type == link.TypeData && errors.Is(err, link.ErrUnknownIndex):
+		e.r.count(CountUnknownIndex)
+		e.noticeUnknown(ru, ev.Index, now)
+		return
+	case err != nil:
+		e.r.countLinkErr(err)
+		return
 	}
-	switch typ {
+	switch ev.Type {
 	case link.TypeInit:
-		ref := &e2eRef{created: now}
-		li := e.allocIndex(ref)
-		resp, s, _, err := e.hs.Respond(b, li, now, func([]byte) bool { return true })
-		if err != nil {
-			e.mu.Lock()
-			delete(e.byIndex, li)
-			e.mu.Unlock()
-			e.r.countLinkErr(err)
-			return
-		}
 		var k topology.Key
-		copy(k[:], s.Remote())
+		copy(k[:], ev.Session.Remote())
 		p, err := e.peerFor(k)
 		if err != nil {
-			e.mu.Lock()
-			delete(e.byIndex, li)
-			e.mu.Unlock()
+			e.sessions.Drop(ev.Index)
 			return
 		}
 		if ru.out.link == local { // not a Back frame at a route's source
@@ -896,56 +869,28 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 			ru.from.Store(&from)
 			p.noteBack(ru) // answer along it until a route back is up
 		}
-		e.mu.Lock()
-		ref.p, ref.s = p, s
-		e.mu.Unlock()
-		p.setSession(s)
-		p.sendRaw(resp, true)
+		e.sessions.Bind(ev.Index, p)
+		p.setSession(ev.Session)
+		p.sendRaw(ev.Reply, true)
 	case link.TypeResp:
-		e.mu.Lock()
-		ref := e.byIndex[idx]
-		e.mu.Unlock()
-		if ref == nil || ref.pending == nil {
-			e.r.count(CountUnknownIndex)
-			return
-		}
-		s, err := ref.pending.Finish(b, now)
-		if err != nil {
-			e.r.countLinkErr(err)
-			return
-		}
-		e.mu.Lock()
-		ref.s, ref.pending = s, nil
-		e.mu.Unlock()
-		ref.p.noteBack(ru)
-		ref.p.setSession(s)
+		ev.Owner.noteBack(ru)
+		ev.Owner.setSession(ev.Session)
 	case link.TypeData:
-		e.mu.Lock()
-		ref := e.byIndex[idx]
-		e.mu.Unlock()
-		if ref == nil || ref.s == nil {
+		p := ev.Owner
+		if p == nil { // answered, not yet bound
 			e.r.count(CountUnknownIndex)
-			e.noticeUnknown(ru, idx, now)
 			return
 		}
-		d := getBuf()
-		defer putBuf(d)
-		payload, reply, err := ref.s.Open(*d, b, now)
-		if err != nil {
-			e.r.countLinkErr(err)
-			return
-		}
-		p := ref.p
 		p.noteBack(ru)
-		if reply != nil {
-			p.sendRaw(reply, true)
+		if ev.Reply != nil {
+			p.sendRaw(ev.Reply, true)
 		}
-		if payload != nil {
+		if ev.Payload != nil {
 			p.touch(now)
-			if !ref.s.Initiator() {
-				p.follow(ref.s) // the peer uses this one; send on it too
+			if !ev.Session.Initiator() {
+				p.follow(ev.Session) // the peer uses this one; send on it too
 			}
-			e.app(p, payload, now)
+			e.app(p, ev.Payload, now)
 		}
 	}
 }
@@ -1058,9 +1003,7 @@ func (p *peer) replaceLocked(s *link.Session) {
 	}
 	p.sess = s
 	for len(p.olds) > maxOldSessions {
-		p.e.mu.Lock()
-		delete(p.e.byIndex, p.olds[0].LocalIndex())
-		p.e.mu.Unlock()
+		p.e.sessions.Drop(p.olds[0].LocalIndex())
 		p.olds = p.olds[1:]
 	}
 }
@@ -1106,12 +1049,10 @@ func (e *endToEnd) app(p *peer, f []byte, now time.Time) {
 // tick rekeys end-to-end sessions, keeps routes to active peers at strength and
 // closes routes to idle ones.
 func (e *endToEnd) tick(now time.Time) {
+	e.sessions.DropIf(func(x link.Entry[*peer]) bool {
+		return x.Pending && now.Sub(x.Created) > pendingFor // its answer never came
+	})
 	e.mu.Lock()
-	for i, ref := range e.byIndex {
-		if ref.pending != nil && now.Sub(ref.created) > pendingFor {
-			delete(e.byIndex, i) // its answer never came
-		}
-	}
 	ps := make([]*peer, 0, len(e.peers))
 	for _, p := range e.peers {
 		ps = append(ps, p)

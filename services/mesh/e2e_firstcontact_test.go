@@ -153,15 +153,10 @@ func TestFirstContactAnswerWithoutBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := &e2eRef{p: sp, created: time.Now()}
-	idx := src.e2e.allocIndex(ref)
-	msg, pend, err := src.e2e.hs.Initiate(dst.self[:], idx, src.cfg.Clock(), nil)
+	msg, _, err := src.e2e.sessions.Initiate(dst.self[:], sp, src.cfg.Clock(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.e2e.mu.Lock()
-	ref.pending = pend
-	src.e2e.mu.Unlock()
 	sp.mu.Lock()
 	ready := sp.ready
 	sp.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/skyfleet/skyfleet/services/mesh/link"
 	"github.com/skyfleet/skyfleet/services/mesh/topology"
 )
 
@@ -99,13 +100,16 @@ func TestIdlePeersExpire(t *testing.T) {
 		if n := peerCount(r); n != 0 {
 			t.Errorf("%s holds %d peers after %v idle, want 0", shortKey(r.self), n, PeerExpiry)
 		}
-		r.e2e.mu.Lock()
-		for i, ref := range r.e2e.byIndex {
-			if ref.p != nil {
-				t.Errorf("%s: session index %d of a forgotten peer kept", shortKey(r.self), i)
+		kept := 0
+		r.e2e.sessions.DropIf(func(x link.Entry[*peer]) bool {
+			if x.Owner != nil {
+				kept++
 			}
+			return false
+		})
+		if kept != 0 {
+			t.Errorf("%s: %d session indexes of forgotten peers kept", shortKey(r.self), kept)
 		}
-		r.e2e.mu.Unlock()
 	}
 	if _, err := a.Ping(ctx, c.self); err != nil {
 		t.Fatalf("ping after the peer was forgotten: %v", err)

@@ -22,45 +22,39 @@ func TestOlderSessionsStayReadable(t *testing.T) {
 	// The source's handshake is retried 4 times; this node answers each.
 	var idx []uint32
 	for i := range 4 {
-		msg, _, err := src.e2e.hs.Initiate(dst.self[:], uint32(100+i), src.cfg.Clock(), nil)
+		msg, _, err := src.e2e.sessions.Initiate(dst.self[:], nil, src.cfg.Clock(), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref := &e2eRef{p: p, created: time.Now()}
-		li := dst.e2e.allocIndex(ref)
-		_, s, _, err := dst.e2e.hs.Respond(msg, li, time.Now(), func([]byte) bool { return true })
+		ev, err := dst.e2e.sessions.Receive(msg, nil, time.Now(), nil)
 		if err != nil {
 			t.Fatalf("respond %d: %v", i, err)
 		}
-		ref.s = s
-		p.setSession(s)
-		idx = append(idx, li)
+		dst.e2e.sessions.Bind(ev.Index, p)
+		p.setSession(ev.Session)
+		idx = append(idx, ev.Index)
 	}
 	// Only the first answer reached the source: it sends on session 0.
-	dst.e2e.mu.Lock()
-	ref := dst.e2e.byIndex[idx[0]]
-	dst.e2e.mu.Unlock()
-	if ref == nil || ref.s == nil {
+	first, _ := dst.e2e.sessions.Session(idx[0])
+	if first == nil {
 		t.Fatal("the first session was forgotten after three newer handshakes")
 	}
-	p.follow(ref.s)
+	p.follow(first)
 	p.mu.Lock()
 	cur, olds := p.sess, len(p.olds)
 	p.mu.Unlock()
-	if cur != ref.s || olds != 3 {
-		t.Errorf("after following the peer: current is session 0 %v, %d older kept (want 3)", cur == ref.s, olds)
+	if cur != first || olds != 3 {
+		t.Errorf("after following the peer: current is session 0 %v, %d older kept (want 3)", cur == first, olds)
 	}
 	// Beyond maxOldSessions the oldest is forgotten, index and all.
-	for i := range maxOldSessions + 2 {
-		msg, _, _ := src.e2e.hs.Initiate(dst.self[:], uint32(200+i), src.cfg.Clock(), nil)
-		r := &e2eRef{p: p, created: time.Now()}
-		li := dst.e2e.allocIndex(r)
-		_, s, _, err := dst.e2e.hs.Respond(msg, li, time.Now(), func([]byte) bool { return true })
+	for range maxOldSessions + 2 {
+		msg, _, _ := src.e2e.sessions.Initiate(dst.self[:], nil, src.cfg.Clock(), time.Now())
+		ev, err := dst.e2e.sessions.Receive(msg, nil, time.Now(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.s = s
-		p.setSession(s)
+		dst.e2e.sessions.Bind(ev.Index, p)
+		p.setSession(ev.Session)
 	}
 	p.mu.Lock()
 	olds = len(p.olds)
@@ -68,10 +62,7 @@ func TestOlderSessionsStayReadable(t *testing.T) {
 	if olds != maxOldSessions {
 		t.Errorf("%d older sessions kept, want %d", olds, maxOldSessions)
 	}
-	dst.e2e.mu.Lock()
-	_, kept := dst.e2e.byIndex[idx[1]]
-	dst.e2e.mu.Unlock()
-	if kept {
+	if s, _ := dst.e2e.sessions.Session(idx[1]); s != nil {
 		t.Error("the index of a session pushed out of the window is still held")
 	}
 }

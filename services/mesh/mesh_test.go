@@ -405,9 +405,7 @@ func TestStrangers(t *testing.T) {
 		}
 	}
 	before := target.r.Counters()
-	target.r.mu.RLock()
-	statesBefore := len(target.r.byIndex)
-	target.r.mu.RUnlock()
+	statesBefore := target.r.links.Len()
 
 	// What the real peer sent the target, recorded on the wire, to replay below.
 	mu.Lock()
@@ -486,9 +484,7 @@ func TestStrangers(t *testing.T) {
 		t.Error("a stranger got a reply")
 	}
 	// No state for the strangers.
-	target.r.mu.RLock()
-	got := len(target.r.byIndex)
-	target.r.mu.RUnlock()
+	got := target.r.links.Len()
 	if got != statesBefore {
 		t.Errorf("sessions went from %d to %d", statesBefore, got)
 	}

@@ -180,6 +180,9 @@ type Router struct {
 	self topology.Key
 	addr string
 	hs   *link.Handshaker
+	// links holds the neighbour links' sessions and handshakes in flight by
+	// local index (the end-to-end layer has a table of its own).
+	links *link.Table[*neighbour]
 
 	graph *topology.Graph
 	table *table
@@ -194,7 +197,6 @@ type Router struct {
 	mu        sync.RWMutex
 	byKey     map[topology.Key]*neighbour
 	byLink    map[uint32]*neighbour
-	byIndex   map[uint32]*sessionRef
 	known     map[topology.Key]bool
 	nextLink  uint32
 	announced time.Time
@@ -216,15 +218,6 @@ type Router struct {
 	wg     sync.WaitGroup
 }
 
-// sessionRef finds a link session (or a handshake in flight) by its local index.
-type sessionRef struct {
-	n       *neighbour
-	s       *link.Session
-	pending *link.Pending
-	at      *endpoint
-	created time.Time
-}
-
 // New checks cfg and builds a router; nothing runs until Start.
 func New(cfg Config) (*Router, error) {
 	if cfg.Key == nil {
@@ -235,14 +228,14 @@ func New(cfg Config) (*Router, error) {
 	}
 	cfg.defaults()
 	r := &Router{
-		cfg:     cfg,
-		hs:      link.NewHandshaker(link.Config{Private: cfg.Key, PSK: cfg.PSK, Padding: cfg.Padding}),
-		table:   newTable(),
-		byKey:   make(map[topology.Key]*neighbour),
-		byLink:  make(map[uint32]*neighbour),
-		byIndex: make(map[uint32]*sessionRef),
-		known:   make(map[topology.Key]bool),
+		cfg:    cfg,
+		hs:     link.NewHandshaker(link.Config{Private: cfg.Key, PSK: cfg.PSK, Padding: cfg.Padding}),
+		table:  newTable(),
+		byKey:  make(map[topology.Key]*neighbour),
+		byLink: make(map[uint32]*neighbour),
+		known:  make(map[topology.Key]bool),
 	}
+	r.links = link.NewTable[*neighbour](r.hs)
 	copy(r.self[:], r.hs.PublicKey()) // derived in constant time; zero for a zero key, refused below
 	a, err := identity.AddressFromPublicKey(r.self[:])
 	if err != nil {
@@ -449,26 +442,6 @@ func (r *Router) rand64() uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-// allocIndex reserves a fresh, unused local session index.
-func (r *Router) allocIndex(ref *sessionRef) uint32 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for {
-		i := r.rand32()
-		if i == 0 || r.byIndex[i] != nil {
-			continue
-		}
-		r.byIndex[i] = ref
-		return i
-	}
-}
-
-func (r *Router) dropIndex(i uint32) {
-	r.mu.Lock()
-	delete(r.byIndex, i)
-	r.mu.Unlock()
-}
-
 // readLoop reads one transport until it closes.
 func (r *Router) readLoop(tr Transport) {
 	defer r.wg.Done()
@@ -495,31 +468,27 @@ func (r *Router) readLoop(tr Transport) {
 // first write to a connection it accepted as that connection's authentication,
 // and evicts connections that never get one (services/mesh/transport/tcp.go).
 func (r *Router) handleDatagram(tr Transport, b []byte, from string, plain []byte) []byte {
-	typ, idx, ok := link.Header(b)
-	if !ok {
-		r.count(CountMalformed)
+	now := time.Now()
+	ev, err := r.links.Receive(b, plain[:0], now, r.accept)
+	if err != nil {
+		if ev.Type == link.TypeInit && errors.Is(err, link.ErrReplay) {
+			r.count(CountHandshakeRepl)
+		} else {
+			r.countLinkErr(err)
+		}
 		return plain
 	}
-	now := time.Now()
-	switch typ {
+	switch ev.Type {
 	case link.TypeInit:
-		r.handleInit(tr, b, from, now)
+		r.answered(tr, from, ev, now)
 	case link.TypeResp:
-		r.handleResp(tr, b, idx, from, now)
+		r.finished(tr, from, ev, now)
 	case link.TypeData:
-		r.mu.RLock()
-		ref := r.byIndex[idx]
-		r.mu.RUnlock()
-		if ref == nil || ref.s == nil {
+		n := ev.Owner
+		if n == nil { // answered, not yet bound (answered binds it at once)
 			r.count(CountUnknownIndex)
 			return plain
 		}
-		payload, reply, err := ref.s.Open(plain[:0], b, now)
-		if err != nil {
-			r.countLinkErr(err)
-			return plain
-		}
-		n := ref.n
 		n.lastRecv.Store(now.UnixNano())
 		n.rxPackets.Add(1)
 		n.rxBytes.Add(uint64(len(b)))
@@ -527,21 +496,21 @@ func (r *Router) handleDatagram(tr Transport, b []byte, from string, plain []byt
 			// The peer roamed (or NAT rebound); authenticated, so follow it.
 			n.at.Store(&endpoint{tr: tr, ep: from})
 		}
-		if reply != nil {
-			n.writeRaw(nil, reply)
+		if ev.Reply != nil {
+			n.writeRaw(nil, ev.Reply)
 		}
-		if payload != nil {
-			r.handleFrames(n, payload, now)
+		if ev.Payload != nil {
+			r.handleFrames(n, ev.Payload, now)
+			return ev.Payload
 		}
-		return payload
-	default:
-		r.count(CountMalformed)
 	}
 	return plain
 }
 
 func (r *Router) countLinkErr(err error) {
 	switch {
+	case errors.Is(err, link.ErrUnknownIndex):
+		r.count(CountUnknownIndex)
 	case errors.Is(err, link.ErrMAC):
 		r.count(CountNoPSK)
 	case errors.Is(err, link.ErrReplay):
@@ -578,20 +547,14 @@ func (r *Router) initiate(n *neighbour, now time.Time) {
 		return
 	}
 	if n.pending != nil {
-		r.dropIndex(n.pending.LocalIndex())
+		r.links.Drop(n.pending.LocalIndex())
 	}
-	ref := &sessionRef{n: n, at: at, created: now}
-	idx := r.allocIndex(ref)
-	msg, p, err := r.hs.Initiate(n.key[:], idx, r.cfg.Clock(), nil)
+	msg, p, err := r.links.Initiate(n.key[:], n, r.cfg.Clock(), now)
 	if err != nil {
 		n.mu.Unlock()
-		r.dropIndex(idx)
 		r.cfg.Logf("mesh: handshake to %x: %v", n.key[:4], err)
 		return
 	}
-	r.mu.Lock()
-	ref.pending = p
-	r.mu.Unlock()
 	n.pending = p
 	n.lastInit = now
 	n.tries++
@@ -607,56 +570,31 @@ func (r *Router) rehandshake(n *neighbour) {
 	r.initiate(n, time.Now())
 }
 
-func (r *Router) handleInit(tr Transport, b []byte, from string, now time.Time) {
-	ref := &sessionRef{created: now}
-	idx := r.allocIndex(ref)
-	resp, s, _, err := r.hs.Respond(b, idx, now, r.accept)
-	if err != nil {
-		r.dropIndex(idx)
-		if errors.Is(err, link.ErrReplay) {
-			r.count(CountHandshakeRepl)
-		} else {
-			r.countLinkErr(err)
-		}
-		return
-	}
+// answered takes the session of an Init the link table answered: the link to its
+// initiator comes up (or takes the new session) and the Resp goes back.
+func (r *Router) answered(tr Transport, from string, ev link.Event[*neighbour], now time.Time) {
 	r.count(CountHandshakes)
 	var k topology.Key
-	copy(k[:], s.Remote())
+	copy(k[:], ev.Session.Remote())
 	n := r.neighbourFor(k, true)
+	r.links.Bind(ev.Index, n)
 	at := &endpoint{tr: tr, ep: from}
-	r.mu.Lock()
-	ref.n, ref.s, ref.at = n, s, at
-	r.mu.Unlock()
 	n.at.Store(at)
-	n.writeRaw(at, resp)
-	r.installSession(n, s, now)
+	n.writeRaw(at, ev.Reply)
+	r.installSession(n, ev.Session, now)
 }
 
-func (r *Router) handleResp(tr Transport, b []byte, idx uint32, from string, now time.Time) {
-	r.mu.RLock()
-	ref := r.byIndex[idx]
-	r.mu.RUnlock()
-	if ref == nil || ref.pending == nil {
-		r.count(CountUnknownIndex)
-		return
-	}
-	s, err := ref.pending.Finish(b, now)
-	if err != nil {
-		r.countLinkErr(err)
-		return
-	}
-	n := ref.n
-	r.mu.Lock()
-	ref.s, ref.pending = s, nil
-	r.mu.Unlock()
+// finished takes the session of a handshake this node initiated, answered by its
+// neighbour's Resp.
+func (r *Router) finished(tr Transport, from string, ev link.Event[*neighbour], now time.Time) {
+	n := ev.Owner
 	n.mu.Lock()
-	if n.pending != nil && n.pending.LocalIndex() == idx {
+	if n.pending != nil && n.pending.LocalIndex() == ev.Index {
 		n.pending = nil
 	}
 	n.mu.Unlock()
 	n.at.Store(&endpoint{tr: tr, ep: from})
-	r.installSession(n, s, now)
+	r.installSession(n, ev.Session, now)
 }
 
 // greetInterval is the shortest time between two graphs sent to a neighbour
@@ -697,7 +635,7 @@ func (r *Router) installSession(n *neighbour, s *link.Session, now time.Time) {
 	}
 	n.mu.Unlock()
 	if older != nil && older != s {
-		r.dropIndex(older.LocalIndex())
+		r.links.Drop(older.LocalIndex())
 	}
 	if !wasUp {
 		r.count(CountLinksUp)
@@ -732,11 +670,11 @@ func (r *Router) linkDown(n *neighbour, now time.Time) {
 	n.pending = nil
 	n.mu.Unlock()
 	if s := n.sess.Swap(nil); s != nil {
-		r.dropIndex(s.LocalIndex())
+		r.links.Drop(s.LocalIndex())
 	}
 	n.mu.Lock()
 	if n.prevSess != nil {
-		r.dropIndex(n.prevSess.LocalIndex())
+		r.links.Drop(n.prevSess.LocalIndex())
 		n.prevSess = nil
 	}
 	n.mu.Unlock()
