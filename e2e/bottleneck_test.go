@@ -25,6 +25,7 @@ import (
 	"github.com/skyfleet/skyfleet/e2e/netns"
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/services/mesh"
+	"github.com/skyfleet/skyfleet/services/mesh/forward"
 )
 
 // TestBottleneckNoDrops (the issue's acceptance test 1): a line of 6 `skyfleet node`
@@ -110,7 +111,7 @@ func TestBottleneckNoDrops(t *testing.T) {
 	// The bottleneck's upstream end and its link counters when the first byte
 	// reaches the sink (and again when the last has).
 	up, next := apis[bnMiddle], nodes[bnMiddle+1].address()
-	firstByte := make(chan mesh.LinkStatus, 1)
+	firstByte := make(chan forward.LinkStatus, 1)
 
 	// The sink's GET /mesh/recv, timed by the test as the bytes come.
 	type recvResult struct {
@@ -118,7 +119,7 @@ func TestBottleneckNoDrops(t *testing.T) {
 		first, last time.Time
 		sum         string
 		err         error
-		after       mesh.LinkStatus // the bottleneck's counters at the end of the stream
+		after       forward.LinkStatus // the bottleneck's counters at the end of the stream
 		afterErr    error
 	}
 	recvDone := make(chan recvResult, 1)
@@ -286,7 +287,7 @@ func TestBottleneckNoDrops(t *testing.T) {
 
 	// Final state of every node.
 	var allLinks []bnLinks
-	var allRoutes []mesh.RoutesStatus
+	var allRoutes []forward.RoutesStatus
 	for i, a := range apis {
 		l, err := a.links()
 		if err != nil {
@@ -338,7 +339,7 @@ func TestBottleneckNoDrops(t *testing.T) {
 	var failures []string
 	var totalRetrans uint64
 	for i, n := range nodes {
-		var fwd *mesh.RuleStatus
+		var fwd *forward.RuleStatus
 		for k := range allRoutes[i].Rules {
 			ru := &allRoutes[i].Rules[k]
 			prev, next := "", ""
@@ -441,8 +442,8 @@ const (
 	// the median meets it in most runs (README) but not every one on a shared
 	// 2-core machine, so CI guards the mechanism (pacing) with room for noise.
 	qosGuard       = 3.0
-	bnRouteCap     = 8 << 20 // services/mesh/sf.go maxRouteBuffer
-	bnSourceFactor = 16      // services/mesh/sf.go sourceBufferFactor
+	bnRouteCap     = 8 << 20 // services/mesh/forward/sf.go maxRouteBuffer
+	bnSourceFactor = 16      // services/mesh/forward/sf.go sourceBufferFactor
 	// bnFramePerDatagram is a full link datagram as tbf counts it: 1452 bytes of UDP
 	// payload (transport.UDPMTU) and the Ethernet, IPv4 and UDP headers.
 	bnFramePerDatagram = 1452 + 14 + 20 + 8
@@ -528,9 +529,9 @@ func (a *nsAPI) getJSON(path string, v any) error {
 
 // bnLinks is GET /mesh/links.
 type bnLinks struct {
-	Address  string            `json:"address"`
-	Links    []mesh.LinkStatus `json:"links"`
-	Counters map[string]uint64 `json:"counters"`
+	Address  string               `json:"address"`
+	Links    []forward.LinkStatus `json:"links"`
+	Counters map[string]uint64    `json:"counters"`
 }
 
 func (a *nsAPI) links() (bnLinks, error) {
@@ -539,8 +540,8 @@ func (a *nsAPI) links() (bnLinks, error) {
 	return l, err
 }
 
-func (a *nsAPI) routes() (mesh.RoutesStatus, error) {
-	var r mesh.RoutesStatus
+func (a *nsAPI) routes() (forward.RoutesStatus, error) {
+	var r forward.RoutesStatus
 	err := a.getJSON("/mesh/routes", &r)
 	return r, err
 }
@@ -602,17 +603,17 @@ func median(xs []float64) float64 {
 }
 
 // linkStatus returns the node's link to the neighbour with address addr.
-func (a *nsAPI) linkStatus(addr string) (mesh.LinkStatus, error) {
+func (a *nsAPI) linkStatus(addr string) (forward.LinkStatus, error) {
 	l, err := a.links()
 	if err != nil {
-		return mesh.LinkStatus{}, fmt.Errorf("%s /mesh/links: %w", a.node.name, err)
+		return forward.LinkStatus{}, fmt.Errorf("%s /mesh/links: %w", a.node.name, err)
 	}
 	for _, ls := range l.Links {
 		if ls.Address == addr {
 			return ls, nil
 		}
 	}
-	return mesh.LinkStatus{}, fmt.Errorf("%s has no link to %s", a.node.name, addr)
+	return forward.LinkStatus{}, fmt.Errorf("%s has no link to %s", a.node.name, addr)
 }
 
 // bnSamples keeps the largest values seen while the stream ran.
@@ -645,7 +646,7 @@ func (s *bnSamples) addLinks(node int, l bnLinks) {
 	}
 }
 
-func (s *bnSamples) addRoutes(node int, r mesh.RoutesStatus) {
+func (s *bnSamples) addRoutes(node int, r forward.RoutesStatus) {
 	held := 0
 	for _, ru := range r.Rules {
 		held += ru.QueueBytes

@@ -18,7 +18,7 @@ import (
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/identity"
-	"github.com/skyfleet/skyfleet/services/mesh"
+	"github.com/skyfleet/skyfleet/services/mesh/forward"
 	"github.com/skyfleet/skyfleet/services/meshd"
 )
 
@@ -166,7 +166,7 @@ Examples:
 		if fs.NArg() != 1 {
 			return fmt.Errorf("route needs one ADDRESS")
 		}
-		var q mesh.RouteQuery
+		var q forward.RouteQuery
 		var e struct {
 			Error string `json:"error"`
 		}
@@ -186,7 +186,7 @@ Examples:
 		if err := json.Unmarshal(raw, &q); err != nil {
 			return err
 		}
-		printPath := func(label string, p *mesh.PathStatus) {
+		printPath := func(label string, p *forward.PathStatus) {
 			if p == nil {
 				return
 			}
@@ -218,9 +218,9 @@ Examples:
 			return nil
 		}
 		var doc struct {
-			Address  string            `json:"address"`
-			Links    []mesh.LinkStatus `json:"links"`
-			Counters map[string]uint64 `json:"counters"`
+			Address  string               `json:"address"`
+			Links    []forward.LinkStatus `json:"links"`
+			Counters map[string]uint64    `json:"counters"`
 		}
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			return err

@@ -20,7 +20,7 @@ var secretKeyFiles = []string{
 	"services/control/report.go",             // report sealing, node key
 	"services/control/remote/auth.go",        // SSH challenge (master key), node proof (node key)
 	"internal/apiauth/apiauth.go",            // API request signing, master key
-	"services/mesh/router.go",                // node public key
+	"services/mesh/forward/router.go",        // node public key
 	"services/msg/wire.go",                   // message signing and sealing, node key
 }
 

@@ -15,20 +15,18 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/skyfleet/skyfleet/services/identity"
+	"github.com/skyfleet/skyfleet/services/mesh/forward"
 	"github.com/skyfleet/skyfleet/services/mesh/link"
 	"github.com/skyfleet/skyfleet/services/mesh/stream"
 	"github.com/skyfleet/skyfleet/services/mesh/topology"
 )
 
-// Sizes along a route. Every link is assumed to carry at least routeMTU bytes of
-// route payload (1452-byte UDP datagrams); narrower links (radio) will fragment.
+// Sizes inside a route payload (forward.RouteMTU bytes).
 const (
-	// routeMTU is the largest route payload: a UDP link datagram minus the link
-	// overhead, the Reliable frame around route data (reliableOverhead), the
-	// Data frame's header and the route ID.
-	routeMTU = 1452 - linkOverhead - reliableOverhead - frameHeader - 4
-	// appMTU is the largest application frame inside the end-to-end session.
-	appMTU = routeMTU - linkOverhead
+	// appMTU is the largest application frame inside the end-to-end session: a
+	// route payload less the session's overhead (the same link.Session framing a
+	// neighbour link uses).
+	appMTU = forward.RouteMTU - forward.LinkOverhead
 	// appHeader is kind (1) | source port (2) | destination port (2).
 	appHeader = 5
 	// MaxDatagram is the largest datagram PacketConn.WriteTo carries, in bytes.
@@ -82,7 +80,7 @@ type peer struct {
 	pending   *link.Pending
 	pendingAt time.Time
 	ready     chan struct{} // closed when the first session is up
-	routes    []*route
+	routes    []*forward.Route
 	version   int // bumped when routes change
 	lastTry   time.Time
 	// used is when p was last used (UnixNano): a ping, dial or handshake
@@ -104,7 +102,7 @@ type peer struct {
 	// datagrams (the handshake answer above all) go back along it
 	// (routes.sendBack), so that answering a first contact does not wait for a
 	// route back to be set up.
-	back atomic.Pointer[rule]
+	back atomic.Pointer[forward.Rule]
 	// resets and resetsAt count the stream resets sent to the peer in the
 	// second from resetsAt (allowReset).
 	resets   int
@@ -120,13 +118,13 @@ const pendingFor = 10 * time.Second
 const (
 	// MaxPeers caps the destinations with end-to-end state. When it is reached,
 	// the peer idle longest (no streams, no routes) is forgotten to make room;
-	// if none is idle the new one is refused (CountPeerCap).
+	// if none is idle the new one is refused (countPeerCap).
 	MaxPeers = 4096
 	// PeerExpiry is how long a peer without traffic, streams or routes is kept
 	// before its state (sessions, indexes) is forgotten.
 	PeerExpiry = 10 * time.Minute
 	// MaxStreamsPerPeer caps the open streams with one peer; further SYNs are
-	// dropped (CountPeerCap).
+	// dropped (countPeerCap).
 	MaxStreamsPerPeer = 256
 	// maxAddrCache caps the address-to-key cache Resolve fills from the graph.
 	maxAddrCache = 4 * topology.MaxNodes
@@ -181,7 +179,7 @@ func (e *endToEnd) peerFor(k topology.Key) (*peer, error) {
 	if len(e.peers) >= MaxPeers {
 		e.mu.Unlock()
 		if !e.evictIdlest() {
-			e.r.count(CountPeerCap)
+			e.r.count(countPeerCap)
 			return nil, fmt.Errorf("%w (%d)", ErrTooManyPeers, MaxPeers)
 		}
 		e.mu.Lock()
@@ -365,7 +363,7 @@ func (e *endToEnd) awaitTopology(ctx context.Context, k topology.Key) error {
 	t := time.NewTimer(topologyWait)
 	defer t.Stop()
 	for {
-		changed := e.r.graphWatch() // before looking: a change in between wakes us
+		changed := e.r.GraphWatch() // before looking: a change in between wakes us
 		if _, ok := e.r.graph.Get(k); ok {
 			return nil
 		}
@@ -401,7 +399,7 @@ func (p *peer) handshakeRTO() time.Duration {
 	if rt == nil {
 		return maxHandshakeRTO
 	}
-	return min(3*rt.setup+handshakeWork, maxHandshakeRTO)
+	return min(3*rt.SetupRTT()+handshakeWork, maxHandshakeRTO)
 }
 
 // initiate sends an end-to-end handshake over p's best route, at most once per
@@ -444,7 +442,7 @@ func (p *peer) ensureRoute(ctx context.Context) error {
 		lastErr error
 	)
 	for {
-		changed, graph := p.watch(), p.e.r.graphWatch() // before looking: nothing missed
+		changed, graph := p.watch(), p.e.r.GraphWatch() // before looking: nothing missed
 		if p.upRoute() != nil {
 			return nil
 		}
@@ -533,7 +531,7 @@ func (p *peer) settling() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, rt := range p.routes {
-		if rt.state.Load() == routePending {
+		if rt.Pending() {
 			return true
 		}
 	}
@@ -541,14 +539,14 @@ func (p *peer) settling() bool {
 }
 
 // upRoute returns one up route to p, spreading use round robin, or nil.
-func (p *peer) upRoute() *route {
+func (p *peer) upRoute() *forward.Route {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.routes)
 	for i := 0; i < n; i++ {
 		p.rr++
 		rt := p.routes[int(p.rr)%n]
-		if rt.state.Load() == routeUp {
+		if rt.Up() {
 			return rt
 		}
 	}
@@ -556,15 +554,15 @@ func (p *peer) upRoute() *route {
 }
 
 // bestRoute returns the up route with the fewest hops (then the fastest setup), or nil.
-func (p *peer) bestRoute() *route {
+func (p *peer) bestRoute() *forward.Route {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var best *route
+	var best *forward.Route
 	for _, rt := range p.routes {
-		if rt.state.Load() != routeUp {
+		if !rt.Up() {
 			continue
 		}
-		if best == nil || len(rt.path) < len(best.path) || (len(rt.path) == len(best.path) && rt.setup < best.setup) {
+		if best == nil || len(rt.Path()) < len(best.Path()) || (len(rt.Path()) == len(best.Path()) && rt.SetupRTT() < best.SetupRTT()) {
 			best = rt
 		}
 	}
@@ -573,7 +571,7 @@ func (p *peer) bestRoute() *route {
 
 // maintain starts route setups until p has Config.Routes routes (up or pending). It
 // returns the setups it started. force skips the once-a-second rate limit.
-func (p *peer) maintain(now time.Time, force bool) ([]*route, error) {
+func (p *peer) maintain(now time.Time, force bool) ([]*forward.Route, error) {
 	r := p.e.r
 	p.mu.Lock()
 	if !force && now.Sub(p.lastTry) < time.Second {
@@ -596,7 +594,7 @@ func (p *peer) maintain(now time.Time, force bool) ([]*route, error) {
 	}
 	existing := make([]topology.Path, 0, len(p.routes))
 	for _, rt := range p.routes {
-		existing = append(existing, rt.path)
+		existing = append(existing, rt.Path())
 	}
 	p.mu.Unlock()
 
@@ -618,7 +616,7 @@ func (p *peer) maintain(now time.Time, force bool) ([]*route, error) {
 		}
 		paths = kept
 	}
-	var started []*route
+	var started []*forward.Route
 	for _, path := range paths {
 		if have >= r.cfg.Routes {
 			break
@@ -633,7 +631,7 @@ func (p *peer) maintain(now time.Time, force bool) ([]*route, error) {
 		if dup {
 			continue
 		}
-		rt, err := r.routes.start(path, p.routeFailed)
+		rt, err := r.SetupRoute(path, p.routeFailed)
 		if err != nil {
 			continue
 		}
@@ -653,9 +651,9 @@ func (p *peer) maintain(now time.Time, force bool) ([]*route, error) {
 
 // awaitRoute flushes queued handshake messages the moment rt is up, and wakes
 // ensureRoute. (A failed rt is routeFailed's.)
-func (p *peer) awaitRoute(rt *route) {
-	<-rt.done
-	if rt.state.Load() != routeUp {
+func (p *peer) awaitRoute(rt *forward.Route) {
+	<-rt.Done()
+	if !rt.Up() {
 		return
 	}
 	p.mu.Lock()
@@ -665,13 +663,13 @@ func (p *peer) awaitRoute(rt *route) {
 	p.notifyLocked()
 	p.mu.Unlock()
 	for _, b := range q {
-		rt.send(b, true)
+		rt.Send(b, true)
 	}
 }
 
 // routeFailed drops a failed route and remembers the node after the reporter (the
 // broken hop) to route around it for a few seconds.
-func (p *peer) routeFailed(rt *route, reporter topology.Key, reason byte) {
+func (p *peer) routeFailed(rt *forward.Route, reporter topology.Key, reason byte) {
 	now := time.Now()
 	p.mu.Lock()
 	for i, x := range p.routes {
@@ -681,9 +679,9 @@ func (p *peer) routeFailed(rt *route, reporter topology.Key, reason byte) {
 			break
 		}
 	}
-	for i, k := range rt.path {
-		if k == reporter && i+1 < len(rt.path)-1 {
-			p.avoid[rt.path[i+1]] = now
+	for i, k := range rt.Path() {
+		if k == reporter && i+1 < len(rt.Path())-1 {
+			p.avoid[rt.Path()[i+1]] = now
 		}
 	}
 	p.lastTry = time.Time{}
@@ -694,15 +692,15 @@ func (p *peer) routeFailed(rt *route, reporter topology.Key, reason byte) {
 	// whose datagrams it now drops as an unknown session without a word.
 	// Handshake afresh; the answer replaces the session and streams carry on
 	// over the new one.
-	restarted := reporter == p.key && reason == reasonNoRoute && p.sess != nil
+	restarted := reporter == p.key && reason == forward.ReasonNoRoute && p.sess != nil
 	if restarted {
 		p.pending = nil
 	}
 	p.mu.Unlock()
-	p.e.r.routes.close(rt)
-	p.e.r.cfg.Logf("mesh: route to %s via %d hops failed: %v", shortKey(p.key), len(rt.path)-1, rt.failErr)
+	p.e.r.CloseRoute(rt)
+	p.e.r.cfg.Logf("mesh: route to %s via %d hops failed: %v", shortKey(p.key), len(rt.Path())-1, rt.Err())
 	if restarted {
-		p.e.r.count(CountPeerRestarts)
+		p.e.r.count(countPeerRestarts)
 		p.initiate(time.Now(), p.handshakeRTO())
 	}
 }
@@ -737,7 +735,7 @@ func samePath(a, b topology.Path) bool {
 // since later traffic needs one.
 func (p *peer) sendRaw(b []byte, ctrl bool) bool {
 	if rt := p.upRoute(); rt != nil {
-		return rt.send(b, ctrl)
+		return rt.Send(b, ctrl)
 	}
 	if !ctrl {
 		return false
@@ -758,17 +756,17 @@ func (p *peer) sendRaw(b []byte, ctrl bool) bool {
 // traffic last arrived on (peer.back); false when there is none or it is gone.
 func (p *peer) sendBack(b []byte) bool {
 	ru := p.back.Load()
-	return ru != nil && p.e.r.routes.sendBack(ru, b, true)
+	return ru != nil && p.e.r.SendBack(ru, b, true)
 }
 
 // sendApp seals an application frame and sends it on rt (or any up route when nil).
-func (p *peer) sendApp(rt *route, kind byte, sport, dport uint16, body []byte) error {
+func (p *peer) sendApp(rt *forward.Route, kind byte, sport, dport uint16, body []byte) error {
 	return p.sendAppOn(rt, nil, kind, sport, dport, body)
 }
 
 // sendAppOn is sendApp, sending backwards along back (routes.sendBack) when it is
 // not nil.
-func (p *peer) sendAppOn(rt *route, back *rule, kind byte, sport, dport uint16, body []byte) error {
+func (p *peer) sendAppOn(rt *forward.Route, back *forward.Rule, kind byte, sport, dport uint16, body []byte) error {
 	p.touch(time.Now())
 	p.mu.Lock()
 	s := p.sess
@@ -792,7 +790,7 @@ func (p *peer) sendAppOn(rt *route, back *rule, kind byte, sport, dport uint16, 
 	}
 	ctrl := kind != appStream && kind != appDgram
 	if back != nil {
-		if !p.e.r.routes.sendBack(back, *d, ctrl) {
+		if !p.e.r.SendBack(back, *d, ctrl) {
 			return fmt.Errorf("mesh: the way back to %s is gone or congested", shortKey(p.key))
 		}
 		return nil
@@ -814,13 +812,13 @@ func (p *peer) sendAppOn(rt *route, back *rule, kind byte, sport, dport uint16, 
 		// than the sender (seeds/004: buffers fill upstream, nothing drops).
 		ctx, cancel := context.WithTimeout(context.Background(), dgramWait)
 		defer cancel()
-		if err := rt.sendWait(ctx, *d, false); err != nil {
+		if err := rt.SendWait(ctx, *d, false); err != nil {
 			return fmt.Errorf("mesh: route to %s: %w", shortKey(p.key), err)
 		}
 		return nil
 	}
-	if !rt.send(*d, ctrl) {
-		if rt.state.Load() == routeUp {
+	if !rt.Send(*d, ctrl) {
+		if rt.Up() {
 			return errCongested
 		}
 		return fmt.Errorf("mesh: route to %s is down", shortKey(p.key))
@@ -834,8 +832,9 @@ const dgramWait = 5 * time.Second
 // errCongested: the route is up but holds its buffer's worth at this node.
 var errCongested = errors.New("mesh: route congested")
 
-// deliver handles a route payload addressed to this node: an end-to-end datagram.
-func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
+// Deliver (forward.Upper) handles a route payload addressed to this node: an
+// end-to-end datagram.
+func (e *endToEnd) Deliver(ru *forward.Rule, b []byte, now time.Time) {
 	if len(b) == unknownNoticeLen && b[0] == unknownNotice {
 		e.unknownSession(ru, binary.BigEndian.Uint32(b[4:]), now)
 		return
@@ -845,10 +844,10 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 	ev, err := e.sessions.Receive(b, *d, now, nil)
 	switch {
 	case ev.Type == 0:
-		e.r.count(CountBadFrame)
+		e.r.count(countBadFrame)
 		return
 	case ev.Type == link.TypeData && errors.Is(err, link.ErrUnknownIndex):
-		e.r.count(CountUnknownIndex)
+		e.r.count(countUnknownIndex)
 		e.noticeUnknown(ru, ev.Index, now)
 		return
 	case err != nil:
@@ -864,9 +863,8 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 			e.sessions.Drop(ev.Index)
 			return
 		}
-		if ru.out.link == local { // not a Back frame at a route's source
-			from := [keyLen]byte(k)
-			ru.from.Store(&from)
+		if ru.Delivers() { // not a Back frame at a route's source
+			ru.SetSource(k)
 			p.noteBack(ru) // answer along it until a route back is up
 		}
 		e.sessions.Bind(ev.Index, p)
@@ -878,7 +876,7 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 	case link.TypeData:
 		p := ev.Owner
 		if p == nil { // answered, not yet bound
-			e.r.count(CountUnknownIndex)
+			e.r.count(countUnknownIndex)
 			return
 		}
 		p.noteBack(ru)
@@ -897,8 +895,8 @@ func (e *endToEnd) deliver(ru *rule, b []byte, now time.Time) {
 
 // noteBack records ru as the rule p's traffic arrives on, when it is one that
 // delivers here (not the source's own rule, which Back frames arrive on).
-func (p *peer) noteBack(ru *rule) {
-	if ru.out.link == local && p.back.Load() != ru {
+func (p *peer) noteBack(ru *forward.Rule) {
+	if ru.Delivers() && p.back.Load() != ru {
 		p.back.Store(ru)
 	}
 }
@@ -922,29 +920,28 @@ const (
 
 // noticeUnknown answers data for an unknown session index with a notice back
 // along the arriving rule, at most once per noticeEvery per rule.
-func (e *endToEnd) noticeUnknown(ru *rule, idx uint32, now time.Time) {
+func (e *endToEnd) noticeUnknown(ru *forward.Rule, idx uint32, now time.Time) {
 	if ru == nil {
 		return
 	}
-	last := ru.notice.Load()
-	if now.UnixNano()-last < int64(noticeEvery) || !ru.notice.CompareAndSwap(last, now.UnixNano()) {
+	if !ru.AllowNotice(now, noticeEvery) {
 		return
 	}
 	b := make([]byte, unknownNoticeLen)
 	b[0] = unknownNotice
 	binary.BigEndian.PutUint32(b[4:], idx)
-	e.r.routes.sendBack(ru, b, true)
+	e.r.SendBack(ru, b, true)
 }
 
 // unknownSession handles a notice arriving back on the source route of ru: if the
 // index is that of the session this node sends on to the route's destination, the
 // destination has forgotten it; handshake afresh (see routeFailed).
-func (e *endToEnd) unknownSession(ru *rule, idx uint32, now time.Time) {
-	if ru == nil || ru.route == nil {
+func (e *endToEnd) unknownSession(ru *forward.Rule, idx uint32, now time.Time) {
+	if ru == nil || ru.Route() == nil {
 		return
 	}
 	e.mu.Lock()
-	p := e.peers[ru.route.dst]
+	p := e.peers[ru.Route().Dst()]
 	e.mu.Unlock()
 	if p == nil {
 		return
@@ -960,7 +957,7 @@ func (e *endToEnd) unknownSession(ru *rule, idx uint32, now time.Time) {
 	}
 	p.mu.Unlock()
 	if forgot {
-		e.r.count(CountPeerRestarts)
+		e.r.count(countPeerRestarts)
 		p.initiate(now, rto)
 	}
 }
@@ -1011,7 +1008,7 @@ func (p *peer) replaceLocked(s *link.Session) {
 // app dispatches one decrypted application frame from p.
 func (e *endToEnd) app(p *peer, f []byte, now time.Time) {
 	if len(f) < appHeader {
-		e.r.count(CountBadFrame)
+		e.r.count(countBadFrame)
 		return
 	}
 	kind := f[0]
@@ -1042,13 +1039,13 @@ func (e *endToEnd) app(p *peer, f []byte, now time.Time) {
 			}
 		}
 	default:
-		e.r.count(CountBadFrame)
+		e.r.count(countBadFrame)
 	}
 }
 
-// tick rekeys end-to-end sessions, keeps routes to active peers at strength and
+// Tick (forward.Upper) rekeys end-to-end sessions, keeps routes to active peers at strength and
 // closes routes to idle ones.
-func (e *endToEnd) tick(now time.Time) {
+func (e *endToEnd) Tick(now time.Time) {
 	e.sessions.DropIf(func(x link.Entry[*peer]) bool {
 		return x.Pending && now.Sub(x.Created) > pendingFor // its answer never came
 	})
@@ -1073,8 +1070,8 @@ func (e *endToEnd) tick(now time.Time) {
 		idle := now.Sub(p.lastUsed()) > 2*time.Minute && len(p.streams) == 0
 		var rtt time.Duration
 		for _, rt := range p.routes {
-			if rt.state.Load() == routeUp && (rtt == 0 || rt.setup < rtt) {
-				rtt = rt.setup
+			if rt.Up() && (rtt == 0 || rt.SetupRTT() < rtt) {
+				rtt = rt.SetupRTT()
 			}
 		}
 		p.mu.Unlock()
@@ -1090,7 +1087,7 @@ func (e *endToEnd) tick(now time.Time) {
 			p.version++
 			p.mu.Unlock()
 			for _, rt := range rs {
-				e.r.routes.close(rt)
+				e.r.CloseRoute(rt)
 			}
 			continue
 		}
@@ -1108,7 +1105,8 @@ func (e *endToEnd) tick(now time.Time) {
 	}
 }
 
-func (e *endToEnd) close() {
+// Close (forward.Upper) closes every listener and PacketConn; the router closes next.
+func (e *endToEnd) Close() {
 	e.mu.Lock()
 	e.closed = true
 	ls := make([]*listener, 0, len(e.listeners))
@@ -1179,8 +1177,8 @@ func (r *Router) Ping(ctx context.Context, k topology.Key) (PingResult, error) {
 		case <-ch:
 			t.Stop()
 			res.RTT = time.Since(t0)
-			rt.rtt.Store(int64(res.RTT))
-			for _, k := range rt.path {
+			rt.SetRTT(res.RTT)
+			for _, k := range rt.Path() {
 				res.Path = append(res.Path, shortKey(k))
 			}
 			return res, nil
@@ -1259,7 +1257,7 @@ type streamPaths struct {
 
 	mu        sync.Mutex
 	version   int
-	cacheBack *rule // p.back when cache was made
+	cacheBack *forward.Rule // p.back when cache was made
 	cache     []stream.Path
 }
 
@@ -1282,7 +1280,7 @@ func (sp *streamPaths) Paths() []stream.Path {
 	}
 	out := make([]stream.Path, 0, len(routes))
 	for _, rt := range routes {
-		if rt.state.Load() == routeUp {
+		if rt.Up() {
 			out = append(out, &streamPath{sp: sp, rt: rt})
 		}
 	}
@@ -1297,7 +1295,7 @@ func (sp *streamPaths) Paths() []stream.Path {
 // (routes.sendBack), for while the peer has no route of its own up.
 type backPath struct {
 	sp *streamPaths
-	ru *rule
+	ru *forward.Rule
 }
 
 func (b *backPath) Send(seg []byte) error {
@@ -1307,18 +1305,18 @@ func (b *backPath) Send(seg []byte) error {
 func (b *backPath) MTU() int { return appMTU - appHeader }
 
 // ID sets the way back apart from routes (whose IDs count up from 1), one ID per
-// rule.
-func (b *backPath) ID() uint64 { return 1<<63 | uint64(b.ru.in.link)<<32 | uint64(b.ru.in.rid) }
+// rule (forward.Rule.ID).
+func (b *backPath) ID() uint64 { return b.ru.ID() }
 
 type streamPath struct {
 	sp *streamPaths
-	rt *route
+	rt *forward.Route
 }
 
 var errRouteDown = errors.New("mesh: route down")
 
 func (s *streamPath) Send(seg []byte) error {
-	if s.rt.state.Load() != routeUp {
+	if !s.rt.Up() {
 		return errRouteDown
 	}
 	err := s.sp.p.sendApp(s.rt, appStream, s.sp.sport, s.sp.dport, seg)
@@ -1331,7 +1329,7 @@ func (s *streamPath) Send(seg []byte) error {
 }
 
 func (s *streamPath) MTU() int   { return appMTU - appHeader }
-func (s *streamPath) ID() uint64 { return s.rt.id }
+func (s *streamPath) ID() uint64 { return s.rt.ID() }
 
 // Dial opens a reliable, ordered, end-to-end encrypted stream to port on the node
 // with key k, spread over up to Config.Routes routes.
@@ -1387,7 +1385,7 @@ func (e *endToEnd) streamSegment(p *peer, sport, dport uint16, seg []byte) {
 	full := len(p.streams) >= MaxStreamsPerPeer
 	p.mu.Unlock()
 	if full {
-		e.r.count(CountPeerCap)
+		e.r.count(countPeerCap)
 		return
 	}
 	sp := &streamPaths{p: p, sport: dport, dport: sport}

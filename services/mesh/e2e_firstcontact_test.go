@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-
+	"github.com/skyfleet/skyfleet/services/mesh/forward"
+	"github.com/skyfleet/skyfleet/services/mesh/internal/memnet"
 	"github.com/skyfleet/skyfleet/services/mesh/topology"
 )
 
@@ -23,16 +24,16 @@ const firstContactDelay = 20 * time.Millisecond
 // firstContactLine builds a line of hops+1 nodes with firstContactDelay on every
 // link and waits until the topology has converged and every link has an RTT
 // sample (retransmission timeouts are scaled from them).
-func firstContactLine(t *testing.T, hops int) (*memnet, []*testNode) {
+func firstContactLine(t *testing.T, hops int) (*memnet.Net, []*testNode) {
 	t.Helper()
 	m := newMemnet()
-	m.delay = firstContactDelay
+	m.SetDelay(firstContactDelay)
 	nodes := buildMesh(t, m, hops+1, line(hops+1), nil)
 	waitConverged(t, nodes, 20*time.Second)
 	waitCond(t, 10*time.Second, "an RTT sample on every link", func() bool {
 		for _, nd := range nodes {
-			for _, n := range nd.r.neighbours() {
-				if n.isUp() && n.rtt() == 0 {
+			for _, l := range nd.r.Links() {
+				if l.Up && l.RTTms == 0 {
 					return false
 				}
 			}
@@ -56,7 +57,7 @@ func TestFirstContactOneRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprintf("%d hops", hops), func(t *testing.T) {
 			_, nodes := firstContactLine(t, hops)
 			src, dst := nodes[0].r, nodes[hops].r
-			setups, inits := src.routes.setupsSent.Load(), src.e2e.initsSent.Load()
+			setups, inits := src.SetupsSent(), src.e2e.initsSent.Load()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			res, err := src.Ping(ctx, dst.self)
@@ -67,7 +68,7 @@ func TestFirstContactOneRoundTrip(t *testing.T) {
 				t.Fatalf("the echo went %d hops, want %d", got, hops)
 			}
 			// A line has one path: one Setup, and one Init, neither resent.
-			if n := src.routes.setupsSent.Load() - setups; n != 1 {
+			if n := src.SetupsSent() - setups; n != 1 {
 				t.Errorf("%d Setups sent for a first ping without loss, want 1", n)
 			}
 			if n := src.e2e.initsSent.Load() - inits; n != 1 {
@@ -112,15 +113,13 @@ func TestFirstContactRetransmits(t *testing.T) {
 			src, dst := nodes[0].r, nodes[hops].r
 			index := make(map[string]int)
 			for i, nd := range nodes {
-				index[nd.tr.addr] = i
+				index[nd.tr.Addr()] = i
 			}
-			base := counts{src.routes.setupsSent.Load(), src.e2e.initsSent.Load()}
+			base := counts{src.SetupsSent(), src.e2e.initsSent.Load()}
 			sent := func() counts {
-				return counts{src.routes.setupsSent.Load() - base.setups, src.e2e.initsSent.Load() - base.inits}
+				return counts{src.SetupsSent() - base.setups, src.e2e.initsSent.Load() - base.inits}
 			}
-			m.mu.Lock()
-			m.drop = func(from, to string, _ []byte) bool { return c.lose(index[from], index[to], sent()) }
-			m.mu.Unlock()
+			m.SetDrop(func(from, to string, _ []byte) bool { return c.lose(index[from], index[to], sent()) })
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			res, err := src.Ping(ctx, dst.self)
@@ -163,17 +162,17 @@ func TestFirstContactAnswerWithoutBack(t *testing.T) {
 
 	// The Init as if it had come over a route whose rule is no longer in the
 	// table: there is no way back along it.
-	ghost := &rule{in: hop{link: 1 << 30, rid: 1}, out: hop{link: local}}
-	setups := dst.routes.setupsSent.Load()
+	ghost := forward.DetachedRule(1<<30, 1)
+	setups := dst.SetupsSent()
 	start := time.Now()
-	dst.e2e.deliver(ghost, msg, start)
+	dst.e2e.Deliver(ghost, msg, start)
 	select {
 	case <-ready:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no handshake answer in 5 s")
 	}
 	took := time.Since(start)
-	if n := dst.routes.setupsSent.Load() - setups; n != 1 {
+	if n := dst.SetupsSent() - setups; n != 1 {
 		t.Errorf("the destination sent %d Setups for its route back, want 1", n)
 	}
 	// One round trip to set the route back up, half of one for the answer.
@@ -206,7 +205,7 @@ func TestFirstContactStream(t *testing.T) {
 			arrived <- time.Now()
 		}
 	}()
-	setups, inits := src.routes.setupsSent.Load(), src.e2e.initsSent.Load()
+	setups, inits := src.SetupsSent(), src.e2e.initsSent.Load()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -224,7 +223,7 @@ func TestFirstContactStream(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no data at the acceptor in 5 s")
 	}
-	if n := src.routes.setupsSent.Load() - setups; n != 1 {
+	if n := src.SetupsSent() - setups; n != 1 {
 		t.Errorf("%d Setups sent, want 1", n)
 	}
 	if n := src.e2e.initsSent.Load() - inits; n != 1 {
@@ -238,60 +237,38 @@ func TestFirstContactStream(t *testing.T) {
 	t.Logf("first bytes at the acceptor after %v", at.Sub(start))
 }
 
-// A first contact waiting for a destination's announcement (or for the one that
-// completes a path to it) is woken by the graph change itself: every change the
-// router makes to the graph wakes graphWatch's waiters.
-func TestGraphChangeWakesWaiters(t *testing.T) {
+// A first contact waiting for a destination's announcement (awaitTopology)
+// returns once the announcement arrives: here from a node that starts after the
+// wait has begun. (TestGraphChangeWakesWatchers in package forward shows every
+// change to the graph wakes GraphWatch, which awaitTopology waits on.)
+func TestAwaitTopologyWakes(t *testing.T) {
 	m := newMemnet()
 	nodes := buildMesh(t, m, 2, line(2), nil)
 	waitConverged(t, nodes, 10*time.Second)
-	r := nodes[0].r
-	priv, err := secp256k1.GeneratePrivateKey()
+	key, err := secp256k1.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
+	late := &testNode{tr: m.Transport(), key: key}
+	r := nodes[0].r
 	var k topology.Key
-	copy(k[:], priv.PubKey().SerializeCompressed())
+	copy(k[:], key.PubKey().SerializeCompressed())
 	found := make(chan error, 1)
 	go func() { found <- r.e2e.awaitTopology(context.Background(), k) }()
-
-	// A stored announcement of another node.
-	w := r.graphWatch()
-	a := &topology.Announcement{Origin: k, Seq: 1}
-	if err := a.Sign(priv); err != nil {
-		t.Fatal(err)
-	}
-	enc, err := a.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.handleGossip(nil, enc, time.Now())
-	select {
-	case <-w:
-	default:
-		t.Error("a stored announcement did not wake the graph's watchers")
-	}
-	// The same again is not a change.
-	w = r.graphWatch()
-	r.handleGossip(nil, enc, time.Now())
-	select {
-	case <-w:
-		t.Error("an announcement already held woke the graph's watchers")
-	default:
-	}
-	// The node's own announcement.
-	r.announce(time.Now())
-	select {
-	case <-w:
-	default:
-		t.Error("the node's own announcement did not wake the graph's watchers")
-	}
+	start := time.Now()
+	// The late node links to nodes[1] and announces itself; the announcement
+	// reaches nodes[0] by gossip, well within topologyWait.
+	lr := restarted(t, m, late, 2*time.Second, nodes[1].peer())
+	late.r = lr
 	select {
 	case err := <-found:
 		if err != nil {
-			t.Errorf("awaiting the key: %v", err)
+			t.Errorf("awaiting the key: %v (%v after the node started)", err, time.Since(start).Round(time.Millisecond))
 		}
-	case <-time.After(topologyWait / 2):
-		t.Error("awaitTopology still waiting for a key the graph holds")
+		if _, ok := r.graph.Get(k); !ok {
+			t.Error("awaitTopology returned before the graph held the key")
+		}
+	case <-time.After(topologyWait + time.Second):
+		t.Error("awaitTopology still waiting after the node joined")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/skyfleet/skyfleet/services/mesh/forward"
 	"github.com/skyfleet/skyfleet/services/mesh/link"
 	"github.com/skyfleet/skyfleet/services/mesh/topology"
 )
@@ -95,8 +96,8 @@ func TestIdlePeersExpire(t *testing.T) {
 	}
 	later := time.Now().Add(PeerExpiry + 5*time.Minute)
 	for _, r := range []*Router{a, c} {
-		r.e2e.tick(later)                  // idle 2 min: routes closed
-		r.e2e.tick(later.Add(time.Second)) // idle, routeless, past the expiry: forgotten
+		r.e2e.Tick(later)                  // idle 2 min: routes closed
+		r.e2e.Tick(later.Add(time.Second)) // idle, routeless, past the expiry: forgotten
 		if n := peerCount(r); n != 0 {
 			t.Errorf("%s holds %d peers after %v idle, want 0", shortKey(r.self), n, PeerExpiry)
 		}
@@ -154,7 +155,7 @@ func TestPeerCap(t *testing.T) {
 	e.mu.Unlock()
 	for _, p := range ps {
 		p.mu.Lock()
-		p.routes = []*route{{}}
+		p.routes = []*forward.Route{{}}
 		p.mu.Unlock()
 	}
 	before := r.Counters()["drop_peer_cap"]

@@ -45,7 +45,7 @@ func (pc *PacketConn) push(from Addr, b []byte) {
 	select {
 	case pc.ch <- packet{from: from, data: append([]byte(nil), b...)}:
 	default: // reader too slow: drop, as UDP would, and count it
-		pc.e.r.count(CountReaderFull)
+		pc.e.r.count(countReaderFull)
 	}
 }
 

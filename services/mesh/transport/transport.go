@@ -1,5 +1,5 @@
 // Package transport carries the mesh router's link datagrams over UDP and TCP: it
-// implements mesh.Transport (services/mesh/transport.go) for the "udp://" and "tcp://"
+// implements forward.Transport (services/mesh/forward/transport.go) for the "udp://" and "tcp://"
 // entries of fleet.toml [node] listen. It is a leaf: it imports nothing of the mesh,
 // whose interface its types satisfy (Transport repeats the method set).
 //
@@ -45,7 +45,7 @@ const (
 	cacheMax = 1024
 )
 
-// Transport is the method set of mesh.Transport (services/mesh/transport.go, where
+// Transport is the method set of forward.Transport (services/mesh/forward/transport.go, where
 // each method is documented), repeated here so that this package does not import
 // the router it serves. *UDP and *TCP implement it.
 type Transport interface {

@@ -1,16 +1,21 @@
-// Package mesh is Skyfleet's router: encrypted links to neighbours over any Transport,
-// flooding of signed neighbour lists, local route search, source-routed forwarding by
-// route ID, and end-to-end encrypted datagrams and streams between nodes addressed by
-// public key (docs/architecture.md §Mesh).
+// Package forward is the forwarding core of the Skyfleet mesh: encrypted links to
+// neighbours over any Transport, flooding of signed neighbour lists, source routes
+// set up hop by hop and forwarded by route ID, and per-hop store and forward with
+// credits (docs/architecture.md §Mesh). What is addressed to this node goes up to
+// the end-to-end layer (package services/mesh) through Upper.
 //
 // The layers, bottom up:
 //
 //   - Transport (transport.go): datagrams to endpoints; UDP and TCP in package
 //     services/mesh/transport, radio later.
 //   - link (package services/mesh/link): Noise IKpsk2 over secp256k1 per neighbour,
-//     keys per direction, rekeyed every second of traffic, replay window.
+//     keys per direction, rekeyed every second of traffic, replay window; one
+//     link.Table dispatches the handshakes and sessions.
 //   - neighbour (neighbour.go): one link's session, queues and metrics; a datagram
 //     carries several frames (wire.go).
+//   - per-hop store and forward (sf.go, package services/mesh/perhop): a route's
+//     data leaves a hop only into the next hop's credit and is kept until that hop
+//     acknowledges it.
 //   - topology (package services/mesh/topology): signed neighbour lists, the graph and
 //     route search.
 //   - forwarding (table.go, routes.go): Setup travels hop by hop along the source's
@@ -19,10 +24,7 @@
 //     Routes are one-way, but a destination can send back along one (a Back
 //     frame) until its own route to the source is up: that answers a first
 //     contact in one round trip.
-//   - end to end (e2e.go): a link.Session between source and destination carried over
-//     routes, multiplexing datagram ports, streams (package services/mesh/stream) and
-//     echo.
-package mesh
+package forward
 
 import (
 	"context"
@@ -137,7 +139,8 @@ func (c *Config) defaults() {
 }
 
 // Counters, by the names Router.Counters reports. The drop counters tell what
-// strangers and broken peers cost the node.
+// strangers and broken peers cost the node. The end-to-end layer (package mesh)
+// keeps counters of its own; the node's API shows both together.
 const (
 	CountMalformed       counter = iota // not a link datagram at all
 	CountNoPSK                          // handshake or datagram without the network key (no ECDH done)
@@ -153,13 +156,10 @@ const (
 	CountLinksUp                        // links that came up
 	CountPacketsForward                 // route packets forwarded
 	CountPacketsLocal                   // route packets delivered here
-	CountPeerCap                        // end-to-end peer or stream refused at its cap (MaxPeers, MaxStreamsPerPeer)
 	CountGraphFull                      // announcement of a new origin refused: topology.MaxNodes held
 	CountLinkCopies                     // reliable datagram received again (its ack was lost): recognised, not processed twice
 	CountLinkLost                       // route data lost with a link that died before the neighbour acknowledged it
 	CountCreditViolation                // route data beyond the credit this node granted: dropped (a broken or hostile neighbour)
-	CountPeerRestarts                   // end-to-end handshakes redone because the destination forgot our route (it restarted)
-	CountReaderFull                     // datagrams for a local PacketConn dropped: its reader let 256 queue up (as a full UDP socket buffer drops)
 	numCounters
 )
 
@@ -170,11 +170,12 @@ var counterNames = [numCounters]string{
 	"drop_malformed", "drop_no_psk", "drop_handshake_replay", "drop_refused", "drop_auth",
 	"drop_unknown_session", "drop_data_replay", "drop_bad_frame", "drop_no_route",
 	"drop_forward", "handshakes_answered", "links_up_total", "packets_forwarded",
-	"packets_delivered", "drop_peer_cap", "drop_graph_full", "link_copies", "drop_link_lost",
-	"drop_credit_violation", "e2e_peer_restarts", "drop_reader_full",
+	"packets_delivered", "drop_graph_full", "link_copies", "drop_link_lost",
+	"drop_credit_violation",
 }
 
-// Router is one mesh node. Create it with New, run it with Start, stop it with Close.
+// Router is the forwarding core of one mesh node (package mesh puts the end-to-end
+// layer on top). Create it with New, run it with Start, stop it with Close.
 type Router struct {
 	cfg  Config
 	self topology.Key
@@ -190,7 +191,7 @@ type Router struct {
 	// graphCh is closed when the graph gains or replaces an announcement, so that
 	// a first contact waiting for a destination's announcement (or for the one
 	// that completes a path to it) wakes when it arrives instead of polling. It is
-	// made only while someone waits (graphWatch); guarded by graphMu.
+	// made only while someone waits (GraphWatch); guarded by graphMu.
 	graphMu sync.Mutex
 	graphCh chan struct{}
 
@@ -211,12 +212,38 @@ type Router struct {
 	linkRetransmits atomic.Uint64
 
 	routes *routes
-	e2e    *endToEnd
+	upper  Upper
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+// Upper is the layer above forwarding, the end-to-end layer (package mesh): the
+// router hands it what is addressed to this node and runs its timers. Its methods
+// are called from the router's goroutines and must not block.
+type Upper interface {
+	// Deliver takes a route payload addressed to this node: on a rule that
+	// delivers here (Rule.Delivers), or in a Back frame on a route this node set
+	// up (Rule.Route non-nil). payload is the router's buffer, valid until
+	// Deliver returns.
+	Deliver(in *Rule, payload []byte, now time.Time)
+	// Tick runs with the router's timer, about every 50 ms.
+	Tick(now time.Time)
+	// Close runs first in Router.Close.
+	Close()
+}
+
+// nopUpper is the Upper of a router nothing is attached to: it drops what is
+// delivered (a pure forwarding node, and tests of forwarding alone).
+type nopUpper struct{}
+
+func (nopUpper) Deliver(*Rule, []byte, time.Time) {}
+func (nopUpper) Tick(time.Time)                   {}
+func (nopUpper) Close()                           {}
+
+// Attach makes u the layer above this router. Call it once, before Start.
+func (r *Router) Attach(u Upper) { r.upper = u }
 
 // New checks cfg and builds a router; nothing runs until Start.
 func New(cfg Config) (*Router, error) {
@@ -244,7 +271,7 @@ func New(cfg Config) (*Router, error) {
 	r.addr = a.String()
 	r.graph = topology.NewGraph(r.self)
 	r.routes = newRoutes(r)
-	r.e2e = newEndToEnd(r)
+	r.upper = nopUpper{}
 	for _, p := range cfg.Peers {
 		if len(p.Key) != keyLen {
 			return nil, fmt.Errorf("mesh: peer %s: public key must be %d bytes", p.Address, keyLen)
@@ -255,6 +282,11 @@ func New(cfg Config) (*Router, error) {
 	}
 	return r, nil
 }
+
+// Config returns the router's configuration, defaults filled in. The layer above
+// reads it (Routes, Clock, Key, PSK, Logf, PlainForwarding); it must not be
+// modified.
+func (r *Router) Config() Config { return r.cfg }
 
 // Self returns the node's 33-byte public key.
 func (r *Router) Self() topology.Key { return r.self }
@@ -299,7 +331,7 @@ func (r *Router) Close() error {
 		return nil
 	}
 	r.cancel()
-	r.e2e.close()
+	r.upper.Close()
 	for _, tr := range r.cfg.Transports {
 		tr.Close()
 	}
@@ -397,9 +429,9 @@ func (r *Router) neighbourByKey(k topology.Key) *neighbour {
 
 func (r *Router) count(c counter) { r.counters[c].Add(1) }
 
-// graphWatch returns a channel that is closed at the graph's next change. Take it
+// GraphWatch returns a channel that is closed at the graph's next change. Take it
 // before looking at the graph, so that a change in between is not missed.
-func (r *Router) graphWatch() <-chan struct{} {
+func (r *Router) GraphWatch() <-chan struct{} {
 	r.graphMu.Lock()
 	defer r.graphMu.Unlock()
 	if r.graphCh == nil {
@@ -408,7 +440,7 @@ func (r *Router) graphWatch() <-chan struct{} {
 	return r.graphCh
 }
 
-// graphChanged wakes every graphWatch waiter. Package topology has no
+// graphChanged wakes every GraphWatch waiter. Package topology has no
 // notification of its own, so the router calls this wherever it changes the
 // graph (Update, SetSelf). Without waiters it costs a lock and nothing else.
 func (r *Router) graphChanged() {
@@ -681,7 +713,7 @@ func (r *Router) linkDown(n *neighbour, now time.Time) {
 	r.cfg.Logf("mesh: link down to %s", shortKey(n.key))
 	n.dropSF()
 	for _, ru := range r.table.takeLink(n.id) {
-		r.ruleBroken(ru, n.id, reasonLinkDown)
+		r.ruleBroken(ru, n.id, ReasonLinkDown)
 	}
 	r.routes.linkDown(n.id)
 	r.markDirty()
@@ -705,7 +737,7 @@ func (r *Router) tickLoop() {
 			return
 		case now := <-t.C:
 			r.tickLinks(now)
-			r.e2e.tick(now)
+			r.upper.Tick(now)
 			r.mu.Lock()
 			due := (r.dirty && now.Sub(r.announced) >= 200*time.Millisecond) ||
 				now.Sub(r.announced) >= r.cfg.AnnounceInterval
@@ -953,7 +985,7 @@ func (r *Router) forward(n *neighbour, rid uint32, payload []byte, rt bool, now 
 	}
 	if ru.out.link == local {
 		r.count(CountPacketsLocal)
-		r.e2e.deliver(ru, payload, now)
+		r.upper.Deliver(ru, payload, now)
 		r.leave(ru, len(payload))
 		return
 	}
@@ -987,7 +1019,7 @@ func (r *Router) forwardBack(n *neighbour, rid uint32, payload []byte, now time.
 	ru.bytes.Add(uint64(len(payload)))
 	if ru.in.link == local {
 		r.count(CountPacketsLocal)
-		r.e2e.deliver(ru, payload, now)
+		r.upper.Deliver(ru, payload, now)
 		return
 	}
 	in := r.neighbourByLink(ru.in.link)
@@ -1001,6 +1033,10 @@ func (r *Router) forwardBack(n *neighbour, rid uint32, payload []byte, now time.
 	}
 	r.count(CountPacketsForward)
 }
+
+// Address is the node address (Skycoin format) of key k, or the hex of its first 6
+// bytes when k is not a valid key.
+func Address(k topology.Key) string { return shortKey(k) }
 
 func shortKey(k [keyLen]byte) string {
 	a, err := identity.AddressFromPublicKey(k[:])

@@ -1,4 +1,4 @@
-package mesh
+package forward
 
 import (
 	"encoding/binary"
@@ -102,7 +102,7 @@ type sfRule struct {
 // routeQueue holds one route's frames waiting on an out-link for credit or room.
 type routeQueue struct {
 	rid    uint32
-	ru     *rule
+	ru     *Rule
 	frames []*[]byte // whole Data or DataRT frames, in pooled buffers (getBuf) given back once packed
 	bytes  int       // payload bytes queued
 	rt     bool
@@ -123,8 +123,8 @@ type linkSF struct {
 	activeRT   []*routeQueue
 	activeBK   []*routeQueue
 	resend     []*perhop.Pending
-	credits    map[*rule]bool // rules whose credit to advertise on this link
-	granted    map[*rule]bool // rules granted credit on this link lately (refreshed by sfTimers)
+	credits    map[*Rule]bool // rules whose credit to advertise on this link
+	granted    map[*Rule]bool // rules granted credit on this link lately (refreshed by sfTimers)
 	turn       int
 	queued     int // payload bytes in queues
 	refreshed  time.Time
@@ -144,7 +144,7 @@ type linkSF struct {
 
 func newLinkSF(first uint32) *linkSF {
 	return &linkSF{snd: perhop.NewSender(first), queues: make(map[uint64]*routeQueue),
-		credits: make(map[*rule]bool), granted: make(map[*rule]bool), kick: make(chan struct{}, 1)}
+		credits: make(map[*Rule]bool), granted: make(map[*Rule]bool), kick: make(chan struct{}, 1)}
 }
 
 func (l *linkSF) wake() {
@@ -225,7 +225,7 @@ func (r *Router) capacity(out *neighbour) int {
 
 // enqueue queues a route frame on link n (the rule's out-link) for the route whose
 // ID on n is rid. It never drops: credit bounds what arrives.
-func (n *neighbour) enqueue(ru *rule, rid uint32, rt bool, payload []byte) {
+func (n *neighbour) enqueue(ru *Rule, rid uint32, rt bool, payload []byte) {
 	typ := byte(frameData)
 	if rt {
 		typ = frameDataRT
@@ -268,7 +268,7 @@ func (l *linkSF) activateLocked(q *routeQueue) {
 
 // arrive accounts n payload bytes of route ru arriving at this node; false when
 // they exceed the credit this node granted (the upstream neighbour ignored it).
-func (r *Router) arrive(ru *rule, n int) bool {
+func (r *Router) arrive(ru *Rule, n int) bool {
 	ru.sf.mu.Lock()
 	ok := true
 	if r.cfg.PlainForwarding {
@@ -285,7 +285,7 @@ func (r *Router) arrive(ru *rule, n int) bool {
 
 // leave accounts n payload bytes of ru leaving this node (acknowledged by the next
 // hop, delivered, or dropped), and has the credit advertised upstream.
-func (r *Router) leave(ru *rule, n int) {
+func (r *Router) leave(ru *Rule, n int) {
 	ru.sf.mu.Lock()
 	ru.sf.buf.Leave(n)
 	ru.sf.mu.Unlock()
@@ -609,7 +609,7 @@ func (n *neighbour) packPlain(plain []byte, max int) []byte {
 }
 
 type pendingLeave struct {
-	ru *rule
+	ru *Rule
 	n  int
 }
 
@@ -789,3 +789,7 @@ func (n *neighbour) sfStatus() sfStatus {
 	return sfStatus{QueueBytes: l.queued, InFlightBytes: infl, Retransmits: l.snd.Retransmits(),
 		WindowBytes: l.snd.Window(linkWindowFloor, linkWindowCeil), RateBps: l.snd.Rate()}
 }
+
+// Held is the route bytes this node holds for store and forward now: queued or
+// sent and not yet acknowledged by the next hop (at most NodeBufferCap).
+func (r *Router) Held() int64 { return r.held.Load() }

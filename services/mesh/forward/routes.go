@@ -1,4 +1,4 @@
-package mesh
+package forward
 
 import (
 	"context"
@@ -36,16 +36,16 @@ const (
 	maxSetupRTO = time.Second
 )
 
-// route is a source route this node set up: the path it chose, and the route ID
+// Route is a source Route this node set up: the path it chose, and the Route ID
 // to use on its first link.
-type route struct {
+type Route struct {
 	id      uint64 // local identity (stream path ID)
 	dst     topology.Key
 	path    topology.Path // self first, destination last
 	nonce   uint64
 	first   *neighbour
 	rid     uint32 // route ID on the first link, known once confirmed
-	rule    *rule  // the local-origin rule, for route errors coming back
+	rule    *Rule  // the local-origin rule, for route errors coming back
 	created time.Time
 
 	state    atomic.Int32
@@ -55,16 +55,16 @@ type route struct {
 	rto      time.Duration
 	retx     *time.Timer
 	tries    int
-	setup    time.Duration // setup round trip
-	failErr  error
-	done     chan struct{} // closed when the route leaves pending
+	setup    time.Duration         // setup round trip
+	failErr  atomic.Pointer[error] // why it failed; set once, just after state turns routeFailed
+	done     chan struct{}         // closed when the route leaves pending
 	lastSent atomic.Int64
 	rtt      atomic.Int64 // last end-to-end echo round trip over the route, ns
 	packets  atomic.Uint64
 	bytes    atomic.Uint64
 	// onFail is called once when an up or pending route fails (from the router's
 	// goroutines; it must not block).
-	onFail func(rt *route, reporter topology.Key, reason byte)
+	onFail func(rt *Route, reporter topology.Key, reason byte)
 	// roomCh is signalled when bytes of the route leave this node (the first hop
 	// acknowledged them), for senders waiting for room (sendWait).
 	roomCh chan struct{}
@@ -74,7 +74,7 @@ type route struct {
 // rt is set. It reports false when the route is not up, or (bulk only) when the
 // route already holds its buffer's worth at this node, queued or unacknowledged:
 // the caller waits (sendWait) or treats it as loss, as a stream does.
-func (rt *route) send(payload []byte, realTime bool) bool {
+func (rt *Route) send(payload []byte, realTime bool) bool {
 	if rt.state.Load() != routeUp || rt.rule == nil {
 		return false
 	}
@@ -104,7 +104,7 @@ func (rt *route) send(payload []byte, realTime bool) bool {
 }
 
 // room wakes a sender waiting for room on the route.
-func (rt *route) room() {
+func (rt *Route) room() {
 	select {
 	case rt.roomCh <- struct{}{}:
 	default:
@@ -112,14 +112,14 @@ func (rt *route) room() {
 }
 
 // sendWait is send that waits, until ctx ends, for room when the route's buffer
-// is full. Errors: errRouteDown, ctx's error.
-func (rt *route) sendWait(ctx context.Context, payload []byte, realTime bool) error {
+// is full. Errors: ErrRouteDown, ctx's error.
+func (rt *Route) sendWait(ctx context.Context, payload []byte, realTime bool) error {
 	for {
 		if rt.send(payload, realTime) {
 			return nil
 		}
 		if rt.state.Load() != routeUp {
-			return errRouteDown
+			return ErrRouteDown
 		}
 		select {
 		case <-rt.roomCh:
@@ -132,7 +132,7 @@ func (rt *route) sendWait(ctx context.Context, payload []byte, realTime bool) er
 // fail marks the route failed, once, whether it was pending or up, and tells its
 // owner. A route goes pending -> up -> failed or pending -> failed; done closes on
 // leaving pending.
-func (rt *route) fail(err error, reporter topology.Key, reason byte) {
+func (rt *Route) fail(err error, reporter topology.Key, reason byte) {
 	for {
 		st := rt.state.Load()
 		if st == routeFailed {
@@ -141,7 +141,7 @@ func (rt *route) fail(err error, reporter topology.Key, reason byte) {
 		if !rt.state.CompareAndSwap(st, routeFailed) {
 			continue
 		}
-		rt.failErr = err
+		rt.failErr.Store(&err)
 		if st == routePending {
 			close(rt.done)
 		}
@@ -153,7 +153,7 @@ func (rt *route) fail(err error, reporter topology.Key, reason byte) {
 }
 
 // confirm marks a pending route up with the route ID of its first link.
-func (rt *route) confirm(rid uint32, now time.Time) {
+func (rt *Route) confirm(rid uint32, now time.Time) {
 	if rt.state.Load() != routePending {
 		return
 	}
@@ -198,10 +198,10 @@ const seenFor = 2 * setupTimeout
 type routes struct {
 	r          *Router
 	mu         sync.Mutex
-	pendingSrc map[uint64]*route // by nonce
+	pendingSrc map[uint64]*Route // by nonce
 	transit    map[transitKey]transitSetup
 	seen       map[transitKey]*seenSetup // key.out is the in-link here
-	byID       map[uint64]*route
+	byID       map[uint64]*Route
 	errSent    map[hop]time.Time // rate limit for "no such route" errors
 	nextID     uint64
 	nextLocal  uint32
@@ -214,10 +214,10 @@ type routes struct {
 func newRoutes(r *Router) *routes {
 	return &routes{
 		r:          r,
-		pendingSrc: make(map[uint64]*route),
+		pendingSrc: make(map[uint64]*Route),
 		transit:    make(map[transitKey]transitSetup),
 		seen:       make(map[transitKey]*seenSetup),
-		byID:       make(map[uint64]*route),
+		byID:       make(map[uint64]*Route),
 		errSent:    make(map[hop]time.Time),
 	}
 }
@@ -227,7 +227,7 @@ var errNoLink = errors.New("no live link to the first hop")
 
 // start sends a Setup along path (self first) and returns the pending route; its
 // done channel closes on Confirm, SetupFail or timeout.
-func (rs *routes) start(path topology.Path, onFail func(*route, topology.Key, byte)) (*route, error) {
+func (rs *routes) start(path topology.Path, onFail func(*Route, topology.Key, byte)) (*Route, error) {
 	if len(path) < 2 || path[0] != rs.r.self {
 		return nil, fmt.Errorf("mesh: bad path of %d nodes", len(path))
 	}
@@ -239,7 +239,7 @@ func (rs *routes) start(path topology.Path, onFail func(*route, topology.Key, by
 		return nil, errNoLink
 	}
 	now := time.Now()
-	rt := &route{
+	rt := &Route{
 		dst:     path[len(path)-1],
 		path:    path,
 		nonce:   rs.r.rand64(),
@@ -270,7 +270,7 @@ func (rs *routes) start(path topology.Path, onFail func(*route, topology.Key, by
 // resend retransmits rt's Setup if it is still pending and arms the next try with
 // twice the wait: a lost Setup or Confirm costs a retry, not the route. A Setup
 // sent again is answered as before by every hop that saw it (seenSetup).
-func (rs *routes) resend(rt *route) {
+func (rs *routes) resend(rt *Route) {
 	rs.mu.Lock()
 	if rs.pendingSrc[rt.nonce] != rt || time.Since(rt.created) > setupTimeout || (rs.r.ctx != nil && rs.r.ctx.Err() != nil) {
 		// Confirmed, refused or closed meanwhile; or past its time (tick fails
@@ -289,7 +289,7 @@ func (rs *routes) resend(rt *route) {
 // stopResendLocked stops rt's Setup retransmissions and lets the timer go (an up
 // route keeps no timer); rs.mu must be held, and rt must have left pendingSrc
 // under it, so that resend does not re-arm.
-func (rt *route) stopResendLocked() {
+func (rt *Route) stopResendLocked() {
 	if rt.retx != nil {
 		rt.retx.Stop()
 		rt.retx = nil
@@ -344,7 +344,7 @@ func announcedRTT(g *topology.Graph, a, b topology.Key) time.Duration {
 // out-side is local), towards the route's source, in a Back frame; ctrl picks the
 // first link's queue as for route.send. It reports false when the rule is gone or
 // its in-link is down or congested.
-func (rs *routes) sendBack(ru *rule, payload []byte, ctrl bool) bool {
+func (rs *routes) sendBack(ru *Rule, payload []byte, ctrl bool) bool {
 	if ru == nil || ru.out.link != local || ru.in.link == local || rs.r.table.lookup(ru.in) != ru {
 		return false
 	}
@@ -360,7 +360,7 @@ func (rs *routes) sendBack(ru *rule, payload []byte, ctrl bool) bool {
 }
 
 // close tears the route down along its path and forgets it.
-func (rs *routes) close(rt *route) {
+func (rs *routes) close(rt *Route) {
 	rs.mu.Lock()
 	delete(rs.byID, rt.id)
 	delete(rs.pendingSrc, rt.nonce)
@@ -373,14 +373,14 @@ func (rs *routes) close(rt *route) {
 		rs.r.table.remove(rt.rule)
 	}
 	rt.onFail = nil
-	rt.fail(errors.New("closed"), rs.r.self, reasonShutdown)
+	rt.fail(errors.New("closed"), rs.r.self, ReasonShutdown)
 }
 
 // list returns every source route.
-func (rs *routes) list() []*route {
+func (rs *routes) list() []*Route {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	out := make([]*route, 0, len(rs.byID))
+	out := make([]*Route, 0, len(rs.byID))
 	for _, rt := range rs.byID {
 		out = append(out, rt)
 	}
@@ -411,13 +411,13 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		}
 		rs.mu.Unlock()
 		if r.table.len() >= maxRules {
-			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: reasonFull, reporter: r.self}.appendSetupFail(nil))
+			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: ReasonFull, reporter: r.self}.appendSetupFail(nil))
 			return nil
 		}
 		if len(m.rest) == 0 {
 			// We are the destination: deliver locally.
 			rid := n.allocRID()
-			r.table.install(&rule{in: hop{n.id, rid}, out: hop{local, 0}}, now)
+			r.table.install(&Rule{in: hop{n.id, rid}, out: hop{local, 0}}, now)
 			rs.mu.Lock()
 			rs.seen[sk] = &seenSetup{ridIn: rid, next: local, confirmed: true, at: now}
 			rs.mu.Unlock()
@@ -426,7 +426,7 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		}
 		next := r.neighbourByKey(m.rest[0])
 		if next == nil || !next.isUp() || next == n {
-			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: reasonNoLink, reporter: r.self}.appendSetupFail(nil))
+			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: ReasonNoLink, reporter: r.self}.appendSetupFail(nil))
 			return nil
 		}
 		rid := n.allocRID()
@@ -454,7 +454,7 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		}
 		if rt != nil {
 			rs.nextLocal++
-			rt.rule = &rule{in: hop{local, rs.nextLocal}, out: hop{n.id, m.rid}, route: rt}
+			rt.rule = &Rule{in: hop{local, rs.nextLocal}, out: hop{n.id, m.rid}, route: rt}
 		}
 		rs.mu.Unlock()
 		switch {
@@ -470,7 +470,7 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 				n.send(true, frameTeardown, u32(m.rid))
 				return nil
 			}
-			r.table.install(&rule{in: hop{ts.in, ts.ridIn}, out: hop{n.id, m.rid}}, now)
+			r.table.install(&Rule{in: hop{ts.in, ts.ridIn}, out: hop{n.id, m.rid}}, now)
 			in.send(true, frameConfirm, confirmMsg{nonce: m.nonce, rid: ts.ridIn}.append(nil))
 		case rt != nil:
 			r.table.install(rt.rule, now)
@@ -546,14 +546,14 @@ func (rs *routes) noRule(n *neighbour, rid uint32, now time.Time) {
 	}
 	rs.errSent[k] = now
 	rs.mu.Unlock()
-	n.send(true, frameRouteErr, failMsg{id: uint64(rid), reason: reasonNoRoute, reporter: rs.r.self}.appendRouteErr(nil))
+	n.send(true, frameRouteErr, failMsg{id: uint64(rid), reason: ReasonNoRoute, reporter: rs.r.self}.appendRouteErr(nil))
 }
 
 // linkDown fails source routes still being set up over the dead link and drops
 // transit setups through it.
 func (rs *routes) linkDown(linkID uint32) {
 	rs.mu.Lock()
-	var failed []*route
+	var failed []*Route
 	for nonce, rt := range rs.pendingSrc {
 		if rt.first.id == linkID {
 			failed = append(failed, rt)
@@ -568,14 +568,14 @@ func (rs *routes) linkDown(linkID uint32) {
 	}
 	rs.mu.Unlock()
 	for _, rt := range failed {
-		rt.fail(errors.New("first hop's link died during setup"), rs.r.self, reasonLinkDown)
+		rt.fail(errors.New("first hop's link died during setup"), rs.r.self, ReasonLinkDown)
 	}
 }
 
 // tick expires setups and sends keepalives on idle source routes.
 func (rs *routes) tick(now time.Time) {
 	rs.mu.Lock()
-	var expired, idle []*route
+	var expired, idle []*Route
 	for nonce, rt := range rs.pendingSrc {
 		if now.Sub(rt.created) > setupTimeout {
 			expired = append(expired, rt)
@@ -618,13 +618,13 @@ func (rs *routes) tick(now time.Time) {
 }
 
 // ruleBroken handles a rule removed because link broke on one of its sides.
-func (r *Router) ruleBroken(ru *rule, broken uint32, reason byte) {
+func (r *Router) ruleBroken(ru *Rule, broken uint32, reason byte) {
 	r.ruleBrokenBy(ru, broken, reason, r.self)
 }
 
 // ruleBrokenBy tells the source (route error backwards) when the out-side broke, and
 // the rest of the path (teardown forwards) when the in-side broke.
-func (r *Router) ruleBrokenBy(ru *rule, broken uint32, reason byte, reporter topology.Key) {
+func (r *Router) ruleBrokenBy(ru *Rule, broken uint32, reason byte, reporter topology.Key) {
 	if ru.out.link == broken {
 		if ru.in.link == local {
 			if ru.route != nil {
@@ -645,8 +645,92 @@ func (r *Router) ruleBrokenBy(ru *rule, broken uint32, reason byte, reporter top
 }
 
 // ruleExpired handles a rule removed for idleness.
-func (r *Router) ruleExpired(ru *rule) {
+func (r *Router) ruleExpired(ru *Rule) {
 	if ru.in.link == local && ru.route != nil {
 		ru.route.fail(errors.New("route expired"), r.self, 0)
 	}
 }
+
+// ErrRouteDown is returned by Route.SendWait when the route failed or was closed.
+var ErrRouteDown = errors.New("mesh: route down")
+
+// What the layer above (Upper) uses of a source route.
+
+// ID is the route's local identity, unique among this router's routes (a stream
+// path's ID).
+func (rt *Route) ID() uint64 { return rt.id }
+
+// Path is the route's path, this node first and the destination last. It must not
+// be modified.
+func (rt *Route) Path() topology.Path { return rt.path }
+
+// Pending reports whether the route is still being set up.
+func (rt *Route) Pending() bool { return rt.state.Load() == routePending }
+
+// Up reports whether the route is confirmed and has not failed.
+func (rt *Route) Up() bool { return rt.state.Load() == routeUp }
+
+// Done is closed when the route leaves pending: it came up or failed.
+func (rt *Route) Done() <-chan struct{} { return rt.done }
+
+// Err is why the route failed (nil while it has not). The onFail callback given to
+// SetupRoute sees it set.
+func (rt *Route) Err() error {
+	if e := rt.failErr.Load(); e != nil {
+		return *e
+	}
+	if rt.state.Load() == routeFailed {
+		return ErrRouteDown
+	}
+	return nil
+}
+
+// SetupRTT is how long the route took from Setup to Confirm; valid once it is up.
+func (rt *Route) SetupRTT() time.Duration { return rt.setup }
+
+// RTT is the last end-to-end round trip measured over the route (SetRTT), 0 before
+// the first.
+func (rt *Route) RTT() time.Duration { return time.Duration(rt.rtt.Load()) }
+
+// SetRTT records an end-to-end round trip measured over the route (an echo); the
+// status page shows it.
+func (rt *Route) SetRTT(d time.Duration) { rt.rtt.Store(int64(d)) }
+
+// Send queues one payload (at most RouteMTU bytes, copied) on the route, in the
+// real-time class when realTime is set. It reports false when the route is not up
+// or (bulk only) its buffer at this node is full: the caller waits (SendWait) or
+// treats it as a loss.
+func (rt *Route) Send(payload []byte, realTime bool) bool { return rt.send(payload, realTime) }
+
+// SendWait is Send that waits, until ctx ends, for room in the route's buffer.
+// Errors: ErrRouteDown, ctx's error.
+func (rt *Route) SendWait(ctx context.Context, payload []byte, realTime bool) error {
+	return rt.sendWait(ctx, payload, realTime)
+}
+
+// SetupRoute sends a Setup along path (this node first, at most 17 hops) and
+// returns the pending route; Done closes on Confirm, SetupFail or timeout (5 s).
+// onFail, if set, is called once when the route fails, pending or up, from the
+// router's goroutines (it must not block), with the node that reported the
+// failure and the reason code (wire.go). Errors: a bad or too long path, no live
+// link to the first hop.
+func (r *Router) SetupRoute(path topology.Path, onFail func(rt *Route, reporter topology.Key, reason byte)) (*Route, error) {
+	return r.routes.start(path, onFail)
+}
+
+// CloseRoute tears rt down along its path and forgets it; onFail is not called.
+func (r *Router) CloseRoute(rt *Route) { r.routes.close(rt) }
+
+// SendBack sends payload (copied) backwards along ru, a rule that delivers here,
+// towards its route's source, in a Back frame; ctrl picks the link's control
+// queue. It reports false when the rule is gone or its link is down or congested.
+func (r *Router) SendBack(ru *Rule, payload []byte, ctrl bool) bool {
+	return r.routes.sendBack(ru, payload, ctrl)
+}
+
+// Dst is the route's destination, the last node of its path.
+func (rt *Route) Dst() topology.Key { return rt.dst }
+
+// SetupsSent counts the route Setups this node sent as a source, retransmissions
+// included.
+func (r *Router) SetupsSent() uint64 { return r.routes.setupsSent.Load() }

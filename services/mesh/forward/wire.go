@@ -1,4 +1,4 @@
-package mesh
+package forward
 
 import (
 	"encoding/binary"
@@ -65,24 +65,24 @@ const maxSetupHops = 16
 
 // Reasons carried by SetupFail and RouteErr.
 const (
-	reasonNoLink   = 1 // the reporter has no live link to the next hop
-	reasonNoRoute  = 2 // the reporter holds no rule for the route ID
-	reasonLinkDown = 3 // the reporter's link to the next hop died
-	reasonShutdown = 4 // the reporter is shutting down
-	reasonFull     = 5 // the reporter's forwarding table is full
+	ReasonNoLink   = 1 // the reporter has no live link to the next hop
+	ReasonNoRoute  = 2 // the reporter holds no rule for the route ID
+	ReasonLinkDown = 3 // the reporter's link to the next hop died
+	ReasonShutdown = 4 // the reporter is shutting down
+	ReasonFull     = 5 // the reporter's forwarding table is full
 )
 
 func reasonString(r byte) string {
 	switch r {
-	case reasonNoLink:
+	case ReasonNoLink:
 		return "no link to next hop"
-	case reasonNoRoute:
+	case ReasonNoRoute:
 		return "no such route"
-	case reasonLinkDown:
+	case ReasonLinkDown:
 		return "link down"
-	case reasonShutdown:
+	case ReasonShutdown:
 		return "node shutting down"
-	case reasonFull:
+	case ReasonFull:
 		return "forwarding table full"
 	}
 	return fmt.Sprintf("reason %d", r)

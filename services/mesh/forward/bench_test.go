@@ -1,4 +1,4 @@
-package mesh
+package forward
 
 import (
 	"crypto/rand"
@@ -16,7 +16,7 @@ import (
 // line of 5 nodes with 20 ms one-way delay per link; the ideal is 8 × 20 ms = 160 ms.
 func BenchmarkRouteSetup4Hops20ms(b *testing.B) {
 	m := newMemnet()
-	m.delay = 20 * time.Millisecond
+	m.SetDelay(20 * time.Millisecond)
 	nodes := buildMesh(b, m, 5, line(5), func(_ int, c *Config) { c.DeadAfter = 3 * time.Second })
 	waitConverged(b, nodes, 30*time.Second)
 	path := topology.Path{}
@@ -32,7 +32,7 @@ func BenchmarkRouteSetup4Hops20ms(b *testing.B) {
 		}
 		<-rt.done
 		if rt.state.Load() != routeUp {
-			b.Fatalf("route failed: %v", rt.failErr)
+			b.Fatalf("route failed: %v", rt.Err())
 		}
 		total += rt.setup
 		nodes[0].r.routes.close(rt)
@@ -52,7 +52,7 @@ func BenchmarkMemoryPerRoute(b *testing.B) {
 		path := topology.Path{nodes[0].r.self, nodes[1].r.self, nodes[2].r.self}
 		before := heap()
 		const n = 10000
-		rts := make([]*route, 0, n)
+		rts := make([]*Route, 0, n)
 		for j := 0; j < n; j++ {
 			rt, err := nodes[0].r.routes.start(path, nil)
 			if err != nil {
@@ -66,7 +66,7 @@ func BenchmarkMemoryPerRoute(b *testing.B) {
 		for _, rt := range rts {
 			<-rt.done
 			if rt.state.Load() != routeUp {
-				b.Fatalf("route failed: %v", rt.failErr)
+				b.Fatalf("route failed: %v", rt.Err())
 			}
 		}
 		after := heap()
@@ -114,7 +114,7 @@ func BenchmarkMemoryPerLink(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		m := newMemnet()
 		k, _ := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
-		r, err := New(Config{Key: k, PSK: testPSK, Transports: []Transport{m.transport()}})
+		r, err := New(Config{Key: k, PSK: testPSK, Transports: []Transport{m.Transport()}})
 		if err != nil {
 			b.Fatal(err)
 		}

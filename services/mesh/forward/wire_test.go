@@ -1,4 +1,4 @@
-package mesh
+package forward
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ func TestFrameRoundTrip(t *testing.T) {
 	var b []byte
 	b = appendFrame(b, frameSetup, setupMsg{nonce: 42, rest: [][keyLen]byte{k1, k2}}.append(nil))
 	b = appendFrame(b, frameConfirm, confirmMsg{nonce: 42, rid: 7}.append(nil))
-	b = appendFrame(b, frameRouteErr, failMsg{id: 7, reason: reasonLinkDown, reporter: k1}.appendRouteErr(nil))
-	b = appendFrame(b, frameSetupFail, failMsg{id: 42, reason: reasonNoLink, reporter: k2}.appendSetupFail(nil))
+	b = appendFrame(b, frameRouteErr, failMsg{id: 7, reason: ReasonLinkDown, reporter: k1}.appendRouteErr(nil))
+	b = appendFrame(b, frameSetupFail, failMsg{id: 42, reason: ReasonNoLink, reporter: k2}.appendSetupFail(nil))
 	b = appendFrame(b, frameData, u32(9), []byte("payload"))
 
 	typ, body, rest, err := nextFrame(b)
@@ -38,7 +38,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	}
 	typ, body, rest, _ = nextFrame(rest)
 	f, err := parseRouteErr(body)
-	if typ != frameRouteErr || err != nil || f.id != 7 || f.reason != reasonLinkDown || f.reporter != k1 {
+	if typ != frameRouteErr || err != nil || f.id != 7 || f.reason != ReasonLinkDown || f.reporter != k1 {
 		t.Fatalf("route error: %+v %v", f, err)
 	}
 	typ, body, rest, _ = nextFrame(rest)
@@ -151,7 +151,7 @@ func FuzzRouteControl(f *testing.F) {
 	fuzzSeeds(f)
 	k, _ := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
 	m := newMemnet()
-	r, err := New(Config{Key: k, Transports: []Transport{m.transport()}})
+	r, err := New(Config{Key: k, Transports: []Transport{m.Transport()}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func FuzzDatagram(f *testing.F) {
 	f.Add(append([]byte{3, 0, 0, 0, 1, 2, 3, 4}, make([]byte, 40)...))
 	k, _ := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
 	m := newMemnet()
-	tr := m.transport()
+	tr := m.Transport()
 	r, err := New(Config{Key: k, PSK: testPSK, Transports: []Transport{tr}})
 	if err != nil {
 		f.Fatal(err)

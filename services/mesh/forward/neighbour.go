@@ -1,4 +1,4 @@
-package mesh
+package forward
 
 import (
 	"errors"
@@ -13,6 +13,18 @@ import (
 // header, the 16-byte tag, the 1-byte kind, and 2 bytes to spare (a padded length).
 // With padding, link.PayloadCapacity gives the exact room.
 const linkOverhead = 35
+
+// Sizes along a route. Every link is assumed to carry at least RouteMTU bytes of
+// route payload (1452-byte UDP datagrams); narrower links (radio) will fragment.
+const (
+	// RouteMTU is the largest route payload in bytes (Route.Send, SendBack): a UDP
+	// link datagram less the link overhead, the Reliable frame around route data
+	// (reliableOverhead), the Data frame's header and the route ID.
+	RouteMTU = 1452 - linkOverhead - reliableOverhead - frameHeader - 4
+	// LinkOverhead is what a link.Session adds to an unpadded payload, in bytes
+	// (see linkOverhead); the end-to-end session inside a route payload adds the same.
+	LinkOverhead = linkOverhead
+)
 
 // endpoint is where a neighbour is reached: a transport and an endpoint on it.
 type endpoint struct {

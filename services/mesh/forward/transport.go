@@ -1,4 +1,4 @@
-package mesh
+package forward
 
 // Transport carries datagrams between this node and its neighbours: UDP and TCP
 // today, radio and Wi-Fi later. The router owns this interface; implementations
