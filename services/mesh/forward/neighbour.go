@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skyfleet/skyfleet/services/mesh/link"
+	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
 
 // linkOverhead bounds what the link layer adds to an unpadded payload: the 16-byte
@@ -29,7 +30,7 @@ const (
 // endpoint is where a neighbour is reached: a transport and an endpoint on it.
 type endpoint struct {
 	tr Transport
-	ep string
+	ep transport.Endpoint
 }
 
 // neighbour is one link: the encrypted session to a directly reachable node, its

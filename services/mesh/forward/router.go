@@ -43,6 +43,7 @@ import (
 	"github.com/skyfleet/skyfleet/services/mesh/link"
 	"github.com/skyfleet/skyfleet/services/mesh/perhop"
 	"github.com/skyfleet/skyfleet/services/mesh/topology"
+	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
 
 // Peer is a configured neighbour: fleet.toml [network] peers and relays.
@@ -499,7 +500,7 @@ func (r *Router) readLoop(tr Transport) {
 // authenticated (the psk MAC and the handshake): the TCP transport takes the
 // first write to a connection it accepted as that connection's authentication,
 // and evicts connections that never get one (services/mesh/transport/tcp.go).
-func (r *Router) handleDatagram(tr Transport, b []byte, from string, plain []byte) []byte {
+func (r *Router) handleDatagram(tr Transport, b []byte, from transport.Endpoint, plain []byte) []byte {
 	now := time.Now()
 	ev, err := r.links.Receive(b, plain[:0], now, r.accept)
 	if err != nil {
@@ -604,7 +605,7 @@ func (r *Router) rehandshake(n *neighbour) {
 
 // answered takes the session of an Init the link table answered: the link to its
 // initiator comes up (or takes the new session) and the Resp goes back.
-func (r *Router) answered(tr Transport, from string, ev link.Event[*neighbour], now time.Time) {
+func (r *Router) answered(tr Transport, from transport.Endpoint, ev link.Event[*neighbour], now time.Time) {
 	r.count(CountHandshakes)
 	var k topology.Key
 	copy(k[:], ev.Session.Remote())
@@ -618,7 +619,7 @@ func (r *Router) answered(tr Transport, from string, ev link.Event[*neighbour], 
 
 // finished takes the session of a handshake this node initiated, answered by its
 // neighbour's Resp.
-func (r *Router) finished(tr Transport, from string, ev link.Event[*neighbour], now time.Time) {
+func (r *Router) finished(tr Transport, from transport.Endpoint, ev link.Event[*neighbour], now time.Time) {
 	n := ev.Owner
 	n.mu.Lock()
 	if n.pending != nil && n.pending.LocalIndex() == ev.Index {

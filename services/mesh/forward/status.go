@@ -54,7 +54,7 @@ func (r *Router) Links() []LinkStatus {
 			StoreForward: n.sfStatus(),
 		}
 		if at := n.at.Load(); at != nil {
-			ls.Endpoint = at.tr.Network() + "://" + at.ep
+			ls.Endpoint = at.tr.Network() + "://" + at.ep.String()
 		}
 		if s := n.sess.Load(); s != nil {
 			ls.Session = s.Stats()

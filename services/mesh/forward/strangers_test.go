@@ -84,7 +84,7 @@ func TestStrangers(t *testing.T) {
 	junk := make([]byte, 200)
 	rand.Read(junk)
 	junk[0] = 0xee // not a link message type
-	stranger.WriteTo(junk, target.tr.Addr())
+	stranger.WriteTo(junk, target.tr.Endpoint())
 	// 2. a handshake with the wrong network key
 	k, _ := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
 	wrong := link.NewHandshaker(link.Config{Private: k, PSK: [32]byte{9}})
@@ -92,21 +92,21 @@ func TestStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger.WriteTo(msg, target.tr.Addr())
+	stranger.WriteTo(msg, target.tr.Endpoint())
 	// 3. a valid handshake from an unknown key (the target takes known peers only)
 	right := link.NewHandshaker(link.Config{Private: k, PSK: testPSK})
 	msg, _, err = right.Initiate(target.r.self[:], 2, uint64(time.Now().UnixNano()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger.WriteTo(msg, target.tr.Addr())
+	stranger.WriteTo(msg, target.tr.Endpoint())
 	// 4. the real peer's handshakes replayed
 	for _, b := range replayInits {
-		stranger.WriteTo(b, target.tr.Addr())
+		stranger.WriteTo(b, target.tr.Endpoint())
 	}
 	// 5. replayed data datagrams
 	for _, b := range replays {
-		stranger.WriteTo(b, target.tr.Addr())
+		stranger.WriteTo(b, target.tr.Endpoint())
 	}
 	// Every probe is dropped and counted; wait for the counts (the target reads
 	// them asynchronously), then for any reply.

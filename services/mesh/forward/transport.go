@@ -1,13 +1,16 @@
 package forward
 
+import "github.com/skyfleet/skyfleet/services/mesh/transport"
+
 // Transport carries datagrams between this node and its neighbours: UDP and TCP
 // today, radio and Wi-Fi later. The router owns this interface; implementations
-// (package services/mesh/transport, later drivers) satisfy it without importing mesh.
+// (package services/mesh/transport, later drivers) satisfy it without importing
+// the router: they share only the endpoint type, transport.Endpoint (a leaf).
 //
-// An endpoint is a transport-specific string naming a neighbour's socket, for UDP and
-// TCP the numeric "ip:port" form of netip.AddrPort.String (IPv4-mapped addresses
-// unmapped), so that the endpoint ReadFrom reports for a datagram equals the one the
-// router stored after resolving a configured peer.
+// An endpoint names a neighbour's socket on the transport: for UDP and TCP an IP
+// address and port (IPv4-mapped addresses unmapped), so that the endpoint ReadFrom
+// reports for a datagram equals the one the router stored after resolving a
+// configured peer; a non-IP transport uses named endpoints (a callsign).
 type Transport interface {
 	// Network is the URL scheme this transport serves: "udp", "tcp".
 	Network() string
@@ -16,20 +19,26 @@ type Transport interface {
 	// ReadFrom blocks until one datagram arrives, copies it into p and returns its
 	// length and the sender's endpoint. A datagram longer than p is truncated and
 	// reported with n == len(p). After Close it returns net.ErrClosed.
-	ReadFrom(p []byte) (n int, from string, err error)
+	ReadFrom(p []byte) (n int, from transport.Endpoint, err error)
 	// WriteTo sends one datagram to endpoint to. It may drop the datagram (as the
-	// network may); it returns an error only when to is malformed or the transport
-	// is closed or broken.
-	WriteTo(p []byte, to string) error
+	// network may); it returns an error only when to is not one of this
+	// transport's endpoints or the transport is closed or broken.
+	WriteTo(p []byte, to transport.Endpoint) error
 	// Resolve turns a configured "host:port" (a name or an address) into the
-	// endpoint form ReadFrom reports, or returns an error saying why it cannot.
-	Resolve(hostport string) (string, error)
+	// endpoint ReadFrom reports, or returns an error saying why it cannot.
+	Resolve(hostport string) (transport.Endpoint, error)
 	// MTU is the largest datagram in bytes that WriteTo carries to the endpoint to
 	// without loss from fragmentation: 1452 for UDP (IPv6-safe on a 1500-byte link),
 	// the frame limit for TCP. It is asked per path because a transport's paths can
 	// differ (a radio port's paclen, a tunnel); the router asks before each datagram
 	// it builds for a neighbour, so an answer may change as the transport learns.
-	MTU(to string) int
+	MTU(to transport.Endpoint) int
 	// Close stops the transport and unblocks ReadFrom.
 	Close() error
 }
+
+// The transports of package transport are this router's.
+var (
+	_ Transport = (*transport.UDP)(nil)
+	_ Transport = (*transport.TCP)(nil)
+)

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/skyfleet/skyfleet/services/mesh/topology"
+	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -185,7 +187,7 @@ func FuzzDatagram(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r.handleDatagram(tr, b, "10.9.9.9:1", nil)
+		r.handleDatagram(tr, b, transport.EndpointOf(netip.MustParseAddrPort("10.9.9.9:1")), nil)
 		if len(r.byKey) != 0 {
 			t.Fatal("a datagram without the network key created a neighbour")
 		}

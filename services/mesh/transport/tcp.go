@@ -84,8 +84,8 @@ type TCP struct {
 	wg        sync.WaitGroup
 
 	mu    sync.RWMutex
-	conns map[string]*tconn    // by canonical endpoint
-	retry map[string]retryWait // endpoints whose last dial failed
+	conns map[Endpoint]*tconn    // by endpoint
+	retry map[Endpoint]retryWait // endpoints whose last dial failed
 	// strangers counts unauthenticated accepted connections by source group. It
 	// holds at most one entry per such connection, so maxConns (plus one being
 	// replaced), and an entry goes when its last connection authenticates, times
@@ -93,15 +93,14 @@ type TCP struct {
 	strangers map[netip.Prefix]int
 	unauth    int // the sum of strangers
 
-	in    chan frame
-	addrs addrCache
-	c     counters
+	in chan frame
+	c  counters
 }
 
 // frame is one datagram read from a connection.
 type frame struct {
 	buf  *[]byte
-	from string
+	from Endpoint
 }
 
 // retryWait is the dial back-off of one endpoint.
@@ -112,7 +111,7 @@ type retryWait struct {
 
 // tconn is one connection, or one being dialled.
 type tconn struct {
-	ep        string
+	ep        Endpoint
 	q         chan *[]byte // length-prefixed frames
 	done      chan struct{}
 	once      sync.Once
@@ -162,8 +161,8 @@ func listenTCP(addr string, lim tcpLimits) (*TCP, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		closed:    make(chan struct{}),
-		conns:     make(map[string]*tconn),
-		retry:     make(map[string]retryWait),
+		conns:     make(map[Endpoint]*tconn),
+		retry:     make(map[Endpoint]retryWait),
 		strangers: make(map[netip.Prefix]int),
 		in:        make(chan frame, inQueue),
 	}
@@ -180,20 +179,20 @@ func (t *TCP) LocalAddr() string { return t.local }
 
 // MTU returns TCPMTU, 65535 bytes, for every endpoint: the stream carries any
 // frame whole.
-func (t *TCP) MTU(to string) int { return TCPMTU }
+func (t *TCP) MTU(to Endpoint) int { return TCPMTU }
 
 // Resolve turns "host:port" into an endpoint, as UDP.Resolve does.
-func (t *TCP) Resolve(hostport string) (string, error) {
+func (t *TCP) Resolve(hostport string) (Endpoint, error) {
 	return resolve("tcp", hostport, t.v4only)
 }
 
 // ReadFrom blocks until a datagram arrives on any connection, copies it into p and
 // returns its length and the connection's endpoint. A datagram longer than p is
 // truncated and reported with n == len(p). After Close it returns net.ErrClosed.
-func (t *TCP) ReadFrom(p []byte) (int, string, error) {
+func (t *TCP) ReadFrom(p []byte) (int, Endpoint, error) {
 	select {
 	case <-t.closed:
-		return 0, "", net.ErrClosed
+		return 0, Endpoint{}, net.ErrClosed
 	default:
 	}
 	select {
@@ -204,7 +203,7 @@ func (t *TCP) ReadFrom(p []byte) (int, string, error) {
 		putBuf(f.buf)
 		return n, f.from, nil
 	case <-t.closed:
-		return 0, "", net.ErrClosed
+		return 0, Endpoint{}, net.ErrClosed
 	}
 }
 
@@ -213,30 +212,30 @@ func (t *TCP) ReadFrom(p []byte) (int, string, error) {
 // until it completes; a connected peer queues up to 256. Datagrams beyond that, and
 // those to an endpoint whose last dial failed within its back-off (250 ms doubling
 // to 4 s), are dropped and counted in Stats.Drops. It returns an error only when to
-// is not a numeric ip:port with a non-zero port, when to is IPv6 and the socket
+// is not an IP endpoint with a non-zero port, when to is IPv6 and the socket
 // IPv4 only, when p is longer than 65535 bytes, or, as net.ErrClosed, after Close.
 // Writing to an accepted connection authenticates it (see TCP).
-func (t *TCP) WriteTo(p []byte, to string) error {
+func (t *TCP) WriteTo(p []byte, to Endpoint) error {
 	select {
 	case <-t.closed:
 		return net.ErrClosed
 	default:
 	}
-	e, err := t.addrs.parse(to)
+	ap, err := ipEndpoint(to)
 	if err != nil {
 		return err
 	}
-	if t.v4only && !e.ap.Addr().Is4() {
+	if t.v4only && !ap.Addr().Is4() {
 		return fmt.Errorf("transport: endpoint %q is IPv6 but %s is IPv4 only", to, t.local)
 	}
 	if len(p) > TCPMTU {
 		return fmt.Errorf("transport: datagram of %d bytes exceeds the TCP frame maximum %d", len(p), TCPMTU)
 	}
 	t.mu.RLock()
-	c := t.conns[e.canon]
+	c := t.conns[to]
 	t.mu.RUnlock()
 	if c == nil {
-		if c = t.dial(e); c == nil {
+		if c = t.dial(to); c == nil {
 			t.c.drops.Add(1)
 			return nil
 		}
@@ -284,7 +283,7 @@ func (t *TCP) drain(c *tconn) {
 // dial returns the connection to e, starting a dial when there is none; nil when the
 // endpoint is backing off, the table is full of authenticated connections, or t is
 // closed. A full table with an unauthenticated accepted connection in it evicts that.
-func (t *TCP) dial(e endpoint) *tconn {
+func (t *TCP) dial(e Endpoint) *tconn {
 	t.mu.Lock()
 	select {
 	case <-t.closed:
@@ -292,11 +291,11 @@ func (t *TCP) dial(e endpoint) *tconn {
 		return nil
 	default:
 	}
-	if c := t.conns[e.canon]; c != nil {
+	if c := t.conns[e]; c != nil {
 		t.mu.Unlock()
 		return c
 	}
-	if r, ok := t.retry[e.canon]; ok && time.Now().Before(r.until) {
+	if r, ok := t.retry[e]; ok && time.Now().Before(r.until) {
 		t.mu.Unlock()
 		return nil
 	}
@@ -307,10 +306,10 @@ func (t *TCP) dial(e endpoint) *tconn {
 			return nil
 		}
 	}
-	c := newConn(e.canon)
+	c := newConn(e)
 	c.dialing.Store(true)
 	c.authed.Store(true) // we chose to dial it
-	t.conns[e.canon] = c
+	t.conns[e] = c
 	t.c.dials.Add(1)
 	t.wg.Add(1) // under t.mu: Close, once it holds t.mu, sees this dial in t.conns
 	t.mu.Unlock()
@@ -320,30 +319,30 @@ func (t *TCP) dial(e endpoint) *tconn {
 	go func() {
 		defer t.wg.Done()
 		d := net.Dialer{Timeout: dialTimeout}
-		conn, err := d.DialContext(t.ctx, "tcp", e.ap.String())
+		conn, err := d.DialContext(t.ctx, "tcp", e.addr.String())
 		if err != nil {
 			t.mu.Lock()
-			r := t.retry[e.canon]
+			r := t.retry[e]
 			r.delay = min(max(2*r.delay, backoffMin), backoffMax)
 			r.until = time.Now().Add(r.delay)
-			if len(t.retry) >= cacheMax {
+			if len(t.retry) >= maxRetry {
 				clear(t.retry)
 			}
-			t.retry[e.canon] = r
+			t.retry[e] = r
 			t.mu.Unlock()
 			t.drop(c, false)
 			t.c.dialFails.Add(1)
 			return
 		}
 		t.mu.Lock()
-		delete(t.retry, e.canon)
+		delete(t.retry, e)
 		t.mu.Unlock()
 		t.attach(c, conn)
 	}()
 	return c
 }
 
-func newConn(ep string) *tconn {
+func newConn(ep Endpoint) *tconn {
 	c := &tconn{ep: ep, q: make(chan *[]byte, tcpQueue), done: make(chan struct{})}
 	c.lastWrite.Store(time.Now().UnixNano())
 	return c
@@ -412,7 +411,7 @@ func (t *TCP) acceptLoop() {
 			continue
 		}
 		ap := unmap(conn.RemoteAddr().(*net.TCPAddr).AddrPort())
-		ep := ap.String()
+		ep := EndpointOf(ap)
 		c := newConn(ep)
 		c.src = sourceOf(ap.Addr())
 		c.accepted = time.Now()
@@ -659,7 +658,7 @@ func (t *TCP) Stats() Stats {
 }
 
 // connected reports whether the connection to endpoint ep is up (for tests).
-func (t *TCP) connected(ep string) bool {
+func (t *TCP) connected(ep Endpoint) bool {
 	t.mu.RLock()
 	c := t.conns[ep]
 	t.mu.RUnlock()

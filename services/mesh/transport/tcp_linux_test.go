@@ -28,7 +28,7 @@ func TestTCPHangingDialDoesNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
+	full := EndpointOf(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)))
 
 	filler := open(t, "tcp://127.0.0.1:0")
 	filler.WriteTo([]byte("x"), full)

@@ -1,19 +1,12 @@
 package transport
 
 import (
-	"context"
-	"crypto/rand"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"testing"
 	"time"
-
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-
-	"github.com/skyfleet/skyfleet/services/mesh"
-	"github.com/skyfleet/skyfleet/services/mesh/topology"
 )
 
 // listenLimits opens a TCP transport on 127.0.0.1 with the stranger limits given.
@@ -29,10 +22,10 @@ func listenLimits(t testing.TB, lim tcpLimits) *TCP {
 
 // dialFrom opens a raw TCP connection from source address src (any 127.x.y.z
 // works on loopback) to the endpoint to; it is closed when the test ends.
-func dialFrom(t testing.TB, src netip.Addr, to string) net.Conn {
+func dialFrom(t testing.TB, src netip.Addr, to Endpoint) net.Conn {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
-	c, err := d.Dial("tcp", to)
+	c, err := d.Dial("tcp", to.String())
 	if err != nil {
 		t.Fatalf("dial %s from %s: %v", to, src, err)
 	}
@@ -41,6 +34,9 @@ func dialFrom(t testing.TB, src netip.Addr, to string) net.Conn {
 }
 
 var loopback = netip.MustParseAddr("127.0.0.1")
+
+// ep is the endpoint a transport knows the far end of c by: c's local address.
+func ep(c net.Conn) Endpoint { return EndpointOf(c.LocalAddr().(*net.TCPAddr).AddrPort()) }
 
 // closedByPeer reports whether the other end closed c within d: a read ends in
 // EOF or a reset rather than the deadline.
@@ -87,13 +83,13 @@ func readFrame(t testing.TB, c net.Conn) []byte {
 // authenticated opens a raw connection from src to b and has b answer on it, as
 // the router does once a datagram authenticated; it returns the connection and
 // the endpoint b knows it by.
-func authenticated(t testing.TB, b *TCP, src netip.Addr) (net.Conn, string) {
+func authenticated(t testing.TB, b *TCP, src netip.Addr) (net.Conn, Endpoint) {
 	t.Helper()
 	c := dialFrom(t, src, endpointOf(t, b))
 	writeFrame(t, c, []byte("handshake"))
 	buf := make([]byte, 64)
 	n, from := readTimeout(t, b, buf, 5*time.Second)
-	if string(buf[:n]) != "handshake" || from != c.LocalAddr().String() {
+	if string(buf[:n]) != "handshake" || from != ep(c) {
 		t.Fatalf("b read %q from %q, want \"handshake\" from %s", buf[:n], from, c.LocalAddr())
 	}
 	if err := b.WriteTo([]byte("answer"), from); err != nil {
@@ -182,7 +178,7 @@ func TestTCPPerSourceLimit(t *testing.T) {
 		}
 	}
 	other := dialFrom(t, netip.MustParseAddr("127.0.0.2"), bEP)
-	waitUntil(t, 5*time.Second, "another source accepted", func() bool { return b.connected(other.LocalAddr().String()) })
+	waitUntil(t, 5*time.Second, "another source accepted", func() bool { return b.connected(ep(other)) })
 	if s := stats(b); s.RefusedPerSource != 2 || s.Conns != 4 || s.Unauthenticated != 4 {
 		t.Fatalf("stats %+v: want 2 refused, 4 connections, all unauthenticated", s)
 	}
@@ -198,12 +194,12 @@ func TestTCPPerSourceLimit(t *testing.T) {
 		t.Fatalf("answer %q", got)
 	}
 	again := dialFrom(t, loopback, bEP)
-	waitUntil(t, 5*time.Second, "a fourth from the first source accepted", func() bool { return b.connected(again.LocalAddr().String()) })
+	waitUntil(t, 5*time.Second, "a fourth from the first source accepted", func() bool { return b.connected(ep(again)) })
 	if s := stats(b); s.RefusedPerSource != 2 || s.Conns != 5 || s.Unauthenticated != 4 {
 		t.Fatalf("stats %+v: want still 2 refused, 5 connections, 4 unauthenticated", s)
 	}
 	for _, c := range first[1:] {
-		if !b.connected(c.LocalAddr().String()) {
+		if !b.connected(ep(c)) {
 			t.Fatalf("%s was closed", c.LocalAddr())
 		}
 	}
@@ -253,7 +249,7 @@ func TestTCPEvictsOldestStranger(t *testing.T) {
 		c := dialFrom(t, loopback, bEP)
 		waitUntil(t, 5*time.Second, "stranger accepted", func() bool {
 			st := stats(b)
-			return b.connected(c.LocalAddr().String()) || st.Evicted+st.RefusedFull > 0 && closedByPeer(t, c, time.Millisecond)
+			return b.connected(ep(c)) || st.Evicted+st.RefusedFull > 0 && closedByPeer(t, c, time.Millisecond)
 		})
 		s = append(s, c)
 		return c
@@ -264,7 +260,6 @@ func TestTCPEvictsOldestStranger(t *testing.T) {
 	if st := stats(b); st.Conns != 4 || st.Unauthenticated != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	ep := func(c net.Conn) string { return c.LocalAddr().String() }
 
 	stranger() // s[3] evicts s[0]
 	if !closedByPeer(t, s[0], 5*time.Second) || b.connected(ep(s[0])) {
@@ -310,7 +305,7 @@ func TestTCPEvictsOldestStranger(t *testing.T) {
 		t.Fatal("a stranger got into a table full of authenticated connections")
 	}
 	before := stats(b)
-	if err := b.WriteTo([]byte("x"), "127.0.0.1:9"); err != nil {
+	if err := b.WriteTo([]byte("x"), EndpointOf(netip.MustParseAddrPort("127.0.0.1:9"))); err != nil {
 		t.Fatal(err)
 	}
 	st := stats(b)
@@ -369,121 +364,23 @@ func TestTCPAuthTimeout(t *testing.T) {
 	}
 }
 
-// TestTCPMeshAuthenticates runs real routers over the TCP transport: the router's
-// answer to a handshake made with the network key authenticates the connection, a
-// handshake with another key gets no answer and its connection times out, and a
-// peer with the key links through a table full of idle strangers.
-func TestTCPMeshAuthenticates(t *testing.T) {
-	lim := tcpLimits{maxConns: 8, perSource: 8, authTimeout: 500 * time.Millisecond}
-	psk := [32]byte{7, 7, 7}
-	router := func(tr mesh.Transport, psk [32]byte, peers ...mesh.Peer) (*mesh.Router, *secp256k1.PrivateKey) {
-		k, err := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := mesh.New(mesh.Config{Key: k, PSK: psk, Transports: []mesh.Transport{tr}, Peers: peers})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r, k
-	}
-	btr := listenLimits(t, lim)
-	bEP := endpointOf(t, btr)
-	b, bKey := router(btr, psk)
-	bPeer := mesh.Peer{Network: "tcp", Address: bEP, Key: bKey.PubKey().SerializeCompressed()}
-
-	// Idle strangers fill b's table.
-	var idle []net.Conn
-	for i := range lim.maxConns {
-		idle = append(idle, dialFrom(t, netip.AddrFrom4([4]byte{127, 3, 0, byte(1 + i)}), bEP))
-	}
-	waitUntil(t, 5*time.Second, "strangers fill the table", func() bool { return stats(btr).Conns == lim.maxConns })
-
-	// A node with another network key is never answered.
-	wrong := open(t, "tcp://127.0.0.1:0").(*TCP)
-	c, _ := router(wrong, [32]byte{9}, bPeer)
-	var wrongConn *tconn // its connection as b holds it
-	waitUntil(t, 5*time.Second, "the wrong-key node connects", func() bool {
-		wrongConn = btr.connFor(wrong.localEnd(bEP))
-		return wrongConn != nil
-	})
-	// A node with the key links and reaches b end to end.
-	atr := open(t, "tcp://127.0.0.1:0").(*TCP)
-	a, _ := router(atr, psk, bPeer)
-	bKeyT := topology.Key(bKey.PubKey().SerializeCompressed())
-	ping := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, err := a.Ping(ctx, bKeyT)
-		return err
-	}
-	// Ping fails at once until a has learnt b's announcement over the new link.
-	waitUntil(t, 10*time.Second, "a pings b through a table of strangers", func() bool { return ping() == nil })
-	aConn := btr.connFor(atr.localEnd(bEP))
-	if aConn == nil {
-		t.Fatal("b holds no connection from a")
-	}
-	if !aConn.authed.Load() {
-		t.Fatalf("b holds a's connection %s unauthenticated: the router's answer did not authenticate it", aConn.ep)
-	}
-	// Every idle stranger and the wrong-key node's connection time out or are
-	// evicted; a's connection outlives its deadline.
-	for _, s := range idle {
-		if !closedByPeer(t, s, 10*time.Second) {
-			t.Fatalf("idle stranger %s was never closed", s.LocalAddr())
-		}
-	}
-	waitUntil(t, 10*time.Second, "the wrong-key connection is closed", func() bool {
-		return btr.connFor(wrongConn.ep) != wrongConn
-	})
-	if wrongConn.authed.Load() {
-		t.Fatal("a handshake without the network key authenticated a connection")
-	}
-	waitUntil(t, 10*time.Second, "a's authentication deadline passes", func() bool {
-		return time.Since(aConn.accepted) > 2*lim.authTimeout
-	})
-	if err := ping(); err != nil {
-		t.Fatalf("ping after the deadline: %v; b's transport %+v", err, stats(btr))
-	}
-	if btr.connFor(aConn.ep) != aConn || stats(atr).Dials != 1 {
-		t.Fatalf("a's connection did not last: a's transport %+v", stats(atr))
-	}
-	st := stats(btr)
-	if st.AuthTimeouts+st.Evicted < uint64(len(idle))+1 {
-		t.Fatalf("b's transport %+v: want the %d idle strangers and the wrong-key connection gone", st, len(idle))
-	}
-	if n := b.Counters()["drop_no_psk"]; n == 0 {
-		t.Error("b counted no datagram without the network key")
-	}
-	for _, l := range c.Links() {
-		if l.Up {
-			t.Fatalf("the node without the network key linked: %+v", l)
-		}
-	}
-	t.Logf("b's transport %+v", st)
-}
-
 // connFor returns the connection t holds for endpoint ep, or nil.
-func (t *TCP) connFor(ep string) *tconn {
+func (t *TCP) connFor(ep Endpoint) *tconn {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.conns[ep]
 }
 
-// localEnd is this side's "ip:port" of the open connection to ep, "" if none.
-func (t *TCP) localEnd(ep string) string {
+// localEnd is this side's endpoint of the open connection to ep, zero if none.
+func (t *TCP) localEnd(ep Endpoint) Endpoint {
 	c := t.connFor(ep)
 	if c == nil {
-		return ""
+		return Endpoint{}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn == nil {
-		return ""
+		return Endpoint{}
 	}
-	return unmap(c.conn.LocalAddr().(*net.TCPAddr).AddrPort()).String()
+	return EndpointOf(c.conn.LocalAddr().(*net.TCPAddr).AddrPort())
 }

@@ -3,10 +3,10 @@
 // entries of fleet.toml [node] listen. It is a leaf: it imports nothing of the mesh,
 // whose interface its types satisfy (Transport repeats the method set).
 //
-// Endpoints are numeric "ip:port" strings in the form netip.AddrPort.String gives,
-// with IPv4-mapped IPv6 addresses unmapped ("192.0.2.1:5505", "[2001:db8::1]:5505"),
-// so that the endpoint ReadFrom reports for a datagram equals the one Resolve returned
-// for the configured peer.
+// Endpoints are typed (Endpoint): an IP address and port with IPv4-mapped IPv6
+// addresses unmapped, so that the endpoint ReadFrom reports for a datagram equals
+// the one Resolve returned for the configured peer; a radio transport will use
+// named ones.
 //
 // UDP sends each datagram as one UDP datagram. TCP frames datagrams on a stream with a
 // 2-byte big-endian length prefix, keeps one connection per endpoint (accepted or
@@ -41,8 +41,9 @@ const (
 	maxUDP4 = 65507
 	maxUDP6 = 65527
 
-	// cacheMax bounds each endpoint cache; a full cache is emptied and refilled.
-	cacheMax = 1024
+	// maxRetry bounds TCP's table of endpoints whose dial failed; a full table
+	// is emptied and refilled.
+	maxRetry = 1024
 )
 
 // Transport is the method set of forward.Transport (services/mesh/forward/transport.go, where
@@ -51,10 +52,10 @@ const (
 type Transport interface {
 	Network() string
 	LocalAddr() string
-	ReadFrom(p []byte) (n int, from string, err error)
-	WriteTo(p []byte, to string) error
-	Resolve(hostport string) (string, error)
-	MTU(to string) int
+	ReadFrom(p []byte) (n int, from Endpoint, err error)
+	WriteTo(p []byte, to Endpoint) error
+	Resolve(hostport string) (Endpoint, error)
+	MTU(to Endpoint) int
 	Close() error
 }
 
@@ -159,64 +160,6 @@ func unmap(ap netip.AddrPort) netip.AddrPort {
 	return ap
 }
 
-// nameCache maps a sender's address to its endpoint string so that reading a
-// datagram does not allocate one.
-type nameCache struct {
-	mu sync.Mutex
-	m  map[netip.AddrPort]string
-}
-
-func (c *nameCache) name(ap netip.AddrPort) string {
-	c.mu.Lock()
-	s, ok := c.m[ap]
-	if !ok {
-		if c.m == nil || len(c.m) >= cacheMax {
-			c.m = make(map[netip.AddrPort]string)
-		}
-		s = ap.String()
-		c.m[ap] = s
-	}
-	c.mu.Unlock()
-	return s
-}
-
-// endpoint is a parsed endpoint: its address and its canonical string.
-type endpoint struct {
-	ap    netip.AddrPort
-	canon string
-}
-
-// addrCache maps endpoint strings given to WriteTo to their parsed form.
-type addrCache struct {
-	mu sync.Mutex
-	m  map[string]endpoint
-}
-
-func (c *addrCache) parse(s string) (endpoint, error) {
-	c.mu.Lock()
-	e, ok := c.m[s]
-	c.mu.Unlock()
-	if ok {
-		return e, nil
-	}
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		return endpoint{}, fmt.Errorf("transport: endpoint %q is not a numeric ip:port: %w", s, err)
-	}
-	if ap.Port() == 0 {
-		return endpoint{}, fmt.Errorf("transport: endpoint %q has port 0", s)
-	}
-	ap = unmap(ap)
-	e = endpoint{ap: ap, canon: ap.String()}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= cacheMax {
-		c.m = make(map[string]endpoint)
-	}
-	c.m[s] = e
-	c.mu.Unlock()
-	return e, nil
-}
-
 // listenAddr is what LocalAddr reports: the requested IP when one was given (so that
 // "0.0.0.0:0" stays 0.0.0.0 although the socket is dual-stack), else the bound one,
 // with the bound port.
@@ -245,12 +188,12 @@ func checkListen(addr string) error {
 // resolveTimeout bounds a name lookup in Resolve.
 const resolveTimeout = 5 * time.Second
 
-// resolve turns "host:port" into an endpoint string, preferring an IPv4 address
-// when v4only (the socket cannot reach IPv6) and when the name has both.
-func resolve(network, hostport string, v4only bool) (string, error) {
+// resolve turns "host:port" into an endpoint, preferring an IPv4 address when
+// v4only (the socket cannot reach IPv6) and when the name has both.
+func resolve(network, hostport string, v4only bool) (Endpoint, error) {
 	host, portStr, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return "", fmt.Errorf("transport: resolve %q: %w", hostport, err)
+		return Endpoint{}, fmt.Errorf("transport: resolve %q: %w", hostport, err)
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
@@ -258,28 +201,28 @@ func resolve(network, hostport string, v4only bool) (string, error) {
 		p, lerr := net.DefaultResolver.LookupPort(ctx, network, portStr)
 		cancel()
 		if lerr != nil {
-			return "", fmt.Errorf("transport: resolve %q: bad port %q", hostport, portStr)
+			return Endpoint{}, fmt.Errorf("transport: resolve %q: bad port %q", hostport, portStr)
 		}
 		port = uint64(p)
 	}
 	if port == 0 {
-		return "", fmt.Errorf("transport: resolve %q: port 0", hostport)
+		return Endpoint{}, fmt.Errorf("transport: resolve %q: port 0", hostport)
 	}
 	if host == "" {
-		return "", fmt.Errorf("transport: resolve %q: no host", hostport)
+		return Endpoint{}, fmt.Errorf("transport: resolve %q: no host", hostport)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ip = ip.Unmap()
 		if v4only && !ip.Is4() {
-			return "", fmt.Errorf("transport: resolve %q: IPv6 address on an IPv4-only %s socket", hostport, network)
+			return Endpoint{}, fmt.Errorf("transport: resolve %q: IPv6 address on an IPv4-only %s socket", hostport, network)
 		}
-		return netip.AddrPortFrom(ip, uint16(port)).String(), nil
+		return EndpointOf(netip.AddrPortFrom(ip, uint16(port))), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	cancel()
 	if err != nil {
-		return "", fmt.Errorf("transport: resolve %q: %w", hostport, err)
+		return Endpoint{}, fmt.Errorf("transport: resolve %q: %w", hostport, err)
 	}
 	var pick netip.Addr
 	for _, ip := range ips {
@@ -293,9 +236,9 @@ func resolve(network, hostport string, v4only bool) (string, error) {
 		}
 	}
 	if !pick.IsValid() {
-		return "", fmt.Errorf("transport: resolve %q: no usable address for this %s socket among %v", hostport, network, ips)
+		return Endpoint{}, fmt.Errorf("transport: resolve %q: no usable address for this %s socket among %v", hostport, network, ips)
 	}
-	return netip.AddrPortFrom(pick, uint16(port)).String(), nil
+	return EndpointOf(netip.AddrPortFrom(pick, uint16(port))), nil
 }
 
 // isClosed reports whether err says the socket was closed.

@@ -13,16 +13,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/skyfleet/skyfleet/services/mesh"
 )
 
 var (
-	_ mesh.Transport = (*UDP)(nil)
-	_ mesh.Transport = (*TCP)(nil)
+	_ Transport = (*UDP)(nil)
+	_ Transport = (*TCP)(nil)
 )
 
-func open(t testing.TB, url string) mesh.Transport {
+func open(t testing.TB, url string) Transport {
 	t.Helper()
 	tr, err := Open(url)
 	if err != nil {
@@ -32,8 +30,8 @@ func open(t testing.TB, url string) mesh.Transport {
 	return tr
 }
 
-// endpointOf is the "ip:port" of a transport listening on a specific address.
-func endpointOf(t testing.TB, tr mesh.Transport) string {
+// hostPort is the "ip:port" of a transport listening on a specific address.
+func hostPort(t testing.TB, tr Transport) string {
 	t.Helper()
 	_, hp, _ := strings.Cut(tr.LocalAddr(), "://")
 	ap, err := netip.ParseAddrPort(hp)
@@ -43,8 +41,21 @@ func endpointOf(t testing.TB, tr mesh.Transport) string {
 	return hp
 }
 
+// mustEP is the endpoint of a numeric "ip:port".
+func mustEP(s string) Endpoint { return EndpointOf(netip.MustParseAddrPort(s)) }
+
+// endpointOf is the endpoint of a transport listening on a specific address.
+func endpointOf(t testing.TB, tr Transport) Endpoint {
+	t.Helper()
+	e, err := ParseEndpoint(hostPort(t, tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // stats reads the Stats of either transport.
-func stats(tr mesh.Transport) Stats {
+func stats(tr Transport) Stats {
 	return tr.(interface{ Stats() Stats }).Stats()
 }
 
@@ -70,11 +81,11 @@ func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // readTimeout reads one datagram or fails after d.
-func readTimeout(t testing.TB, tr mesh.Transport, p []byte, d time.Duration) (int, string) {
+func readTimeout(t testing.TB, tr Transport, p []byte, d time.Duration) (int, Endpoint) {
 	t.Helper()
 	type res struct {
 		n    int
-		from string
+		from Endpoint
 		err  error
 	}
 	ch := make(chan res, 1)
@@ -90,7 +101,7 @@ func readTimeout(t testing.TB, tr mesh.Transport, p []byte, d time.Duration) (in
 		return r.n, r.from
 	case <-time.After(d):
 		t.Fatalf("ReadFrom: nothing within %v", d)
-		return 0, ""
+		return 0, Endpoint{}
 	}
 }
 
@@ -106,7 +117,7 @@ func TestOpen(t *testing.T) {
 		if tr.Network() != tc.network {
 			t.Errorf("%s: Network = %q", tc.url, tr.Network())
 		}
-		ap := netip.MustParseAddrPort(endpointOf(t, tr))
+		ap := endpointOf(t, tr).AddrPort()
 		if ap.Addr().String() != tc.host {
 			t.Errorf("%s: LocalAddr = %q, want host %s", tc.url, tr.LocalAddr(), tc.host)
 		}
@@ -154,8 +165,8 @@ func payload(w, i, n int) []byte {
 // sizes cycling through 0..mtu, from a to b, and checks what b receives: every
 // datagram intact, none twice, each writer's in order, from a's endpoint. With
 // lossless it wants all of them; otherwise received + a's drops must add up.
-func roundTrip(t *testing.T, a, b mesh.Transport, writers, perWriter int, sizes []int, lossless bool) {
-	aEP, bEP := endpointOf(t, a), endpointOf(t, b)
+func roundTrip(t *testing.T, a, b Transport, writers, perWriter int, sizes []int, lossless bool) {
+	aEP, bEP := hostPort(t, a), endpointOf(t, b)
 	want, err := b.Resolve(aEP)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +174,7 @@ func roundTrip(t *testing.T, a, b mesh.Transport, writers, perWriter int, sizes 
 	total := writers * perWriter
 	type got struct {
 		n    int
-		from string
+		from Endpoint
 		data []byte
 	}
 	recv := make(chan got, total)
@@ -291,7 +302,7 @@ func TestTCPRoundTrip(t *testing.T) {
 	}
 	buf := make([]byte, 100)
 	n, from := readTimeout(t, b, buf, 5*time.Second)
-	if string(buf[:n]) != "hello" || from != endpointOf(t, a) && !strings.HasPrefix(from, "127.0.0.1:") {
+	if string(buf[:n]) != "hello" || from != endpointOf(t, a) && from.AddrPort().Addr() != loopback {
 		t.Fatalf("got %q from %q", buf[:n], from)
 	}
 	// b answers on the accepted connection: a sees b's listening endpoint.
@@ -309,7 +320,7 @@ func TestTCPRoundTrip(t *testing.T) {
 }
 
 // roundTripFrom is roundTrip for TCP, where b sees a under the accepted endpoint.
-func roundTripFrom(t *testing.T, a, b mesh.Transport, aFrom string, sizes []int) {
+func roundTripFrom(t *testing.T, a, b Transport, aFrom Endpoint, sizes []int) {
 	const writers, perWriter = 4, 300
 	total := writers * perWriter
 	before := stats(a)
@@ -397,19 +408,19 @@ func TestEndpoints(t *testing.T) {
 		t.Run(network, func(t *testing.T) {
 			b := open(t, network+"://:0") // dual-stack where the system has IPv6
 			a := open(t, network+"://127.0.0.1:0")
-			_, port, _ := net.SplitHostPort(endpointOf(t, b))
+			_, port, _ := net.SplitHostPort(hostPort(t, b))
 			// a reaches b over IPv4; b sees an IPv4 (unmapped) endpoint.
-			if err := a.WriteTo([]byte("x"), "127.0.0.1:"+port); err != nil {
+			if err := a.WriteTo([]byte("x"), mustEP("127.0.0.1:"+port)); err != nil {
 				t.Fatal(err)
 			}
 			buf := make([]byte, 10)
 			_, from := readTimeout(t, b, buf, 5*time.Second)
-			ap, err := netip.ParseAddrPort(from)
-			if err != nil || !ap.Addr().Is4() || ap.Addr() != netip.MustParseAddr("127.0.0.1") {
+			ap := from.AddrPort()
+			if !ap.Addr().Is4() || ap.Addr() != netip.MustParseAddr("127.0.0.1") {
 				t.Fatalf("from %q: want an unmapped 127.0.0.1 endpoint", from)
 			}
 			if network == "udp" {
-				for _, cfg := range []string{endpointOf(t, a), "localhost:" + fmt.Sprint(ap.Port()), "[::ffff:127.0.0.1]:" + fmt.Sprint(ap.Port())} {
+				for _, cfg := range []string{hostPort(t, a), "localhost:" + fmt.Sprint(ap.Port()), "[::ffff:127.0.0.1]:" + fmt.Sprint(ap.Port())} {
 					r, err := b.Resolve(cfg)
 					if err != nil || r != from {
 						t.Errorf("Resolve(%q) = %q, %v; ReadFrom said %q", cfg, r, err, from)
@@ -429,12 +440,12 @@ func TestEndpoints(t *testing.T) {
 			if c, err := net.ListenPacket("udp6", "[::1]:0"); err == nil {
 				c.Close()
 				a6 := open(t, network+"://[::1]:0")
-				if err := a6.WriteTo([]byte("z"), "[::1]:"+port); err != nil {
+				if err := a6.WriteTo([]byte("z"), mustEP("[::1]:"+port)); err != nil {
 					t.Fatal(err)
 				}
 				_, from6 := readTimeout(t, b, buf, 5*time.Second)
-				ap6, err := netip.ParseAddrPort(from6)
-				if err != nil || ap6.Addr() != netip.IPv6Loopback() || network == "udp" && from6 != endpointOf(t, a6) {
+				ap6 := from6.AddrPort()
+				if ap6.Addr() != netip.IPv6Loopback() || network == "udp" && from6 != endpointOf(t, a6) {
 					t.Fatalf("IPv6: from %q, want [::1]:port (a6 is %s)", from6, endpointOf(t, a6))
 				}
 			}
@@ -449,7 +460,7 @@ func TestResolveErrors(t *testing.T) {
 			t.Errorf("Resolve(%q) = %q, want an error", hp, ep)
 		}
 	}
-	if ep, err := u.Resolve("192.0.2.1:5505"); err != nil || ep != "192.0.2.1:5505" {
+	if ep, err := u.Resolve("192.0.2.1:5505"); err != nil || ep != mustEP("192.0.2.1:5505") {
 		t.Errorf("Resolve = %q, %v", ep, err)
 	}
 }
@@ -457,19 +468,20 @@ func TestResolveErrors(t *testing.T) {
 func TestWriteToErrors(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		tr := open(t, network+"://127.0.0.1:0")
-		for _, to := range []string{"", "localhost:1", "1.2.3.4", "1.2.3.4:0", "[::1]:5505", "1.2.3.4:70000"} {
+		// The zero endpoint, a named one (not IP), port 0, IPv6 on an IPv4 socket.
+		for _, to := range []Endpoint{{}, NamedEndpoint("N0CALL-7"), EndpointOf(netip.MustParseAddrPort("1.2.3.4:0")), mustEP("[::1]:5505")} {
 			if err := tr.WriteTo([]byte("x"), to); err == nil {
 				t.Errorf("%s: WriteTo(%q) succeeded", network, to)
 			}
 		}
-		if err := tr.WriteTo(make([]byte, 70000), "127.0.0.1:9"); err == nil {
+		if err := tr.WriteTo(make([]byte, 70000), mustEP("127.0.0.1:9")); err == nil {
 			t.Errorf("%s: WriteTo of 70000 bytes succeeded", network)
 		}
 	}
 	// A UDP send nobody receives is not an error.
 	u := open(t, "udp://127.0.0.1:0")
 	for i := 0; i < 10; i++ {
-		if err := u.WriteTo([]byte("x"), "127.0.0.1:9"); err != nil {
+		if err := u.WriteTo([]byte("x"), mustEP("127.0.0.1:9")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -544,7 +556,7 @@ func TestCloseUnblocksRead(t *testing.T) {
 			if _, _, err := tr.ReadFrom(make([]byte, 10)); !errors.Is(err, net.ErrClosed) {
 				t.Fatalf("ReadFrom on a closed transport: %v", err)
 			}
-			if err := tr.WriteTo([]byte("x"), "127.0.0.1:9"); !errors.Is(err, net.ErrClosed) {
+			if err := tr.WriteTo([]byte("x"), mustEP("127.0.0.1:9")); !errors.Is(err, net.ErrClosed) {
 				t.Fatalf("WriteTo on a closed transport: %v", err)
 			}
 			if err := tr.Close(); err == nil {
@@ -604,7 +616,7 @@ func TestTCPRedial(t *testing.T) {
 	if s := stats(a); s.Dials != 2 || s.Drops < 20 || s.Errors != 0 {
 		t.Fatalf("stats %+v: want the redial refused and all 20 datagrams dropped", s)
 	}
-	b2, err := ListenTCP(bEP)
+	b2, err := ListenTCP(bEP.String())
 	if err != nil {
 		t.Fatalf("relisten on %s: %v", bEP, err)
 	}
@@ -648,7 +660,7 @@ func TestTCPDialFailureBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead := l.Addr().String()
+	dead := mustEP(l.Addr().String())
 	l.Close()
 	a := open(t, "tcp://127.0.0.1:0")
 	for i := 0; i < 100; i++ {
@@ -699,15 +711,15 @@ func TestTCPSlowPeer(t *testing.T) {
 	big := make([]byte, TCPMTU)
 	// Connected first, so that what follows fills the connection's queue and the
 	// socket buffers rather than the shorter dial queue.
-	if err := a.WriteTo(big, l.Addr().String()); err != nil {
+	if err := a.WriteTo(big, mustEP(l.Addr().String())); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "a connects to the peer that never reads", func() bool { return a.(*TCP).connected(l.Addr().String()) })
+	waitUntil(t, 5*time.Second, "a connects to the peer that never reads", func() bool { return a.(*TCP).connected(mustEP(l.Addr().String())) })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; i < 3000; i++ { // 196 MB: far beyond the queue and socket buffers
-			if err := a.WriteTo(big, l.Addr().String()); err != nil {
+			if err := a.WriteTo(big, mustEP(l.Addr().String())); err != nil {
 				t.Error(err)
 				return
 			}

@@ -17,8 +17,6 @@ type UDP struct {
 	local  string
 	v4only bool
 	closed atomic.Bool
-	names  nameCache
-	addrs  addrCache
 	c      counters
 }
 
@@ -54,41 +52,41 @@ func (t *UDP) LocalAddr() string { return t.local }
 
 // MTU returns UDPMTU, 1452 bytes, for every endpoint: it is safe on IPv4 and
 // IPv6 paths of a 1500-byte link.
-func (t *UDP) MTU(to string) int { return UDPMTU }
+func (t *UDP) MTU(to Endpoint) int { return UDPMTU }
 
 // ReadFrom blocks until a datagram arrives, copies it into p and returns its length
-// and the sender's endpoint ("ip:port"). A datagram longer than p is truncated, its
+// and the sender's endpoint. A datagram longer than p is truncated, its
 // tail lost, and reported with n == len(p). After Close it returns net.ErrClosed;
 // other errors come from the operating system and are worth retrying.
-func (t *UDP) ReadFrom(p []byte) (int, string, error) {
+func (t *UDP) ReadFrom(p []byte) (int, Endpoint, error) {
 	n, ap, err := t.conn.ReadFromUDPAddrPort(p)
 	if err != nil {
 		if t.closed.Load() || isClosed(err) {
-			return 0, "", net.ErrClosed
+			return 0, Endpoint{}, net.ErrClosed
 		}
-		return 0, "", err
+		return 0, Endpoint{}, err
 	}
 	t.c.inDgrams.Add(1)
 	t.c.inBytes.Add(uint64(n))
-	return n, t.names.name(unmap(ap)), nil
+	return n, EndpointOf(ap), nil
 }
 
-// WriteTo sends p as one datagram to the endpoint to ("ip:port"). Datagrams longer
-// than the MTU are sent too (IP fragments them). It returns an error only when to is
-// not a numeric ip:port with a non-zero port, when to is IPv6 and the socket IPv4
+// WriteTo sends p as one datagram to the endpoint to. Datagrams longer than the MTU
+// are sent too (IP fragments them). It returns an error only when to is not an IP
+// endpoint with a non-zero port, when to is IPv6 and the socket IPv4
 // only, when p is longer than UDP can carry at all (65507 bytes to IPv4, 65527 to
 // IPv6), or, as net.ErrClosed, after Close. Send errors of the network (refused,
 // unreachable, no buffer space) lose the datagram and are counted in Stats.Errors.
-func (t *UDP) WriteTo(p []byte, to string) error {
+func (t *UDP) WriteTo(p []byte, to Endpoint) error {
 	if t.closed.Load() {
 		return net.ErrClosed
 	}
-	e, err := t.addrs.parse(to)
+	ap, err := ipEndpoint(to)
 	if err != nil {
 		return err
 	}
 	max := maxUDP6
-	if e.ap.Addr().Is4() {
+	if ap.Addr().Is4() {
 		max = maxUDP4
 	} else if t.v4only {
 		return fmt.Errorf("transport: endpoint %q is IPv6 but %s is IPv4 only", to, t.local)
@@ -96,7 +94,7 @@ func (t *UDP) WriteTo(p []byte, to string) error {
 	if len(p) > max {
 		return fmt.Errorf("transport: datagram of %d bytes exceeds the UDP maximum %d", len(p), max)
 	}
-	if _, err := t.conn.WriteToUDPAddrPort(p, e.ap); err != nil {
+	if _, err := t.conn.WriteToUDPAddrPort(p, ap); err != nil {
 		if t.closed.Load() || isClosed(err) {
 			return net.ErrClosed
 		}
@@ -111,7 +109,7 @@ func (t *UDP) WriteTo(p []byte, to string) error {
 // Resolve turns "host:port" (an IP address or a name, a numeric or named port) into
 // an endpoint. A name resolving to both families gives its IPv4 address; an
 // IPv4-only socket refuses IPv6. Errors: malformed input, port 0, lookup failure.
-func (t *UDP) Resolve(hostport string) (string, error) {
+func (t *UDP) Resolve(hostport string) (Endpoint, error) {
 	return resolve("udp", hostport, t.v4only)
 }
 

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
 
 // Net is one in-process network. The zero value is not usable; call New.
@@ -26,7 +29,7 @@ type Net struct {
 }
 
 type dgram struct {
-	from string
+	from transport.Endpoint
 	b    []byte
 }
 
@@ -34,6 +37,7 @@ type dgram struct {
 type Transport struct {
 	net    *Net
 	addr   string
+	ep     transport.Endpoint
 	in     chan dgram
 	closed chan struct{}
 	once   sync.Once
@@ -65,7 +69,8 @@ func (m *Net) Replace(addr string) *Transport {
 }
 
 func (m *Net) addLocked(addr string) *Transport {
-	t := &Transport{net: m, addr: addr, in: make(chan dgram, inQueue), closed: make(chan struct{})}
+	t := &Transport{net: m, addr: addr, ep: transport.EndpointOf(netip.MustParseAddrPort(addr)),
+		in: make(chan dgram, inQueue), closed: make(chan struct{})}
 	m.ends[addr] = t
 	return t
 }
@@ -98,6 +103,9 @@ func (m *Net) SetDrop(drop func(from, to string, b []byte) bool) {
 // Addr is the endpoint's address, "10.0.0.N:1".
 func (t *Transport) Addr() string { return t.addr }
 
+// Endpoint is the endpoint's address as the mesh's transports give it.
+func (t *Transport) Endpoint() transport.Endpoint { return t.ep }
+
 // Network is "udp": peers are configured as udp://addr.
 func (t *Transport) Network() string { return "udp" }
 
@@ -105,24 +113,25 @@ func (t *Transport) Network() string { return "udp" }
 func (t *Transport) LocalAddr() string { return "udp://" + t.addr }
 
 // MTU is 1452, a UDP transport's.
-func (t *Transport) MTU(string) int { return 1452 }
+func (t *Transport) MTU(transport.Endpoint) int { return 1452 }
 
-// Resolve returns hp: endpoints are addresses already.
-func (t *Transport) Resolve(hp string) (string, error) { return hp, nil }
+// Resolve parses hp, a numeric "ip:port".
+func (t *Transport) Resolve(hp string) (transport.Endpoint, error) { return transport.ParseEndpoint(hp) }
 
 // ReadFrom waits for the next datagram; net.ErrClosed after Close.
-func (t *Transport) ReadFrom(p []byte) (int, string, error) {
+func (t *Transport) ReadFrom(p []byte) (int, transport.Endpoint, error) {
 	select {
 	case d := <-t.in:
 		return copy(p, d.b), d.from, nil
 	case <-t.closed:
-		return 0, "", net.ErrClosed
+		return 0, transport.Endpoint{}, net.ErrClosed
 	}
 }
 
 // WriteTo sends a copy of p to endpoint to; it is lost silently when to is unknown,
 // cut, dropped, or its queue is full. net.ErrClosed after Close.
-func (t *Transport) WriteTo(p []byte, to string) error {
+func (t *Transport) WriteTo(p []byte, toEP transport.Endpoint) error {
+	to := toEP.String()
 	select {
 	case <-t.closed:
 		return net.ErrClosed
@@ -143,7 +152,7 @@ func (t *Transport) WriteTo(p []byte, to string) error {
 		tap(t.addr, to, b)
 	}
 	if delay > 0 {
-		from := t.addr
+		from := t.ep
 		time.AfterFunc(delay, func() {
 			select {
 			case dst.in <- dgram{from: from, b: b}:
@@ -153,7 +162,7 @@ func (t *Transport) WriteTo(p []byte, to string) error {
 		return nil
 	}
 	select {
-	case dst.in <- dgram{from: t.addr, b: b}:
+	case dst.in <- dgram{from: t.ep, b: b}:
 	case <-dst.closed:
 	default: // full: dropped, as a network would
 	}
