@@ -45,11 +45,13 @@ import (
 //   - the bytes arrive exact (SHA-256);
 //   - the bottleneck is kept busy: its wire bytes are at least 95% of the tbf rate;
 //   - goodput, stream bytes delivered at the sink over the time from its first byte
-//     to its last, is at least 80% of the tbf rate. The issue asks for 90%, which
-//     no stream of full-size datagrams can reach: 171 of a datagram's 1494 wire
-//     bytes are headers (Ethernet/IP/UDP, link, Reliable and Data frames, the
-//     end-to-end session, the stream segment), so 88.6% is the ceiling, and the
-//     link acks of the stream's own acks take about 4 points more. Measured: 83-84%;
+//     to its last, is at least 84% of the tbf rate. The issue asks for 90%, which
+//     no stream of full-size datagrams can reach at this MTU: a data datagram
+//     carries 1301 stream bytes in 1472 wire bytes (Ethernet/IP/UDP, link,
+//     Reliable and Data frames, the end-to-end session, the stream segment), and
+//     22 more when a link ack and a credit ride with it, so 88.4% is the ceiling.
+//     Measured: 86.9-87.0% (83-84% while acks and credits went in datagrams of
+//     their own, about one for every data datagram);
 //   - real-time round trips (acceptance 3): 21 echoes (POST /mesh/ping, real-time
 //     class) on the idle line, 21 more while the stream saturates the bottleneck.
 //     The issue's bound is 1.5 times the unloaded median plus one full datagram's
@@ -434,7 +436,7 @@ const (
 	bnRate       = "20mbit"
 	bnRateBytes  = 20e6 / 8 // tc's mbit is 10^6 bit
 	bnBytes      = 24 << 20 // about 10 s at the rate
-	bnGoodputBar = 0.80     // see the test's comment: 0.886 is the header ceiling
+	bnGoodputBar = 0.84     // see the test's comment: 0.884 is the header ceiling
 	bnBusyBar    = 0.95
 	qosPings     = 21 // real-time probes unloaded and under bulk (acceptance 3)
 	// qosGuard: the test fails when the loaded median exceeds qosGuard times the
@@ -448,10 +450,11 @@ const (
 	// payload (transport.UDPMTU) and the Ethernet, IPv4 and UDP headers.
 	bnFramePerDatagram = 1452 + 14 + 20 + 8
 	// bnStreamPerDatagram is the stream bytes in it: the route payload (1452 less the
-	// link's 35 bytes, the Reliable frame's 11 and the Data frame's 3+4) less the
-	// end-to-end session's 35, the application header's 5 and the stream segment's
-	// 22+10+4 (header, data header, CRC).
-	bnStreamPerDatagram = 1452 - 35 - 11 - 7 - 35 - 5 - 36
+	// link's 35 bytes, the Reliable frame's 11, the Data frame's 3+4 and the 22
+	// kept for a link ack and a credit, forward.RouteMTU) less the end-to-end
+	// session's 35, the application header's 5 and the stream segment's 22+10+4
+	// (header, data header, CRC).
+	bnStreamPerDatagram = 1452 - 35 - 11 - 7 - 22 - 35 - 5 - 36
 )
 
 // findTC returns the path of tc, skipping the test without it.

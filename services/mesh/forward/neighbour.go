@@ -21,7 +21,7 @@ const (
 	// RouteMTU is the largest route payload in bytes (Route.Send, SendBack): a UDP
 	// link datagram less the link overhead, the Reliable frame around route data
 	// (reliableOverhead), the Data frame's header and the route ID.
-	RouteMTU = 1452 - linkOverhead - reliableOverhead - frameHeader - 4
+	RouteMTU = 1452 - linkOverhead - reliableOverhead - frameHeader - 4 - ctrlRoom
 	// LinkOverhead is what a link.Session adds to an unpadded payload, in bytes
 	// (see linkOverhead); the end-to-end session inside a route payload adds the same.
 	LinkOverhead = linkOverhead
@@ -345,3 +345,7 @@ func (n *neighbour) stop() {
 		close(n.quit)
 	}
 }
+
+// ctrlRoom is what a full route payload leaves in its datagram for a link ack
+// without SACK (3+4) and one credit (3+12), so that they ride with the data.
+const ctrlRoom = frameHeader + 4 + frameHeader + 12

@@ -48,3 +48,87 @@ func TestReadyAgreesWithPack(t *testing.T) {
 		}
 	}
 }
+
+// frameTypes lists the frame types of a link datagram's plaintext, and those
+// inside its Reliable frame.
+func frameTypes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out []byte
+	for len(b) > 0 {
+		typ, body, rest, err := nextFrame(b)
+		if err != nil {
+			t.Fatalf("bad datagram: %v", err)
+		}
+		out = append(out, typ)
+		if typ == frameReliable {
+			_, _, inner, _ := parseReliable(body)
+			out = append(out, frameTypes(t, inner)...)
+		}
+		b = rest
+	}
+	return out
+}
+
+// TestControlRidesWithData: a link ack or a credit waits up to ctrlHold for a
+// datagram that goes anyway, and a full route payload leaves room for both, so a
+// link carrying data one way and a little the other (a stream and its acks) sends
+// no datagrams of acks alone; an ack goes alone only once ctrlHold has passed or
+// ackEvery datagrams wait for it.
+func TestControlRidesWithData(t *testing.T) {
+	k, err := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Key: k, PSK: testPSK, Transports: []Transport{newMemnet().Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const linkID, rid = 7, 9
+	max := link.PayloadCapacity(1452, 0)
+	t0 := time.Now()
+	n := &neighbour{r: r, id: linkID, sf: newLinkSF(1)}
+	l := n.sf
+	// A reliable datagram from the neighbour (no frames inside): an ack is due.
+	r.reliable(n, appendReliable(nil, 100, 100, nil)[frameHeader:], t0)
+	if out := n.pack(nil, max, t0); len(out) != 0 {
+		t.Fatalf("the ack went alone at once: %v", frameTypes(t, out))
+	}
+	if out := n.pack(nil, max, t0.Add(ctrlHold/2)); len(out) != 0 {
+		t.Fatalf("the ack went alone within ctrlHold: %v", frameTypes(t, out))
+	}
+	// A credit for a route arriving over this link is due too; then a full
+	// route payload is queued for the link: one datagram carries all three.
+	in := &Rule{in: hop{linkID, 3}, out: hop{local, 0}}
+	l.mu.Lock()
+	l.credits[in] = true
+	l.ctrlDue(t0)
+	l.mu.Unlock()
+	out := &Rule{in: hop{local, 1}, out: hop{linkID, rid}}
+	n.enqueue(out, rid, false, make([]byte, RouteMTU))
+	got := frameTypes(t, n.pack(nil, max, t0.Add(ctrlHold/2)))
+	if want := []byte{frameLinkAck, frameCredit, frameReliable, frameData}; string(got) != string(want) {
+		t.Fatalf("datagram with a full route payload: frames %x, want %x (ack, credit, data)", got, want)
+	}
+	if l.ctrlPending() {
+		t.Error("the ack or the credit is still pending after riding with the data")
+	}
+	// Alone, an ack goes once ctrlHold has passed ...
+	r.reliable(n, appendReliable(nil, 101, 101, nil)[frameHeader:], t0)
+	if n.pack(nil, max, t0.Add(ctrlHold/2)) != nil || l.ready() && time.Since(t0) < ctrlHold {
+		t.Fatal("an ack with nothing to ride on went before ctrlHold")
+	}
+	if got := frameTypes(t, n.pack(nil, max, t0.Add(ctrlHold))); string(got) != string([]byte{frameLinkAck}) {
+		t.Fatalf("after ctrlHold: frames %x, want the ack alone", got)
+	}
+	// ... or at once when ackEvery datagrams wait for it.
+	t1 := t0.Add(time.Second)
+	for i := range ackEvery {
+		if out := n.pack(nil, max, t1); len(out) != 0 {
+			t.Fatalf("ack sent after %d datagrams, want after %d", i, ackEvery)
+		}
+		r.reliable(n, appendReliable(nil, uint32(102+i), 102, nil)[frameHeader:], t1)
+	}
+	if got := frameTypes(t, n.pack(nil, max, t1)); string(got) != string([]byte{frameLinkAck}) {
+		t.Fatalf("after %d datagrams: frames %x, want the ack", ackEvery, got)
+	}
+}
