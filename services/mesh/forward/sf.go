@@ -134,18 +134,18 @@ type linkSF struct {
 	// none waits). See ctrlHold.
 	ackCount  int
 	ctrlSince time.Time
-	queues     map[uint64]*routeQueue // by qkey: a route's two classes queue apart
-	activeRT   []*routeQueue
-	activeBK   []*routeQueue
-	resend     []*perhop.Pending
-	credits    map[*Rule]bool // rules whose credit to advertise on this link
-	granted    map[*Rule]bool // rules granted credit on this link lately (refreshed by sfTimers)
-	turn       int
-	queued     int // payload bytes in queues
-	refreshed  time.Time
-	nextDue    time.Time
-	plain      bool // Config.PlainForwarding
-	leaves     []pendingLeave
+	queues    map[uint64]*routeQueue // by qkey: a route's two classes queue apart
+	activeRT  []*routeQueue
+	activeBK  []*routeQueue
+	resend    []*perhop.Pending
+	credits   map[*Rule]bool // rules whose credit to advertise on this link
+	granted   map[*Rule]bool // rules granted credit on this link lately (refreshed by sfTimers)
+	turn      int
+	queued    int // payload bytes in queues
+	refreshed time.Time
+	nextDue   time.Time
+	plain     bool // Config.PlainForwarding
+	leaves    []pendingLeave
 	// paceTokens is the pacing budget in bytes (perhop.Sender.PacingRate), last
 	// refilled at paceLast; route data goes while it is positive.
 	paceTokens float64

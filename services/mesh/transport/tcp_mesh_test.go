@@ -119,4 +119,3 @@ func TestTCPMeshAuthenticates(t *testing.T) {
 	}
 	t.Logf("b's transport %+v", st)
 }
-

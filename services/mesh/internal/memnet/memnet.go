@@ -116,7 +116,9 @@ func (t *Transport) LocalAddr() string { return "udp://" + t.addr }
 func (t *Transport) MTU(transport.Endpoint) int { return 1452 }
 
 // Resolve parses hp, a numeric "ip:port".
-func (t *Transport) Resolve(hp string) (transport.Endpoint, error) { return transport.ParseEndpoint(hp) }
+func (t *Transport) Resolve(hp string) (transport.Endpoint, error) {
+	return transport.ParseEndpoint(hp)
+}
 
 // ReadFrom waits for the next datagram; net.ErrClosed after Close.
 func (t *Transport) ReadFrom(p []byte) (int, transport.Endpoint, error) {
