@@ -33,7 +33,7 @@ func cmdImage(args []string) error {
 			return err
 		}
 	}
-	opts, err := prepare(p, fleetData)
+	opts, err := prepare(p, fleetData, "")
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,9 @@ func cmdImage(args []string) error {
 
 // prepare fetches the pinned kernel and firmware modules, compiles skyfleetd for the
 // board and writes its boot archive: everything a card needs but the disk layout.
-func prepare(p board.Profile, fleet []byte) (card.Options, error) {
+// version is the version skyfleetd reports and the slot records; "" takes git
+// describe's (or "dev").
+func prepare(p board.Profile, fleet []byte, version string) (card.Options, error) {
 	root, err := gomod.Root()
 	if err != nil {
 		return card.Options{}, err
@@ -64,7 +66,10 @@ func prepare(p board.Profile, fleet []byte) (card.Options, error) {
 	if err != nil {
 		return card.Options{}, err
 	}
-	ver := initramfs.Version(root)
+	ver := version
+	if ver == "" {
+		ver = initramfs.Version(root)
+	}
 	step("compiling skyfleetd for linux/arm64")
 	init, err := initramfs.Compile(root, "./cmd/skyfleetd", "arm64", ver)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/skyfleet/skyfleet/board"
 	"github.com/skyfleet/skyfleet/images"
@@ -106,6 +107,31 @@ func Build(out string, o Options, progress func(done, total int64)) error {
 		boot = DefaultBootSize
 	}
 	return images.Build(out, images.Spec{Size: size, BootSize: boot, Boot: files}, progress)
+}
+
+// SlotFiles returns the files of one slot for an update bundle, named relative
+// to the slot folder and sorted: what BootFiles puts in the slot, but the kernel
+// command line once per slot, as cmdline.a.txt and cmdline.b.txt (it names the
+// slot; the updater installs the one for the slot it writes as cmdline.txt).
+func SlotFiles(o Options) ([]images.File, error) {
+	all, err := BootFiles(o)
+	if err != nil {
+		return nil, err
+	}
+	var files []images.File
+	for _, f := range all {
+		name, ok := strings.CutPrefix(f.Path, Slot+"/")
+		if !ok || name == "cmdline.txt" {
+			continue
+		}
+		f.Path = name
+		files = append(files, f)
+	}
+	for _, slot := range board.Slots {
+		files = append(files, images.FromBytes("cmdline."+slot+".txt", []byte(o.Board.CmdlineTXT(slot))))
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
 }
 
 // SlotPath joins a slot folder and a file name as it appears on the boot partition.

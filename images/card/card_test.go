@@ -143,3 +143,53 @@ func TestTemplateParses(t *testing.T) {
 		t.Fatalf("template has problems: %v", problems)
 	}
 }
+
+// SlotFiles is the slot an update bundle carries: what a card puts in slot a,
+// named relative to the slot, with the command line once per slot.
+func TestSlotFiles(t *testing.T) {
+	kdir, fwdir := modDirs(t)
+	p, _ := board.Get("rpi3b")
+	o := Options{Board: p, KernelDir: kdir, FirmwareDir: fwdir, Initramfs: []byte("initrd"), Version: "1.4.0"}
+	boot, err := BootFiles(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := SlotFiles(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]images.File{}
+	for i, f := range files {
+		if i > 0 && files[i-1].Path >= f.Path {
+			t.Errorf("not sorted: %s then %s", files[i-1].Path, f.Path)
+		}
+		got[f.Path] = f
+	}
+	for _, f := range boot {
+		name, inSlot := strings.CutPrefix(f.Path, Slot+"/")
+		if !inSlot || name == "cmdline.txt" {
+			continue
+		}
+		if g, ok := got[name]; !ok || g.Size != f.Size {
+			t.Errorf("slot file %s missing or of another size", name)
+		}
+		delete(got, name)
+	}
+	for _, slot := range board.Slots {
+		f, ok := got["cmdline."+slot+".txt"]
+		if !ok {
+			t.Fatalf("no cmdline.%s.txt", slot)
+		}
+		rc, _ := f.Open()
+		b := new(bytes.Buffer)
+		b.ReadFrom(rc)
+		rc.Close()
+		if !strings.Contains(b.String(), "skyfleet.slot="+slot+" ") && !strings.HasSuffix(strings.TrimSpace(b.String()), "skyfleet.slot="+slot) {
+			t.Errorf("cmdline.%s.txt: %q", slot, b.String())
+		}
+		delete(got, "cmdline."+slot+".txt")
+	}
+	if len(got) != 0 {
+		t.Errorf("files not in the card's slot: %v", got)
+	}
+}

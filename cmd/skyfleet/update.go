@@ -1,0 +1,263 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skyfleet/skyfleet/board"
+	"github.com/skyfleet/skyfleet/images/card"
+	"github.com/skyfleet/skyfleet/internal/durable"
+	"github.com/skyfleet/skyfleet/internal/progress"
+	"github.com/skyfleet/skyfleet/services/identity"
+	"github.com/skyfleet/skyfleet/services/update/bundle"
+)
+
+const updateUsage = "update build|verify (see skyfleet update build --help, skyfleet update verify --help)"
+
+// cmdUpdate builds and checks signed update bundles (.sfu).
+func cmdUpdate(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: skyfleet " + updateUsage)
+	}
+	switch args[0] {
+	case "build":
+		return updateBuild(args[1:])
+	case "verify":
+		return updateVerify(args[1:])
+	default:
+		return fmt.Errorf("unknown update command %q; usage: skyfleet %s", args[0], updateUsage)
+	}
+}
+
+// updateBuild writes a bundle: the slot of a card built for the board (as
+// skyfleet image builds it), or the files of a slot folder given with --from.
+func updateBuild(args []string) error {
+	fs := newFlags("update build", "update build --board B --key FILE --version V [--minimum V] [--from DIR] -o OUT.sfu",
+		"skyfleet keygen -o release.key && skyfleet update build --board rpi3b --key release.key --version 1.4.0 --minimum 1.2 -o skyfleet-1.4.0-rpi3b.sfu")
+	boardName := fs.String("board", board.Default, "board profile: "+fmt.Sprint(board.Names()))
+	keyFile := fs.String("key", "", "the release key `file` that signs (skyfleet keygen); its public key goes in fleet.toml [release] keys")
+	version := fs.String("version", "", "the release's `version`, dotted numbers such as 1.4.0; default the slot folder's VERSION with --from")
+	minimum := fs.String("minimum", "", "the lowest running `version` this bundle may update (default: any)")
+	from := fs.String("from", "", "take the slot's files from this `dir`ectory (every regular file under it) instead of building them")
+	out := fs.String("o", "", "write the bundle to this `file` (replaced atomically)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *keyFile == "" || *out == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return errors.New("--key and -o are required")
+	}
+	p, err := board.Get(*boardName)
+	if err != nil {
+		return err
+	}
+	key, err := identity.LoadKeyFile(*keyFile)
+	if err != nil {
+		return fmt.Errorf("release key: %w", err)
+	}
+	var srcs []bundle.Source
+	var total int64 // file bytes, for the progress bar
+	if *from != "" {
+		if srcs, total, err = dirSources(*from); err != nil {
+			return err
+		}
+		if *version == "" {
+			v, err := os.ReadFile(filepath.Join(*from, "VERSION"))
+			if err != nil {
+				return fmt.Errorf("no --version, and %s has no VERSION file: %w", *from, err)
+			}
+			*version = strings.TrimSpace(string(v))
+		}
+	}
+	if _, err := bundle.ParseVersion(*version); err != nil {
+		return fmt.Errorf("--version: %v (a device compares release versions; \"dev\" builds cannot be released)", err)
+	}
+	if *minimum != "" {
+		if _, err := bundle.ParseVersion(*minimum); err != nil {
+			return fmt.Errorf("--minimum: %v", err)
+		}
+	}
+	if *from == "" {
+		opts, err := prepare(p, nil, *version)
+		if err != nil {
+			return err
+		}
+		files, err := card.SlotFiles(opts)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			srcs = append(srcs, bundle.Source{Name: f.Path, Open: f.Open})
+			total += f.Size
+		}
+	}
+	pr, pw := io.Pipe()
+	var m *bundle.Manifest
+	go func() {
+		var err error
+		m, err = bundle.Write(pw, key.PrivateKey(), bundle.Header{Board: p.Name, Version: *version, Minimum: *minimum}, srcs)
+		pw.CloseWithError(err)
+	}()
+	bar := progress.New(os.Stderr, "writing "+filepath.Base(*out))
+	n, err := durable.WriteFrom(*out, &countingReader{r: pr, total: total, update: bar.Update}, 0o644)
+	pr.CloseWithError(err)
+	if err != nil {
+		return err
+	}
+	bar.Done()
+	fmt.Fprintf(stdout, "%s: update %s for %s, %d files, %s, signed by %s\n", *out, m.Version, m.Board, len(m.Files), progress.MiB(n), key.PublicKeyHex())
+	return nil
+}
+
+// countingReader reports the bytes read so far to update (a progress bar over
+// total, the files' bytes; the bundle's few KiB of head are not counted).
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	total  int64
+	update func(done, total int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n <= c.total {
+		c.update(c.n, c.total)
+	}
+	return n, err
+}
+
+// dirSources lists every regular file under dir as a bundle source named by its
+// slash-separated path relative to dir, and their total size. Anything else (a
+// symlink, a device) is an error: a slot holds plain files.
+func dirSources(dir string) ([]bundle.Source, int64, error) {
+	var srcs []bundle.Source
+	var total int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", path)
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if err := bundle.ValidName(name); err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += info.Size()
+		srcs = append(srcs, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return os.Open(path) }})
+		return nil
+	})
+	if err == nil && len(srcs) == 0 {
+		err = fmt.Errorf("%s holds no files", dir)
+	}
+	return srcs, total, err
+}
+
+// updateVerify checks a bundle exactly as a device would and prints what it holds.
+func updateVerify(args []string) error {
+	fs := newFlags("update verify", "update verify --release-key PUBHEX [--release-key ...] --board B [--running V] X.sfu",
+		"skyfleet update verify --release-key 02ab... --board rpi3b --running 1.3.0 skyfleet-1.4.0-rpi3b.sfu && echo a device would take it")
+	var keys multiFlag
+	fs.Var(&keys, "release-key", "an accepted release `key` (66 hex characters, as in fleet.toml [release] keys); repeat for several")
+	boardName := fs.String("board", board.Default, "the device's board profile: "+fmt.Sprint(board.Names()))
+	running := fs.String("running", "", "the `version` the device runs (checks the bundle's minimum and refuses a downgrade); default: not checked")
+	downgrade := fs.Bool("allow-downgrade", false, "accept a bundle older than --running")
+	asJSON := fs.Bool("json", false, "print the manifest as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("one bundle file is required")
+	}
+	if _, err := board.Get(*boardName); err != nil {
+		return err
+	}
+	pol := bundle.Policy{Board: *boardName, Running: *running, AllowDowngrade: *downgrade}
+	for _, k := range keys {
+		b, err := hex.DecodeString(k)
+		if err != nil || len(b) != bundle.KeyLen {
+			return fmt.Errorf("--release-key %q: want %d hex characters (a compressed public key)", k, 2*bundle.KeyLen)
+		}
+		pol.Keys = append(pol.Keys, [bundle.KeyLen]byte(b))
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := bundle.NewReader(f, pol)
+	if err != nil {
+		return fmt.Errorf("%s: refused: %w", fs.Arg(0), err)
+	}
+	for {
+		_, fr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, fr)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: refused: %w", fs.Arg(0), err)
+		}
+	}
+	m := r.Manifest
+	if *asJSON {
+		type file struct {
+			Name   string `json:"name"`
+			Size   int64  `json:"size"`
+			SHA256 string `json:"sha256"`
+		}
+		doc := struct {
+			Board   string    `json:"board"`
+			Version string    `json:"version"`
+			Minimum string    `json:"minimum"`
+			Created time.Time `json:"created"`
+			Key     string    `json:"key"`
+			Files   []file    `json:"files"`
+		}{m.Board, m.Version, m.Minimum, m.Created, hex.EncodeToString(m.Key[:]), []file{}}
+		for _, f := range m.Files {
+			doc.Files = append(doc.Files, file{f.Name, f.Size, hex.EncodeToString(f.SHA256[:])})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	min := m.Minimum
+	if min == "" {
+		min = "any"
+	}
+	fmt.Fprintf(stdout, "%s: accepted: version %s for %s (updates %s), built %s, signed by %s\n",
+		fs.Arg(0), m.Version, m.Board, min, m.Created.Format(time.RFC3339), hex.EncodeToString(m.Key[:]))
+	for _, f := range m.Files {
+		fmt.Fprintf(stdout, "  %10d  %x  %s\n", f.Size, f.SHA256[:8], f.Name)
+	}
+	return nil
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

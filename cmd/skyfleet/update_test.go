@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skyfleet/skyfleet/services/identity"
+)
+
+// skyfleet update build --from and update verify: a bundle verifies under its
+// release key and the right board, and is refused, with the reason, otherwise.
+func TestUpdateBuildVerify(t *testing.T) {
+	dir := t.TempDir()
+	slot := filepath.Join(dir, "slot")
+	for name, content := range map[string]string{"vmlinuz": "kernel", "overlays/x.dtbo": "overlay", "VERSION": "2.0.1\n"} {
+		p := filepath.Join(slot, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyFile, otherFile := filepath.Join(dir, "release.key"), filepath.Join(dir, "other.key")
+	key, err := identity.CreateKeyFile(keyFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := identity.CreateKeyFile(otherFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "x.sfu")
+	stdout = &bytes.Buffer{}
+	defer func() { stdout = os.Stdout }()
+	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "--minimum", "2.0", "-o", out}); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	stdout = &got
+	if err := cmdUpdate([]string{"verify", "--release-key", other.PublicKeyHex(), "--release-key", key.PublicKeyHex(), "--board", "rpi3b", "--running", "2.0.0", "--json", out}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	var doc struct {
+		Board, Version, Minimum, Key string
+		Files                        []struct{ Name string }
+	}
+	if err := json.Unmarshal(got.Bytes(), &doc); err != nil {
+		t.Fatalf("verify --json: %v: %s", err, got.String())
+	}
+	if doc.Board != "rpi3b" || doc.Version != "2.0.1" || doc.Minimum != "2.0" || doc.Key != key.PublicKeyHex() || len(doc.Files) != 3 || doc.Files[1].Name != "overlays/x.dtbo" {
+		t.Errorf("manifest %+v", doc)
+	}
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--release-key", other.PublicKeyHex(), "--board", "rpi3b"}, "not among the 1 release keys"},
+		{[]string{"--release-key", key.PublicKeyHex(), "--board", "rpi4b"}, "built for rpi3b, this is rpi4b"},
+		{[]string{"--release-key", key.PublicKeyHex(), "--board", "rpi3b", "--running", "1.9"}, "updates 2.0 or later"},
+		{[]string{"--board", "rpi3b"}, "no release key is configured"},
+		{[]string{"--release-key", "02abc", "--board", "rpi3b"}, "66 hex characters"},
+	} {
+		err := cmdUpdate(append(append([]string{"verify"}, tc.args...), out))
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("verify %v: %v, want an error saying %q", tc.args, err, tc.says)
+		}
+	}
+	// A release needs a release version; a file the slot cannot hold is refused.
+	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "--version", "dev", "-o", out}); err == nil || !strings.Contains(err.Error(), "cannot be released") {
+		t.Errorf("build --version dev: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(slot, "bad name"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "-o", out}); err == nil || !strings.Contains(err.Error(), "bad name") {
+		t.Errorf("build with a file named %q: %v", "bad name", err)
+	}
+}

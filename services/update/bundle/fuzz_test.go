@@ -1,0 +1,63 @@
+package bundle
+
+import (
+	"bytes"
+	"io"
+	"testing"
+)
+
+// FuzzManifest: Unmarshal never panics, and what it accepts encodes back to the
+// same bytes (one encoding per manifest).
+func FuzzManifest(f *testing.F) {
+	key := testKey(f, 1)
+	b := build(f, key, testHeader)
+	n := int(beUint32(b[len(Magic):]))
+	f.Add(b[len(Magic)+4 : len(Magic)+4+n])
+	f.Add([]byte{FormatVersion, 5, 'r', 'p', 'i', '3', 'b', 1, '1', 0})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := Unmarshal(raw)
+		if err != nil {
+			return
+		}
+		again, err := m.Marshal()
+		if err != nil {
+			t.Fatalf("accepted manifest does not encode: %v", err)
+		}
+		if !bytes.Equal(again, raw) {
+			t.Fatalf("accepted manifest encodes differently")
+		}
+	})
+}
+
+// FuzzBundle feeds whole bundles to a device's reader: no panic, and whatever it
+// accepts had a valid signature by the listed key, so a mutation of the seed is
+// accepted only where it leaves every signed and hashed byte alone.
+func FuzzBundle(f *testing.F) {
+	key := testKey(f, 1)
+	good := build(f, key, testHeader)
+	f.Add(good)
+	f.Add(good[:len(Magic)+4])
+	f.Add(append([]byte(nil), good[:len(good)/2]...))
+	p := policy(key)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := NewReader(bytes.NewReader(b), p)
+		if err != nil {
+			return
+		}
+		for {
+			_, fr, err := r.Next()
+			if err != nil {
+				// Only the signature's bytes may differ (an ECDSA signature has
+				// more than one valid form); everything signed and hashed may not.
+				sig := len(Magic) + 4 + int(beUint32(good[len(Magic):]))
+				if err == io.EOF && (len(b) != len(good) || !bytes.Equal(b[:sig], good[:sig]) || !bytes.Equal(b[sig+SignatureLen:], good[sig+SignatureLen:])) {
+					t.Fatalf("a bundle other than the signed one was read to the end without error")
+				}
+				return
+			}
+			if _, err := io.Copy(io.Discard, fr); err != nil {
+				return
+			}
+		}
+	})
+}
