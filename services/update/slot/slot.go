@@ -1,0 +1,263 @@
+// Package slot writes a verified update bundle into the inactive A/B slot of a
+// Skyfleet card and switches slots the way the Raspberry Pi firmware's tryboot
+// expects (Raspberry Pi documentation, "Fail-safe OS updates"): config.txt's
+// os_prefix names the slot every normal boot uses, its [tryboot] section the slot
+// one boot after `reboot "0 tryboot"` uses. An update writes the other slot, names
+// it in [tryboot], and reboots with the flag; the trial system commits by making
+// its slot the default. Anything that stops it before the commit (a crash, a hang
+// the watchdog ends, a failed health check) leaves config.txt naming the old slot,
+// which the next boot, a normal one, runs.
+//
+// The package works on a mounted boot partition (a directory) and knows nothing of
+// how the bundle arrived or when to reboot: the updater service decides that.
+package slot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/skyfleet/skyfleet/board"
+	"github.com/skyfleet/skyfleet/internal/durable"
+	"github.com/skyfleet/skyfleet/services/update/bundle"
+)
+
+// Card is a mounted boot partition: config.txt and the slot folders a/ and b/.
+type Card struct {
+	// Dir is where the boot partition is mounted.
+	Dir string
+}
+
+// staging and retired name the folders Install writes into and moves the old
+// slot to; both are removed when it finishes, and found and removed by the next
+// Install if a power cut left them.
+const (
+	stagingSuffix = ".new"
+	retiredSuffix = ".old"
+)
+
+// Other returns the slot that is not running: "b" for "a" and "a" for "b".
+// Errors: running is not a slot (board.Slots).
+func Other(running string) (string, error) {
+	switch running {
+	case "a":
+		return "b", nil
+	case "b":
+		return "a", nil
+	}
+	return "", fmt.Errorf("slot: %q is not a slot (a or b)", running)
+}
+
+// Install writes the files of r, a bundle whose head verified, into slot target:
+// first into a staging folder (target.new), each file synced as it is written;
+// only when every file has arrived and matched its digest is the old slot folder
+// replaced by the staging one and the boot partition's directory synced. A bundle
+// that fails on the way (a modified file, a broken stream) leaves the slot as it
+// was and returns the reader's error. cmdline.<target>.txt is written as
+// cmdline.txt; the other slot's command line is skipped. progress, if set, gets
+// the file bytes written so far and the total.
+func (c Card) Install(target string, r *bundle.Reader, progress func(done, total int64)) error {
+	if _, err := Other(target); err != nil {
+		return err
+	}
+	stage := filepath.Join(c.Dir, target+stagingSuffix)
+	old := filepath.Join(c.Dir, target+retiredSuffix)
+	for _, d := range []string{stage, old} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("slot: clearing %s: %w", d, err)
+		}
+	}
+	if err := os.Mkdir(stage, 0o755); err != nil {
+		return fmt.Errorf("slot: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(stage)
+		}
+	}()
+	total, done := r.Manifest.Total(), int64(0)
+	dirs := map[string]bool{stage: true}
+	for {
+		f, fr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name, skip := installName(f.Name, target)
+		if skip {
+			n, err := io.Copy(io.Discard, fr)
+			done += n
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		dst := filepath.Join(stage, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("slot: %w", err)
+		}
+		dirs[filepath.Dir(dst)] = true
+		n, err := writeSynced(dst, fr)
+		done += n
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	for d := range dirs {
+		if err := durable.SyncDir(d); err != nil {
+			return fmt.Errorf("slot: %w", err)
+		}
+	}
+	// Every file is in and verified: swap the folders. A power cut in between
+	// leaves the slot missing or as it was, never half written, and neither is
+	// named in config.txt yet.
+	dst := filepath.Join(c.Dir, target)
+	if err := os.Rename(dst, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("slot: %w", err)
+	}
+	if err := os.Rename(stage, dst); err != nil {
+		return fmt.Errorf("slot: %w", err)
+	}
+	if err := durable.SyncDir(c.Dir); err != nil {
+		return fmt.Errorf("slot: %w", err)
+	}
+	ok = true
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("slot: removing the old slot folder: %w", err)
+	}
+	return durable.SyncDir(c.Dir)
+}
+
+// installName maps a bundle file to its name in slot target, or reports that it
+// belongs to the other slot (cmdline.<other>.txt).
+func installName(name, target string) (string, bool) {
+	for _, s := range board.Slots {
+		if name == "cmdline."+s+".txt" {
+			return "cmdline.txt", s != target
+		}
+	}
+	return name, false
+}
+
+// writeSynced writes r to a new file at path and fsyncs it. The file is complete
+// only when r ended cleanly (for a bundle file: its digest matched).
+func writeSynced(path string, r io.Reader) (int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("slot: %w", err)
+	}
+	n, err := io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// Active reads config.txt and returns the slot a normal boot uses and the one a
+// tryboot uses ("" when config.txt has no [tryboot] slot other than the normal one).
+func (c Card) Active() (normal, trial string, err error) {
+	data, err := os.ReadFile(filepath.Join(c.Dir, "config.txt"))
+	if err != nil {
+		return "", "", fmt.Errorf("slot: %w", err)
+	}
+	n, err := board.ParseConfigTXT(data, "", false)
+	if err != nil {
+		return "", "", fmt.Errorf("slot: %w", err)
+	}
+	t, err := board.ParseConfigTXT(data, "", true)
+	if err != nil {
+		return "", "", fmt.Errorf("slot: %w", err)
+	}
+	normal, trial = strings.TrimSuffix(n.OSPrefix, "/"), strings.TrimSuffix(t.OSPrefix, "/")
+	if trial == normal {
+		trial = ""
+	}
+	return normal, trial, nil
+}
+
+// SetTrial names slot target in config.txt's [tryboot] section, so the next boot
+// after `reboot "0 tryboot"` runs it once; normal boots keep their slot. The file
+// is replaced atomically (durable.WriteFile), so a power cut leaves the old or the
+// new config.txt.
+func (c Card) SetTrial(target string) error {
+	if _, err := Other(target); err != nil {
+		return err
+	}
+	return c.rewrite(func(normal string) (string, string) { return normal, target })
+}
+
+// Commit makes slot target the one every boot uses and drops the [tryboot]
+// section, atomically as SetTrial.
+func (c Card) Commit(target string) error {
+	if _, err := Other(target); err != nil {
+		return err
+	}
+	return c.rewrite(func(string) (string, string) { return target, "" })
+}
+
+// rewrite replaces config.txt with its lines outside a [tryboot] section, the
+// os_prefix of the unconditional part set to what slots returns for it, and a
+// [tryboot] section naming the trial slot at the end when there is one. Lines it
+// does not own (the board's settings, the operator's) stay as they were.
+func (c Card) rewrite(slots func(cur string) (normal, trial string)) error {
+	path := filepath.Join(c.Dir, "config.txt")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("slot: %w", err)
+	}
+	cur, _, err := c.Active()
+	if err != nil {
+		return err
+	}
+	normal, trial := slots(cur)
+	var out bytes.Buffer
+	section, prefixSet := "all", false
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if line == "" {
+			continue
+		}
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+			section = t[1 : len(t)-1]
+			if section == "tryboot" {
+				continue
+			}
+		}
+		if section == "tryboot" {
+			continue
+		}
+		if key, _, ok := strings.Cut(t, "="); ok && strings.TrimSpace(key) == "os_prefix" && section == "all" {
+			if prefixSet {
+				continue
+			}
+			line, prefixSet = "os_prefix="+normal+"/\n", true
+		}
+		out.WriteString(line)
+	}
+	if !prefixSet {
+		return fmt.Errorf("slot: %s has no os_prefix in its [all] part: not a Skyfleet card's, left as it is", path)
+	}
+	// The blank line before a [tryboot] section went with it; trim, so that
+	// trials and commits do not pile up blank lines.
+	text := append(bytes.TrimRight(out.Bytes(), "\n"), '\n')
+	if trial != "" {
+		text = fmt.Appendf(text, "\n[tryboot]\nos_prefix=%s/\n", trial)
+	}
+	if err := durable.WriteFile(path, text, 0o644); err != nil {
+		return fmt.Errorf("slot: %w", err)
+	}
+	return nil
+}
