@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/skyfleet/skyfleet/gokrazy/mounts"
 	"golang.org/x/sys/unix"
@@ -34,12 +35,26 @@ const (
 	PowerOff Action = iota
 	// Restart reboots the board (LINUX_REBOOT_CMD_RESTART).
 	Restart
+	// Tryboot reboots the board once into config.txt's [tryboot] section:
+	// LINUX_REBOOT_CMD_RESTART2 with TrybootArg, which the Raspberry Pi
+	// firmware's reboot handler turns into its one-shot tryboot flag
+	// (Raspberry Pi documentation, "Fail-safe OS updates"). The boot after
+	// that one is a normal one again.
+	Tryboot
 )
+
+// TrybootArg is the restart command that asks the Pi firmware for a tryboot.
+// The kernel logs it ("reboot: Restarting system with command '0 tryboot'"),
+// which is how skyfleet qemu, standing in for the firmware, sees it.
+const TrybootArg = "0 tryboot"
 
 // String names the action for log lines.
 func (a Action) String() string {
-	if a == Restart {
+	switch a {
+	case Restart:
 		return "reboot"
+	case Tryboot:
+		return "tryboot"
 	}
 	return "poweroff"
 }
@@ -65,7 +80,7 @@ type Power struct {
 	mu sync.Mutex
 
 	// Hooks for tests; nil means the real system calls.
-	rebootFn  func(cmd int) error
+	rebootFn  func(cmd int, arg string) error
 	syncFn    func()
 	unmountFn func(dir string) error
 }
@@ -78,6 +93,10 @@ func (p *Power) Poweroff() error { return p.Shutdown(PowerOff) }
 // Reboot shuts down cleanly and restarts the board. Like Poweroff it
 // returns only on failure.
 func (p *Power) Reboot() error { return p.Shutdown(Restart) }
+
+// RebootTryboot shuts down cleanly and restarts the board once into the
+// [tryboot] slot (see Tryboot). Like Poweroff it returns only on failure.
+func (p *Power) RebootTryboot() error { return p.Shutdown(Tryboot) }
 
 // Shutdown runs the clean shutdown sequence and then the action. Steps
 // that fail are logged and do not stop the sequence: getting the data
@@ -119,7 +138,7 @@ func (p *Power) Shutdown(a Action) error {
 		unmount = mounts.Unmount
 	}
 	if reboot == nil {
-		reboot = unix.Reboot
+		reboot = sysReboot
 	}
 	syncFn()
 	dirs := p.Mounts
@@ -133,12 +152,15 @@ func (p *Power) Shutdown(a Action) error {
 		}
 	}
 	syncFn()
-	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
-	if a == Restart {
+	cmd, arg := unix.LINUX_REBOOT_CMD_POWER_OFF, ""
+	switch a {
+	case Restart:
 		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	case Tryboot:
+		cmd, arg = unix.LINUX_REBOOT_CMD_RESTART2, TrybootArg
 	}
 	logf("%s now", a)
-	if err := reboot(cmd); err != nil {
+	if err := reboot(cmd, arg); err != nil {
 		errs = append(errs, fmt.Errorf("reboot(2) %s: %w", a, err))
 		return errors.Join(errs...)
 	}
@@ -183,4 +205,22 @@ func (p *Power) HandleSignals(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// sysReboot calls reboot(2): unix.Reboot, or for RESTART2 the raw call with its
+// command string, which x/sys/unix has no wrapper for.
+func sysReboot(cmd int, arg string) error {
+	if cmd != unix.LINUX_REBOOT_CMD_RESTART2 {
+		return unix.Reboot(cmd)
+	}
+	p, err := unix.BytePtrFromString(arg)
+	if err != nil {
+		return err
+	}
+	_, _, e := unix.Syscall6(unix.SYS_REBOOT, unix.LINUX_REBOOT_MAGIC1, unix.LINUX_REBOOT_MAGIC2,
+		uintptr(cmd), uintptr(unsafe.Pointer(p)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }

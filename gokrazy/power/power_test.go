@@ -54,12 +54,14 @@ func newPower(r *recorder, rebootErr error) *Power {
 		Watchdog:  fakeWatchdog{r},
 		syncFn:    func() { r.add("sync") },
 		unmountFn: func(d string) error { r.add("umount " + d); return nil },
-		rebootFn: func(cmd int) error {
-			switch cmd {
-			case unix.LINUX_REBOOT_CMD_POWER_OFF:
+		rebootFn: func(cmd int, arg string) error {
+			switch {
+			case cmd == unix.LINUX_REBOOT_CMD_POWER_OFF && arg == "":
 				r.add("poweroff")
-			case unix.LINUX_REBOOT_CMD_RESTART:
+			case cmd == unix.LINUX_REBOOT_CMD_RESTART && arg == "":
 				r.add("restart")
+			case cmd == unix.LINUX_REBOOT_CMD_RESTART2:
+				r.add("restart2 " + arg)
 			default:
 				r.add("cmd?")
 			}
@@ -96,6 +98,20 @@ func TestRebootKeepsWatchdogArmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"stop", "sync", "umount /perm", "sync", "restart"}
+	if got := r.get(); !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v", got, want)
+	}
+}
+
+// A tryboot is a reboot whose last call carries the firmware's command, and
+// which, like a reboot, leaves the watchdog armed (a hung trial must be reset).
+func TestTrybootSequence(t *testing.T) {
+	r := &recorder{}
+	p := newPower(r, nil)
+	if err := p.RebootTryboot(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"stop", "sync", "umount /perm", "umount /boot", "sync", "restart2 0 tryboot"}
 	if got := r.get(); !slices.Equal(got, want) {
 		t.Fatalf("steps %v, want %v", got, want)
 	}
