@@ -1,0 +1,238 @@
+// Package update is a device's side of A/B updates: it takes a signed bundle
+// (package bundle), writes it into the slot that is not running (package slot),
+// names that slot for one trial boot and has the board reboot with the firmware's
+// tryboot flag; after the trial boot it runs the health check and commits, or
+// lets the next normal boot return to the old slot. It keeps the last update's
+// outcome in a small state file so that /status can say what happened, also after
+// a trial that never got to say it (a crash, a hang the watchdog ended).
+//
+// The package decides nothing about transport or authority: whoever calls Apply
+// has already been allowed to (the node's API gives it to the master key only).
+package update
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skyfleet/skyfleet/internal/durable"
+	"github.com/skyfleet/skyfleet/services/update/bundle"
+	"github.com/skyfleet/skyfleet/services/update/slot"
+)
+
+// Outcomes of an update, as Status.Last.Result gives them.
+const (
+	// ResultTrial: the bundle is in the other slot and the board is (about to
+	// be) booting it once.
+	ResultTrial = "trial"
+	// ResultCommitted: the trial passed its health check; its slot is the default.
+	ResultCommitted = "committed"
+	// ResultRolledBack: the trial failed its check, or never finished (a crash,
+	// a hang), and the board runs the old slot.
+	ResultRolledBack = "rolled back"
+	// ResultRefused: the bundle was refused before its slot was switched to.
+	ResultRefused = "refused"
+)
+
+// Updater applies bundles to one card. Fill in the fields; the zero value of
+// the hooks means "not available" (Apply then refuses).
+type Updater struct {
+	// Card is the mounted boot partition.
+	Card slot.Card
+	// Running is the slot the system booted from (skyfleet.slot= on the kernel
+	// command line).
+	Running string
+	// Policy returns what bundles to accept (release keys from fleet.toml, the
+	// board, the running version); asked at each Apply, so a changed
+	// fleet.toml counts.
+	Policy func() bundle.Policy
+	// StateFile keeps the last update's outcome (on /perm; written durably).
+	StateFile string
+	// Reboot restarts the board; tryboot selects the firmware's one-shot
+	// tryboot. It returns only on failure.
+	Reboot func(tryboot bool) error
+	// Now is the clock for the state's times; nil means time.Now.
+	Now func() time.Time
+
+	mu sync.Mutex // one update at a time
+}
+
+// Outcome is one update's end (or its current stage).
+type Outcome struct {
+	Result  string    `json:"result"`            // ResultTrial, ResultCommitted, ...
+	Version string    `json:"version,omitempty"` // the bundle's version
+	Slot    string    `json:"slot,omitempty"`    // the slot it went to
+	Reason  string    `json:"reason,omitempty"`  // why it was refused or rolled back
+	At      time.Time `json:"at"`
+}
+
+// Status is the update part of /status.
+type Status struct {
+	// Running is the slot that runs; Default the one a normal boot uses;
+	// Trial the one a tryboot uses ("" when none).
+	Running string `json:"running_slot"`
+	Default string `json:"default_slot"`
+	Trial   string `json:"trial_slot,omitempty"`
+	// OtherVersion is the version in the other slot's VERSION file ("" when
+	// unreadable: an empty or half-written slot).
+	OtherVersion string `json:"other_slot_version"`
+	// Last is the last update's outcome; nil when there was none.
+	Last *Outcome `json:"last_update,omitempty"`
+}
+
+// ErrBusy is returned by Apply while another update is being applied.
+var ErrBusy = errors.New("update: another update is in progress")
+
+// Apply verifies the bundle read from r against Policy, writes it into the other
+// slot, names that slot for one trial boot and reboots with tryboot (Reboot
+// returns only on failure, and Apply then returns its error). A refused bundle
+// (any bundle.Err*) leaves the slots and config.txt as they were and is
+// recorded as ResultRefused with the reason. progress, if set, gets the bytes
+// written so far and the total.
+func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) error {
+	if !u.mu.TryLock() {
+		return ErrBusy
+	}
+	defer u.mu.Unlock()
+	if u.Policy == nil || u.Reboot == nil {
+		return errors.New("update: this node cannot apply updates (no boot partition or no reboot)")
+	}
+	other, err := slot.Other(u.Running)
+	if err != nil {
+		return fmt.Errorf("update: the running slot is unknown (%v): refusing to write either", err)
+	}
+	br, err := bundle.NewReader(r, u.Policy())
+	if err != nil {
+		u.record(Outcome{Result: ResultRefused, Reason: err.Error()})
+		return err
+	}
+	v := br.Manifest.Version
+	if err := u.Card.Install(other, br, progress); err != nil {
+		u.record(Outcome{Result: ResultRefused, Version: v, Slot: other, Reason: err.Error()})
+		return err
+	}
+	if err := u.Card.SetTrial(other); err != nil {
+		u.record(Outcome{Result: ResultRefused, Version: v, Slot: other, Reason: err.Error()})
+		return err
+	}
+	// Recorded before the reboot: if the trial never reports, the next boot
+	// finds this and says the trial failed.
+	if err := u.record(Outcome{Result: ResultTrial, Version: v, Slot: other}); err != nil {
+		return err
+	}
+	return u.Reboot(true)
+}
+
+// AfterBoot runs once at boot, before services are judged healthy for good.
+// When the running slot is the [tryboot] one and not the default, this is a
+// trial: health decides (within ctx's deadline) whether the slot is committed,
+// or the board reboots normally, back to the old slot. When the default slot
+// runs but the state says a trial of the other was pending, that trial died
+// before it could commit (a crash, a hang, a failed check) and the outcome is
+// recorded as rolled back. It returns the status after its decision.
+func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) error) (Status, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	def, trial, err := u.Card.Active()
+	if err != nil {
+		return u.status(), err
+	}
+	last := u.load()
+	switch {
+	case u.Running != def && u.Running == trial:
+		v := ""
+		if last != nil {
+			v = last.Version
+		}
+		if err := health(ctx); err != nil {
+			reason := "health check failed: " + err.Error()
+			u.record(Outcome{Result: ResultRolledBack, Version: v, Slot: u.Running, Reason: reason})
+			// A normal boot runs the default slot: the old one.
+			return u.status(), errors.Join(errors.New("update: "+reason), u.Reboot(false))
+		}
+		if err := u.Card.Commit(u.Running); err != nil {
+			return u.status(), err
+		}
+		u.record(Outcome{Result: ResultCommitted, Version: v, Slot: u.Running})
+	case u.Running == def:
+		if last != nil && last.Result == ResultTrial && last.Slot != def {
+			u.record(Outcome{Result: ResultRolledBack, Version: last.Version, Slot: last.Slot,
+				Reason: "the trial boot of slot " + last.Slot + " did not commit (it crashed, hung, or was cut off); running the old slot"})
+		}
+		// A normal boot of the default slot: no trial is pending any more
+		// (it passed, failed, or never started), so drop a [tryboot] section
+		// that names one; only Apply names a slot for a trial.
+		if trial != "" {
+			if err := u.Card.Commit(def); err != nil {
+				return u.status(), err
+			}
+		}
+	}
+	return u.status(), nil
+}
+
+// Status reports the slots and the last update.
+func (u *Updater) Status() Status {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.status()
+}
+
+func (u *Updater) status() Status {
+	st := Status{Running: u.Running, Last: u.load()}
+	st.Default, st.Trial, _ = u.Card.Active()
+	if other, err := slot.Other(u.Running); err == nil {
+		if b, err := os.ReadFile(filepath.Join(u.Card.Dir, other, "VERSION")); err == nil && len(b) <= 64 {
+			st.OtherVersion = strings.TrimSpace(string(b))
+		}
+	}
+	return st
+}
+
+// maxState bounds the state file read: a reason is one error line.
+const maxState = 16 << 10
+
+func (u *Updater) load() *Outcome {
+	if u.StateFile == "" {
+		return nil
+	}
+	f, err := os.Open(u.StateFile)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var o Outcome
+	if err := json.NewDecoder(io.LimitReader(f, maxState)).Decode(&o); err != nil {
+		return nil
+	}
+	return &o
+}
+
+func (u *Updater) record(o Outcome) error {
+	now := time.Now
+	if u.Now != nil {
+		now = u.Now
+	}
+	o.At = now().UTC()
+	if len(o.Reason) > 1024 {
+		o.Reason = o.Reason[:1024]
+	}
+	if u.StateFile == "" {
+		return nil
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	if err := durable.WriteFile(u.StateFile, b, 0o600); err != nil {
+		return fmt.Errorf("update: recording the outcome: %w", err)
+	}
+	return nil
+}

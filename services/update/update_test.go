@@ -1,0 +1,184 @@
+package update
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/skyfleet/skyfleet/board"
+	"github.com/skyfleet/skyfleet/services/update/bundle"
+	"github.com/skyfleet/skyfleet/services/update/slot"
+)
+
+var releaseKey = secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{9}, 32)) // a test vector, not a secret
+
+// device is a card and the firmware's choice of slot, as the Pi makes it:
+// config.txt's os_prefix, or its [tryboot] one after a tryboot request.
+type device struct {
+	t       *testing.T
+	p       board.Profile
+	card    slot.Card
+	state   string
+	reboots []bool // what each Reboot asked for (true: tryboot)
+}
+
+func newDevice(t *testing.T) *device {
+	p, _ := board.Get("rpi3b")
+	dir := t.TempDir()
+	for name, c := range map[string]string{"config.txt": p.ConfigTXT("a", ""), "a/VERSION": "1.0\n", "b/VERSION": "empty\n"} {
+		path := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		os.WriteFile(path, []byte(c), 0o644)
+	}
+	return &device{t: t, p: p, card: slot.Card{Dir: dir}, state: filepath.Join(t.TempDir(), "update.json")}
+}
+
+// boot is the firmware: the slot it starts, given whether tryboot was asked for.
+func (d *device) boot(tryboot bool) string {
+	b, _ := os.ReadFile(filepath.Join(d.card.Dir, "config.txt"))
+	cfg, err := board.ParseConfigTXT(b, "pi3", tryboot)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return strings.TrimSuffix(cfg.OSPrefix, "/")
+}
+
+func (d *device) updater(running, version string) *Updater {
+	var k [bundle.KeyLen]byte
+	copy(k[:], releaseKey.PubKey().SerializeCompressed())
+	return &Updater{Card: d.card, Running: running, StateFile: d.state,
+		Policy: func() bundle.Policy {
+			return bundle.Policy{Keys: [][bundle.KeyLen]byte{k}, Board: "rpi3b", Running: version}
+		},
+		Reboot: func(tryboot bool) error { d.reboots = append(d.reboots, tryboot); return nil },
+	}
+}
+
+func (d *device) bundle(version string, key *secp256k1.PrivateKey) []byte {
+	files := map[string]string{"vmlinuz": "kernel " + version, "VERSION": version + "\n",
+		"cmdline.a.txt": d.p.CmdlineTXT("a"), "cmdline.b.txt": d.p.CmdlineTXT("b")}
+	var srcs []bundle.Source
+	for n, c := range files {
+		srcs = append(srcs, bundle.Source{Name: n, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(c)), nil }})
+	}
+	var buf bytes.Buffer
+	if _, err := bundle.Write(&buf, key, bundle.Header{Board: "rpi3b", Version: version, Created: time.Unix(1, 0)}, srcs); err != nil {
+		d.t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+var healthy = func(context.Context) error { return nil }
+
+// Acceptance 1's path on a card: the update goes to the other slot, the trial
+// boot commits it, every later boot stays on it, the old slot keeps the old version.
+func TestUpdateCommits(t *testing.T) {
+	d := newDevice(t)
+	if err := d.updater(d.boot(false), "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.reboots) != 1 || !d.reboots[0] {
+		t.Fatalf("reboots %v, want one tryboot", d.reboots)
+	}
+	if d.boot(false) != "a" || d.boot(true) != "b" {
+		t.Fatalf("after Apply: normal boot %s, tryboot %s; want a and b", d.boot(false), d.boot(true))
+	}
+	st, err := d.updater(d.boot(true), "1.1").AfterBoot(context.Background(), healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Running != "b" || st.Default != "b" || st.Trial != "" || st.OtherVersion != "1.0" || st.Last == nil || st.Last.Result != ResultCommitted || st.Last.Version != "1.1" {
+		t.Errorf("after the trial: %+v %+v", st, st.Last)
+	}
+	if d.boot(false) != "b" || d.boot(true) != "b" {
+		t.Errorf("after commit: cold boot %s, tryboot %s; want b", d.boot(false), d.boot(true))
+	}
+	if got, want := mustRead(t, filepath.Join(d.card.Dir, "config.txt")), d.p.ConfigTXT("b", ""); got != want {
+		t.Errorf("config.txt after commit:\n%s", got)
+	}
+	// The next cold boot: nothing to do.
+	if st, err := d.updater(d.boot(false), "1.1").AfterBoot(context.Background(), healthy); err != nil || st.Default != "b" || st.Last.Result != ResultCommitted {
+		t.Errorf("cold boot after the commit: %+v, %v", st, err)
+	}
+}
+
+// Acceptance 3 on a card: a failed health check, and a trial that never ran
+// its check (a crash, a hang), both end on the old slot with the reason recorded.
+func TestUpdateRollsBack(t *testing.T) {
+	t.Run("failed check", func(t *testing.T) {
+		d := newDevice(t)
+		d.updater("a", "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil)
+		st, err := d.updater(d.boot(true), "1.1").AfterBoot(context.Background(), func(context.Context) error {
+			return errors.New("mesh service not ready after 60s")
+		})
+		if err == nil || len(d.reboots) != 2 || d.reboots[1] {
+			t.Fatalf("failed check: %v, reboots %v; want an error and a normal reboot", err, d.reboots)
+		}
+		if st.Last.Result != ResultRolledBack || !strings.Contains(st.Last.Reason, "mesh service not ready") {
+			t.Errorf("outcome %+v", st.Last)
+		}
+		running := d.boot(false)
+		st, err = d.updater(running, "1.0").AfterBoot(context.Background(), healthy)
+		if err != nil || running != "a" || st.Default != "a" || st.Trial != "" || st.Last.Result != ResultRolledBack {
+			t.Errorf("the boot after: running %s, %+v, %v", running, st, err)
+		}
+	})
+	t.Run("trial died", func(t *testing.T) {
+		d := newDevice(t)
+		d.updater("a", "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil)
+		_ = d.boot(true) // the trial starts, and dies before AfterBoot (panic, hang, watchdog)
+		running := d.boot(false)
+		st, err := d.updater(running, "1.0").AfterBoot(context.Background(), healthy)
+		if err != nil || running != "a" || st.Trial != "" || st.Last.Result != ResultRolledBack || !strings.Contains(st.Last.Reason, "did not commit") {
+			t.Errorf("after a dead trial: running %s, %+v %+v, %v", running, st, st.Last, err)
+		}
+		if d.boot(true) != "a" {
+			t.Error("a later tryboot would still run the failed slot")
+		}
+	})
+}
+
+// A refused bundle switches nothing and says why.
+func TestUpdateRefused(t *testing.T) {
+	d := newDevice(t)
+	before := mustRead(t, filepath.Join(d.card.Dir, "config.txt"))
+	other := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{3}, 32))
+	u := d.updater("a", "1.0")
+	err := u.Apply(bytes.NewReader(d.bundle("1.1", other)), nil)
+	if !errors.Is(err, bundle.ErrKey) || len(d.reboots) != 0 {
+		t.Fatalf("unlisted key: %v, reboots %v", err, d.reboots)
+	}
+	if mustRead(t, filepath.Join(d.card.Dir, "config.txt")) != before || mustRead(t, filepath.Join(d.card.Dir, "b", "VERSION")) != "empty\n" {
+		t.Error("a refused bundle changed the card")
+	}
+	if st := u.Status(); st.Last == nil || st.Last.Result != ResultRefused || !strings.Contains(st.Last.Reason, "not among") {
+		t.Errorf("status %+v", st.Last)
+	}
+	// One update at a time.
+	u.mu.Lock()
+	if err := u.Apply(bytes.NewReader(nil), nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("concurrent Apply: %v", err)
+	}
+	u.mu.Unlock()
+	// A node that does not know its slot writes neither.
+	if err := d.updater("", "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil); err == nil {
+		t.Error("applied with the running slot unknown")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
