@@ -66,6 +66,7 @@ func runInit() {
 	}
 
 	cfg := fleetconf.Defaults(true)
+	bootMounted := false
 	disk, err := mounts.FindDisk(mounts.FindOptions{})
 	if err != nil {
 		st.degrade("disk", err)
@@ -73,6 +74,7 @@ func runInit() {
 		if err := mounts.MountBoot(disk.Boot, "/boot"); err != nil {
 			st.degrade("boot", err)
 		} else {
+			bootMounted = true
 			cfg = loadConfig(st, "/boot/fleet.toml")
 		}
 		st.Perm = mountPerm(disk)
@@ -116,6 +118,9 @@ func runInit() {
 	}
 	go pw.HandleSignals(context.Background())
 	st.clock = meshClock(meshSocket)
+	if bootMounted {
+		st.updater = newUpdater(st, cfg, "/boot", dataDir, pw)
+	}
 	if err := serveSocket(st, sup, nw, pw); err != nil {
 		st.degrade("api", err)
 	}
@@ -136,10 +141,15 @@ func runInit() {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	if err := sup.WaitReady(ctx); err != nil {
-		st.degrade("services", err)
+	ready := sup.WaitReady(ctx)
+	if ready != nil {
+		st.degrade("services", ready)
 	}
 	cancel()
+	if st.updater != nil {
+		// A trial boot commits or goes back now (services/update).
+		afterBoot(st.updater, ready)
+	}
 	st.mu.Lock()
 	st.BootMS = kernelUptime().Milliseconds()
 	st.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"github.com/skyfleet/skyfleet/gokrazy/power"
 	"github.com/skyfleet/skyfleet/gokrazy/watchdog"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/update"
 )
 
 // nodeState is what PID 1 knows about the node and serves as GET /status. Fields set
@@ -32,6 +33,9 @@ type nodeState struct {
 	// clock asks the mesh service for its wall clock (meshClock); set before
 	// the socket is served.
 	clock func() json.RawMessage
+	// updater applies update bundles; nil without a boot partition. Set
+	// before the socket is served.
+	updater *update.Updater
 }
 
 // permState says where node state lives and whether it persists.
@@ -54,6 +58,10 @@ type statusDoc struct {
 	// real time lives in that service, next to the gossip it learns from. null
 	// while the mesh service does not answer.
 	Clock json.RawMessage `json:"clock"`
+	// Update is the A/B update state: running, default and trial slots, the
+	// other slot's version and the last update's outcome; null when the node
+	// cannot update (no boot partition).
+	Update *update.Status `json:"update"`
 }
 
 func (n *nodeState) degrade(what string, err error) {
@@ -63,7 +71,8 @@ func (n *nodeState) degrade(what string, err error) {
 }
 
 // handler serves PID 1's socket API: GET /status and /services/{name}/log for
-// everyone, POST /poweroff and /reboot for local processes only.
+// everyone, POST /poweroff and /reboot for local processes only, PUT /update
+// for what the status service admits (the master or a local credential).
 func (n *nodeState) handler(live func() (services, network any), logs func(string) ([]byte, bool), pw *power.Power) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +80,10 @@ func (n *nodeState) handler(live func() (services, network any), logs func(strin
 		doc.Services, doc.Network = live()
 		if n.clock != nil {
 			doc.Clock = n.clock() // a socket call: not under n.mu
+		}
+		if n.updater != nil {
+			s := n.updater.Status()
+			doc.Update = &s
 		}
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -96,6 +109,7 @@ func (n *nodeState) handler(live func() (services, network any), logs func(strin
 		w.WriteHeader(http.StatusAccepted)
 		go pw.Poweroff()
 	})
+	mux.HandleFunc("PUT /update", serveUpdate(n.updater))
 	mux.HandleFunc("POST /reboot", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		go pw.Reboot()

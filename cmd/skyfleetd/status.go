@@ -107,6 +107,9 @@ func messagingConfig(mode, path string, logf func(string, ...any)) (apiauth.Mess
 		apiauth.MessagingClosed, apiauth.MessagingOpen, apiauth.MessagingPassphrase)
 }
 
+// maxUpdateTransfer bounds how long PUT /update may take to stream a bundle in.
+const maxUpdateTransfer = 30 * time.Minute
+
 // statusRoutes is the node's API on a Pi and who may call each path. The README's
 // security section lists the same table. g is the Guard they are served behind
 // (it serves the messaging login itself); nil only to list the routes.
@@ -138,6 +141,12 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 		{Pattern: "POST /mesh/send", Access: apiauth.Control, Handler: transfer},
 		{Pattern: "GET /mesh/recv", Access: apiauth.Control, Handler: transfer},
 		{Pattern: "/saf/", Access: apiauth.Control, Handler: meshProxy},
+		// A bundle streams in for as long as a slow link takes; PID 1 checks
+		// it (signature, release key, board, version) before it writes.
+		{Pattern: "PUT /update", Access: apiauth.Control, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mesh.ExtendDeadlines(w, maxUpdateTransfer)
+			proxy.ServeHTTP(w, r)
+		})},
 		// The page is served from here; the messaging API goes to the mesh
 		// service once this Guard has admitted the request.
 	}, web.Routes(g, meshProxy)...)

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skyfleet/skyfleet/internal/durable"
@@ -61,7 +62,11 @@ type Updater struct {
 	// Now is the clock for the state's times; nil means time.Now.
 	Now func() time.Time
 
-	mu sync.Mutex // one update at a time
+	// busy makes Apply and AfterBoot one at a time; Status does not take it
+	// (it reads files that are only ever replaced whole), so /status answers
+	// while a bundle streams in.
+	busy     sync.Mutex
+	applying atomic.Bool
 }
 
 // Outcome is one update's end (or its current stage).
@@ -83,6 +88,8 @@ type Status struct {
 	// OtherVersion is the version in the other slot's VERSION file ("" when
 	// unreadable: an empty or half-written slot).
 	OtherVersion string `json:"other_slot_version"`
+	// Applying is true while a bundle is being received and written.
+	Applying bool `json:"applying"`
 	// Last is the last update's outcome; nil when there was none.
 	Last *Outcome `json:"last_update,omitempty"`
 }
@@ -91,44 +98,50 @@ type Status struct {
 var ErrBusy = errors.New("update: another update is in progress")
 
 // Apply verifies the bundle read from r against Policy, writes it into the other
-// slot, names that slot for one trial boot and reboots with tryboot (Reboot
-// returns only on failure, and Apply then returns its error). A refused bundle
-// (any bundle.Err*) leaves the slots and config.txt as they were and is
-// recorded as ResultRefused with the reason. progress, if set, gets the bytes
-// written so far and the total.
-func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) error {
-	if !u.mu.TryLock() {
-		return ErrBusy
+// slot and names that slot for one trial boot; the caller then answers whoever
+// sent the bundle and calls RebootTrial. A refused bundle (any bundle.Err*)
+// leaves the slots and config.txt as they were and is recorded as
+// ResultRefused with the reason. progress, if set, gets the bytes written so far
+// and the total. It returns the bundle's manifest.
+func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) (*bundle.Manifest, error) {
+	if !u.busy.TryLock() {
+		return nil, ErrBusy
 	}
-	defer u.mu.Unlock()
+	defer u.busy.Unlock()
+	u.applying.Store(true)
+	defer u.applying.Store(false)
 	if u.Policy == nil || u.Reboot == nil {
-		return errors.New("update: this node cannot apply updates (no boot partition or no reboot)")
+		return nil, errors.New("update: this node cannot apply updates (no boot partition or no reboot)")
 	}
 	other, err := slot.Other(u.Running)
 	if err != nil {
-		return fmt.Errorf("update: the running slot is unknown (%v): refusing to write either", err)
+		return nil, fmt.Errorf("update: the running slot is unknown (%v): refusing to write either", err)
 	}
 	br, err := bundle.NewReader(r, u.Policy())
 	if err != nil {
 		u.record(Outcome{Result: ResultRefused, Reason: err.Error()})
-		return err
+		return nil, err
 	}
-	v := br.Manifest.Version
+	m := br.Manifest
 	if err := u.Card.Install(other, br, progress); err != nil {
-		u.record(Outcome{Result: ResultRefused, Version: v, Slot: other, Reason: err.Error()})
-		return err
+		u.record(Outcome{Result: ResultRefused, Version: m.Version, Slot: other, Reason: err.Error()})
+		return nil, err
 	}
 	if err := u.Card.SetTrial(other); err != nil {
-		u.record(Outcome{Result: ResultRefused, Version: v, Slot: other, Reason: err.Error()})
-		return err
+		u.record(Outcome{Result: ResultRefused, Version: m.Version, Slot: other, Reason: err.Error()})
+		return nil, err
 	}
 	// Recorded before the reboot: if the trial never reports, the next boot
 	// finds this and says the trial failed.
-	if err := u.record(Outcome{Result: ResultTrial, Version: v, Slot: other}); err != nil {
-		return err
+	if err := u.record(Outcome{Result: ResultTrial, Version: m.Version, Slot: other}); err != nil {
+		return nil, err
 	}
-	return u.Reboot(true)
+	return m, nil
 }
+
+// RebootTrial reboots into the slot Apply wrote, once (the firmware's tryboot).
+// It returns only on failure.
+func (u *Updater) RebootTrial() error { return u.Reboot(true) }
 
 // AfterBoot runs once at boot, before services are judged healthy for good.
 // When the running slot is the [tryboot] one and not the default, this is a
@@ -138,8 +151,8 @@ func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) error {
 // before it could commit (a crash, a hang, a failed check) and the outcome is
 // recorded as rolled back. It returns the status after its decision.
 func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) error) (Status, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+	u.busy.Lock()
+	defer u.busy.Unlock()
 	def, trial, err := u.Card.Active()
 	if err != nil {
 		return u.status(), err
@@ -179,14 +192,10 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 }
 
 // Status reports the slots and the last update.
-func (u *Updater) Status() Status {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.status()
-}
+func (u *Updater) Status() Status { return u.status() }
 
 func (u *Updater) status() Status {
-	st := Status{Running: u.Running, Last: u.load()}
+	st := Status{Running: u.Running, Applying: u.applying.Load(), Last: u.load()}
 	st.Default, st.Trial, _ = u.Card.Active()
 	if other, err := slot.Other(u.Running); err == nil {
 		if b, err := os.ReadFile(filepath.Join(u.Card.Dir, other, "VERSION")); err == nil && len(b) <= 64 {

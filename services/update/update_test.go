@@ -82,7 +82,15 @@ var healthy = func(context.Context) error { return nil }
 // boot commits it, every later boot stays on it, the old slot keeps the old version.
 func TestUpdateCommits(t *testing.T) {
 	d := newDevice(t)
-	if err := d.updater(d.boot(false), "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil); err != nil {
+	u := d.updater(d.boot(false), "1.0")
+	m, err := u.Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil)
+	if err != nil || m.Version != "1.1" {
+		t.Fatal(m, err)
+	}
+	if len(d.reboots) != 0 {
+		t.Fatal("Apply rebooted before its caller answered")
+	}
+	if err := u.RebootTrial(); err != nil {
 		t.Fatal(err)
 	}
 	if len(d.reboots) != 1 || !d.reboots[0] {
@@ -116,6 +124,7 @@ func TestUpdateRollsBack(t *testing.T) {
 	t.Run("failed check", func(t *testing.T) {
 		d := newDevice(t)
 		d.updater("a", "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil)
+		d.reboots = append(d.reboots, true) // RebootTrial
 		st, err := d.updater(d.boot(true), "1.1").AfterBoot(context.Background(), func(context.Context) error {
 			return errors.New("mesh service not ready after 60s")
 		})
@@ -152,7 +161,7 @@ func TestUpdateRefused(t *testing.T) {
 	before := mustRead(t, filepath.Join(d.card.Dir, "config.txt"))
 	other := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{3}, 32))
 	u := d.updater("a", "1.0")
-	err := u.Apply(bytes.NewReader(d.bundle("1.1", other)), nil)
+	_, err := u.Apply(bytes.NewReader(d.bundle("1.1", other)), nil)
 	if !errors.Is(err, bundle.ErrKey) || len(d.reboots) != 0 {
 		t.Fatalf("unlisted key: %v, reboots %v", err, d.reboots)
 	}
@@ -163,13 +172,13 @@ func TestUpdateRefused(t *testing.T) {
 		t.Errorf("status %+v", st.Last)
 	}
 	// One update at a time.
-	u.mu.Lock()
-	if err := u.Apply(bytes.NewReader(nil), nil); !errors.Is(err, ErrBusy) {
+	u.busy.Lock()
+	if _, err := u.Apply(bytes.NewReader(nil), nil); !errors.Is(err, ErrBusy) {
 		t.Errorf("concurrent Apply: %v", err)
 	}
-	u.mu.Unlock()
+	u.busy.Unlock()
 	// A node that does not know its slot writes neither.
-	if err := d.updater("", "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil); err == nil {
+	if _, err := d.updater("", "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil); err == nil {
 		t.Error("applied with the running slot unknown")
 	}
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/skyfleet/skyfleet/gokrazy/power"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/update"
+	"github.com/skyfleet/skyfleet/services/update/bundle"
+	"github.com/skyfleet/skyfleet/services/update/slot"
+)
+
+// newUpdater is PID 1's updater: bundles go into the slot that is not running on
+// the boot partition mounted at bootDir; the last outcome is kept in dataDir. It
+// accepts the release keys of fleet.toml (none: every bundle is refused, and the
+// refusal says why) for the node's board, and refuses a downgrade of version.
+func newUpdater(st *nodeState, cfg fleetconf.Config, bootDir, dataDir string, pw *power.Power) *update.Updater {
+	var keys [][bundle.KeyLen]byte
+	for _, k := range cfg.Release.Keys { // checked by fleetconf: 66 hex characters
+		if b, err := hex.DecodeString(k); err == nil && len(b) == bundle.KeyLen {
+			keys = append(keys, [bundle.KeyLen]byte(b))
+		}
+	}
+	return &update.Updater{
+		Card:      slot.Card{Dir: bootDir},
+		Running:   st.Slot,
+		StateFile: filepath.Join(dataDir, "update.json"),
+		Policy: func() bundle.Policy {
+			return bundle.Policy{Keys: keys, Board: st.Board, Running: version}
+		},
+		Reboot: func(tryboot bool) error {
+			if tryboot {
+				return pw.RebootTryboot()
+			}
+			return pw.Reboot()
+		},
+	}
+}
+
+// afterBoot lets the updater judge this boot once the services were given their
+// time to come up: a trial boot whose services are not all ready (ready is
+// WaitReady's error) goes back to the old slot, one that is ready commits.
+func afterBoot(u *update.Updater, ready error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := u.Status().Last
+	st, err := u.AfterBoot(ctx, func(context.Context) error { return ready })
+	if err != nil {
+		logf("update: %v", err)
+	}
+	if l := st.Last; l != nil && (before == nil || *l != *before) {
+		logf("update: %s %s in slot %s%s", l.Result, l.Version, l.Slot, reasonSuffix(l.Reason))
+	}
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
+}
+
+// serveUpdate is PUT /update on PID 1's socket (the status service admits the
+// master or a local credential to it): the body is a bundle. It answers once the
+// bundle is in the other slot and named for a trial, then reboots into it; a
+// refused bundle gets 422 with the reason and changes nothing.
+func serveUpdate(u *update.Updater) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if u == nil {
+			writeError(w, http.StatusServiceUnavailable, "this node cannot apply updates: its boot partition is not mounted")
+			return
+		}
+		m, err := u.Apply(r.Body, nil)
+		switch {
+		case errors.Is(err, update.ErrBusy):
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		case isRefusal(err):
+			writeError(w, http.StatusUnprocessableEntity, err.Error())
+			return
+		case err != nil:
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		st := u.Status()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(map[string]string{
+			"result": update.ResultTrial, "version": m.Version, "slot": st.Trial,
+			"message": "installed; rebooting into slot " + st.Trial + " once, to commit it when its services are ready",
+		})
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		go func() {
+			if err := u.RebootTrial(); err != nil {
+				logf("update: reboot into the trial slot: %v", err)
+			}
+		}()
+	}
+}
+
+// isRefusal reports whether err is the bundle's fault (a client error).
+func isRefusal(err error) bool {
+	for _, e := range []error{bundle.ErrFormat, bundle.ErrSignature, bundle.ErrKey, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrDigest, bundle.ErrTruncated} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

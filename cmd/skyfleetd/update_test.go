@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/skyfleet/skyfleet/board"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/update"
+	"github.com/skyfleet/skyfleet/services/update/bundle"
+	"github.com/skyfleet/skyfleet/services/update/slot"
+)
+
+// PUT /update on PID 1's socket: a good bundle is answered 202 and then the
+// board reboots with tryboot; a refused one gets 422 and the reason, and
+// /status says what happened.
+func TestPutUpdate(t *testing.T) {
+	p, _ := board.Get("rpi3b")
+	boot := t.TempDir()
+	for name, c := range map[string]string{"config.txt": p.ConfigTXT("a", ""), "a/VERSION": "dev\n", "b/VERSION": "empty\n"} {
+		os.MkdirAll(filepath.Join(boot, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(boot, name), []byte(c), 0o644)
+	}
+	key := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{5}, 32)) // a test vector
+	pub := hex.EncodeToString(key.PubKey().SerializeCompressed())
+	st := &nodeState{Board: "rpi3b", Slot: "a", Degraded: []string{}, ConfigErrors: []fleetconf.Problem{}}
+	cfg := fleetconf.Defaults(true)
+	cfg.Release.Keys = []string{pub}
+	st.updater = newUpdater(st, cfg, boot, t.TempDir(), nil)
+	rebooted := make(chan bool, 1)
+	st.updater.Reboot = func(tryboot bool) error { rebooted <- tryboot; return nil }
+	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
+	defer srv.Close()
+
+	mk := func(signer *secp256k1.PrivateKey) []byte {
+		var buf bytes.Buffer
+		files := []bundle.Source{{Name: "vmlinuz", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("k")), nil }}}
+		if _, err := bundle.Write(&buf, signer, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	put := func(b []byte) (int, map[string]string) {
+		req, _ := http.NewRequest("PUT", srv.URL+"/update", bytes.NewReader(b))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]string
+		json.NewDecoder(resp.Body).Decode(&doc)
+		return resp.StatusCode, doc
+	}
+	stranger := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{6}, 32))
+	if code, doc := put(mk(stranger)); code != http.StatusUnprocessableEntity || !strings.Contains(doc["error"], "not among") {
+		t.Errorf("bundle of another key: %d %v", code, doc)
+	}
+	if code, doc := put(mk(key)); code != http.StatusAccepted || doc["slot"] != "b" || doc["version"] != "1.1" {
+		t.Fatalf("good bundle: %d %v", code, doc)
+	}
+	select {
+	case tryboot := <-rebooted:
+		if !tryboot {
+			t.Error("rebooted without tryboot")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reboot after the answer")
+	}
+	resp, err := http.Get(srv.URL + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Update update.Status }
+	json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if u := doc.Update; u.Running != "a" || u.Default != "a" || u.Trial != "b" || u.OtherVersion != "" || u.Last == nil || u.Last.Result != update.ResultTrial {
+		t.Errorf("status update %+v", doc.Update)
+	}
+	if n, tr, _ := (slot.Card{Dir: boot}).Active(); n != "a" || tr != "b" {
+		t.Errorf("config.txt: normal %s, trial %s", n, tr)
+	}
+}
