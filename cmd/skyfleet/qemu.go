@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -30,7 +31,7 @@ func cmdQEMU(args []string) error {
 	serial := fs.String("serial", "", "also write the serial console to this file")
 	var timeout timeoutFlag
 	fs.Var(&timeout, "timeout", "`time` after which QEMU is stopped with exit status 3: seconds (400) or a Go duration (5m, 1h30m); 0: run until the guest powers off")
-	tryboot := fs.Bool("tryboot", false, "boot as the firmware does after 'reboot 0 tryboot': [tryboot] sections apply")
+	tryboot := fs.Bool("tryboot", false, "make the first boot one after 'reboot 0 tryboot': [tryboot] sections apply. A guest that restarts is booted again either way, with tryboot when it asked for it, as the Pi firmware does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,10 +44,6 @@ func cmdQEMU(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	qargs, err := firmwareArgs(*img, dir, *tryboot)
-	if err != nil {
-		return err
-	}
 	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:80", *port)
 	if *meshPort != 0 {
 		fwd += fmt.Sprintf(",hostfwd=udp:127.0.0.1:%d-:5505", *meshPort)
@@ -67,12 +64,12 @@ func cmdQEMU(args []string) error {
 		return err
 	}
 	con += ",logfile=" + logPath + ",logappend=on"
-	qargs = append(qargs,
-		"-drive", "if=sd,format=raw,file="+*img,
+	qargs := []string{
+		"-drive", "if=sd,format=raw,file=" + *img,
 		"-usb", "-device", "usb-net,netdev=net0",
-		"-netdev", "user,id=net0,"+fwd,
+		"-netdev", "user,id=net0," + fwd,
 		"-display", "none", "-no-reboot",
-		"-chardev", con, "-serial", "chardev:con")
+		"-chardev", con, "-serial", "chardev:con"}
 	if isTerminal(os.Stdin) {
 		qargs = append(qargs, "-mon", "chardev=con")
 	} else {
@@ -85,8 +82,16 @@ func cmdQEMU(args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeout))
 		defer cancel()
 	}
-	for attempt := 1; ; attempt++ {
-		stalled, err := runQEMU(ctx, bin, qargs, logPath)
+	// Each start reads config.txt and the slot it names afresh, as the firmware
+	// does: an update rewrites both between boots.
+	trial := *tryboot
+	for attempt, boots := 1, 1; ; attempt++ {
+		fw, err := firmwareArgs(*img, dir, trial)
+		if err != nil {
+			return err
+		}
+		from := fileSize(logPath)
+		stalled, err := runQEMU(ctx, bin, append(fw, qargs...), logPath)
 		if ctx.Err() == context.DeadlineExceeded {
 			fmt.Fprintf(os.Stderr, "skyfleet qemu: timeout after %s, QEMU stopped\n", time.Duration(timeout))
 			return exitError(3)
@@ -109,8 +114,63 @@ func cmdQEMU(args []string) error {
 		if err != nil {
 			return fmt.Errorf("qemu: %w", err)
 		}
-		return nil
+		// QEMU runs with -no-reboot, so a guest that restarts ends it: start
+		// it again, in the [tryboot] slot if the guest asked the firmware for
+		// it (the kernel logs the restart command), as the Pi's firmware would.
+		restart, try := guestRestart(logPath, from)
+		if !restart {
+			return nil // powered off
+		}
+		if boots++; boots > maxBoots {
+			return fmt.Errorf("the guest restarted %d times; stopping (a reboot loop?)", maxBoots)
+		}
+		trial, attempt = try, 0
+		msg := "skyfleet qemu: the guest restarted; booting again"
+		if trial {
+			msg += " with tryboot ([tryboot] applies once)"
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		if f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			fmt.Fprintf(f, "\r\n%s\r\n", msg)
+			f.Close()
+		}
 	}
+}
+
+// maxBoots bounds the guest restarts one skyfleet qemu follows.
+const maxBoots = 50
+
+// guestRestart reads the serial log from offset from (one boot's output) and
+// reports whether the guest restarted rather than powered off, and whether it
+// asked for tryboot: the kernel's last words are "reboot: Restarting system"
+// (with "with command '0 tryboot'" for RESTART2 and that argument) or
+// "reboot: Power down".
+func guestRestart(logPath string, from int64) (restart, tryboot bool) {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return false, false
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return false, false
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 64<<20))
+	i := bytes.LastIndex(b, []byte("reboot: Restarting system"))
+	if i < 0 || bytes.LastIndex(b, []byte("reboot: Power down")) > i {
+		return false, false
+	}
+	line := b[i:]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	return true, bytes.Contains(line, []byte("with command '0 tryboot'"))
+}
+
+func fileSize(path string) int64 {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.Size()
+	}
+	return 0
 }
 
 // sdAttempts is how many boots skyfleet qemu tries when the emulated Pi hangs

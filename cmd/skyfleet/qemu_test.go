@@ -227,3 +227,27 @@ func TestTimeoutFlag(t *testing.T) {
 		t.Errorf("cmdQEMU --timeout soon: %v", err)
 	}
 }
+
+// The harness follows a guest's restarts as the firmware would: the kernel's
+// last line says whether it powered off or restarted, and with what command.
+func TestGuestRestart(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "serial.log")
+	for _, tc := range []struct {
+		tail             string
+		restart, tryboot bool
+	}{
+		{"[  12.3] reboot: Power down\r\n", false, false},
+		{"[  12.3] reboot: Restarting system\r\n", true, false},
+		{"[  12.3] reboot: Restarting system with command '0 tryboot'\r\n", true, true},
+		{"skyfleet: ready\r\n", false, false}, // QEMU ended without the guest saying why
+		// An earlier boot's restart before this boot's power-off counts as a power-off.
+		{"reboot: Restarting system with command '0 tryboot'\r\n...\r\nreboot: Power down\r\n", false, false},
+	} {
+		old := "boot 1: reboot: Restarting system with command '0 tryboot'\r\n"
+		os.WriteFile(log, []byte(old+tc.tail), 0o644)
+		restart, try := guestRestart(log, int64(len(old)))
+		if restart != tc.restart || try != tc.tryboot {
+			t.Errorf("%q: restart %v tryboot %v, want %v %v", tc.tail, restart, try, tc.restart, tc.tryboot)
+		}
+	}
+}
