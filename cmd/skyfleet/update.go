@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,7 @@ import (
 	"github.com/skyfleet/skyfleet/services/update/bundle"
 )
 
-const updateUsage = "update build|verify (see skyfleet update build --help, skyfleet update verify --help)"
+const updateUsage = "update build|verify|push (see skyfleet update build --help, and so on)"
 
 // cmdUpdate builds and checks signed update bundles (.sfu).
 func cmdUpdate(args []string) error {
@@ -32,6 +33,8 @@ func cmdUpdate(args []string) error {
 		return updateBuild(args[1:])
 	case "verify":
 		return updateVerify(args[1:])
+	case "push":
+		return updatePush(args[1:])
 	default:
 		return fmt.Errorf("unknown update command %q; usage: skyfleet %s", args[0], updateUsage)
 	}
@@ -261,3 +264,107 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// updatePush sends a bundle to a node's PUT /update and follows the node through
+// its trial boot to the commit or the rollback.
+func updatePush(args []string) error {
+	fs := newFlags("update push", "update push [--node HOST:PORT] [--key master.key | --token-file FILE | --config fleet.toml] [--wait D] X.sfu",
+		"skyfleet update push --node 192.0.2.7:80 --key master.key skyfleet-1.4.0-rpi3b.sfu")
+	client := nodeFlags(fs)
+	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for the node to commit or roll back after it took the bundle (0: do not wait)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("one bundle file is required")
+	}
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	before, err := nodeUpdateStatus(c)
+	if err != nil {
+		return err
+	}
+	bar := progress.New(os.Stderr, "sending "+filepath.Base(fs.Arg(0))+" to "+c.host)
+	body, code, err := c.call(http.MethodPut, "/update", &countingReader{r: f, total: fi.Size(), update: bar.Update}, 0)
+	if err != nil {
+		return err
+	}
+	bar.Done()
+	var ans struct{ Result, Version, Slot, Message, Error string }
+	json.Unmarshal(body, &ans)
+	if code != http.StatusAccepted {
+		if ans.Error == "" {
+			ans.Error = strings.TrimSpace(string(body))
+		}
+		return fmt.Errorf("%s refused the update (%d): %s", c.host, code, ans.Error)
+	}
+	fmt.Fprintf(stdout, "%s: %s (version %s was %s in slot %s)\n", c.host, ans.Message, ans.Version, before.Version, before.Update.Running)
+	if *wait == 0 {
+		return nil
+	}
+	// The node reboots twice at most (the trial, and back when it fails): wait
+	// through both for its verdict on this version.
+	deadline := time.Now().Add(*wait)
+	for time.Now().Before(deadline) {
+		time.Sleep(updatePoll) // the node is rebooting meanwhile
+		st, err := nodeUpdateStatus(c)
+		if err != nil || st.BootMS == 0 || st.Update.Last == nil || st.Update.Last.Version != ans.Version {
+			continue
+		}
+		switch l := st.Update.Last; l.Result {
+		case "committed":
+			fmt.Fprintf(stdout, "%s: committed: version %s runs from slot %s (slot %s keeps %s)\n", c.host, st.Version, st.Update.Running, otherSlot(st.Update.Running), st.Update.OtherVersion)
+			return nil
+		case "rolled back", "refused":
+			return fmt.Errorf("%s %s version %s: %s; it runs %s from slot %s", c.host, l.Result, l.Version, l.Reason, st.Version, st.Update.Running)
+		}
+	}
+	return fmt.Errorf("%s did not report a commit or a rollback of %s within %s (see its /status)", c.host, ans.Version, *wait)
+}
+
+// updatePoll is how often update push asks the node for its verdict.
+var updatePoll = 2 * time.Second
+
+// pushStatus is the part of a node's GET /status update push reads.
+type pushStatus struct {
+	Version string `json:"version"`
+	BootMS  int64  `json:"boot_ms"`
+	Update  struct {
+		Running      string `json:"running_slot"`
+		OtherVersion string `json:"other_slot_version"`
+		Last         *struct {
+			Result, Version, Slot, Reason string
+		} `json:"last_update"`
+	} `json:"update"`
+}
+
+func nodeUpdateStatus(c *nodeClient) (pushStatus, error) {
+	var st pushStatus
+	body, code, err := c.call(http.MethodGet, "/status", nil, 10*time.Second)
+	if err != nil {
+		return st, err
+	}
+	if code != http.StatusOK {
+		return st, fmt.Errorf("%s /status answered %d", c.host, code)
+	}
+	return st, json.Unmarshal(body, &st)
+}
+
+func otherSlot(s string) string {
+	if s == "a" {
+		return "b"
+	}
+	return "a"
+}

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skyfleet/skyfleet/services/identity"
 )
@@ -79,5 +83,54 @@ func TestUpdateBuildVerify(t *testing.T) {
 	}
 	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "-o", out}); err == nil || !strings.Contains(err.Error(), "bad name") {
 		t.Errorf("build with a file named %q: %v", "bad name", err)
+	}
+}
+
+// update push sends the bundle with the credential and follows the node to its
+// verdict: committed exits 0, rolled back is an error with the node's reason.
+func TestUpdatePush(t *testing.T) {
+	defer func(d time.Duration) { updatePoll = d }(updatePoll)
+	updatePoll = 10 * time.Millisecond
+	for _, verdict := range []string{"committed", "rolled back"} {
+		t.Run(verdict, func(t *testing.T) {
+			var got []byte
+			polls := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == "PUT" && r.URL.Path == "/update":
+					if r.Header.Get("Authorization") != "Bearer tok" {
+						w.WriteHeader(http.StatusUnauthorized)
+						return
+					}
+					got, _ = io.ReadAll(r.Body)
+					w.WriteHeader(http.StatusAccepted)
+					io.WriteString(w, `{"result":"trial","version":"2.0","slot":"b","message":"installed; rebooting into slot b once"}`)
+				case r.URL.Path == "/status":
+					polls++
+					last := `{"result":"trial","version":"2.0","slot":"b"}`
+					if got != nil && polls > 2 {
+						last = `{"result":"` + verdict + `","version":"2.0","slot":"b","reason":"health check failed: mesh"}`
+					}
+					io.WriteString(w, `{"version":"1.0","boot_ms":5,"update":{"running_slot":"a","other_slot_version":"0.9","last_update":`+last+`}}`)
+				}
+			}))
+			defer srv.Close()
+			file := filepath.Join(t.TempDir(), "x.sfu")
+			os.WriteFile(file, []byte("SKYFLUPD bundle bytes"), 0o644)
+			t.Setenv("SKYFLEET_NODE_TOKEN", "tok")
+			var out bytes.Buffer
+			stdout = &out
+			defer func() { stdout = os.Stdout }()
+			err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file})
+			if string(got) != "SKYFLUPD bundle bytes" {
+				t.Fatalf("the node got %q", got)
+			}
+			if verdict == "committed" && (err != nil || !strings.Contains(out.String(), "committed")) {
+				t.Errorf("push: %v\n%s", err, out.String())
+			}
+			if verdict == "rolled back" && (err == nil || !strings.Contains(err.Error(), "health check failed: mesh")) {
+				t.Errorf("push of a rolled-back update: %v", err)
+			}
+		})
 	}
 }
