@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/skyfleet/skyfleet/gokrazy/mounts"
 	"github.com/skyfleet/skyfleet/gokrazy/power"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/update"
@@ -40,6 +41,9 @@ func newUpdater(st *nodeState, cfg fleetconf.Config, bootDir, dataDir string, pw
 			}
 			return pw.Reboot()
 		},
+		// /boot is mounted read-only (a power cut cannot touch the firmware);
+		// an update makes it writable for its own writes only.
+		Remount: func(writable bool) error { return mounts.RemountBoot(bootDir, writable) },
 	}
 }
 

@@ -40,6 +40,8 @@ func TestPutUpdate(t *testing.T) {
 	st.updater = newUpdater(st, cfg, boot, t.TempDir(), nil)
 	rebooted := make(chan bool, 1)
 	st.updater.Reboot = func(tryboot bool) error { rebooted <- tryboot; return nil }
+	var remounts []bool
+	st.updater.Remount = func(w bool) error { remounts = append(remounts, w); return nil }
 	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
 	defer srv.Close()
 
@@ -86,6 +88,9 @@ func TestPutUpdate(t *testing.T) {
 	resp.Body.Close()
 	if u := doc.Update; u.Running != "a" || u.Default != "a" || u.Trial != "b" || u.OtherVersion != "" || u.Last == nil || u.Last.Result != update.ResultTrial {
 		t.Errorf("status update %+v", doc.Update)
+	}
+	if len(remounts) != 2 || !remounts[0] || remounts[1] {
+		t.Errorf("remounts %v: want writable for the good bundle only, then read-only", remounts)
 	}
 	if n, tr, _ := (slot.Card{Dir: boot}).Active(); n != "a" || tr != "b" {
 		t.Errorf("config.txt: normal %s, trial %s", n, tr)

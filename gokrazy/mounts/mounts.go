@@ -104,6 +104,22 @@ func MountBoot(dev, dir string) error {
 	})
 }
 
+// RemountBoot switches the boot partition mounted on dir between read-only and
+// writable: an update makes it writable for its writes and read-only again
+// after them, syncing the file system first (MS_REMOUNT keeps the other flags
+// of MountBoot).
+func RemountBoot(dir string, writable bool) error {
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if !writable {
+		syncFS(dir)
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("", dir, "", flags, ""); err != nil {
+		return fmt.Errorf("remount %s (writable %v): %w", dir, writable, err)
+	}
+	return nil
+}
+
 // MountPerm mounts the ext4 data partition dev read-write on dir (keys,
 // databases, message store). It is a no-op if dir is already a mount
 // point.

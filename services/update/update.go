@@ -61,6 +61,10 @@ type Updater struct {
 	Reboot func(tryboot bool) error
 	// Now is the clock for the state's times; nil means time.Now.
 	Now func() time.Time
+	// Remount makes the boot partition writable (true) for an update's
+	// writes and read-only again (false) after them; nil when it is always
+	// writable (a test's directory).
+	Remount func(writable bool) error
 
 	// busy makes Apply and AfterBoot one at a time; Status does not take it
 	// (it reads files that are only ever replaced whole), so /status answers
@@ -123,6 +127,12 @@ func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) (*bundle.
 		return nil, err
 	}
 	m := br.Manifest
+	// Writable only now that the signature, key, board and versions passed.
+	done, err := u.writable()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if err := u.Card.Install(other, br, progress); err != nil {
 		u.record(Outcome{Result: ResultRefused, Version: m.Version, Slot: other, Reason: err.Error()})
 		return nil, err
@@ -170,7 +180,7 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 			// A normal boot runs the default slot: the old one.
 			return u.status(), errors.Join(errors.New("update: "+reason), u.Reboot(false))
 		}
-		if err := u.Card.Commit(u.Running); err != nil {
+		if err := u.commit(u.Running); err != nil {
 			return u.status(), err
 		}
 		u.record(Outcome{Result: ResultCommitted, Version: v, Slot: u.Running})
@@ -183,7 +193,7 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 		// (it passed, failed, or never started), so drop a [tryboot] section
 		// that names one; only Apply names a slot for a trial.
 		if trial != "" {
-			if err := u.Card.Commit(def); err != nil {
+			if err := u.commit(def); err != nil {
 				return u.status(), err
 			}
 		}
@@ -244,4 +254,26 @@ func (u *Updater) record(o Outcome) error {
 		return fmt.Errorf("update: recording the outcome: %w", err)
 	}
 	return nil
+}
+
+// writable makes the boot partition writable and returns what makes it
+// read-only again.
+func (u *Updater) writable() (func(), error) {
+	if u.Remount == nil {
+		return func() {}, nil
+	}
+	if err := u.Remount(true); err != nil {
+		return nil, fmt.Errorf("update: %w", err)
+	}
+	return func() { u.Remount(false) }, nil
+}
+
+// commit is Card.Commit with the boot partition writable for it.
+func (u *Updater) commit(s string) error {
+	done, err := u.writable()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return u.Card.Commit(s)
 }
