@@ -145,7 +145,17 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 		// it (signature, release key, board, version) before it writes.
 		{Pattern: "PUT /update", Access: apiauth.Control, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mesh.ExtendDeadlines(w, maxUpdateTransfer)
-			proxy.ServeHTTP(w, r)
+			rec := &statusRecorder{ResponseWriter: w}
+			proxy.ServeHTTP(rec, r)
+			if rec.code != http.StatusAccepted {
+				return
+			}
+			// The answer is on its way to the caller; now the reboot, which
+			// stops this service too.
+			http.NewResponseController(w).Flush()
+			if resp, err := unixClient.Post("http://init/update/reboot", "", nil); err == nil {
+				resp.Body.Close()
+			}
 		})},
 		// The page is served from here; the messaging API goes to the mesh
 		// service once this Guard has admitted the request.
@@ -206,4 +216,25 @@ func askInit(what string) error {
 		return fmt.Errorf("PID 1 answered %s", resp.Status)
 	}
 	return nil
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap gives http.ResponseController the connection's writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush passes a flush on (the reverse proxy flushes what it copies).
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

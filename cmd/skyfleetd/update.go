@@ -71,9 +71,11 @@ func reasonSuffix(r string) string {
 }
 
 // serveUpdate is PUT /update on PID 1's socket (the status service admits the
-// master or a local credential to it): the body is a bundle. It answers once the
-// bundle is in the other slot and named for a trial, then reboots into it; a
-// refused bundle gets 422 with the reason and changes nothing.
+// master or a local credential to it): the body is a bundle. It answers 202 once
+// the bundle is in the other slot and named for a trial; a refused bundle gets
+// 422 with the reason and changes nothing. The reboot into the trial is asked
+// for apart (POST /update/reboot), by the status service once it has passed the
+// answer on: a reboot started here stopped the status service before it had.
 func serveUpdate(u *update.Updater) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if u == nil {
@@ -99,9 +101,23 @@ func serveUpdate(u *update.Updater) http.HandlerFunc {
 			"result": update.ResultTrial, "version": m.Version, "slot": st.Trial,
 			"message": "installed; rebooting into slot " + st.Trial + " once, to commit it when its services are ready",
 		})
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
+	}
+}
+
+// serveUpdateReboot is POST /update/reboot on PID 1's socket (local processes
+// only): reboot into the slot the last PUT /update wrote, once. 409 when no
+// trial is pending.
+func serveUpdateReboot(u *update.Updater) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if u == nil {
+			writeError(w, http.StatusServiceUnavailable, "this node cannot apply updates: its boot partition is not mounted")
+			return
 		}
+		if st := u.Status(); st.Trial == "" || st.Last == nil || st.Last.Result != update.ResultTrial {
+			writeError(w, http.StatusConflict, "no update is waiting for its trial boot")
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
 		go func() {
 			if err := u.RebootTrial(); err != nil {
 				logf("update: reboot into the trial slot: %v", err)

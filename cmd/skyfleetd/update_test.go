@@ -72,6 +72,16 @@ func TestPutUpdate(t *testing.T) {
 		t.Fatalf("good bundle: %d %v", code, doc)
 	}
 	select {
+	case <-rebooted:
+		t.Fatal("rebooted before the status service asked (it would stop before passing the answer on)")
+	default:
+	}
+	resp, err := http.Post(srv.URL+"/update/reboot", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /update/reboot: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	select {
 	case tryboot := <-rebooted:
 		if !tryboot {
 			t.Error("rebooted without tryboot")
@@ -79,7 +89,7 @@ func TestPutUpdate(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no reboot after the answer")
 	}
-	resp, err := http.Get(srv.URL + "/status")
+	resp, err = http.Get(srv.URL + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}

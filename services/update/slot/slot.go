@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skyfleet/skyfleet/board"
 	"github.com/skyfleet/skyfleet/internal/durable"
 	"github.com/skyfleet/skyfleet/services/update/bundle"
@@ -53,9 +55,11 @@ func Other(running string) (string, error) {
 }
 
 // Install writes the files of r, a bundle whose head verified, into slot target:
-// first into a staging folder (target.new), each file synced as it is written;
-// only when every file has arrived and matched its digest is the old slot folder
-// replaced by the staging one and the boot partition's directory synced. A bundle
+// first into a staging folder (target.new); only when every file has arrived and
+// matched its digest is the file system synced once (syncfs: one flush for the
+// hundreds of files of a slot, where a flush per file took minutes on an
+// emulated SD card), the old slot folder replaced by the staging one, and the
+// file system synced again. A bundle
 // that fails on the way (a modified file, a broken stream) leaves the slot as it
 // was and returns the reader's error. cmdline.<target>.txt is written as
 // cmdline.txt; the other slot's command line is skipped. progress, if set, gets
@@ -81,7 +85,6 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 		}
 	}()
 	total, done := r.Manifest.Total(), int64(0)
-	dirs := map[string]bool{stage: true}
 	for {
 		f, fr, err := r.Next()
 		if err == io.EOF {
@@ -103,8 +106,7 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fmt.Errorf("slot: %w", err)
 		}
-		dirs[filepath.Dir(dst)] = true
-		n, err := writeSynced(dst, fr)
+		n, err := writeFile(dst, fr)
 		done += n
 		if err != nil {
 			return err
@@ -113,12 +115,10 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 			progress(done, total)
 		}
 	}
-	for d := range dirs {
-		if err := durable.SyncDir(d); err != nil {
-			return fmt.Errorf("slot: %w", err)
-		}
+	if err := syncFS(c.Dir); err != nil {
+		return err
 	}
-	// Every file is in and verified: swap the folders. A power cut in between
+	// Every file is in, verified and on the card: swap the folders. A power cut in between
 	// leaves the slot missing or as it was, never half written, and neither is
 	// named in config.txt yet.
 	dst := filepath.Join(c.Dir, target)
@@ -128,14 +128,27 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 	if err := os.Rename(stage, dst); err != nil {
 		return fmt.Errorf("slot: %w", err)
 	}
-	if err := durable.SyncDir(c.Dir); err != nil {
-		return fmt.Errorf("slot: %w", err)
+	if err := syncFS(c.Dir); err != nil {
+		return err
 	}
 	ok = true
 	if err := os.RemoveAll(old); err != nil {
 		return fmt.Errorf("slot: removing the old slot folder: %w", err)
 	}
-	return durable.SyncDir(c.Dir)
+	return syncFS(c.Dir)
+}
+
+// syncFS flushes the whole file system holding dir (syncfs(2)).
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("slot: syncing %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("slot: syncing %s: %w", dir, err)
+	}
+	return nil
 }
 
 // installName maps a bundle file to its name in slot target, or reports that it
@@ -149,17 +162,15 @@ func installName(name, target string) (string, bool) {
 	return name, false
 }
 
-// writeSynced writes r to a new file at path and fsyncs it. The file is complete
-// only when r ended cleanly (for a bundle file: its digest matched).
-func writeSynced(path string, r io.Reader) (int64, error) {
+// writeFile writes r to a new file at path (Install syncs the file system once
+// for all of them). The file is complete only when r ended cleanly (for a bundle
+// file: its digest matched).
+func writeFile(path string, r io.Reader) (int64, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("slot: %w", err)
 	}
 	n, err := io.Copy(f, r)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
