@@ -64,8 +64,8 @@ bench: ## benchmarks (ratios printed by the benchmarks themselves)
 # from the environment override the 200 kills and the 10 power cuts of the QEMU
 # image (CI: 20 kills, 2 cuts).
 .PHONY: soak
-soak: bin/testcheck ## long runs outside CI: store-and-forward custody under 200 SIGKILLs and 10 power cuts of the QEMU image (minutes)
-	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} SKYFLEET_QEMU_CUTS=$${SKYFLEET_QEMU_CUTS:-10} $(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 60m -run '^(TestCustodySurvivesKills|TestQEMUPowerCutsWhileMessagesFlow)$$' ./e2e/
+soak: bin/testcheck ## long runs outside CI: store-and-forward custody under 200 SIGKILLs and 10 power cuts of the QEMU image, a full A/B update of it (minutes)
+	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} SKYFLEET_QEMU_CUTS=$${SKYFLEET_QEMU_CUTS:-10} SKYFLEET_QEMU_UPDATE=1 $(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 90m -run '^(TestCustodySurvivesKills|TestQEMUPowerCutsWhileMessagesFlow|TestQEMUUpdate)$$' ./e2e/
 
 # Skyfleet against a peer mesh, outside CI: e2e/ygg_bench_test.go builds only with the
 # yggbench tag. ROUNDS from the environment overrides the 3 rounds.

@@ -109,13 +109,18 @@ type qemu struct {
 	serial string
 	port   int
 	done   chan error
+	// timeout is skyfleet qemu's --timeout: the whole run, restarts included.
+	timeout string
 }
 
 func freePort(t *testing.T) int { return freePortOf(t, "tcp") }
 
-func boot(t *testing.T, img, name string) *vm {
+func boot(t *testing.T, img, name string) *vm { t.Helper(); return bootFor(t, img, name, "15m") }
+
+// bootFor is boot with skyfleet qemu's --timeout for all the boots it follows.
+func bootFor(t *testing.T, img, name, timeout string) *vm {
 	t.Helper()
-	v := &vm{t: t, qemu: &qemu{img: img, port: freePort(t), serial: filepath.Join(artifacts(t), name+".serial.log")}}
+	v := &vm{t: t, qemu: &qemu{img: img, port: freePort(t), serial: filepath.Join(artifacts(t), name+".serial.log"), timeout: timeout}}
 	v.start()
 	t.Cleanup(func() { v.kill() })
 	return v
@@ -125,7 +130,7 @@ func boot(t *testing.T, img, name string) *vm {
 func (v *vm) start() {
 	v.t.Helper()
 	v.done = make(chan error, 1)
-	v.cmd = exec.Command(skyfleet, "qemu", "--image", v.img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", "15m")
+	v.cmd = exec.Command(skyfleet, "qemu", "--image", v.img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", v.timeout)
 	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a power cut kills QEMU too
 	var err error
 	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
@@ -411,6 +416,7 @@ func TestQEMUNode(t *testing.T) {
 	t.Run("Fleet", func(t *testing.T) { testQEMUFleet(t, g) })
 	t.Run("Mesh", func(t *testing.T) { testQEMUMesh(t, g) })
 	t.Run("Messages", func(t *testing.T) { testQEMUMessages(t, g) })
+	t.Run("UpdateRefused", func(t *testing.T) { testQEMUUpdateRefused(t, g) })
 	v.poweroff()
 }
 

@@ -72,6 +72,9 @@ func updateBuild(args []string) error {
 		if srcs, total, err = dirSources(*from); err != nil {
 			return err
 		}
+		if err := checkCmdlines(srcs, *from); err != nil {
+			return err
+		}
 		if *version == "" {
 			v, err := os.ReadFile(filepath.Join(*from, "VERSION"))
 			if err != nil {
@@ -367,4 +370,23 @@ func otherSlot(s string) string {
 		return "b"
 	}
 	return "a"
+}
+
+// checkCmdlines wants a slot folder's kernel command line once per slot
+// (cmdline.a.txt, cmdline.b.txt: it names the slot), not a cmdline.txt, which
+// names the slot it was made for and would be wrong in the other.
+func checkCmdlines(srcs []bundle.Source, dir string) error {
+	have := map[string]bool{}
+	for _, s := range srcs {
+		have[s.Name] = true
+	}
+	if have["cmdline.txt"] {
+		return fmt.Errorf("%s has a cmdline.txt: give the command line once per slot as cmdline.a.txt and cmdline.b.txt (each naming its slot, skyfleet.slot=a or b), as skyfleet update build without --from does", dir)
+	}
+	for _, s := range board.Slots {
+		if !have["cmdline."+s+".txt"] {
+			return fmt.Errorf("%s has no cmdline.%s.txt: a device installs it as slot %s's command line", dir, s, s)
+		}
+	}
+	return nil
 }

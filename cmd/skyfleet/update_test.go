@@ -20,7 +20,8 @@ import (
 func TestUpdateBuildVerify(t *testing.T) {
 	dir := t.TempDir()
 	slot := filepath.Join(dir, "slot")
-	for name, content := range map[string]string{"vmlinuz": "kernel", "overlays/x.dtbo": "overlay", "VERSION": "2.0.1\n"} {
+	for name, content := range map[string]string{"vmlinuz": "kernel", "overlays/x.dtbo": "overlay", "VERSION": "2.0.1\n",
+		"cmdline.a.txt": "skyfleet.slot=a\n", "cmdline.b.txt": "skyfleet.slot=b\n"} {
 		p := filepath.Join(slot, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -56,7 +57,7 @@ func TestUpdateBuildVerify(t *testing.T) {
 	if err := json.Unmarshal(got.Bytes(), &doc); err != nil {
 		t.Fatalf("verify --json: %v: %s", err, got.String())
 	}
-	if doc.Board != "rpi3b" || doc.Version != "2.0.1" || doc.Minimum != "2.0" || doc.Key != key.PublicKeyHex() || len(doc.Files) != 3 || doc.Files[1].Name != "overlays/x.dtbo" {
+	if doc.Board != "rpi3b" || doc.Version != "2.0.1" || doc.Minimum != "2.0" || doc.Key != key.PublicKeyHex() || len(doc.Files) != 5 || doc.Files[3].Name != "overlays/x.dtbo" {
 		t.Errorf("manifest %+v", doc)
 	}
 	for _, tc := range []struct {
@@ -78,6 +79,13 @@ func TestUpdateBuildVerify(t *testing.T) {
 	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "--version", "dev", "-o", out}); err == nil || !strings.Contains(err.Error(), "cannot be released") {
 		t.Errorf("build --version dev: %v", err)
 	}
+	if err := os.WriteFile(filepath.Join(slot, "cmdline.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "-o", out}); err == nil || !strings.Contains(err.Error(), "once per slot") {
+		t.Errorf("build from a slot with a cmdline.txt: %v", err)
+	}
+	os.Remove(filepath.Join(slot, "cmdline.txt"))
 	if err := os.WriteFile(filepath.Join(slot, "bad name"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,10 @@ func TestPutUpdate(t *testing.T) {
 
 	mk := func(signer *secp256k1.PrivateKey) []byte {
 		var buf bytes.Buffer
-		files := []bundle.Source{{Name: "vmlinuz", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("k")), nil }}}
+		var files []bundle.Source
+		for _, name := range []string{"vmlinuz", "cmdline.a.txt", "cmdline.b.txt"} {
+			files = append(files, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(name)), nil }})
+		}
 		if _, err := bundle.Write(&buf, signer, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
 			t.Fatal(err)
 		}

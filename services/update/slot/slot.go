@@ -68,6 +68,15 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 	if _, err := Other(target); err != nil {
 		return err
 	}
+	// The command line names the slot; a slot booted without its own would not
+	// know which it is, and could neither commit nor be rolled back properly.
+	hasCmdline := false
+	for _, f := range r.Manifest.Files {
+		hasCmdline = hasCmdline || f.Name == "cmdline."+target+".txt"
+	}
+	if !hasCmdline {
+		return fmt.Errorf("%w: it has no cmdline.%s.txt, the kernel command line for slot %s", bundle.ErrFormat, target, target)
+	}
 	stage := filepath.Join(c.Dir, target+stagingSuffix)
 	old := filepath.Join(c.Dir, target+retiredSuffix)
 	for _, d := range []string{stage, old} {

@@ -156,6 +156,18 @@ func TestInstallRefusedLeavesSlot(t *testing.T) {
 	if err := c.Install("c", reader(t, newBundle(t, p), p), nil); err == nil {
 		t.Error("installed into slot c")
 	}
+	// A bundle without the command line for the slot it would go to.
+	var buf bytes.Buffer
+	src := bundle.Source{Name: "vmlinuz", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("k")), nil }}
+	if _, err := bundle.Write(&buf, releaseKey, bundle.Header{Board: p.Name, Version: "1.0", Created: time.Unix(1, 0)}, []bundle.Source{src}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Install("b", reader(t, buf.Bytes(), p), nil); !errors.Is(err, bundle.ErrFormat) || !strings.Contains(err.Error(), "cmdline.b.txt") {
+		t.Errorf("bundle without cmdline.b.txt: %v", err)
+	}
+	if after := tree(t, filepath.Join(c.Dir, "b")); after["vmlinuz"] != "old kernel" {
+		t.Error("slot b changed")
+	}
 }
 
 // SetTrial and Commit write exactly what the image builder renders for the same
