@@ -16,14 +16,7 @@ import (
 // took 34 s instead of 0.6 s for 40,000 datagrams when the window was a few bytes
 // short of full).
 func TestReadyAgreesWithPack(t *testing.T) {
-	k, err := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(Config{Key: k, PSK: testPSK, Transports: []Transport{newMemnet().Transport()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := bareRouter(t)
 	const linkID, rid = 7, 9
 	ru := &Rule{in: hop{local, 1}, out: hop{linkID, rid}}
 	now := time.Now()
@@ -75,14 +68,7 @@ func frameTypes(t *testing.T, b []byte) []byte {
 // no datagrams of acks alone; an ack goes alone only once ctrlHold has passed or
 // ackEvery datagrams wait for it.
 func TestControlRidesWithData(t *testing.T) {
-	k, err := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(Config{Key: k, PSK: testPSK, Transports: []Transport{newMemnet().Transport()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := bareRouter(t)
 	const linkID, rid = 7, 9
 	max := link.PayloadCapacity(1452, 0)
 	t0 := time.Now()
@@ -131,4 +117,19 @@ func TestControlRidesWithData(t *testing.T) {
 	if got := frameTypes(t, n.pack(nil, max, t1)); string(got) != string([]byte{frameLinkAck}) {
 		t.Fatalf("after %d datagrams: frames %x, want the ack", ackEvery, got)
 	}
+}
+
+// bareRouter is a router that is not started, on a transport of its own: a test
+// drives its links by hand.
+func bareRouter(t *testing.T) *Router {
+	t.Helper()
+	k, err := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Key: k, PSK: testPSK, Transports: []Transport{newMemnet().Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
