@@ -19,6 +19,7 @@ import (
 	"github.com/skyfleet/skyfleet/internal/progress"
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/update/bundle"
+	"github.com/skyfleet/skyfleet/services/update/slot"
 )
 
 const updateUsage = "update build|verify|push (see skyfleet update build --help, and so on)"
@@ -328,7 +329,8 @@ func updatePush(args []string) error {
 		}
 		switch l := st.Update.Last; l.Result {
 		case "committed":
-			fmt.Fprintf(stdout, "%s: committed: version %s runs from slot %s (slot %s keeps %s)\n", c.host, st.Version, st.Update.Running, otherSlot(st.Update.Running), st.Update.OtherVersion)
+			other, _ := slot.Other(st.Update.Running)
+			fmt.Fprintf(stdout, "%s: committed: version %s runs from slot %s (slot %s keeps %s)\n", c.host, st.Version, st.Update.Running, other, st.Update.OtherVersion)
 			return nil
 		case "rolled back", "refused":
 			return fmt.Errorf("%s %s version %s: %s; it runs %s from slot %s", c.host, l.Result, l.Version, l.Reason, st.Version, st.Update.Running)
@@ -363,13 +365,6 @@ func nodeUpdateStatus(c *nodeClient) (pushStatus, error) {
 		return st, fmt.Errorf("%s /status answered %d", c.host, code)
 	}
 	return st, json.Unmarshal(body, &st)
-}
-
-func otherSlot(s string) string {
-	if s == "a" {
-		return "b"
-	}
-	return "a"
 }
 
 // checkCmdlines wants a slot folder's kernel command line once per slot

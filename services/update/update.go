@@ -165,7 +165,7 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 	defer u.busy.Unlock()
 	def, trial, err := u.Card.Active()
 	if err != nil {
-		return u.status(), err
+		return u.Status(), err
 	}
 	last := u.load()
 	switch {
@@ -178,10 +178,10 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 			reason := "health check failed: " + err.Error()
 			u.record(Outcome{Result: ResultRolledBack, Version: v, Slot: u.Running, Reason: reason})
 			// A normal boot runs the default slot: the old one.
-			return u.status(), errors.Join(errors.New("update: "+reason), u.Reboot(false))
+			return u.Status(), errors.Join(errors.New("update: "+reason), u.Reboot(false))
 		}
 		if err := u.commit(u.Running); err != nil {
-			return u.status(), err
+			return u.Status(), err
 		}
 		u.record(Outcome{Result: ResultCommitted, Version: v, Slot: u.Running})
 	case u.Running == def:
@@ -194,17 +194,16 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 		// that names one; only Apply names a slot for a trial.
 		if trial != "" {
 			if err := u.commit(def); err != nil {
-				return u.status(), err
+				return u.Status(), err
 			}
 		}
 	}
-	return u.status(), nil
+	return u.Status(), nil
 }
 
-// Status reports the slots and the last update.
-func (u *Updater) Status() Status { return u.status() }
-
-func (u *Updater) status() Status {
+// Status reports the slots and the last update. It does not wait for an
+// update in progress: it reads files that are only ever replaced whole.
+func (u *Updater) Status() Status {
 	st := Status{Running: u.Running, Applying: u.applying.Load(), Last: u.load()}
 	st.Default, st.Trial, _ = u.Card.Active()
 	if other, err := slot.Other(u.Running); err == nil {
