@@ -44,14 +44,16 @@ func cmdUpdate(args []string) error {
 // updateBuild writes a bundle: the slot of a card built for the board (as
 // skyfleet image builds it), or the files of a slot folder given with --from.
 func updateBuild(args []string) error {
-	fs := newFlags("update build", "update build --board B --key FILE --version V [--minimum V] [--from DIR] -o OUT.sfu",
-		"skyfleet keygen -o release.key && skyfleet update build --board rpi3b --key release.key --version 1.4.0 --minimum 1.2 -o skyfleet-1.4.0-rpi3b.sfu")
+	fs := newFlags("update build", "update build --board B --key FILE --version V [--minimum V] [--from DIR] [--delta-from OLD.sfu] -o OUT.sfu",
+		"skyfleet keygen -o release.key && skyfleet update build --board rpi3b --key release.key --version 1.4.0 --minimum 1.2 -o skyfleet-1.4.0-rpi3b.sfu\n"+
+			"  skyfleet update build --board rpi3b --key release.key --version 1.4.1 --delta-from skyfleet-1.4.0-rpi3b.sfu -o skyfleet-1.4.1-delta.sfu")
 	boardName := fs.String("board", board.Default, "board profile: "+fmt.Sprint(board.Names()))
 	keyFile := fs.String("key", "", "the release key `file` that signs (skyfleet keygen); its public key goes in fleet.toml [release] keys")
 	version := fs.String("version", "", "the release's `version`, dotted numbers such as 1.4.0; default the slot folder's VERSION with --from")
 	minimum := fs.String("minimum", "", "the lowest running `version` this bundle may update (default: any)")
 	from := fs.String("from", "", "take the slot's files from this `dir`ectory (every regular file under it) instead of building them")
 	out := fs.String("o", "", "write the bundle to this `file` (replaced atomically)")
+	deltaFrom := fs.String("delta-from", "", "make a delta against this earlier `bundle` (the release the nodes run): files it has unchanged are not carried but copied from the node's running slot; a node running anything else refuses the delta and needs the full bundle")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,11 +108,23 @@ func updateBuild(args []string) error {
 			total += f.Size
 		}
 	}
+	h := bundle.Header{Board: p.Name, Version: *version, Minimum: *minimum}
+	if *deltaFrom != "" {
+		if h.Base, err = readManifest(*deltaFrom); err != nil {
+			return fmt.Errorf("--delta-from: %w", err)
+		}
+		if h.Base.Board != p.Name {
+			return fmt.Errorf("--delta-from: %s is for %s, this bundle for %s", *deltaFrom, h.Base.Board, p.Name)
+		}
+		if c, _ := bundle.CompareVersions(*version, h.Base.Version); c <= 0 {
+			return fmt.Errorf("--delta-from: %s holds %s; a delta goes to a later version than its base, not %s", *deltaFrom, h.Base.Version, *version)
+		}
+	}
 	pr, pw := io.Pipe()
 	var m *bundle.Manifest
 	go func() {
 		var err error
-		m, err = bundle.Write(pw, key.PrivateKey(), bundle.Header{Board: p.Name, Version: *version, Minimum: *minimum}, srcs)
+		m, err = bundle.Write(pw, key.PrivateKey(), h, srcs)
 		pw.CloseWithError(err)
 	}()
 	bar := progress.New(os.Stderr, "writing "+filepath.Base(*out))
@@ -120,8 +134,27 @@ func updateBuild(args []string) error {
 		return err
 	}
 	bar.Done()
-	fmt.Fprintf(stdout, "%s: update %s for %s, %d files, %s, signed by %s\n", *out, m.Version, m.Board, len(m.Files), progress.MiB(n), key.PublicKeyHex())
+	kind := "full"
+	if m.Delta() {
+		kind = fmt.Sprintf("delta against %s (%s of %s carried; the rest from the running slot)", m.Base, progress.MiB(m.Carried()), progress.MiB(m.Total()))
+	}
+	fmt.Fprintf(stdout, "%s: update %s for %s, %d files, %s, %s, signed by %s\n", *out, m.Version, m.Board, len(m.Files), progress.MiB(n), kind, key.PublicKeyHex())
 	return nil
+}
+
+// readManifest reads the manifest of a bundle file whose signature verifies
+// (under the key it names: the host trusts its own files).
+func readManifest(path string) (*bundle.Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m, err := bundle.ReadHead(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 // countingReader reports the bytes read so far to update (a progress bar over
@@ -182,7 +215,7 @@ func dirSources(dir string) ([]bundle.Source, int64, error) {
 
 // updateVerify checks a bundle exactly as a device would and prints what it holds.
 func updateVerify(args []string) error {
-	fs := newFlags("update verify", "update verify --release-key PUBHEX [--release-key ...] --board B [--running V] X.sfu",
+	fs := newFlags("update verify", "update verify --release-key PUBHEX [--release-key ...] --board B [--running V] [--slot DIR] X.sfu",
 		"skyfleet update verify --release-key 02ab... --board rpi3b --running 1.3.0 skyfleet-1.4.0-rpi3b.sfu && echo a device would take it")
 	var keys multiFlag
 	fs.Var(&keys, "release-key", "an accepted release `key` (66 hex characters, as in fleet.toml [release] keys); repeat for several")
@@ -190,6 +223,7 @@ func updateVerify(args []string) error {
 	running := fs.String("running", "", "the `version` the device runs (checks the bundle's minimum and refuses a downgrade); default: not checked")
 	downgrade := fs.Bool("allow-downgrade", false, "accept a bundle older than --running")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
+	slotDir := fs.String("slot", "", "the running slot's folder (a card's a/ or b/), to check a delta bundle against it as the device does; a delta is refused without it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -201,6 +235,9 @@ func updateVerify(args []string) error {
 		return err
 	}
 	pol := bundle.Policy{Board: *boardName, Running: *running, AllowDowngrade: *downgrade}
+	if *slotDir != "" {
+		pol.Base = os.DirFS(*slotDir)
+	}
 	for _, k := range keys {
 		b, err := hex.DecodeString(k)
 		if err != nil || len(b) != bundle.KeyLen {
@@ -232,20 +269,22 @@ func updateVerify(args []string) error {
 	m := r.Manifest
 	if *asJSON {
 		type file struct {
-			Name   string `json:"name"`
-			Size   int64  `json:"size"`
-			SHA256 string `json:"sha256"`
+			Name        string `json:"name"`
+			Size        int64  `json:"size"`
+			SHA256      string `json:"sha256"`
+			FromRunning bool   `json:"from_running_slot,omitempty"`
 		}
 		doc := struct {
 			Board   string    `json:"board"`
 			Version string    `json:"version"`
 			Minimum string    `json:"minimum"`
+			Base    string    `json:"delta_base,omitempty"`
 			Created time.Time `json:"created"`
 			Key     string    `json:"key"`
 			Files   []file    `json:"files"`
-		}{m.Board, m.Version, m.Minimum, m.Created, hex.EncodeToString(m.Key[:]), []file{}}
+		}{m.Board, m.Version, m.Minimum, m.Base, m.Created, hex.EncodeToString(m.Key[:]), []file{}}
 		for _, f := range m.Files {
-			doc.Files = append(doc.Files, file{f.Name, f.Size, hex.EncodeToString(f.SHA256[:])})
+			doc.Files = append(doc.Files, file{f.Name, f.Size, hex.EncodeToString(f.SHA256[:]), f.FromRunning})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -257,8 +296,15 @@ func updateVerify(args []string) error {
 	}
 	fmt.Fprintf(stdout, "%s: accepted: version %s for %s (updates %s), built %s, signed by %s\n",
 		fs.Arg(0), m.Version, m.Board, min, m.Created.Format(time.RFC3339), hex.EncodeToString(m.Key[:]))
+	if m.Delta() {
+		fmt.Fprintf(stdout, "  a delta against %s: %s carried, the files marked * come from the running slot\n", m.Base, progress.MiB(m.Carried()))
+	}
 	for _, f := range m.Files {
-		fmt.Fprintf(stdout, "  %10d  %x  %s\n", f.Size, f.SHA256[:8], f.Name)
+		mark := " "
+		if f.FromRunning {
+			mark = "*"
+		}
+		fmt.Fprintf(stdout, "  %10d  %x %s %s\n", f.Size, f.SHA256[:8], mark, f.Name)
 	}
 	return nil
 }

@@ -75,6 +75,41 @@ func TestUpdateBuildVerify(t *testing.T) {
 			t.Errorf("verify %v: %v, want an error saying %q", tc.args, err, tc.says)
 		}
 	}
+	// A delta against that bundle carries what changed; verify checks it
+	// against a running slot's folder as the device would.
+	if err := os.WriteFile(filepath.Join(slot, "VERSION"), []byte("2.0.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	delta := filepath.Join(dir, "delta.sfu")
+	got.Reset()
+	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "--delta-from", out, "-o", delta}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got.String(), "delta against 2.0.1") {
+		t.Errorf("build --delta-from says %q", got.String())
+	}
+	running := filepath.Join(dir, "running")
+	os.MkdirAll(filepath.Join(running, "overlays"), 0o755)
+	os.WriteFile(filepath.Join(running, "vmlinuz"), []byte("kernel"), 0o644)
+	os.WriteFile(filepath.Join(running, "overlays", "x.dtbo"), []byte("overlay"), 0o644)
+	verify := []string{"verify", "--release-key", key.PublicKeyHex(), "--board", "rpi3b"}
+	got.Reset()
+	if err := cmdUpdate(append(verify, "--slot", running, delta)); err != nil {
+		t.Fatalf("verify the delta: %v", err)
+	}
+	if !strings.Contains(got.String(), "a delta against 2.0.1") || !strings.Contains(got.String(), "* vmlinuz") || strings.Contains(got.String(), "* VERSION") {
+		t.Errorf("verify of the delta says:\n%s", got.String())
+	}
+	if err := cmdUpdate(append(verify, delta)); err == nil || !strings.Contains(err.Error(), "no running slot") {
+		t.Errorf("verify a delta without --slot: %v", err)
+	}
+	os.WriteFile(filepath.Join(running, "vmlinuz"), []byte("kernex"), 0o644)
+	if err := cmdUpdate(append(verify, "--slot", running, delta)); err == nil || !strings.Contains(err.Error(), "send the full bundle") {
+		t.Errorf("verify a delta against another kernel: %v", err)
+	}
+	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "--version", "2.0.1", "--delta-from", out, "-o", delta}); err == nil || !strings.Contains(err.Error(), "later version") {
+		t.Errorf("a delta to its own base's version: %v", err)
+	}
 	// A release needs a release version; a file the slot cannot hold is refused.
 	if err := cmdUpdate([]string{"build", "--board", "rpi3b", "--key", keyFile, "--from", slot, "--version", "dev", "-o", out}); err == nil || !strings.Contains(err.Error(), "cannot be released") {
 		t.Errorf("build --version dev: %v", err)

@@ -22,11 +22,14 @@
 //	board      1+n the board profile (board.Names), 1..32 of [a-z0-9-]
 //	version    1+n the release's version (ParseVersion)
 //	minimum    1+n the lowest running version it may update, "" for any
+//	base       1+n for a delta bundle the version it was built against, else ""
 //	created    8   Unix seconds when it was built (shown, not checked)
 //	key        33  the release key that signed it, compressed
 //	count      2   number of files, 1..MaxFiles
 //	per file:  name 1+n (slot-relative, slash-separated; ValidName), size 8
-//	           (at most MaxFileSize), SHA-256 32; names strictly increasing
+//	           (at most MaxFileSize), SHA-256 32, flags 1 (bit 0: not carried,
+//	           taken from the running slot; other bits zero); names strictly
+//	           increasing
 //
 // There is exactly one encoding of a manifest (Marshal of Unmarshal gives the
 // input back), the signature covers all of it, and a reader checks the signature
@@ -34,6 +37,17 @@
 // byte into its inactive slot. Each file is then hashed as it is read and its
 // last Read fails unless the digest matches (ErrDigest), so the writer of a slot
 // keeps a file only once its reader ended cleanly.
+//
+// # Delta bundles
+//
+// Most releases leave most of a slot alone (the kernel is 46 MiB of a 54 MiB
+// rpi3b slot). A delta bundle, built against an earlier release's manifest,
+// carries only the files that changed; the others are marked as taken from the
+// running slot and the stream skips them. Their names, sizes and digests are
+// signed like every other file's, so the device copies them from the slot it
+// runs and checks each digest: a running slot that does not hold exactly those
+// files (another release, a damaged card) refuses the bundle (ErrBase) before
+// the inactive slot is touched. A full bundle always works.
 //
 // A file named cmdline.<slot>.txt (cmdline.a.txt, cmdline.b.txt) holds the kernel
 // command line for that slot, which names it; the updater installs the one for the
@@ -49,7 +63,7 @@ const (
 	// Magic starts every bundle.
 	Magic = "SKYFLUPD"
 	// FormatVersion is the manifest format this package writes and reads.
-	FormatVersion = 1
+	FormatVersion = 2
 	// SigDomain separates bundle signatures from every other use of a key.
 	SigDomain = "skyfleet update bundle v1\x00"
 	// SignatureLen is the length of the compact recoverable signature.
@@ -94,4 +108,8 @@ var (
 	ErrDigest = errors.New("bundle: file content does not match the manifest")
 	// ErrTruncated: the stream ended before the last byte of the last file.
 	ErrTruncated = errors.New("bundle: truncated")
+	// ErrBase: a delta bundle needs a file of the running slot that is
+	// missing or differs (the device runs another release than the delta's
+	// base, or no running slot was given); a full bundle is needed.
+	ErrBase = errors.New("bundle: the running slot does not hold what this delta bundle needs")
 )

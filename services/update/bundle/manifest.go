@@ -17,6 +17,10 @@ type Manifest struct {
 	Version string
 	// Minimum is the lowest running version it may update; "" for any.
 	Minimum string
+	// Base is, for a delta bundle, the version it was built against (shown
+	// in errors; the device checks the files themselves, not this); "" for a
+	// full bundle, which carries every file.
+	Base string
 	// Created is when it was built, to the second (shown, not checked).
 	Created time.Time
 	// Key is the compressed public key of the release key that signed it.
@@ -33,6 +37,37 @@ type File struct {
 	Size int64
 	// SHA256 is the digest of its content.
 	SHA256 [32]byte
+	// FromRunning marks a file a delta bundle does not carry: the device
+	// takes the running slot's file of the same name, which must have this
+	// Size and SHA256 (else ErrBase). A per-slot command line
+	// (cmdline.<slot>.txt) is never one.
+	FromRunning bool
+}
+
+// flagFromRunning is File.FromRunning in a file's flags byte; the other bits
+// are zero.
+const flagFromRunning = 1
+
+// Delta reports whether the bundle takes some files from the running slot.
+func (m *Manifest) Delta() bool {
+	for _, f := range m.Files {
+		if f.FromRunning {
+			return true
+		}
+	}
+	return false
+}
+
+// Carried is the sum of the sizes of the files the bundle carries (all but
+// FromRunning ones), in bytes: what crosses the network.
+func (m *Manifest) Carried() int64 {
+	var n int64
+	for _, f := range m.Files {
+		if !f.FromRunning {
+			n += f.Size
+		}
+	}
+	return n
 }
 
 // Total is the sum of the files' sizes in bytes.
@@ -51,7 +86,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	b := []byte{FormatVersion}
-	for _, s := range []string{m.Board, m.Version, m.Minimum} {
+	for _, s := range []string{m.Board, m.Version, m.Minimum, m.Base} {
 		b = append(b, byte(len(s)))
 		b = append(b, s...)
 	}
@@ -63,6 +98,11 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		b = append(b, f.Name...)
 		b = binary.BigEndian.AppendUint64(b, uint64(f.Size))
 		b = append(b, f.SHA256[:]...)
+		var flags byte
+		if f.FromRunning {
+			flags |= flagFromRunning
+		}
+		b = append(b, flags)
 	}
 	if len(b) > MaxManifest {
 		return nil, fmt.Errorf("%w: manifest of %d bytes exceeds %d", ErrFormat, len(b), MaxManifest)
@@ -78,7 +118,7 @@ func Unmarshal(b []byte) (*Manifest, error) {
 	if v := d.byte(); d.err == nil && v != FormatVersion {
 		return nil, fmt.Errorf("%w: manifest format %d, this reader knows %d", ErrFormat, v, FormatVersion)
 	}
-	m := &Manifest{Board: d.str(), Version: d.str(), Minimum: d.str()}
+	m := &Manifest{Board: d.str(), Version: d.str(), Minimum: d.str(), Base: d.str()}
 	created := d.u64()
 	if created > 1<<40 {
 		d.fail("creation time %d out of range", created)
@@ -97,6 +137,13 @@ func Unmarshal(b []byte) (*Manifest, error) {
 		}
 		f.Size = int64(size)
 		copy(f.SHA256[:], d.take(32))
+		switch flags := d.byte(); flags {
+		case 0:
+		case flagFromRunning:
+			f.FromRunning = true
+		default:
+			d.fail("%s: flags %#x", f.Name, flags)
+		}
 		m.Files = append(m.Files, f)
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -123,6 +170,14 @@ func (m *Manifest) check() error {
 		if _, err := ParseVersion(m.Minimum); err != nil {
 			return fmt.Errorf("%w: minimum version: %v", ErrFormat, err)
 		}
+	}
+	if m.Base != "" {
+		if _, err := ParseVersion(m.Base); err != nil {
+			return fmt.Errorf("%w: base version: %v", ErrFormat, err)
+		}
+	}
+	if (m.Base != "") != m.Delta() {
+		return fmt.Errorf("%w: a delta bundle names its base version, and only a delta bundle does", ErrFormat)
 	}
 	if m.Created.Unix() < 0 || m.Created.Unix() > 1<<40 {
 		return fmt.Errorf("%w: creation time out of range", ErrFormat)
@@ -152,6 +207,9 @@ func (m *Manifest) check() error {
 		if f.Size < 0 || f.Size > MaxFileSize {
 			return fmt.Errorf("%w: %s: %d bytes (at most %d)", ErrFormat, f.Name, f.Size, MaxFileSize)
 		}
+		if f.FromRunning && isCmdline(f.Name) {
+			return fmt.Errorf("%w: %s cannot come from the running slot (it names its slot)", ErrFormat, f.Name)
+		}
 		total += f.Size
 	}
 	for _, f := range m.Files {
@@ -163,6 +221,12 @@ func (m *Manifest) check() error {
 		return fmt.Errorf("%w: %d file bytes (at most %d)", ErrFormat, total, MaxTotal)
 	}
 	return nil
+}
+
+// isCmdline reports whether name is a per-slot kernel command line,
+// cmdline.<slot>.txt.
+func isCmdline(name string) bool {
+	return strings.HasPrefix(name, "cmdline.") && strings.HasSuffix(name, ".txt") && name != "cmdline.txt"
 }
 
 func checkBoard(s string) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
@@ -29,6 +30,10 @@ type Policy struct {
 	// rollback to an earlier release). Without it an old signed bundle cannot
 	// be replayed to bring back what a later release fixed.
 	AllowDowngrade bool
+	// Base holds the running slot's files, by their names in a bundle: a
+	// delta bundle's FromRunning files are read from it and checked like
+	// carried ones. nil refuses delta bundles (ErrBase).
+	Base fs.FS
 }
 
 // Reader reads a bundle from a stream: NewReader has verified its manifest and
@@ -38,7 +43,8 @@ type Policy struct {
 type Reader struct {
 	// Manifest is the verified manifest.
 	Manifest *Manifest
-	r        io.Reader
+	r        io.Reader // the stream; nil for a DirReader
+	base     fs.FS     // where FromRunning files are (every file, for a DirReader)
 	next     int
 	cur      *fileReader
 	err      error
@@ -50,6 +56,27 @@ type Reader struct {
 // (ErrSignature), that key among p.Keys (ErrKey), board (ErrBoard), versions
 // (ErrVersion). Only a bundle that passes them all yields a Reader.
 func NewReader(r io.Reader, p Policy) (*Reader, error) {
+	m, err := ReadHead(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.accept(m); err != nil {
+		return nil, err
+	}
+	if m.Delta() {
+		if err := checkBase(m, p.Base); err != nil {
+			return nil, err
+		}
+	}
+	return &Reader{Manifest: m, r: r, base: p.Base}, nil
+}
+
+// ReadHead reads a bundle's head from r (magic, manifest, signature) and returns
+// the manifest once the signature verified under the key the manifest names.
+// It applies no policy: NewReader does, for a device; the host tools use this
+// alone to read a bundle they made (the base of a delta). Errors: ErrFormat,
+// ErrTruncated, ErrSignature.
+func ReadHead(r io.Reader) (*Manifest, error) {
 	var head [len(Magic) + 4]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return nil, short(err, "header")
@@ -76,10 +103,33 @@ func NewReader(r io.Reader, p Policy) (*Reader, error) {
 	if err != nil || !bytes.Equal(pub.SerializeCompressed(), m.Key[:]) {
 		return nil, fmt.Errorf("%w (the manifest names key %s)", ErrSignature, hex.EncodeToString(m.Key[:]))
 	}
-	if err := p.accept(m); err != nil {
-		return nil, err
+	return m, nil
+}
+
+// checkBase checks that base holds every file a delta bundle takes from the
+// running slot, at its size (the digests are checked as the files are read).
+func checkBase(m *Manifest, base fs.FS) error {
+	if base == nil {
+		return fmt.Errorf("%w: it is a delta against %s and this device gave no running slot to take files from", ErrBase, m.Base)
 	}
-	return &Reader{Manifest: m, r: r}, nil
+	for _, f := range m.Files {
+		if !f.FromRunning {
+			continue
+		}
+		fi, err := fs.Stat(base, f.Name)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size {
+			return fmt.Errorf("%w: the running slot's %s is missing or not the one of %s this delta was built against; send the full bundle", ErrBase, f.Name, m.Base)
+		}
+	}
+	return nil
+}
+
+// DirReader reads the files of m, a manifest that verified (NewReader's), from
+// fsys by their names, checking each digest as Next does for a stream: the
+// device spools a bundle to /perm and installs it from there, and a file that
+// changed on the way is caught (ErrDigest).
+func DirReader(m *Manifest, fsys fs.FS) *Reader {
+	return &Reader{Manifest: m, base: fsys}
 }
 
 // accept applies the policy to a manifest whose signature verified.
@@ -147,15 +197,19 @@ func (r *Reader) Next() (File, io.Reader, error) {
 		return File{}, nil, r.err
 	}
 	if r.cur != nil {
-		if _, err := io.Copy(io.Discard, r.cur); err != nil {
+		_, err := io.Copy(io.Discard, r.cur)
+		r.cur.close()
+		r.cur = nil
+		if err != nil {
 			r.err = err
 			return File{}, nil, err
 		}
-		r.cur = nil
 	}
 	if r.next == len(r.Manifest.Files) {
 		var b [1]byte
-		if n, _ := io.ReadFull(r.r, b[:]); n != 0 {
+		if r.r == nil {
+			// A DirReader: no stream to check the end of.
+		} else if n, _ := io.ReadFull(r.r, b[:]); n != 0 {
 			r.err = fmt.Errorf("%w: data after the last file", ErrFormat)
 			return File{}, nil, r.err
 		}
@@ -164,8 +218,30 @@ func (r *Reader) Next() (File, io.Reader, error) {
 	}
 	f := r.Manifest.Files[r.next]
 	r.next++
-	r.cur = &fileReader{f: f, r: io.LimitReader(r.r, f.Size), left: f.Size, h: sha256.New()}
+	if r.r != nil && !f.FromRunning {
+		r.cur = &fileReader{f: f, r: io.LimitReader(r.r, f.Size), left: f.Size, h: sha256.New()}
+		return f, r.cur, nil
+	}
+	// From the running slot (a delta) or the spool (a DirReader).
+	file, err := r.base.Open(f.Name)
+	if err != nil {
+		r.err = r.mismatch(f, err)
+		return File{}, nil, r.err
+	}
+	r.cur = &fileReader{f: f, r: io.LimitReader(file, f.Size), left: f.Size, h: sha256.New(), file: file}
+	if r.r != nil {
+		r.cur.mismatch = r.mismatch(f, nil)
+	}
 	return f, r.cur, nil
+}
+
+// mismatch is the error for a FromRunning file of the running slot that cannot
+// be read or differs; for a DirReader, the error of a spooled file.
+func (r *Reader) mismatch(f File, err error) error {
+	if r.r == nil {
+		return fmt.Errorf("bundle: the spooled %s: %w", f.Name, err)
+	}
+	return fmt.Errorf("%w: the running slot's %s differs from the one of %s this delta was built against; send the full bundle", ErrBase, f.Name, r.Manifest.Base)
 }
 
 // fileReader reads one file's bytes, hashing them.
@@ -175,6 +251,18 @@ type fileReader struct {
 	left int64
 	h    hash.Hash
 	err  error
+	// file is the open file a FromRunning or spooled file is read from
+	// (closed at the end), nil for the stream.
+	file io.Closer
+	// mismatch replaces ErrDigest and ErrTruncated for a running slot's file.
+	mismatch error
+}
+
+func (fr *fileReader) close() {
+	if fr.file != nil {
+		fr.file.Close()
+		fr.file = nil
+	}
 }
 
 func (fr *fileReader) Read(p []byte) (int, error) {
@@ -194,6 +282,10 @@ func (fr *fileReader) Read(p []byte) (int, error) {
 	}
 	if errors.Is(err, io.EOF) {
 		fr.err = fmt.Errorf("%w: the stream ends %d bytes into %s (%d bytes)", ErrTruncated, fr.f.Size-fr.left, fr.f.Name, fr.f.Size)
+		if fr.mismatch != nil {
+			fr.err = fr.mismatch
+		}
+		fr.close()
 		return n, fr.err
 	}
 	return n, err
@@ -210,9 +302,13 @@ func (fr *fileReader) errOrNil() error {
 
 // finish checks the digest once the last byte was read.
 func (fr *fileReader) finish() error {
+	fr.close()
 	var d [32]byte
 	fr.h.Sum(d[:0])
 	if d != fr.f.SHA256 {
+		if fr.mismatch != nil {
+			return fr.mismatch
+		}
 		return fmt.Errorf("%w: %s", ErrDigest, fr.f.Name)
 	}
 	return io.EOF

@@ -28,9 +28,16 @@ type Header struct {
 	Version string
 	Minimum string    // "" for any running version
 	Created time.Time // zero: now
+	// Base, when set, makes a delta bundle against that release's manifest
+	// (ReadHead of its bundle): a file with the same name, size and digest
+	// there is not carried but taken from the running slot, so the bundle
+	// installs only on a device whose running slot holds those files.
+	// Command lines are always carried.
+	Base *Manifest
 }
 
-// Write builds a bundle of files, signed by key, to w, and returns its manifest.
+// Write builds a bundle of files, signed by key, to w, and returns its manifest
+// (a delta when h.Base is set and some file is unchanged since it).
 // It hashes every file first, so nothing is written when a file cannot be read or
 // a field is out of form (ErrFormat); a file whose second reading differs is an
 // error and leaves a bundle the reader refuses (ErrDigest).
@@ -39,6 +46,15 @@ func Write(w io.Writer, key *secp256k1.PrivateKey, h Header, files []Source) (*M
 		return nil, fmt.Errorf("bundle: no release key")
 	}
 	m := &Manifest{Board: h.Board, Version: h.Version, Minimum: h.Minimum, Created: h.Created.UTC().Truncate(time.Second)}
+	base := map[string]File{}
+	if h.Base != nil {
+		if h.Base.Board != h.Board {
+			return nil, fmt.Errorf("bundle: the delta's base was built for %s, not %s", h.Base.Board, h.Board)
+		}
+		for _, f := range h.Base.Files {
+			base[f.Name] = f
+		}
+	}
 	if h.Created.IsZero() {
 		m.Created = time.Now().UTC().Truncate(time.Second)
 	}
@@ -59,6 +75,10 @@ func Write(w io.Writer, key *secp256k1.PrivateKey, h Header, files []Source) (*M
 		}); err != nil {
 			return nil, err
 		}
+		if b, ok := base[f.Name]; ok && b.Size == f.Size && b.SHA256 == f.SHA256 && !isCmdline(f.Name) {
+			f.FromRunning = true
+			m.Base = h.Base.Version
+		}
 		m.Files = append(m.Files, f)
 	}
 	raw, err := m.Marshal()
@@ -77,6 +97,9 @@ func Write(w io.Writer, key *secp256k1.PrivateKey, h Header, files []Source) (*M
 		}
 	}
 	for i, s := range srcs {
+		if m.Files[i].FromRunning {
+			continue
+		}
 		want := m.Files[i].Size
 		if err := readSource(s, func(r io.Reader) error {
 			n, err := io.Copy(w, r)
