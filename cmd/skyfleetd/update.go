@@ -32,6 +32,7 @@ func newUpdater(st *nodeState, cfg fleetconf.Config, bootDir, dataDir string, pw
 		Card:      slot.Card{Dir: bootDir},
 		Running:   st.Slot,
 		StateFile: filepath.Join(dataDir, "update.json"),
+		SpoolDir:  filepath.Join(dataDir, "update-spool"),
 		Policy: func() bundle.Policy {
 			return bundle.Policy{Keys: keys, Board: st.Board, Running: version}
 		},

@@ -56,6 +56,11 @@ type Updater struct {
 	Policy func() bundle.Policy
 	// StateFile keeps the last update's outcome (on /perm; written durably).
 	StateFile string
+	// SpoolDir is where a bundle is gathered while it streams in (on /perm:
+	// journaled, and large enough for a slot); the boot partition is writable
+	// only afterwards, for the seconds Install takes. Removed after each
+	// update and at boot.
+	SpoolDir string
 	// Reboot restarts the board; tryboot selects the firmware's one-shot
 	// tryboot. It returns only on failure.
 	Reboot func(tryboot bool) error
@@ -114,26 +119,36 @@ func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) (*bundle.
 	defer u.busy.Unlock()
 	u.applying.Store(true)
 	defer u.applying.Store(false)
-	if u.Policy == nil || u.Reboot == nil {
+	if u.Policy == nil || u.Reboot == nil || u.SpoolDir == "" {
 		return nil, errors.New("update: this node cannot apply updates (no boot partition or no reboot)")
 	}
 	other, err := slot.Other(u.Running)
 	if err != nil {
 		return nil, fmt.Errorf("update: the running slot is unknown (%v): refusing to write either", err)
 	}
-	br, err := bundle.NewReader(r, u.Policy())
+	pol := u.Policy()
+	// A delta bundle takes its unchanged files from the slot that runs.
+	pol.Base = os.DirFS(filepath.Join(u.Card.Dir, u.Running))
+	br, err := bundle.NewReader(r, pol)
 	if err != nil {
 		u.record(Outcome{Result: ResultRefused, Reason: err.Error()})
 		return nil, err
 	}
 	m := br.Manifest
-	// Writable only now that the signature, key, board and versions passed.
+	// The slow part (the network) fills the spool on /perm; the boot
+	// partition stays read-only through it.
+	if err := slot.Spool(u.SpoolDir, br, progress); err != nil {
+		u.record(Outcome{Result: ResultRefused, Version: m.Version, Reason: err.Error()})
+		return nil, err
+	}
+	defer os.RemoveAll(u.SpoolDir)
+	// Writable only now that every file is verified and on /perm.
 	done, err := u.writable()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if err := u.Card.Install(other, br, progress); err != nil {
+	if err := u.Card.Install(other, bundle.DirReader(m, os.DirFS(u.SpoolDir)), nil); err != nil {
 		u.record(Outcome{Result: ResultRefused, Version: m.Version, Slot: other, Reason: err.Error()})
 		return nil, err
 	}
@@ -163,6 +178,10 @@ func (u *Updater) RebootTrial() error { return u.Reboot(true) }
 func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) error) (Status, error) {
 	u.busy.Lock()
 	defer u.busy.Unlock()
+	if u.SpoolDir != "" {
+		// A spool a power cut left behind is tens of MiB of /perm.
+		os.RemoveAll(u.SpoolDir)
+	}
 	def, trial, err := u.Card.Active()
 	if err != nil {
 		return u.Status(), err

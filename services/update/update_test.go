@@ -54,7 +54,7 @@ func (d *device) boot(tryboot bool) string {
 func (d *device) updater(running, version string) *Updater {
 	var k [bundle.KeyLen]byte
 	copy(k[:], releaseKey.PubKey().SerializeCompressed())
-	return &Updater{Card: d.card, Running: running, StateFile: d.state,
+	return &Updater{Card: d.card, Running: running, StateFile: d.state, SpoolDir: filepath.Join(filepath.Dir(d.state), "spool"),
 		Policy: func() bundle.Policy {
 			return bundle.Policy{Keys: [][bundle.KeyLen]byte{k}, Board: "rpi3b", Running: version}
 		},
@@ -63,14 +63,28 @@ func (d *device) updater(running, version string) *Updater {
 }
 
 func (d *device) bundle(version string, key *secp256k1.PrivateKey) []byte {
-	files := map[string]string{"vmlinuz": "kernel " + version, "VERSION": version + "\n",
+	return d.bundleAgainst(version, key, nil)
+}
+
+// bundleAgainst builds a release whose kernel is the same in every version and
+// whose initramfs is not; a delta when base (an earlier bundle) is given.
+func (d *device) bundleAgainst(version string, key *secp256k1.PrivateKey, base []byte) []byte {
+	files := map[string]string{"vmlinuz": strings.Repeat("kernel ", 1000), "initrd": "initramfs " + version, "VERSION": version + "\n",
 		"cmdline.a.txt": d.p.CmdlineTXT("a"), "cmdline.b.txt": d.p.CmdlineTXT("b")}
+	h := bundle.Header{Board: "rpi3b", Version: version, Created: time.Unix(1, 0)}
+	if base != nil {
+		m, err := bundle.ReadHead(bytes.NewReader(base))
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		h.Base = m
+	}
 	var srcs []bundle.Source
 	for n, c := range files {
 		srcs = append(srcs, bundle.Source{Name: n, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(c)), nil }})
 	}
 	var buf bytes.Buffer
-	if _, err := bundle.Write(&buf, key, bundle.Header{Board: "rpi3b", Version: version, Created: time.Unix(1, 0)}, srcs); err != nil {
+	if _, err := bundle.Write(&buf, key, h, srcs); err != nil {
 		d.t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -153,6 +167,77 @@ func TestUpdateRollsBack(t *testing.T) {
 			t.Error("a later tryboot would still run the failed slot")
 		}
 	})
+}
+
+// A bundle is gathered on /perm while it streams in; the boot partition is made
+// writable only after its last byte verified, and the spool is gone afterwards.
+// A delta bundle takes its unchanged kernel from the running slot.
+func TestUpdateSpoolsThenDelta(t *testing.T) {
+	d := newDevice(t)
+	full := d.bundle("1.1", releaseKey)
+	u := d.updater("a", "1.0")
+	in := &endReader{r: bytes.NewReader(full)}
+	var remounts []bool
+	u.Remount = func(w bool) error {
+		if w && !in.ended {
+			t.Error("the boot partition was made writable before the bundle had arrived")
+		}
+		remounts = append(remounts, w)
+		return nil
+	}
+	if _, err := u.Apply(in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(remounts) != 2 || !remounts[0] || remounts[1] {
+		t.Errorf("remounts %v, want writable then read-only", remounts)
+	}
+	if _, err := os.Stat(u.SpoolDir); !os.IsNotExist(err) {
+		t.Errorf("the spool is still there: %v", err)
+	}
+	d.updater(d.boot(true), "1.1").AfterBoot(context.Background(), healthy)
+
+	// 1.2 as a delta against 1.1, applied by slot b (which runs 1.1): it
+	// carries the initramfs, VERSION and the command lines, not the kernel.
+	delta := d.bundleAgainst("1.2", releaseKey, full)
+	if len(delta) >= len(full) {
+		t.Fatalf("delta %d bytes, full %d", len(delta), len(full))
+	}
+	if _, err := d.updater("b", "1.1").Apply(bytes.NewReader(delta), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, filepath.Join(d.card.Dir, "a", "vmlinuz")); got != strings.Repeat("kernel ", 1000) {
+		t.Errorf("slot a's kernel: %d bytes", len(got))
+	}
+	if got := mustRead(t, filepath.Join(d.card.Dir, "a", "VERSION")); got != "1.2\n" {
+		t.Errorf("slot a's VERSION %q", got)
+	}
+	// The same delta on a device whose running slot lacks the kernel (a
+	// damaged or different slot) is refused, and slot b is left alone.
+	d2 := newDevice(t)
+	u2 := d2.updater("a", "1.1")
+	if _, err := u2.Apply(bytes.NewReader(delta), nil); !errors.Is(err, bundle.ErrBase) {
+		t.Errorf("delta on another slot: %v, want ErrBase", err)
+	}
+	if mustRead(t, filepath.Join(d2.card.Dir, "b", "VERSION")) != "empty\n" {
+		t.Error("a refused delta changed slot b")
+	}
+	if st := u2.Status(); st.Last == nil || st.Last.Result != ResultRefused || !strings.Contains(st.Last.Reason, "full bundle") {
+		t.Errorf("status %+v", st.Last)
+	}
+}
+
+// endReader notes when its reader returned io.EOF.
+type endReader struct {
+	r     io.Reader
+	ended bool
+}
+
+func (e *endReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.ended = true
+	}
+	return n, err
 }
 
 // A refused bundle switches nothing and says why.

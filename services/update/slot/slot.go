@@ -147,6 +147,63 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 	return syncFS(c.Dir)
 }
 
+// spoolMargin is the room Spool leaves free on the spool's file system besides
+// the bundle's files, in bytes: /perm also holds the node's state.
+const spoolMargin = 8 << 20
+
+// Spool writes the files of r, a bundle whose head verified, into dir (created
+// afresh, mode 0700) and syncs its file system once: the device gathers a bundle
+// on /perm (ext4, journaled) while it streams in, which can take minutes, and only
+// then makes the boot partition writable for Install, which reads the spool back
+// (bundle.DirReader). A delta bundle's files from the running slot are copied in
+// too, so the spool is the whole slot. Errors: not enough room (checked against
+// the manifest before anything is written), or the reader's error for a file
+// that fails its digest or a stream that breaks; dir is then removed. progress,
+// if set, gets the file bytes so far and the total.
+func Spool(dir string, r *bundle.Reader, progress func(done, total int64)) (err error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("slot: clearing the spool %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("slot: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	total := r.Manifest.Total()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil {
+		if free := int64(st.Bavail) * int64(st.Bsize); free < total+spoolMargin {
+			return fmt.Errorf("slot: %s has %d MiB free; this bundle's %d MiB need %d MiB there first", dir, free>>20, total>>20, (total+spoolMargin)>>20)
+		}
+	}
+	done := int64(0)
+	for {
+		f, fr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return fmt.Errorf("slot: %w", err)
+		}
+		n, err := writeFile(dst, fr)
+		done += n
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	return syncFS(dir)
+}
+
 // syncFS flushes the whole file system holding dir (syncfs(2)).
 func syncFS(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
