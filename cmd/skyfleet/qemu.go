@@ -144,7 +144,10 @@ const maxBoots = 50
 // reports whether the guest restarted rather than powered off, and whether it
 // asked for tryboot: the kernel's last words are "reboot: Restarting system"
 // (with "with command '0 tryboot'" for RESTART2 and that argument) or
-// "reboot: Power down".
+// "reboot: Power down". A kernel panic ("Kernel panic - not syncing", then
+// "Rebooting in N seconds" from the command line's panic=N) resets the board
+// without a reboot command: the firmware has no tryboot request then, so the
+// next boot is a normal one, in the default slot.
 func guestRestart(logPath string, from int64) (restart, tryboot bool) {
 	f, err := os.Open(logPath)
 	if err != nil {
@@ -156,7 +159,12 @@ func guestRestart(logPath string, from int64) (restart, tryboot bool) {
 	}
 	b, _ := io.ReadAll(io.LimitReader(f, 64<<20))
 	i := bytes.LastIndex(b, []byte("reboot: Restarting system"))
-	if i < 0 || bytes.LastIndex(b, []byte("reboot: Power down")) > i {
+	off := bytes.LastIndex(b, []byte("reboot: Power down"))
+	if p := bytes.LastIndex(b, []byte("Kernel panic - not syncing")); p > i && p > off &&
+		bytes.Contains(b[p:], []byte("Rebooting in ")) {
+		return true, false
+	}
+	if i < 0 || off > i {
 		return false, false
 	}
 	line := b[i:]

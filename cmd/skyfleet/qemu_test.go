@@ -242,6 +242,11 @@ func TestGuestRestart(t *testing.T) {
 		{"skyfleet: ready\r\n", false, false}, // QEMU ended without the guest saying why
 		// An earlier boot's restart before this boot's power-off counts as a power-off.
 		{"reboot: Restarting system with command '0 tryboot'\r\n...\r\nreboot: Power down\r\n", false, false},
+		// A panic resets the board after panic=10 seconds: a normal boot next.
+		{"[    3.4] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\r\n[    3.4] Rebooting in 10 seconds..\r\n", true, false},
+		{"[    3.4] VFS: Unable to mount root fs\r\n[    3.4] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n[    3.4] Rebooting in 10 seconds..\r\n", true, false},
+		// A panic that does not reboot (no panic=) hangs: QEMU ended otherwise.
+		{"[    3.4] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\r\n", false, false},
 	} {
 		old := "boot 1: reboot: Restarting system with command '0 tryboot'\r\n"
 		os.WriteFile(log, []byte(old+tc.tail), 0o644)
