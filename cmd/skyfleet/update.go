@@ -379,6 +379,9 @@ func updatePush(args []string) error {
 			fmt.Fprintf(stdout, "%s: committed: version %s runs from slot %s (slot %s keeps %s)\n", c.host, st.Version, st.Update.Running, other, st.Update.OtherVersion)
 			return nil
 		case "rolled back", "refused":
+			if l.Result == "rolled back" && st.Update.Running == l.Slot {
+				continue // the failed trial itself, about to reboot into the old slot
+			}
 			return fmt.Errorf("%s %s version %s: %s; it runs %s from slot %s", c.host, l.Result, l.Version, l.Reason, st.Version, st.Update.Running)
 		}
 	}

@@ -141,7 +141,7 @@ func runInit() {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	ready := sup.WaitReady(ctx)
+	ready := injectFault(sup.WaitReady(ctx))
 	if ready != nil {
 		st.degrade("services", ready)
 	}

@@ -33,6 +33,7 @@ func newUpdater(st *nodeState, cfg fleetconf.Config, bootDir, dataDir string, pw
 		Running:   st.Slot,
 		StateFile: filepath.Join(dataDir, "update.json"),
 		SpoolDir:  filepath.Join(dataDir, "update-spool"),
+		Logf:      func(format string, args ...any) { logf("update: "+format, args...) },
 		Policy: func() bundle.Policy {
 			return bundle.Policy{Keys: keys, Board: st.Board, Running: version}
 		},
@@ -129,7 +130,7 @@ func serveUpdateReboot(u *update.Updater) http.HandlerFunc {
 
 // isRefusal reports whether err is the bundle's fault (a client error).
 func isRefusal(err error) bool {
-	for _, e := range []error{bundle.ErrFormat, bundle.ErrSignature, bundle.ErrKey, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrDigest, bundle.ErrTruncated} {
+	for _, e := range []error{bundle.ErrFormat, bundle.ErrSignature, bundle.ErrKey, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrDigest, bundle.ErrTruncated, bundle.ErrBase} {
 		if errors.Is(err, e) {
 			return true
 		}

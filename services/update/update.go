@@ -70,6 +70,10 @@ type Updater struct {
 	// writes and read-only again (false) after them; nil when it is always
 	// writable (a test's directory).
 	Remount func(writable bool) error
+	// Logf, if set, gets a line at each stage of an update (spooled,
+	// writing the slot, named for the trial, committing), so that a serial
+	// log shows where a power cut struck.
+	Logf func(format string, args ...any)
 
 	// busy makes Apply and AfterBoot one at a time; Status does not take it
 	// (it reads files that are only ever replaced whole), so /status answers
@@ -142,6 +146,7 @@ func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) (*bundle.
 		return nil, err
 	}
 	defer os.RemoveAll(u.SpoolDir)
+	u.logf("version %s verified and spooled (%d files, %d bytes); writing slot %s", m.Version, len(m.Files), m.Total(), other)
 	// Writable only now that every file is verified and on /perm.
 	done, err := u.writable()
 	if err != nil {
@@ -161,6 +166,7 @@ func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) (*bundle.
 	if err := u.record(Outcome{Result: ResultTrial, Version: m.Version, Slot: other}); err != nil {
 		return nil, err
 	}
+	u.logf("slot %s written and named for one trial boot", other)
 	return m, nil
 }
 
@@ -193,12 +199,14 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 		if last != nil {
 			v = last.Version
 		}
+		u.logf("trial boot of slot %s (version %s): checking its health", u.Running, v)
 		if err := health(ctx); err != nil {
 			reason := "health check failed: " + err.Error()
 			u.record(Outcome{Result: ResultRolledBack, Version: v, Slot: u.Running, Reason: reason})
 			// A normal boot runs the default slot: the old one.
 			return u.Status(), errors.Join(errors.New("update: "+reason), u.Reboot(false))
 		}
+		u.logf("committing slot %s", u.Running)
 		if err := u.commit(u.Running); err != nil {
 			return u.Status(), err
 		}
@@ -272,6 +280,12 @@ func (u *Updater) record(o Outcome) error {
 		return fmt.Errorf("update: recording the outcome: %w", err)
 	}
 	return nil
+}
+
+func (u *Updater) logf(format string, args ...any) {
+	if u.Logf != nil {
+		u.Logf(format, args...)
+	}
 }
 
 // writable makes the boot partition writable and returns what makes it

@@ -1,0 +1,6 @@
+//go:build fault_health
+
+package main
+
+// A test build: see testFault.
+func init() { testFault = "health" }
