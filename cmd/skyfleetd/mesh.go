@@ -84,6 +84,7 @@ func describeNode() control.Report {
 			State    string `json:"state"`
 			Restarts int    `json:"restarts"`
 		} `json:"services"`
+		Update *control.UpdateState `json:"update"`
 	}
 	r := control.Report{Board: "unknown", Version: version}
 	resp, err := unixClient.Get("http://init/status")
@@ -96,7 +97,7 @@ func describeNode() control.Report {
 		return r
 	}
 	r.Board, r.Version, r.Slot, r.UptimeSeconds = st.Board, st.Version, st.Slot, st.UptimeS
-	r.Name = st.Hostname
+	r.Name, r.Update = st.Hostname, st.Update
 	for _, s := range st.Services {
 		r.Services = append(r.Services, control.ServiceState{Name: s.Name, State: s.State, Restarts: s.Restarts})
 	}

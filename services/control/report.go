@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
@@ -30,6 +31,33 @@ type Report struct {
 	UptimeSeconds float64        `json:"uptime_s"`
 	Links         []Link         `json:"links"`
 	Services      []ServiceState `json:"services"`
+	// Update is the node's A/B update state (its /status "update"); nil on a
+	// node without a boot partition.
+	Update *UpdateState `json:"update,omitempty"`
+}
+
+// UpdateState is a node's update state in a Report: what the master shows and
+// a rollout waits on (services/update.Status, less what the master needs not).
+type UpdateState struct {
+	// OtherVersion is the version in the slot that does not run.
+	OtherVersion string `json:"other_slot_version"`
+	// Trial is the slot named for a trial boot, "" when none.
+	Trial string `json:"trial_slot,omitempty"`
+	// Applying is true while a bundle streams in.
+	Applying bool `json:"applying,omitempty"`
+	// Last is the last update's outcome, nil when there was none.
+	Last *UpdateOutcome `json:"last_update,omitempty"`
+}
+
+// UpdateOutcome is one update's end: Result is "trial", "committed", "rolled
+// back" or "refused", with the bundle's version, the slot it went to and, for a
+// rollback or a refusal, why (at most 1 KiB).
+type UpdateOutcome struct {
+	Result  string    `json:"result"`
+	Version string    `json:"version,omitempty"`
+	Slot    string    `json:"slot,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // Link is one mesh neighbour in a Report, with its link metrics.

@@ -133,14 +133,18 @@ type Node struct {
 	UptimeSeconds float64                `json:"uptime_s"` // as of the last report
 	LinksUp       int                    `json:"links_up"`
 	Services      []control.ServiceState `json:"services"`
-	Seq           uint64                 `json:"seq"`
+	// Update is the node's A/B update state as of its last report; nil
+	// when it has none (no boot partition, or an older node).
+	Update *control.UpdateState `json:"update,omitempty"`
+	Seq    uint64               `json:"seq"`
 	// DuplicateName is set when another node reports the same (non-empty)
 	// name, judged when read, not stored.
 	DuplicateName bool `json:"duplicate_name"`
 }
 
 // Event is one state change in a node's history: registered, online, offline,
-// version, slot, service, board, name.
+// version, slot, service, board, name, update (a new outcome: trial,
+// committed, rolled back or refused, with the reason).
 type Event struct {
 	Time   time.Time `json:"time"`
 	Event  string    `json:"event"`
@@ -432,6 +436,7 @@ func nodeFrom(s *control.Signed, now time.Time) Node {
 		LastSeen:      now,
 		UptimeSeconds: s.Report.UptimeSeconds,
 		Services:      s.Report.Services,
+		Update:        s.Report.Update,
 		Seq:           s.Seq,
 	}
 	if a, err := identity.AddressFromPublicKey(s.Node[:]); err == nil {
@@ -446,6 +451,13 @@ func nodeFrom(s *control.Signed, now time.Time) Node {
 		n.Services = []control.ServiceState{}
 	}
 	return n
+}
+
+func lastUpdate(u *control.UpdateState) *control.UpdateOutcome {
+	if u == nil {
+		return nil
+	}
+	return u.Last
 }
 
 // changes lists the history events between a node's stored record and a new one.
@@ -464,6 +476,13 @@ func changes(old, cur *record, now time.Time, offlineAfter time.Duration) []Even
 	diff("version", old.Node.Version, cur.Node.Version)
 	diff("slot", old.Node.Slot, cur.Node.Slot)
 	diff("board", old.Node.Board, cur.Node.Board)
+	if l := lastUpdate(cur.Node.Update); l != nil && (lastUpdate(old.Node.Update) == nil || *l != *lastUpdate(old.Node.Update)) {
+		d := fmt.Sprintf("%s %s in slot %s", l.Result, l.Version, l.Slot)
+		if l.Reason != "" {
+			d += ": " + l.Reason
+		}
+		ev = append(ev, Event{now, "update", d})
+	}
 	diff("name", old.Node.Name, cur.Node.Name)
 	was := map[string]string{}
 	for _, s := range old.Node.Services {

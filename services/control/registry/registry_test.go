@@ -396,3 +396,44 @@ func TestNodesCappedAndForgotten(t *testing.T) {
 	}
 	reg2.Close()
 }
+
+// A node's update outcomes reach the master: each new one is a history event
+// with its reason, and the node record carries the update state.
+func TestUpdateOutcomesInHistory(t *testing.T) {
+	reg, _ := open(t)
+	k, _ := secp256k1.GeneratePrivateKey()
+	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	rep := control.Report{Name: "kit-2", Board: "rpi3b", Version: "1.0", Slot: "a", UptimeSeconds: 5}
+	if _, err := reg.Record(signed(t, k, 1, rep), t0); err != nil {
+		t.Fatal(err)
+	}
+	trial := &control.UpdateOutcome{Result: "trial", Version: "1.1", Slot: "b", At: t0}
+	rolled := &control.UpdateOutcome{Result: "rolled back", Version: "1.1", Slot: "b", Reason: "health check failed: mesh not ready", At: t0.Add(time.Minute)}
+	for i, u := range []*control.UpdateState{
+		{OtherVersion: "1.1", Trial: "b", Last: trial},
+		{OtherVersion: "1.1", Trial: "b", Last: trial}, // unchanged: no event
+		{OtherVersion: "1.1", Last: rolled},
+	} {
+		rep.Update, rep.UptimeSeconds = u, float64(10+i)
+		if _, err := reg.Record(signed(t, k, uint64(2+i), rep), t0.Add(time.Duration(i+1)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := reg.Lookup("kit-2", t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events(d) {
+		if strings.HasPrefix(e, "update: ") {
+			got = append(got, e)
+		}
+	}
+	want := []string{"update: trial 1.1 in slot b", "update: rolled back 1.1 in slot b: health check failed: mesh not ready"}
+	if !slices.Equal(got, want) {
+		t.Errorf("update events %q, want %q", got, want)
+	}
+	if d.Node.Update == nil || d.Node.Update.Last == nil || d.Node.Update.Last.Result != "rolled back" || d.Node.Update.OtherVersion != "1.1" {
+		t.Errorf("node's update state %+v", d.Node.Update)
+	}
+}
