@@ -71,6 +71,15 @@ func runInit() {
 	if err != nil {
 		st.degrade("disk", err)
 	} else {
+		// A power cut while an update had /boot writable: repair before mounting.
+		rep, err := checkBoot(disk.Boot)
+		if rep != "" {
+			logf("boot partition was not cleanly unmounted: %s", rep)
+			st.BootRepair = rep
+		}
+		if err != nil {
+			st.degrade("boot check", err)
+		}
 		if err := mounts.MountBoot(disk.Boot, "/boot"); err != nil {
 			st.degrade("boot", err)
 		} else {

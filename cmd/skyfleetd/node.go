@@ -29,7 +29,10 @@ type nodeState struct {
 	// Degraded lists what failed at boot that the node runs without, e.g. "perm: ...".
 	Degraded []string  `json:"degraded"`
 	Perm     permState `json:"perm"`
-	watchdog func() watchdog.Status
+	// BootRepair is what this boot repaired on the boot partition, which a
+	// power cut during an update had left dirty ("" when it was clean).
+	BootRepair string `json:"boot_repair,omitempty"`
+	watchdog   func() watchdog.Status
 	// clock asks the mesh service for its wall clock (meshClock); set before
 	// the socket is served.
 	clock func() json.RawMessage
