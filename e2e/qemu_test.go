@@ -136,8 +136,16 @@ func (v *vm) start() {
 	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
 		v.t.Fatal(err)
 	}
-	v.cmd.Stdout, v.cmd.Stderr = io.Discard, io.Discard // the serial log has it all
-	if err := v.cmd.Start(); err != nil {
+	// The serial log has the guest's side; the harness's own messages (QEMU
+	// missing, a bad image) go to a file beside it.
+	harness, err := os.Create(strings.TrimSuffix(v.serial, ".serial.log") + ".harness.log")
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	v.cmd.Stdout, v.cmd.Stderr = harness, harness
+	err = v.cmd.Start()
+	harness.Close()
+	if err != nil {
 		v.t.Fatal(err)
 	}
 	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(v.cmd, v.done)
@@ -163,7 +171,7 @@ func (v *vm) waitUntil(what string, ok func(status) bool) status {
 		select {
 		case err := <-v.done:
 			v.done <- err
-			v.t.Fatalf("QEMU exited while waiting for %s (%v); serial log:\n%s", what, err, v.tail())
+			v.t.Fatalf("QEMU exited while waiting for %s (%v); skyfleet qemu said:\n%s\nserial log:\n%s", what, err, v.harnessLog(), v.tail())
 		default:
 		}
 		// A boot that hangs (SD stall, a silent console) is power-cycled by
@@ -212,6 +220,12 @@ func (v *vm) kill() {
 		v.done <- err
 	case <-time.After(30 * time.Second):
 	}
+}
+
+// harnessLog is what skyfleet qemu itself printed.
+func (v *vm) harnessLog() string {
+	b, _ := os.ReadFile(strings.TrimSuffix(v.serial, ".serial.log") + ".harness.log")
+	return string(b)
 }
 
 func (v *vm) log() string {

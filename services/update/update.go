@@ -203,6 +203,7 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 		if err := health(ctx); err != nil {
 			reason := "health check failed: " + err.Error()
 			u.record(Outcome{Result: ResultRolledBack, Version: v, Slot: u.Running, Reason: reason})
+			u.logf("rolled back %s in slot %s: %s; rebooting into slot %s", v, u.Running, reason, def)
 			// A normal boot runs the default slot: the old one.
 			return u.Status(), errors.Join(errors.New("update: "+reason), u.Reboot(false))
 		}

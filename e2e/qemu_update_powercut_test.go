@@ -1,0 +1,191 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skyfleet/skyfleet/images"
+	"github.com/skyfleet/skyfleet/services/identity"
+)
+
+// updateCutsDefault is the number of power cuts during updates in CI; `make
+// soak` sets SKYFLEET_UPDATE_CUTS=30. Each costs a push of an 8.8 MiB delta
+// over QEMU's USB network and one or two boots.
+const updateCutsDefault = 3
+
+// updateCutPhases are the stages a cut strikes in turn: the serial-log line
+// (services/update's Logf through PID 1) after which the cut comes, and the
+// longest random delay after it.
+var updateCutPhases = []struct {
+	name, marker string
+	maxDelay     time.Duration
+}{
+	// The slot is copied from the spool on /perm into <slot>.new on the
+	// writable boot partition, synced, swapped in, and named in [tryboot].
+	{"write", "; writing slot ", 6 * time.Second},
+	// config.txt names the trial; the status service answers, then PID 1
+	// reboots with tryboot and the trial boot begins.
+	{"switch", " named for one trial boot", 4 * time.Second},
+	// The trial boot's services are up: it commits (config.txt rewritten on a
+	// boot partition made writable for it), or is cut before or during that.
+	{"commit", "checking its health", 2 * time.Second},
+}
+
+// TestQEMUUpdatePowerCuts (issue 11, acceptance 4): updates are pushed to a node
+// and its power is cut at a random instant during the write of the slot, the
+// switch to the trial, or the commit, in turn. After each cut the node boots as
+// the firmware would after power returns (no tryboot flag) and must run a
+// working slot, the old version or the new, with no trial left pending; and
+// fsck.vfat -n must find the boot partition clean. Every cut's phase and instant
+// is logged.
+//
+// SKYFLEET_UPDATE_CUTS sets the number of cuts (default 3; `make soak`: 30);
+// SKYFLEET_UPDATE_CUTS_SEED the random seed of the instants.
+func TestQEMUUpdatePowerCuts(t *testing.T) {
+	cuts := updateCutsDefault
+	if s := os.Getenv("SKYFLEET_UPDATE_CUTS"); s != "" {
+		k, err := strconv.Atoi(s)
+		if err != nil || k < 0 {
+			t.Fatalf("SKYFLEET_UPDATE_CUTS=%q: want a number of cuts", s)
+		}
+		cuts = k
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SKYFLEET_UPDATE_CUTS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SKYFLEET_UPDATE_CUTS_SEED=%q: want a number", s)
+		}
+		seed = v
+	}
+	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	t.Logf("%d cuts, seed %d (SKYFLEET_UPDATE_CUTS_SEED to repeat)", cuts, seed)
+
+	dir := t.TempDir()
+	keys := map[string]*identity.Key{}
+	for _, name := range []string{"release", "master"} {
+		f := filepath.Join(dir, name+".key")
+		if out, err := exec.Command(skyfleet, "keygen", "-o", f).CombinedOutput(); err != nil {
+			t.Fatalf("keygen: %v\n%s", err, out)
+		}
+		k, err := identity.LoadKeyFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[name] = k
+	}
+	img := filepath.Join(dir, "node.img")
+	buildImage(t, img, "[node]\nname = \"cut-kit\"\n\n[network]\nlan_discovery = false\n\n"+
+		"[master]\npublic_key = \""+keys["master"].PublicKeyHex()+"\"\n\n"+
+		"[release]\nkeys = [\""+keys["release"].PublicKeyHex()+"\"]\n")
+	rel := filepath.Join(dir, "release.key")
+	// One release per cut, each a delta against the same kernel: whichever
+	// slot runs, it holds that kernel, so each applies.
+	full := buildBundle(t, dir, rel, "9.9.8", "", "")
+	versions := make([]string, cuts)
+	sfus := make([]string, cuts)
+	for i := range versions {
+		versions[i] = fmt.Sprintf("10.0.%d", i+1)
+		sfus[i] = buildBundle(t, dir, rel, versions[i], "", full)
+	}
+
+	v := bootFor(t, img, "cut00", "20m")
+	cur := v.waitStatus().Version
+	var summary []string
+	for i := range cuts {
+		ph := updateCutPhases[i%len(updateCutPhases)]
+		from := int64(len(v.log()))
+		push := exec.Command(skyfleet, "update", "push", "--node", "127.0.0.1:"+fmt.Sprint(v.port), "--key", filepath.Join(dir, "master.key"), "--wait", "0", sfus[i])
+		if err := push.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pushStart := time.Now()
+		at := v.waitLog(from, ph.marker, 12*time.Minute)
+		delay := time.Duration(rng.Int64N(int64(ph.maxDelay)))
+		time.Sleep(time.Until(at.Add(delay)))
+		v.kill()
+		push.Process.Kill()
+		push.Wait()
+		tail := lastLogLine(v.log())
+		line := fmt.Sprintf("cut %2d (%s, %s): %.2f s after %q (%.0f s after the push began); the serial log's last line: %q",
+			i+1, ph.name, versions[i], delay.Seconds(), strings.TrimSpace(ph.marker), time.Since(pushStart).Seconds(), tail)
+		t.Log(line)
+
+		// Power returns: a normal boot, as the firmware makes after a cut.
+		v = bootFor(t, img, fmt.Sprintf("cut%02d", i+1), "20m")
+		s := v.waitUntil("the node to settle after the cut", func(s status) bool { return s.BootMS > 0 })
+		var st updateStatus
+		v.get("/status", &st)
+		ok := (st.Version == cur && st.Slot == s.Slot) || st.Version == versions[i]
+		if st.Update == nil || !ok || st.Update.Trial != "" || st.Update.Running != st.Update.Default {
+			t.Fatalf("after cut %d: version %s in slot %s (was %s; pushed %s), update %+v; serial log:\n%s", i+1, st.Version, st.Slot, cur, versions[i], st.Update, v.tail())
+		}
+		result := "kept " + st.Version
+		if st.Version != cur {
+			result = "took " + st.Version
+		}
+		if l := st.Update.Last; l != nil {
+			result += fmt.Sprintf(" (last update: %s %s)", l.Result, l.Version)
+		}
+		fsck := fsckBoot(t, img)
+		summary = append(summary, fmt.Sprintf("%s -> slot %s, %s; fsck.vfat -n: %s", line, st.Slot, result, fsck))
+		cur = st.Version
+	}
+	v.poweroff()
+	t.Logf("%d power cuts during updates:\n%s", cuts, strings.Join(summary, "\n"))
+}
+
+// waitLog waits until the serial log holds want after offset from, and returns
+// when it first saw it (polled every 50 ms).
+func (v *vm) waitLog(from int64, want string, timeout time.Duration) time.Time {
+	v.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if l := v.log(); int64(len(l)) > from && strings.Contains(l[from:], want) {
+			return time.Now()
+		}
+		select {
+		case err := <-v.done:
+			v.done <- err
+			v.t.Fatalf("QEMU exited while waiting for %q in the serial log (%v):\n%s", want, err, v.tail())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	v.t.Fatalf("no %q in the serial log within %s:\n%s", want, timeout, v.tail())
+	return time.Time{}
+}
+
+func lastLogLine(s string) string {
+	s = strings.TrimRight(s, "\r\n")
+	s = s[strings.LastIndexByte(s, '\n')+1:]
+	if len(s) > 160 {
+		s = s[:160]
+	}
+	return strings.TrimSpace(s)
+}
+
+// fsckBoot runs fsck.vfat -n on the card's boot partition (the node has it
+// mounted read-only) and fails the test unless it is clean; it returns
+// fsck's summary line.
+func fsckBoot(t *testing.T, img string) string {
+	t.Helper()
+	p1 := filepath.Join(t.TempDir(), "boot.fat")
+	if err := images.ExtractPartition(img, 1, p1); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(p1)
+	out, err := exec.Command("fsck.vfat", "-n", p1).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fsck.vfat -n on the boot partition: %v\n%s", err, out)
+	}
+	return lastLogLine(string(out))
+}
