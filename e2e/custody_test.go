@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -372,23 +370,8 @@ func (n *custodyNode) heldBundles() map[string]bool { return heldVia(n.call, 20*
 // SKYFLEET_CUSTODY_KILLS sets the number of kills (default 20; `make soak`: 200);
 // SKYFLEET_CUSTODY_SEED the random seed (logged, for re-running a sequence).
 func TestCustodySurvivesKills(t *testing.T) {
-	kills := custodyKillsDefault
-	if s := os.Getenv("SKYFLEET_CUSTODY_KILLS"); s != "" {
-		k, err := strconv.Atoi(s)
-		if err != nil || k < 0 {
-			t.Fatalf("SKYFLEET_CUSTODY_KILLS=%q: want a number of kills", s)
-		}
-		kills = k
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SKYFLEET_CUSTODY_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("SKYFLEET_CUSTODY_SEED=%q: want a number", s)
-		}
-		seed = v
-	}
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	kills := soakCount(t, "SKYFLEET_CUSTODY_KILLS", custodyKillsDefault)
+	rng, seed := soakRand(t, "SKYFLEET_CUSTODY_SEED")
 	t.Logf("%d kills, seed %d (SKYFLEET_CUSTODY_SEED to repeat the kill sequence)", kills, seed)
 
 	a, b, c := newCustodyNode(t, "A"), newCustodyNode(t, "B"), newCustodyNode(t, "C")

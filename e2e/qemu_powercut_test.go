@@ -5,13 +5,11 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -257,23 +255,8 @@ func (f *pcFlow) locate(outbox []msg.OutboxEntry, nodes ...*pcNode) {
 // SKYFLEET_QEMU_CUTS sets the number of cuts (default 2; `make soak`: 10);
 // SKYFLEET_QEMU_CUTS_SEED the random seed of the cut moments.
 func TestQEMUPowerCutsWhileMessagesFlow(t *testing.T) {
-	cuts := qemuCutsDefault
-	if s := os.Getenv("SKYFLEET_QEMU_CUTS"); s != "" {
-		k, err := strconv.Atoi(s)
-		if err != nil || k < 0 {
-			t.Fatalf("SKYFLEET_QEMU_CUTS=%q: want a number of cuts", s)
-		}
-		cuts = k
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SKYFLEET_QEMU_CUTS_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("SKYFLEET_QEMU_CUTS_SEED=%q: want a number", s)
-		}
-		seed = v
-	}
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	cuts := soakCount(t, "SKYFLEET_QEMU_CUTS", qemuCutsDefault)
+	rng, seed := soakRand(t, "SKYFLEET_QEMU_CUTS_SEED")
 	t.Logf("%d power cuts, seed %d (SKYFLEET_QEMU_CUTS_SEED to repeat the cut moments)", cuts, seed)
 	testStart := time.Now()
 

@@ -4,17 +4,14 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/skyfleet/skyfleet/images"
-	"github.com/skyfleet/skyfleet/services/identity"
 )
 
 // updateCutsDefault is the number of power cuts during updates in CI; `make
@@ -51,43 +48,11 @@ var updateCutPhases = []struct {
 // SKYFLEET_UPDATE_CUTS sets the number of cuts (default 3; `make soak`: 30);
 // SKYFLEET_UPDATE_CUTS_SEED the random seed of the instants.
 func TestQEMUUpdatePowerCuts(t *testing.T) {
-	cuts := updateCutsDefault
-	if s := os.Getenv("SKYFLEET_UPDATE_CUTS"); s != "" {
-		k, err := strconv.Atoi(s)
-		if err != nil || k < 0 {
-			t.Fatalf("SKYFLEET_UPDATE_CUTS=%q: want a number of cuts", s)
-		}
-		cuts = k
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SKYFLEET_UPDATE_CUTS_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("SKYFLEET_UPDATE_CUTS_SEED=%q: want a number", s)
-		}
-		seed = v
-	}
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	cuts := soakCount(t, "SKYFLEET_UPDATE_CUTS", updateCutsDefault)
+	rng, seed := soakRand(t, "SKYFLEET_UPDATE_CUTS_SEED")
 	t.Logf("%d cuts, seed %d (SKYFLEET_UPDATE_CUTS_SEED to repeat)", cuts, seed)
 
-	dir := t.TempDir()
-	keys := map[string]*identity.Key{}
-	for _, name := range []string{"release", "master"} {
-		f := filepath.Join(dir, name+".key")
-		if out, err := exec.Command(skyfleet, "keygen", "-o", f).CombinedOutput(); err != nil {
-			t.Fatalf("keygen: %v\n%s", err, out)
-		}
-		k, err := identity.LoadKeyFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[name] = k
-	}
-	img := filepath.Join(dir, "node.img")
-	buildImage(t, img, "[node]\nname = \"cut-kit\"\n\n[network]\nlan_discovery = false\n\n"+
-		"[master]\npublic_key = \""+keys["master"].PublicKeyHex()+"\"\n\n"+
-		"[release]\nkeys = [\""+keys["release"].PublicKeyHex()+"\"]\n")
-	rel := filepath.Join(dir, "release.key")
+	dir, img, rel := updatableImage(t, "cut-kit")
 	// One release per cut, each a delta against the same kernel: whichever
 	// slot runs, it holds that kernel, so each applies.
 	full := buildBundle(t, dir, rel, "9.9.8", "", "")

@@ -52,24 +52,7 @@ type updateStatus struct {
 // longest time /status did not answer while the update ran). CI tries the
 // failed health check only; SKYFLEET_QEMU_UPDATE=1 (make soak) all three.
 func TestQEMUUpdate(t *testing.T) {
-	dir := t.TempDir()
-	keys := map[string]*identity.Key{}
-	for _, name := range []string{"release", "master"} {
-		f := filepath.Join(dir, name+".key")
-		if out, err := exec.Command(skyfleet, "keygen", "-o", f).CombinedOutput(); err != nil {
-			t.Fatalf("keygen: %v\n%s", err, out)
-		}
-		k, err := identity.LoadKeyFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[name] = k
-	}
-	img := filepath.Join(dir, "node.img")
-	buildImage(t, img, "[node]\nname = \"update-kit\"\n\n[network]\nlan_discovery = false\n\n"+
-		"[master]\npublic_key = \""+keys["master"].PublicKeyHex()+"\"\n\n"+
-		"[release]\nkeys = [\""+keys["release"].PublicKeyHex()+"\"]\n")
-	rel := filepath.Join(dir, "release.key")
+	dir, img, rel := updatableImage(t, "update-kit")
 	// The full bundle is the base the deltas leave their unchanged files to
 	// (the kernel, DTBs and overlays the image has too); it is not pushed.
 	full := buildBundle(t, dir, rel, "9.9.8", "", "")
@@ -158,6 +141,32 @@ func TestQEMUUpdate(t *testing.T) {
 		}
 	}
 	v.poweroff()
+}
+
+// updatableImage makes a release key and a master key in a new directory and
+// builds a card image named name whose fleet.toml accepts that release key; it
+// returns the directory (release.key, master.key, node.img), the image and
+// the release key file.
+func updatableImage(t *testing.T, name string) (dir, img, rel string) {
+	t.Helper()
+	dir = t.TempDir()
+	keys := map[string]*identity.Key{}
+	for _, k := range []string{"release", "master"} {
+		f := filepath.Join(dir, k+".key")
+		if out, err := exec.Command(skyfleet, "keygen", "-o", f).CombinedOutput(); err != nil {
+			t.Fatalf("keygen: %v\n%s", err, out)
+		}
+		key, err := identity.LoadKeyFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[k] = key
+	}
+	img = filepath.Join(dir, "node.img")
+	buildImage(t, img, "[node]\nname = \""+name+"\"\n\n[network]\nlan_discovery = false\n\n"+
+		"[master]\npublic_key = \""+keys["master"].PublicKeyHex()+"\"\n\n"+
+		"[release]\nkeys = [\""+keys["release"].PublicKeyHex()+"\"]\n")
+	return dir, img, filepath.Join(dir, "release.key")
 }
 
 // buildBundle builds release version of skyfleetd's slot for rpi3b, signed by

@@ -93,36 +93,8 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 			os.RemoveAll(stage)
 		}
 	}()
-	total, done := r.Manifest.Total(), int64(0)
-	for {
-		f, fr, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		name, skip := installName(f.Name, target)
-		if skip {
-			n, err := io.Copy(io.Discard, fr)
-			done += n
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		dst := filepath.Join(stage, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fmt.Errorf("slot: %w", err)
-		}
-		n, err := writeFile(dst, fr)
-		done += n
-		if err != nil {
-			return err
-		}
-		if progress != nil {
-			progress(done, total)
-		}
+	if err := writeAll(r, stage, 0o755, func(name string) (string, bool) { return installName(name, target) }, progress); err != nil {
+		return err
 	}
 	if err := syncFS(c.Dir); err != nil {
 		return err
@@ -179,20 +151,37 @@ func Spool(dir string, r *bundle.Reader, progress func(done, total int64)) (err 
 			return fmt.Errorf("slot: %s has %d MiB free; this bundle's %d MiB need %d MiB there first", dir, free>>20, total>>20, (total+spoolMargin)>>20)
 		}
 	}
-	done := int64(0)
+	if err := writeAll(r, dir, 0o700, func(name string) (string, bool) { return name, false }, progress); err != nil {
+		return err
+	}
+	return syncFS(dir)
+}
+
+// writeAll writes every file of r under dir, by the name rename gives it (or
+// reads it through unwritten when rename says skip, so its digest is still
+// checked), creating folders with mode dirMode. progress, if set, gets the
+// file bytes so far and the manifest's total. Install and Spool sync after it.
+func writeAll(r *bundle.Reader, dir string, dirMode os.FileMode, rename func(string) (string, bool), progress func(done, total int64)) error {
+	total, done := r.Manifest.Total(), int64(0)
 	for {
 		f, fr, err := r.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return err
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return fmt.Errorf("slot: %w", err)
+		name, skip := rename(f.Name)
+		var n int64
+		if skip {
+			n, err = io.Copy(io.Discard, fr)
+		} else {
+			dst := filepath.Join(dir, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(dst), dirMode); err != nil {
+				return fmt.Errorf("slot: %w", err)
+			}
+			n, err = writeFile(dst, fr)
 		}
-		n, err := writeFile(dst, fr)
 		done += n
 		if err != nil {
 			return err
@@ -201,7 +190,6 @@ func Spool(dir string, r *bundle.Reader, progress func(done, total int64)) (err 
 			progress(done, total)
 		}
 	}
-	return syncFS(dir)
 }
 
 // syncFS flushes the whole file system holding dir (syncfs(2)).
