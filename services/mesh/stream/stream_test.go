@@ -791,26 +791,34 @@ func BenchmarkStreamClean(b *testing.B) {
 func TestPerHopReliableLateNotLost(t *testing.T) {
 	leakCheck(t)
 	lc := linkCfg{delay: 5 * time.Millisecond, jitter: 3 * time.Millisecond, reorder: 0.2}
-	resent := map[bool]uint64{}
-	for _, hop := range []bool{false, true} {
-		tp := newTestPair(1, lc, Config{PerHopReliable: hop})
-		a, b, err := tp.dial()
-		if err != nil {
-			t.Fatal(err)
+	// Typically 3-17 against 61-91; on a loaded machine (CI runs the QEMU
+	// tests beside the unit tests) the timers fire late and the late-packet
+	// judgement sends more again (45 against 84 seen, once 64 against 81).
+	// Up to three rounds: a PerHopReliable that judged like the default would
+	// fail every one, a loaded machine rarely two in a row.
+	var rounds []string
+	for round := 1; round <= 3; round++ {
+		resent := map[bool]uint64{}
+		for _, hop := range []bool{false, true} {
+			tp := newTestPair(1, lc, Config{PerHopReliable: hop})
+			a, b, err := tp.dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			transfer(t, tp, a, b, 2<<20, false, nil)
+			st := a.Stats()
+			resent[hop] = st.SegmentsRetransmitted
+			t.Logf("round %d, PerHopReliable %v: %d segments sent, %d sent again, %d declared lost (%d spuriously)",
+				round, hop, st.SegmentsSent, st.SegmentsRetransmitted, st.SegmentsLost, st.SegmentsSpurious)
+			closeBoth(t, tp, a, b)
 		}
-		transfer(t, tp, a, b, 2<<20, false, nil)
-		st := a.Stats()
-		resent[hop] = st.SegmentsRetransmitted
-		t.Logf("PerHopReliable %v: %d segments sent, %d sent again, %d declared lost (%d spuriously)",
-			hop, st.SegmentsSent, st.SegmentsRetransmitted, st.SegmentsLost, st.SegmentsSpurious)
-		closeBoth(t, tp, a, b)
+		if resent[false] == 0 {
+			t.Fatal("the default detection sent nothing again on this reordering route: the test shows nothing")
+		}
+		if resent[true]*3 <= resent[false]*2 {
+			return
+		}
+		rounds = append(rounds, fmt.Sprintf("%d against %d", resent[true], resent[false]))
 	}
-	if resent[false] == 0 {
-		t.Fatal("the default detection sent nothing again on this reordering route: the test shows nothing")
-	}
-	// Typically 3-17 against 61-91; on a loaded machine the timers fire late
-	// and the late-packet judgement sends more again (45 against 84 seen).
-	if resent[true]*3 > resent[false]*2 {
-		t.Errorf("PerHopReliable sent %d segments again, the default %d: want under two thirds", resent[true], resent[false])
-	}
+	t.Errorf("segments sent again with PerHopReliable against the default, three rounds: %s; want under two thirds", strings.Join(rounds, ", "))
 }
