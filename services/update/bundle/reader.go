@@ -206,12 +206,13 @@ func (r *Reader) Next() (File, io.Reader, error) {
 		}
 	}
 	if r.next == len(r.Manifest.Files) {
-		var b [1]byte
-		if r.r == nil {
-			// A DirReader: no stream to check the end of.
-		} else if n, _ := io.ReadFull(r.r, b[:]); n != 0 {
-			r.err = fmt.Errorf("%w: data after the last file", ErrFormat)
-			return File{}, nil, r.err
+		// A stream must end here; a DirReader has none.
+		if r.r != nil {
+			var b [1]byte
+			if n, _ := io.ReadFull(r.r, b[:]); n != 0 {
+				r.err = fmt.Errorf("%w: data after the last file", ErrFormat)
+				return File{}, nil, r.err
+			}
 		}
 		r.err = io.EOF
 		return File{}, nil, io.EOF
