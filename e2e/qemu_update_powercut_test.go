@@ -137,7 +137,13 @@ func (v *vm) sdStalledSince(from int64) bool {
 	if int64(len(l)) <= from {
 		return false
 	}
-	for _, line := range strings.Split(strings.ToLower(l[from:]), "\n") {
+	tail := strings.ToLower(l[from:])
+	// A stall during a boot is skyfleet qemu's to handle: it power-cycles the
+	// VM and says so; only what came after that counts.
+	if i := strings.LastIndex(tail, "power-cycling the vm"); i >= 0 {
+		tail = tail[i:]
+	}
+	for _, line := range strings.Split(tail, "\n") {
 		if strings.Contains(line, "sdhost-bcm2835") && (strings.Contains(line, "pio read timeout") ||
 			strings.Contains(line, "pio write timeout") || strings.Contains(line, "timeout waiting for hardware interrupt")) {
 			return true
