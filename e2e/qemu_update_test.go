@@ -151,13 +151,21 @@ func TestQEMUUpdate(t *testing.T) {
 			t.Fatalf("after %s: %+v %+v", f.tag, st, st.Update.Last)
 		}
 	}
+	// Each failure happened as built: the kernel's or PID 1's own words.
 	log = v.log()
-	for _, want := range []string{"fault_health) fails its health check", "Attempted to kill init", "sysrq triggered crash"} {
-		if !strings.Contains(log, want) {
+	for _, f := range faults {
+		if want := faultLine[f.tag]; !strings.Contains(log, want) {
 			t.Errorf("serial log lacks %q", want)
 		}
 	}
 	v.poweroff()
+}
+
+// faultLine is what the serial log shows when each fault build fails.
+var faultLine = map[string]string{
+	"fault_health": "fault_health) fails its health check",
+	"fault_pid1":   "Attempted to kill init",
+	"fault_panic":  "sysrq triggered crash",
 }
 
 // updatableImage makes a release key and a master key in a new directory and
