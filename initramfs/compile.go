@@ -31,7 +31,11 @@ func Compile(root, pkg, goarch, version string) ([]byte, error) {
 }
 
 // Version describes the source tree at root for stamping: `git describe --always
-// --dirty`, or "dev" outside a git checkout.
+// --dirty --tags`, or "dev" outside a git checkout. Without a tag, describe gives
+// the bare abbreviated commit hash, which is all digits one time in about 27
+// (9057919): that would read as release 9057919 to an updater, which would
+// then refuse every real release as a downgrade. A bare hash is therefore
+// given git's own "g" prefix (g9057919), which is never a release version.
 func Version(root string) string {
 	cmd := exec.Command("git", "describe", "--always", "--dirty", "--tags")
 	cmd.Dir = root
@@ -39,7 +43,22 @@ func Version(root string) string {
 	if err != nil || len(bytes.TrimSpace(out)) == 0 {
 		return "dev"
 	}
-	return string(bytes.TrimSpace(out))
+	return stampVersion(string(bytes.TrimSpace(out)))
+}
+
+// stampVersion prefixes a bare commit hash (with or without -dirty) with "g";
+// a tag's description (v1.4.0, v1.4.0-3-gabcdef0) is left as it is.
+func stampVersion(describe string) string {
+	hash := strings.TrimSuffix(describe, "-dirty")
+	if len(hash) < 4 || len(hash) > 40 {
+		return describe
+	}
+	for _, c := range hash {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return describe
+		}
+	}
+	return "g" + describe
 }
 
 // KernelRelease returns the single release directory name under kernelDir/lib/modules

@@ -145,3 +145,21 @@ func TestToolsFileListsCommands(t *testing.T) {
 		t.Errorf("links %v", links)
 	}
 }
+
+// A bare commit hash is never taken for a release version, even when it is
+// all digits; a tag's description is kept.
+func TestStampVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		"9057919":                 "g9057919",
+		"6243269-dirty":           "g6243269-dirty",
+		"96110d8":                 "g96110d8",
+		"v1.4.0":                  "v1.4.0",
+		"v1.4.0-3-g9057919":       "v1.4.0-3-g9057919",
+		"1.4.0-dirty":             "1.4.0-dirty",
+		"v1.4.0-3-g9057919-dirty": "v1.4.0-3-g9057919-dirty",
+	} {
+		if got := stampVersion(in); got != want {
+			t.Errorf("stampVersion(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
