@@ -136,13 +136,14 @@ func (v *vm) start() {
 	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
 		v.t.Fatal(err)
 	}
-	// The serial log has the guest's side; the harness's own messages (QEMU
-	// missing, a bad image) go to a file beside it.
+	// The serial log has the guest's side (skyfleet qemu copies it to stdout
+	// too, so that is dropped); the harness's own messages (QEMU missing, a
+	// bad image), on stderr, go to a file beside it.
 	harness, err := os.Create(strings.TrimSuffix(v.serial, ".serial.log") + ".harness.log")
 	if err != nil {
 		v.t.Fatal(err)
 	}
-	v.cmd.Stdout, v.cmd.Stderr = harness, harness
+	v.cmd.Stdout, v.cmd.Stderr = io.Discard, harness
 	err = v.cmd.Start()
 	harness.Close()
 	if err != nil {
