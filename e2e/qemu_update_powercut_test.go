@@ -152,6 +152,13 @@ func (v *vm) sdStalledSince(from int64) bool {
 	return false
 }
 
+// powerCycledSince reports whether skyfleet qemu cut the power of a hung boot
+// (a stalled card or a silent console) after offset from of the serial log.
+func (v *vm) powerCycledSince(from int64) bool {
+	l := v.log()
+	return int64(len(l)) > from && strings.Contains(l[from:], "power-cycling the VM")
+}
+
 // waitLogOrStall is waitLog that also gives up, reporting stalled, when the
 // emulated SD card stalls first (sdStalledSince).
 func (v *vm) waitLogOrStall(from int64, want string, timeout time.Duration) (time.Time, bool) {
