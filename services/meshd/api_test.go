@@ -212,3 +212,20 @@ func TestFailClosedOpensNoTransport(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// TestLoopback: the SSH server's forward reaches a status API listening on
+// every address through the loopback address of its family.
+func TestLoopback(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:80":     "127.0.0.1:80",
+		":8080":          "127.0.0.1:8080",
+		"[::]:80":        "[::1]:80",
+		"127.0.0.1:8080": "127.0.0.1:8080",
+		"10.1.2.3:80":    "10.1.2.3:80",
+		"no-port":        "",
+	} {
+		if got := loopback(in); got != want {
+			t.Errorf("loopback(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -14,7 +14,9 @@ import (
 
 // startControl runs fleet control on a node whose fleet.toml names a master: the
 // reporting loop to the master's ReportPort and the SSH server on SSHPort that only
-// the master's key may use. Both log through Options.Logf, which is the node's log.
+// the master's key may use (which also leads to this node's status API, where
+// each request still needs the master's signature). Both log through
+// Options.Logf, which is the node's log.
 func (n *Node) startControl(ctx context.Context, master []byte, seq func() uint64) error {
 	var mk topology.Key
 	copy(mk[:], master)
@@ -30,7 +32,7 @@ func (n *Node) startControl(ctx context.Context, master []byte, seq func() uint6
 		<-done
 		<-done
 	}
-	srv := &remote.Server{Master: master, HostKey: n.Key.PrivateKey(), Logf: n.opts.Logf}
+	srv := &remote.Server{Master: master, HostKey: n.Key.PrivateKey(), API: loopback(n.opts.Config.Node.Status), Logf: n.opts.Logf}
 	go func() {
 		defer func() { done <- struct{}{} }()
 		srv.Serve(ln)
@@ -53,6 +55,23 @@ func (n *Node) startControl(ctx context.Context, master []byte, seq func() uint6
 	n.logf("control: reporting to master %s every %v; remote shell on mesh port %d for the master's key only",
 		mesh.Addr{Key: mk, Port: control.ReportPort}, rep.Interval, control.SSHPort)
 	return nil
+}
+
+// loopback is the address at which this machine reaches a server listening on
+// addr (host:port): a wildcard host becomes the loopback address of its
+// family. "" if addr is not host:port.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // describe is the node's report: what Options.Describe knows plus the mesh links.

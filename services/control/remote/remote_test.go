@@ -82,7 +82,7 @@ type fixture struct {
 
 // serve starts a Server for master on a loopback listener; the cleanup checks
 // that Serve returns nil once the listener is closed.
-func serve(t *testing.T, master *secp256k1.PrivateKey, node *secp256k1.PrivateKey) *fixture {
+func serve(t *testing.T, master *secp256k1.PrivateKey, node *secp256k1.PrivateKey, opts ...func(*Server)) *fixture {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -90,6 +90,9 @@ func serve(t *testing.T, master *secp256k1.PrivateKey, node *secp256k1.PrivateKe
 	}
 	f := &fixture{addr: ln.Addr().String(), master: master, node: node, log: &logBuf{}}
 	srv := &Server{Master: master.PubKey().SerializeCompressed(), HostKey: node, Logf: f.log.logf}
+	for _, o := range opts {
+		o(srv)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -507,12 +510,17 @@ func TestPublicKeyRefused(t *testing.T) {
 func TestOnlySessionChannels(t *testing.T) {
 	f := newFixture(t)
 	c := f.client(t)
-	_, _, err := c.ssh.OpenChannel("direct-tcpip", nil)
 	var oce *ssh.OpenChannelError
-	if !errors.As(err, &oce) || oce.Reason != ssh.Prohibited {
-		t.Errorf("opening direct-tcpip: %v, want prohibited", err)
+	// A node without an API to forward to refuses every forward.
+	if _, err := c.DialAPI(); !errors.As(err, &oce) || oce.Reason != ssh.Prohibited {
+		t.Errorf("DialAPI without Server.API: %v, want prohibited", err)
 	}
-	f.log.wait(t, `remote: refused "direct-tcpip" channel from 127.0.0.1:`)
+	f.log.wait(t, "remote: refused forward from 127.0.0.1:", "forwards nothing")
+	_, _, err := c.ssh.OpenChannel("x11", nil)
+	if !errors.As(err, &oce) || oce.Reason != ssh.Prohibited {
+		t.Errorf("opening x11: %v, want prohibited", err)
+	}
+	f.log.wait(t, `remote: refused "x11" channel from 127.0.0.1:`)
 }
 
 func TestHostKeyStable(t *testing.T) {

@@ -36,7 +36,8 @@ const DefaultPath = "/bbin:/bin:/usr/bin:/sbin:/usr/sbin"
 
 // Server is the node's SSH server. Only the master can log in (see the package
 // documentation); it then gets shells, commands and file copies running with
-// the server's own privileges. The fields must not change once serving started.
+// the server's own privileges, and connections to the node's status API. The
+// fields must not change once serving started.
 type Server struct {
 	// Master is the serialized secp256k1 public key (33-byte compressed) of the
 	// only authorised operator.
@@ -55,6 +56,11 @@ type Server struct {
 	Env []string
 	// Dir is the working directory of commands; empty means "/".
 	Dir string
+	// API is the TCP address (host:port) of the node's own status API, the
+	// only place a "direct-tcpip" channel may lead (see APIHost and
+	// Client.DialAPI), so the master can reach the API through its tunnel.
+	// Empty refuses every such channel.
+	API string
 	// Logf receives one line per refusal, login, command, shell and copy.
 	// Nil means log.Printf. It is called from many goroutines at once.
 	Logf func(format string, args ...any)
@@ -161,13 +167,17 @@ func (s *Server) serveConn(c net.Conn, cfg *ssh.ServerConfig, hostKey []byte) {
 	go s.globalRequests(conn, reqs, hostKey)
 
 	var wg sync.WaitGroup
+	var open forwards
 	for nc := range chans {
-		if t := nc.ChannelType(); t != "session" {
+		switch t := nc.ChannelType(); t {
+		case "session":
+			wg.Go(func() { s.session(nc, remote) })
+		case "direct-tcpip":
+			wg.Go(func() { s.forward(nc, remote, &open) })
+		default:
 			s.logf("remote: refused %q channel from %s", t, remote)
-			_ = nc.Reject(ssh.Prohibited, "only session channels are allowed")
-			continue
+			_ = nc.Reject(ssh.Prohibited, "only session and direct-tcpip channels are allowed")
 		}
-		wg.Go(func() { s.session(nc, remote) })
 	}
 	wg.Wait()
 	s.logf("remote: connection from %s closed", remote)
