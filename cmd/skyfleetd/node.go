@@ -114,6 +114,7 @@ func (n *nodeState) handler(live func() (services, network any), logs func(strin
 	})
 	mux.HandleFunc("PUT /update", serveUpdate(n.updater))
 	mux.HandleFunc("POST /update/reboot", serveUpdateReboot(n.updater))
+	mux.HandleFunc("GET /update/held", serveUpdateHeld(n.updater))
 	mux.HandleFunc("POST /reboot", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		go pw.Reboot()

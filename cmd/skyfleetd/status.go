@@ -157,6 +157,8 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 				resp.Body.Close()
 			}
 		})},
+		// How much of a broken transfer the node holds, to resume it.
+		{Pattern: "GET /update/held", Access: apiauth.Control, Handler: proxy},
 		// The page is served from here; the messaging API goes to the mesh
 		// service once this Guard has admitted the request.
 	}, web.Routes(g, meshProxy)...)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/skyfleet/skyfleet/gokrazy/mounts"
@@ -78,16 +79,42 @@ func reasonSuffix(r string) string {
 // 422 with the reason and changes nothing. The reboot into the trial is asked
 // for apart (POST /update/reboot), by the status service once it has passed the
 // answer on: a reboot started here stopped the status service before it had.
+//
+// With ?id=SHA256 (the bundle file's, hex) the transfer can be resumed after a
+// broken link: the node keeps what arrived, GET /update/held?id= says how
+// much, and PUT /update?id=SHA256&offset=N sends the rest (409 with "have"
+// when N is not what the node holds; 400 for a malformed id or offset).
 func serveUpdate(u *update.Updater) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if u == nil {
 			writeError(w, http.StatusServiceUnavailable, "this node cannot apply updates: its boot partition is not mounted")
 			return
 		}
-		m, err := u.Apply(r.Body, nil)
+		var res update.Resume
+		if q := r.URL.Query(); q.Has("id") {
+			res.ID = q.Get("id")
+			if o := q.Get("offset"); o != "" {
+				n, err := strconv.ParseInt(o, 10, 64)
+				if err != nil || n < 0 {
+					writeError(w, http.StatusBadRequest, "offset must be a byte count")
+					return
+				}
+				res.Offset = n
+			}
+		}
+		m, err := u.ApplyResumable(res, r.Body, nil)
+		var oe *update.OffsetError
 		switch {
 		case errors.Is(err, update.ErrBusy):
 			writeError(w, http.StatusConflict, err.Error())
+			return
+		case errors.As(err, &oe):
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "have": oe.Have})
+			return
+		case errors.Is(err, update.ErrID):
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		case isRefusal(err):
 			writeError(w, http.StatusUnprocessableEntity, err.Error())
@@ -103,6 +130,21 @@ func serveUpdate(u *update.Updater) http.HandlerFunc {
 			"result": update.ResultTrial, "version": m.Version, "slot": st.Trial,
 			"message": "installed; rebooting into slot " + st.Trial + " once, to commit it when its services are ready",
 		})
+	}
+}
+
+// serveUpdateHeld is GET /update/held?id=SHA256 on PID 1's socket: how many
+// bytes of that bundle the node holds from a transfer that broke off, as
+// {"id": ..., "have": N}; 0 for any other bundle.
+func serveUpdateHeld(u *update.Updater) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if u == nil {
+			writeError(w, http.StatusServiceUnavailable, "this node cannot apply updates: its boot partition is not mounted")
+			return
+		}
+		id := r.URL.Query().Get("id")
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"id": id, "have": u.Held(id)})
 	}
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -107,5 +109,75 @@ func TestPutUpdate(t *testing.T) {
 	}
 	if n, tr, _ := (slot.Card{Dir: boot}).Active(); n != "a" || tr != "b" {
 		t.Errorf("config.txt: normal %s, trial %s", n, tr)
+	}
+}
+
+// A PUT /update naming its bundle by SHA-256 leaves what arrived for a resume:
+// GET /update/held says how much, a PUT at another offset gets 409 and the
+// count, and one at that offset with the rest is installed.
+func TestPutUpdateResumes(t *testing.T) {
+	p, _ := board.Get("rpi3b")
+	boot := t.TempDir()
+	for name, c := range map[string]string{"config.txt": p.ConfigTXT("a", ""), "a/VERSION": "dev\n", "b/VERSION": "empty\n"} {
+		os.MkdirAll(filepath.Join(boot, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(boot, name), []byte(c), 0o644)
+	}
+	key := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{5}, 32)) // a test vector
+	st := &nodeState{Board: "rpi3b", Slot: "a", Degraded: []string{}, ConfigErrors: []fleetconf.Problem{}}
+	cfg := fleetconf.Defaults(true)
+	cfg.Release.Keys = []string{hex.EncodeToString(key.PubKey().SerializeCompressed())}
+	st.updater = newUpdater(st, cfg, boot, t.TempDir(), nil)
+	st.updater.Reboot = func(bool) error { return nil }
+	st.updater.Remount = func(bool) error { return nil }
+	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
+	defer srv.Close()
+
+	var buf bytes.Buffer
+	files := []bundle.Source{{Name: "vmlinuz", Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(strings.Repeat("kernel ", 4000))), nil
+	}}}
+	for _, name := range []string{"cmdline.a.txt", "cmdline.b.txt"} {
+		files = append(files, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(name)), nil }})
+	}
+	if _, err := bundle.Write(&buf, key, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	sum := sha256.Sum256(b)
+	id := hex.EncodeToString(sum[:])
+	call := func(method, query string, body []byte) (int, map[string]any) {
+		req, _ := http.NewRequest(method, srv.URL+"/update"+query, bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		json.NewDecoder(resp.Body).Decode(&doc)
+		return resp.StatusCode, doc
+	}
+	half := len(b) / 2
+	if code, doc := call("PUT", "?id="+id+"&offset=0", b[:half]); code == http.StatusAccepted {
+		t.Fatalf("half a bundle was taken: %v", doc)
+	}
+	if code, doc := call("GET", "/held?id="+id, nil); code != http.StatusOK || doc["have"] != float64(half) {
+		t.Fatalf("held after half: %d %v, want %d", code, doc, half)
+	}
+	if code, doc := call("GET", "/held?id="+strings.Repeat("0", 64), nil); code != http.StatusOK || doc["have"] != float64(0) {
+		t.Errorf("held of another bundle: %d %v", code, doc)
+	}
+	if code, doc := call("PUT", "?id="+id+"&offset=7", b[7:]); code != http.StatusConflict || doc["have"] != float64(half) {
+		t.Errorf("resume at the wrong offset: %d %v", code, doc)
+	}
+	for _, q := range []string{"?id=xyz", "?id=" + id + "&offset=-1", "?id=" + id + "&offset=a"} {
+		if code, doc := call("PUT", q, b); code != http.StatusBadRequest {
+			t.Errorf("PUT /update%s: %d %v, want 400", q, code, doc)
+		}
+	}
+	if code, doc := call("PUT", fmt.Sprintf("?id=%s&offset=%d", id, half), b[half:]); code != http.StatusAccepted || doc["slot"] != "b" {
+		t.Fatalf("the rest: %d %v", code, doc)
+	}
+	if n, tr, _ := (slot.Card{Dir: boot}).Active(); n != "a" || tr != "b" {
+		t.Errorf("config.txt after the resumed bundle: normal %s, trial %s", n, tr)
 	}
 }

@@ -117,6 +117,16 @@ var ErrBusy = errors.New("update: another update is in progress")
 // ResultRefused with the reason. progress, if set, gets the bytes written so far
 // and the total. It returns the bundle's manifest.
 func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) (*bundle.Manifest, error) {
+	return u.ApplyResumable(Resume{}, r, progress)
+}
+
+// ApplyResumable is Apply for a transfer that may break off and be resumed
+// (see Resume): with res.ID set, r carries the bundle from res.Offset on, and
+// the bytes that arrive are kept on /perm until the bundle is installed or
+// refused. A transfer that ends too early is not recorded as a refusal (a
+// resume may finish it); its error wraps bundle.ErrTruncated or the read
+// error. Further errors: ErrID, *OffsetError (nothing read).
+func (u *Updater) ApplyResumable(res Resume, r io.Reader, progress func(done, total int64)) (m *bundle.Manifest, err error) {
 	if !u.busy.TryLock() {
 		return nil, ErrBusy
 	}
@@ -130,20 +140,36 @@ func (u *Updater) Apply(r io.Reader, progress func(done, total int64)) (*bundle.
 	if err != nil {
 		return nil, fmt.Errorf("update: the running slot is unknown (%v): refusing to write either", err)
 	}
+	resumable := res.ID != ""
+	if resumable {
+		in, finish, perr := u.openPart(res, r)
+		if perr != nil {
+			return nil, perr
+		}
+		defer func() { finish(err) }() // the named result: how Apply ended
+		r = in
+	}
+	// refuse records a refusal, but not a transfer that broke off on the
+	// way when a resume can finish it.
+	refuse := func(o Outcome, err error) error {
+		if !resumable || !broken(err) {
+			o.Result, o.Reason = ResultRefused, err.Error()
+			u.record(o)
+		}
+		return err
+	}
 	pol := u.Policy()
 	// A delta bundle takes its unchanged files from the slot that runs.
 	pol.Base = os.DirFS(filepath.Join(u.Card.Dir, u.Running))
 	br, err := bundle.NewReader(r, pol)
 	if err != nil {
-		u.record(Outcome{Result: ResultRefused, Reason: err.Error()})
-		return nil, err
+		return nil, refuse(Outcome{}, err)
 	}
-	m := br.Manifest
+	m = br.Manifest
 	// The slow part (the network) fills the spool on /perm; the boot
 	// partition stays read-only through it.
 	if err := slot.Spool(u.SpoolDir, br, progress); err != nil {
-		u.record(Outcome{Result: ResultRefused, Version: m.Version, Reason: err.Error()})
-		return nil, err
+		return nil, refuse(Outcome{Version: m.Version}, err)
 	}
 	defer os.RemoveAll(u.SpoolDir)
 	u.logf("version %s verified and spooled (%d files, %d bytes); writing slot %s", m.Version, len(m.Files), m.Total(), other)
@@ -185,8 +211,10 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 	u.busy.Lock()
 	defer u.busy.Unlock()
 	if u.SpoolDir != "" {
-		// A spool a power cut left behind is tens of MiB of /perm.
+		// A spool a power cut left behind is tens of MiB of /perm; the
+		// bytes of a broken transfer stay a while for its resume.
 		os.RemoveAll(u.SpoolDir)
+		u.expirePart(u.now())
 	}
 	def, trial, err := u.Card.Active()
 	if err != nil {
@@ -261,12 +289,15 @@ func (u *Updater) load() *Outcome {
 	return &o
 }
 
-func (u *Updater) record(o Outcome) error {
-	now := time.Now
+func (u *Updater) now() time.Time {
 	if u.Now != nil {
-		now = u.Now
+		return u.Now()
 	}
-	o.At = now().UTC()
+	return time.Now()
+}
+
+func (u *Updater) record(o Outcome) error {
+	o.At = u.now().UTC()
 	if len(o.Reason) > 1024 {
 		o.Reason = o.Reason[:1024]
 	}
