@@ -44,7 +44,7 @@ func init() {
 		"ssh":     {"open a shell on a node through the master", cmdSSH},
 		"exec":    {"run one command on a node: exec NODE -- CMD", cmdExec},
 		"cp":      {"copy a file to or from a node: cp SRC NODE:/path", cmdCp},
-		"update":  {"build and check signed update bundles: update build|verify", cmdUpdate},
+		"update":  {"build, check, push and roll out signed update bundles: update build|verify|push|fleet", cmdUpdate},
 		"version": {"print the version", func([]string) error { fmt.Println(version); return nil }},
 	}
 }

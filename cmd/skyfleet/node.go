@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/control/remote"
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh/forward"
 	"github.com/skyfleet/skyfleet/services/meshd"
@@ -306,10 +308,25 @@ Examples:
 
 // nodeClient calls one node's API with a credential.
 type nodeClient struct {
-	host string // HOST:PORT
+	host string // HOST:PORT, or the node as named to the master with dial
 	cred apiauth.Credential
 	// how says where the credential came from, for a refusal's message.
 	how string
+	// dial, if set, opens each connection to the node's API (through the
+	// master's tunnel: remote.Client.DialAPI) instead of dialing host.
+	dial func() (net.Conn, error)
+}
+
+// httpClient is an HTTP client for the node's API with timeout (0: none), and
+// the host its URLs name.
+func (c *nodeClient) httpClient(timeout time.Duration) (*http.Client, string) {
+	if c.dial == nil {
+		return &http.Client{Timeout: timeout}, c.host
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DialContext:       func(context.Context, string, string) (net.Conn, error) { return c.dial() },
+		DisableKeepAlives: true, // a forward per request: nothing idles on the node
+	}}, remote.APIHost
 }
 
 // newNodeClient picks the node and the credential from the flags: --key (the
@@ -363,8 +380,8 @@ func newNodeClient(node, config, tokenFile, keyFile string) (*nodeClient, error)
 
 // do sends one request (timeout 0: none, for transfers) with the credential.
 func (c *nodeClient) do(method, path string, body io.Reader, timeout time.Duration) (*http.Response, error) {
-	hc := &http.Client{Timeout: timeout}
-	req, err := http.NewRequest(method, "http://"+c.host+path, body)
+	hc, urlHost := c.httpClient(timeout)
+	req, err := http.NewRequest(method, "http://"+urlHost+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +389,8 @@ func (c *nodeClient) do(method, path string, body io.Reader, timeout time.Durati
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	if c.cred != nil {
-		if err := c.cred.Authorize(&http.Client{Timeout: 10 * time.Second}, req); err != nil {
+		ac, _ := c.httpClient(10 * time.Second)
+		if err := c.cred.Authorize(ac, req); err != nil {
 			return nil, fmt.Errorf("node API: %w (is 'skyfleet node' running there? see --node)", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,12 +18,13 @@ import (
 	"github.com/skyfleet/skyfleet/images/card"
 	"github.com/skyfleet/skyfleet/internal/durable"
 	"github.com/skyfleet/skyfleet/internal/progress"
+	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/update/bundle"
 	"github.com/skyfleet/skyfleet/services/update/slot"
 )
 
-const updateUsage = "update build|verify|push (see skyfleet update build --help, and so on)"
+const updateUsage = "update build|verify|push|fleet (see skyfleet update build --help, and so on)"
 
 // cmdUpdate builds and checks signed update bundles (.sfu).
 func cmdUpdate(args []string) error {
@@ -36,6 +38,8 @@ func cmdUpdate(args []string) error {
 		return updateVerify(args[1:])
 	case "push":
 		return updatePush(args[1:])
+	case "fleet":
+		return updateFleet(args[1:])
 	default:
 		return fmt.Errorf("unknown update command %q; usage: skyfleet %s", args[0], updateUsage)
 	}
@@ -315,15 +319,34 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// updatePush sends a bundle to a node's PUT /update and follows the node through
-// its trial boot to the commit or the rollback.
+// updatePush sends a bundle to a node's PUT /update, straight or through the
+// master's tunnel, and follows the node through its trial boot to the commit
+// or the rollback.
 func updatePush(args []string) error {
-	fs := newFlags("update push", "update push [--node HOST:PORT] [--key master.key | --token-file FILE | --config fleet.toml] [--wait D] X.sfu",
-		"skyfleet update push --node 192.0.2.7:80 --key master.key skyfleet-1.4.0-rpi3b.sfu")
+	fs := newFlags("update push", "update push [--node HOST:PORT] [--key master.key | --token-file FILE | --config fleet.toml] [--wait D] X.sfu\n"+
+		"       skyfleet update push --master HOST:PORT [--token T] --key master.key [--wait D] NODE X.sfu",
+		"skyfleet update push --node 192.0.2.7:80 --key master.key skyfleet-1.4.0-rpi3b.sfu\n"+
+			"  skyfleet update push --master 127.0.0.1:8080 --key master.key pi-kitchen skyfleet-1.4.0-rpi3b.sfu   # over the mesh")
 	client := nodeFlags(fs)
 	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for the node to commit or roll back after it took the bundle (0: do not wait)")
+	via := fs.String("master", "", "send through the fleet master at `HOST:PORT` (its dashboard address) to NODE, a name, address or public key, over the mesh; --key is then the master's key")
+	token := fs.String("token", os.Getenv("SKYFLEET_TOKEN"), "with --master: the master's API `token` (env SKYFLEET_TOKEN); not needed on the master's host")
+	retries := fs.Int("retries", 5, "how many times a transfer that broke off is resumed from where it stopped")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *via != "" {
+		if fs.NArg() != 2 {
+			fs.Usage()
+			return errors.New("with --master, name the NODE and the bundle file")
+		}
+		key := fs.Lookup("key").Value.String()
+		if key == "" {
+			return errors.New("with --master, --key names the master's key file: the node takes an update from it only")
+		}
+		mf := masterFlags{addr: via, token: token, key: &key}
+		out := rolloutOutput{w: stdout}
+		return pushViaMaster(mf, fs.Arg(0), fs.Arg(1), *wait, *retries, out)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -333,32 +356,13 @@ func updatePush(args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	before, err := nodeUpdateStatus(c)
 	if err != nil {
 		return err
 	}
-	bar := progress.New(os.Stderr, "sending "+filepath.Base(fs.Arg(0))+" to "+c.host)
-	body, code, err := c.call(http.MethodPut, "/update", &countingReader{r: f, total: fi.Size(), update: bar.Update}, 0)
+	ans, err := sendBundle(func() (*nodeClient, func(), error) { return c, func() {}, nil }, fs.Arg(0), *retries)
 	if err != nil {
 		return err
-	}
-	bar.Done()
-	var ans struct{ Result, Version, Slot, Message, Error string }
-	json.Unmarshal(body, &ans)
-	if code != http.StatusAccepted {
-		if ans.Error == "" {
-			ans.Error = strings.TrimSpace(string(body))
-		}
-		return fmt.Errorf("%s refused the update (%d): %s", c.host, code, ans.Error)
 	}
 	fmt.Fprintf(stdout, "%s: %s (version %s was %s in slot %s)\n", c.host, ans.Message, ans.Version, before.Version, before.Update.Running)
 	if *wait == 0 {
@@ -370,22 +374,154 @@ func updatePush(args []string) error {
 	for time.Now().Before(deadline) {
 		time.Sleep(updatePoll) // the node is rebooting meanwhile
 		st, err := nodeUpdateStatus(c)
-		if err != nil || st.BootMS == 0 || st.Update.Last == nil || st.Update.Last.Version != ans.Version {
+		if err != nil || st.BootMS == 0 {
 			continue
 		}
-		switch l := st.Update.Last; l.Result {
-		case "committed":
-			other, _ := slot.Other(st.Update.Running)
-			fmt.Fprintf(stdout, "%s: committed: version %s runs from slot %s (slot %s keeps %s)\n", c.host, st.Version, st.Update.Running, other, st.Update.OtherVersion)
-			return nil
-		case "rolled back", "refused":
-			if l.Result == "rolled back" && st.Update.Running == l.Slot {
-				continue // the failed trial itself, about to reboot into the old slot
-			}
-			return fmt.Errorf("%s %s version %s: %s; it runs %s from slot %s", c.host, l.Result, l.Version, l.Reason, st.Version, st.Update.Running)
+		if done, err := verdict(c.host, ans.Version, before.Update.Last, st); done {
+			return err
 		}
 	}
 	return fmt.Errorf("%s did not report a commit or a rollback of %s within %s (see its /status)", c.host, ans.Version, *wait)
+}
+
+// pushAnswer is a node's answer to PUT /update.
+type pushAnswer struct{ Result, Version, Slot, Message, Error string }
+
+// sendBundle streams the bundle file at path to the node's PUT /update with a
+// progress bar on stderr and returns the node's answer once it took the
+// bundle (202). connect opens the way to the node (again after a broken
+// link: a new tunnel through the master) and returns what closes it. The
+// transfer names the bundle by its SHA-256, so a node keeps what arrived
+// when the link breaks: up to retries times, sendBundle asks the node how
+// much it holds (GET /update/held) and sends only the rest. Errors: the file,
+// the connection after the last retry, or the node's refusal with its reason.
+func sendBundle(connect func() (*nodeClient, func(), error), path string, retries int) (pushAnswer, error) {
+	var ans pushAnswer
+	f, err := os.Open(path)
+	if err != nil {
+		return ans, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ans, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ans, err
+	}
+	id := hex.EncodeToString(h.Sum(nil))
+	size := fi.Size()
+	wholeAgain := false
+	for attempt := 0; ; attempt++ {
+		last := attempt >= retries
+		pause := min(30*time.Second, (2*time.Second)<<attempt)
+		c, closeConn, err := connect()
+		if err != nil {
+			if last {
+				return ans, err
+			}
+			fmt.Fprintf(os.Stderr, "cannot reach the node (%v); trying again in %s\n", err, pause)
+			time.Sleep(pause)
+			continue
+		}
+		offset, resumable, err := heldBytes(c, id)
+		if err != nil {
+			closeConn()
+			if last {
+				return ans, err
+			}
+			fmt.Fprintf(os.Stderr, "%v; trying again in %s\n", err, pause)
+			time.Sleep(pause)
+			continue
+		}
+		if offset > size {
+			offset = 0
+		}
+		target := "/update"
+		if resumable {
+			target = fmt.Sprintf("/update?id=%s&offset=%d", id, offset)
+		}
+		label := "sending " + filepath.Base(path) + " to " + c.host
+		if offset > 0 {
+			label = fmt.Sprintf("resuming %s at %s of %s to %s", filepath.Base(path), progress.MiB(offset), progress.MiB(size), c.host)
+		}
+		bar := progress.New(os.Stderr, label)
+		body, code, err := c.call(http.MethodPut, target, &countingReader{r: io.NewSectionReader(f, offset, size-offset), n: offset, total: size, update: bar.Update}, 0)
+		closeConn()
+		if err != nil {
+			if last || !resumable {
+				return ans, err
+			}
+			fmt.Fprintf(os.Stderr, "\nthe transfer broke off (%v); resuming in %s\n", err, pause)
+			time.Sleep(pause)
+			continue
+		}
+		bar.Done()
+		var e struct {
+			pushAnswer
+			Have *int64 `json:"have"`
+		}
+		json.Unmarshal(body, &e)
+		ans = e.pushAnswer
+		switch {
+		case code == http.StatusAccepted:
+			return ans, nil
+		case code == http.StatusConflict && e.Have != nil && !last:
+			continue // the node holds another count than asked: ask again
+		case code == http.StatusUnprocessableEntity && offset > 0 && !wholeAgain && !last:
+			// The node's held bytes and ours together failed the check
+			// (damage on its card, say); it dropped them: once more whole.
+			wholeAgain = true
+			fmt.Fprintf(os.Stderr, "the resumed bundle failed the node's check (%s); sending it whole\n", ans.Error)
+			continue
+		}
+		if ans.Error == "" {
+			ans.Error = strings.TrimSpace(string(body))
+		}
+		return ans, fmt.Errorf("%s refused the update (%d): %s", c.host, code, ans.Error)
+	}
+}
+
+// heldBytes asks the node how many bytes of bundle id it holds from a broken
+// transfer; resumable is false for a node that cannot resume (it predates
+// GET /update/held, or cannot take updates at all: its PUT /update then
+// says why). Errors: the node cannot be reached.
+func heldBytes(c *nodeClient, id string) (have int64, resumable bool, err error) {
+	body, code, err := c.call(http.MethodGet, "/update/held?id="+id, nil, 30*time.Second)
+	if err != nil {
+		return 0, false, err
+	}
+	var h struct{ Have *int64 }
+	if code != http.StatusOK || json.Unmarshal(body, &h) != nil || h.Have == nil || *h.Have < 0 {
+		return 0, false, nil
+	}
+	return *h.Have, true, nil
+}
+
+// verdict judges a node's update state st after a push of version: done once
+// the node reports this push's outcome (not before, the outcome it had before
+// the push), with nil for a commit and an error giving the node's reason for a
+// rollback or a refusal. A rollback reported by the failed trial itself,
+// still running the new slot and about to reboot into the old one, is not done
+// yet.
+func verdict(host, version string, before *control.UpdateOutcome, st pushStatus) (bool, error) {
+	l := st.Update.Last
+	if l == nil || l.Version != version || (before != nil && l.At.Equal(before.At) && l.Result == before.Result) {
+		return false, nil
+	}
+	switch l.Result {
+	case "committed":
+		other, _ := slot.Other(st.Update.Running)
+		fmt.Fprintf(stdout, "%s: committed: version %s runs from slot %s (slot %s keeps %s)\n", host, st.Version, st.Update.Running, other, st.Update.OtherVersion)
+		return true, nil
+	case "rolled back", "refused":
+		if l.Result == "rolled back" && st.Update.Running == l.Slot {
+			return false, nil // the failed trial itself, about to reboot into the old slot
+		}
+		return true, fmt.Errorf("%s %s version %s: %s; it runs %s from slot %s", host, l.Result, l.Version, l.Reason, st.Version, st.Update.Running)
+	}
+	return false, nil
 }
 
 // updatePoll is how often update push asks the node for its verdict.
@@ -396,11 +532,9 @@ type pushStatus struct {
 	Version string `json:"version"`
 	BootMS  int64  `json:"boot_ms"`
 	Update  struct {
-		Running      string `json:"running_slot"`
-		OtherVersion string `json:"other_slot_version"`
-		Last         *struct {
-			Result, Version, Slot, Reason string
-		} `json:"last_update"`
+		Running      string                 `json:"running_slot"`
+		OtherVersion string                 `json:"other_slot_version"`
+		Last         *control.UpdateOutcome `json:"last_update"`
 	} `json:"update"`
 }
 

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/identity"
 )
 
@@ -148,6 +152,8 @@ func TestUpdatePush(t *testing.T) {
 					got, _ = io.ReadAll(r.Body)
 					w.WriteHeader(http.StatusAccepted)
 					io.WriteString(w, `{"result":"trial","version":"2.0","slot":"b","message":"installed; rebooting into slot b once"}`)
+				case r.URL.Path == "/update/held":
+					io.WriteString(w, `{"have":0}`)
 				case r.URL.Path == "/status":
 					polls++
 					last := `{"result":"trial","version":"2.0","slot":"b"}`
@@ -175,5 +181,108 @@ func TestUpdatePush(t *testing.T) {
 				t.Errorf("push of a rolled-back update: %v", err)
 			}
 		})
+	}
+}
+
+// TestVerdict: a push is judged on the outcome the node reports after it, not
+// the one it had before (the same version may have failed there earlier), and
+// not on the failed trial's own report while it still runs the new slot.
+func TestVerdict(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	earlier := &control.UpdateOutcome{Result: "rolled back", Version: "2.0", Slot: "b", Reason: "old reason", At: t0}
+	st := func(running string, last *control.UpdateOutcome) pushStatus {
+		var s pushStatus
+		s.Version, s.Update.Running, s.Update.Last = "1.0", running, last
+		return s
+	}
+	at := t0.Add(time.Hour)
+	for _, c := range []struct {
+		name     string
+		before   *control.UpdateOutcome
+		st       pushStatus
+		done     bool
+		errMatch string // "" for a commit
+	}{
+		{"no outcome yet", nil, st("a", nil), false, ""},
+		{"the earlier failure of the same version", earlier, st("a", earlier), false, ""},
+		{"another version's outcome", nil, st("a", &control.UpdateOutcome{Result: "committed", Version: "1.0", At: at}), false, ""},
+		{"on trial", earlier, st("b", &control.UpdateOutcome{Result: "trial", Version: "2.0", Slot: "b", At: at}), false, ""},
+		{"committed", earlier, st("b", &control.UpdateOutcome{Result: "committed", Version: "2.0", Slot: "b", At: at}), true, ""},
+		{"the failed trial, still on b", earlier, st("b", &control.UpdateOutcome{Result: "rolled back", Version: "2.0", Slot: "b", Reason: "health", At: at}), false, ""},
+		{"rolled back, back on a", earlier, st("a", &control.UpdateOutcome{Result: "rolled back", Version: "2.0", Slot: "b", Reason: "health check failed: mesh", At: at}), true, "health check failed: mesh"},
+		{"refused", nil, st("a", &control.UpdateOutcome{Result: "refused", Version: "2.0", Reason: "signed by an unlisted key", At: at}), true, "unlisted key"},
+	} {
+		var out bytes.Buffer
+		stdout = &out
+		done, err := verdict("pi-1", "2.0", c.before, c.st)
+		stdout = os.Stdout
+		if done != c.done || (c.errMatch == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.errMatch)) {
+			t.Errorf("%s: done %v, err %v; want done %v, error with %q", c.name, done, err, c.done, c.errMatch)
+		}
+	}
+}
+
+// TestUpdatePushResumes: a link that breaks mid-transfer is resumed where it
+// stopped: the node's GET /update/held says how much it holds, and the next PUT
+// names the bundle and that offset and carries only the rest.
+func TestUpdatePushResumes(t *testing.T) {
+	defer func(d time.Duration) { updatePoll = d }(updatePoll)
+	updatePoll = 10 * time.Millisecond
+	content := bytes.Repeat([]byte("SKYFLUPD bundle bytes "), 5000)
+	sum := sha256.Sum256(content)
+	id := hex.EncodeToString(sum[:])
+	var held []byte
+	var puts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/update/held":
+			if r.URL.Query().Get("id") != id {
+				t.Errorf("held asked for %q, want the file's SHA-256", r.URL.Query().Get("id"))
+			}
+			fmt.Fprintf(w, `{"id":%q,"have":%d}`, id, len(held))
+		case r.Method == "PUT" && r.URL.Path == "/update":
+			puts = append(puts, r.URL.RawQuery)
+			if r.URL.Query().Get("offset") != fmt.Sprint(len(held)) {
+				w.WriteHeader(http.StatusConflict)
+				fmt.Fprintf(w, `{"error":"offset","have":%d}`, len(held))
+				return
+			}
+			if len(puts) == 1 {
+				// The link breaks after 30,000 bytes.
+				buf := make([]byte, 30000)
+				n, _ := io.ReadFull(r.Body, buf)
+				held = append(held, buf[:n]...)
+				conn, _, _ := http.NewResponseController(w).Hijack()
+				conn.Close()
+				return
+			}
+			rest, _ := io.ReadAll(r.Body)
+			held = append(held, rest...)
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, `{"result":"trial","version":"2.0","slot":"b","message":"installed"}`)
+		case r.URL.Path == "/status":
+			last := `null`
+			if len(puts) == 2 {
+				last = `{"result":"committed","version":"2.0","slot":"b","at":"2026-12-04T10:00:00Z"}`
+			}
+			io.WriteString(w, `{"version":"1.0","boot_ms":5,"update":{"running_slot":"b","other_slot_version":"1.0","last_update":`+last+`}}`)
+		}
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "x.sfu")
+	os.WriteFile(file, content, 0o644)
+	t.Setenv("SKYFLEET_NODE_TOKEN", "tok")
+	var out bytes.Buffer
+	stdout = &out
+	defer func() { stdout = os.Stdout }()
+	err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file})
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, out.String())
+	}
+	if !bytes.Equal(held, content) {
+		t.Fatalf("the node holds %d bytes, want the %d of the file, in order", len(held), len(content))
+	}
+	if len(puts) != 2 || puts[0] != "id="+id+"&offset=0" || puts[1] != "id="+id+"&offset=30000" {
+		t.Errorf("PUTs %q, want offset 0 then 30000", puts)
 	}
 }

@@ -138,13 +138,30 @@ func TestBrowserLargeFleet(t *testing.T) {
 	}
 }
 
-// TestBrowserWarnings checks that nodes sharing a name are flagged, and that a
-// registry the master moved aside at start is shown with where it went.
+// TestBrowserWarnings checks that nodes sharing a name are flagged, that each
+// node's update state is shown (a rollback marked, its reason in the attention
+// list), and that a registry the master moved aside at start is shown with
+// where it went.
 func TestBrowserWarnings(t *testing.T) {
 	f := newFleet(8)
 	for _, i := range []int{1, 4} {
 		f.nodes[i].Name, f.nodes[i].Duplicate = "pi-twin", true
 	}
+	// Node 2's update rolled back, node 3's committed, node 5 is on trial.
+	outcome := func(result, reason string) *update {
+		u := &update{OtherVersion: "v0.4.0"}
+		u.Last = &struct {
+			Result  string    `json:"result"`
+			Version string    `json:"version"`
+			Slot    string    `json:"slot"`
+			Reason  string    `json:"reason"`
+			At      time.Time `json:"at"`
+		}{result, "v0.5.0", "b", reason, time.Now()}
+		return u
+	}
+	f.nodes[2].Update = outcome("rolled back", "health check failed: mesh is backoff")
+	f.nodes[3].Update = outcome("committed", "")
+	f.nodes[5].Update = &update{OtherVersion: "v0.5.0", Trial: "b"}
 	moved := "/perm/skyfleet/registry.db.corrupt-20260304T050607Z"
 	f.status = map[string]any{"refusals": 40, "refusals_dropped": 5000, "registry_corrupt_records": 0,
 		"registry_recovery": map[string]any{"path": "/perm/skyfleet/registry.db", "reason": "page 7 is referenced twice",
@@ -162,6 +179,25 @@ func TestBrowserWarnings(t *testing.T) {
 	}
 	if !strings.Contains(text(byID(doc, "detail")), "shares its name") {
 		t.Error("the attention list does not mention the shared name")
+	}
+	for i, want := range map[int]string{2: "rolled back v0.5.0", 3: "committed v0.5.0", 5: "trial of slot b", 0: "—"} {
+		var row *html.Node
+		for _, r := range find(byID(doc, "nodes"), func(n *html.Node) bool { return hasClass(n, "node-row") }) {
+			if attr(r, "data-address") == f.nodes[i].Address {
+				row = r
+			}
+		}
+		cells := find(row, isTag("td"))
+		if len(cells) < 7 || strings.TrimSpace(text(cells[6])) != want {
+			t.Errorf("node %d's update cell: %q, want %q", i, text(cells[min(6, len(cells)-1)]), want)
+			continue
+		}
+		if bad := len(find(cells[6], func(n *html.Node) bool { return hasClass(n, "bad") })) > 0; bad != (i == 2) {
+			t.Errorf("node %d's update cell marked bad: %v", i, bad)
+		}
+	}
+	if !strings.Contains(text(byID(doc, "detail")), "rolled back update v0.5.0: health check failed: mesh is backoff") {
+		t.Error("the attention list does not give the rollback's reason")
 	}
 	n := byID(doc, "notice")
 	if n == nil || hasAttr(n, "hidden") || !strings.Contains(text(n), moved) || !strings.Contains(text(n), "page 7 is referenced twice") {
@@ -305,6 +341,21 @@ type node struct {
 	Services  []svc     `json:"services"`
 	Seq       uint64    `json:"seq"`
 	Duplicate bool      `json:"duplicate_name"`
+	Update    *update   `json:"update,omitempty"`
+}
+
+// update is a node's A/B update state as the master's registry gives it
+// (control.UpdateState).
+type update struct {
+	OtherVersion string `json:"other_slot_version"`
+	Trial        string `json:"trial_slot,omitempty"`
+	Last         *struct {
+		Result  string    `json:"result"`
+		Version string    `json:"version"`
+		Slot    string    `json:"slot"`
+		Reason  string    `json:"reason"`
+		At      time.Time `json:"at"`
+	} `json:"last_update,omitempty"`
 }
 
 type link struct {

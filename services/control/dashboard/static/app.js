@@ -295,6 +295,7 @@
     board: (n) => n.board || "",
     version: (n) => n.version || "",
     slot: (n) => n.slot || "",
+    update: (n) => updateText(n.update),
     uptime_s: (n) => n.uptime_s || 0,
     links_up: (n) => n.links_up || 0,
     last_seen: (n) => Date.parse(n.last_seen) || 0,
@@ -352,6 +353,7 @@
     el("td", {}, n.board || "—"),
     el("td", { class: masterVersion && n.version && n.version !== masterVersion ? "drift" : "", title: masterVersion && n.version !== masterVersion ? `master runs ${masterVersion}` : null }, n.version || "—"),
     el("td", {}, n.slot || "—"),
+    el("td", {}, updateCell(n.update)),
     el("td", { class: "num" }, duration(n.uptime_s)),
     el("td", { class: "num" }, n.links_up ?? "—"),
     el("td", { title: n.last_seen || "" }, ago(n.last_seen)),
@@ -361,6 +363,27 @@
       th.classList.toggle("asc", th.dataset.sort === state.sort.key && state.sort.dir > 0);
       th.classList.toggle("desc", th.dataset.sort === state.sort.key && state.sort.dir < 0);
     }
+  }
+
+  // updateText is a node's A/B update state in a few words: a bundle coming
+  // in, a trial boot pending, or the last update's outcome with its version.
+  function updateText(u) {
+    if (!u) return "";
+    if (u.applying) return "receiving";
+    if (u.trial_slot) return `trial of slot ${u.trial_slot}`;
+    if (u.last_update) return `${u.last_update.result} ${u.last_update.version || ""}`.trim();
+    return "";
+  }
+
+  // updateCell shows updateText, marked bad for a rollback or a refusal, with
+  // the node's reason and the time in its title.
+  function updateCell(u) {
+    const text = updateText(u);
+    if (!text) return "—";
+    const last = u.last_update;
+    const bad = last && !u.applying && !u.trial_slot && (last.result === "rolled back" || last.result === "refused");
+    const title = last ? [last.reason, last.at && stamp(last.at), u.other_slot_version && `other slot: ${u.other_slot_version}`].filter(Boolean).join(" · ") : null;
+    return el("span", { class: "update" + (bad ? " bad" : ""), title }, text);
   }
 
   // dupBadge flags a node whose name another node reports too: names are
@@ -600,6 +623,8 @@
       ["Board", node.board || report.board || "—"],
       ["Version", node.version || report.version || "—"],
       ["Slot", node.slot || report.slot || "—"],
+      ["Update", updateCell(node.update)],
+      ["Other slot", (node.update && node.update.other_slot_version) || "—"],
       ["Uptime", duration(node.uptime_s)],
       ["Links up", node.links_up ?? "—"],
       ["Last seen", el("span", { title: node.last_seen || "" }, `${ago(node.last_seen)} (${stamp(node.last_seen)})`)],
@@ -719,7 +744,8 @@
   }
 
   // attention lists what an operator should look at when no node is selected:
-  // offline nodes, services not running, versions that differ from the master's.
+  // offline nodes, services not running, updates rolled back or refused,
+  // versions that differ from the master's.
   function attention() {
     if (!state.status && !state.nodes.length) return el("p", { class: "muted" }, "Loading…");
     const masterVersion = state.status && state.status.version;
@@ -733,6 +759,12 @@
     for (const n of nodes) {
       for (const sv of n.services || []) {
         if (sv.state !== "running") item(n, stateClass(sv.state), `${sv.name} ${sv.state}${sv.restarts ? ` (${sv.restarts} restarts)` : ""}`);
+      }
+    }
+    for (const n of nodes) {
+      const last = n.update && n.update.last_update;
+      if (last && (last.result === "rolled back" || last.result === "refused")) {
+        item(n, "bad", `${last.result} update ${last.version || ""}: ${last.reason || "no reason given"}`);
       }
     }
     for (const n of nodes) {
