@@ -52,7 +52,7 @@ func TestQEMUUpdatePowerCuts(t *testing.T) {
 	rng, seed := soakRand(t, "SKYFLEET_UPDATE_CUTS_SEED")
 	t.Logf("%d cuts, seed %d (SKYFLEET_UPDATE_CUTS_SEED to repeat)", cuts, seed)
 
-	dir, img, rel := updatableImage(t, "cut-kit")
+	dir, img, rel := updatableImage(t, "cut-kit", nil)
 	// One release per cut, each a delta against the same kernel: whichever
 	// slot runs, it holds that kernel, so each applies.
 	full := buildBundle(t, dir, rel, "9.9.8", "", "")

@@ -4,7 +4,11 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,45 +37,57 @@ type updateStatus struct {
 	} `json:"update"`
 }
 
-// TestQEMUUpdate (issue 11, acceptance 1 and 3): a node whose fleet.toml names
-// a release key takes bundles that key signed, pushed with `skyfleet update push`.
+// TestQEMUUpdate (issue 11, acceptance 1, 3 and 5): nodes whose fleet.toml
+// names a release key and a master take bundles that key signed, pushed with
+// `skyfleet update push` or rolled out with `skyfleet update fleet`.
 //
-//   - 9.9.9, a delta against a full bundle of the same kernel: the node spools
-//     it on /perm, writes slot b and reboots into it once with tryboot (which
-//     skyfleet qemu follows as the Pi firmware would); its services come up, it
-//     commits, and it reports 9.9.9 from slot b. The next cold boot stays on b,
-//     and slot a still holds the old version.
-//   - then three releases that fail, each a delta against 9.9.9, written to
-//     slot a and tried once: one whose health check fails (it reboots itself to
-//     b), one whose PID 1 exits and one whose kernel panics (the kernel resets
-//     the board after panic=10; the firmware's tryboot flag is gone, so slot b
-//     runs). Each ends on slot b running 9.9.9, the failure in /status and in
+//   - 9.9.9, a delta against a full bundle of the same kernel, pushed to node
+//     A: it spools it on /perm, writes slot b and reboots into it once with
+//     tryboot (which skyfleet qemu follows as the Pi firmware would); its
+//     services come up, it commits, and it reports 9.9.9 from slot b. The
+//     next cold boot stays on b, and slot a still holds the old version.
+//   - a rollout of 9.9.10, whose health check fails, over A, B and C from the
+//     master with A as the one canary: A tries it in slot a, fails its check
+//     and reboots to b; the rollout stops there, B and C never get it and keep
+//     their version, and the master's registry and log say why.
+//   - SKYFLEET_QEMU_UPDATE=1 (make soak) then pushes to A one release whose
+//     PID 1 exits and one whose kernel panics (the kernel resets the board
+//     after panic=10; the firmware's tryboot flag is gone, so slot b runs).
+//     Each ends on slot b running 9.9.9, the failure in /status and in
 //     push's error.
 //
-// It measures push-to-commit time, the bundles' sizes and the downtime (the
-// longest time /status did not answer while the update ran). CI tries the
-// failed health check only; SKYFLEET_QEMU_UPDATE=1 (make soak) all three.
+// It measures push-to-commit time, the bundles' sizes, the downtime (the
+// longest time /status did not answer while the update ran) and the
+// rollout's time to stop.
 func TestQEMUUpdate(t *testing.T) {
-	dir, img, rel := updatableImage(t, "update-kit")
+	m := startMaster(t, "10s")
+	dir, img, rel := updatableImage(t, "update-kit", m)
+	// B and C start from fresh copies of the card: each makes its own
+	// identity on its first boot.
+	imgs := []string{filepath.Join(dir, "node-b.img"), filepath.Join(dir, "node-c.img")}
+	for _, c := range imgs {
+		copyFile(t, img, c)
+	}
 	// The full bundle is the base the deltas leave their unchanged files to
 	// (the kernel, DTBs and overlays the image has too); it is not pushed.
 	full := buildBundle(t, dir, rel, "9.9.8", "", "")
 	good := buildBundle(t, dir, rel, "9.9.9", "", full)
+	canary := buildBundle(t, dir, rel, "9.9.10", "fault_health", good)
 	faults := []struct{ version, tag, says string }{
-		{"9.9.10", "fault_health", "health check failed"},
 		{"9.9.11", "fault_pid1", "did not commit"},
 		{"9.9.12", "fault_panic", "did not commit"},
 	}
 	if os.Getenv("SKYFLEET_QEMU_UPDATE") == "" {
-		// CI: the failed health check; make soak (SKYFLEET_QEMU_UPDATE=1)
-		// adds the crashed PID 1 and the kernel panic, three minutes each.
-		faults = faults[:1]
+		// CI: the failed health check, in the rollout; make soak
+		// (SKYFLEET_QEMU_UPDATE=1) adds the crashed PID 1 and the kernel
+		// panic, four minutes each.
+		faults = nil
 	}
 	faulty := map[string]string{}
 	for _, f := range faults {
 		faulty[f.version] = buildBundle(t, dir, rel, f.version, f.tag, good)
 	}
-	for _, f := range []string{full, good, faulty["9.9.10"]} {
+	for _, f := range []string{full, good, canary} {
 		fi, _ := os.Stat(f)
 		t.Logf("bundle %s: %.1f MiB", filepath.Base(f), float64(fi.Size())/(1<<20))
 	}
@@ -138,10 +154,18 @@ func TestQEMUUpdate(t *testing.T) {
 		}
 	}
 
+	// A link that breaks mid-transfer: the first push of 9.9.9 is killed
+	// once the node holds 2 MiB of it; the node keeps what arrived, and the
+	// push after resumes there.
+	broke := brokenPush(t, v, filepath.Join(dir, "master.key"), good)
+
 	// Acceptance 1: the good update commits.
 	out, took, down, err := push(good)
 	if err != nil {
 		t.Fatalf("update push: %v\n%s\nserial log:\n%s", err, out, v.tail())
+	}
+	if !strings.Contains(out, "resuming 9.9.9.sfu at") {
+		t.Errorf("the push after the broken one did not resume (the node held %d bytes):\n%s", broke, out)
 	}
 	t.Logf("update push of 9.9.9: %.0f s from push to committed, %.0f s without /status:\n%s", took.Seconds(), down.Seconds(), out)
 	var st updateStatus
@@ -166,6 +190,9 @@ func TestQEMUUpdate(t *testing.T) {
 		t.Fatalf("after a cold boot: slot %s version %s, slot a holds %q", s.Slot, st.Version, st.Update.OtherVersion)
 	}
 
+	// Acceptance 5: the rollout over A, B and C stops at its canary, A.
+	rollout(t, m, v, canary, imgs, s0)
+
 	// Acceptance 3: each failing release ends on slot b, running 9.9.9.
 	for _, f := range faults {
 		out, took, down, err := push(faulty[f.version])
@@ -182,8 +209,13 @@ func TestQEMUUpdate(t *testing.T) {
 	}
 	// Each failure happened as built: the kernel's or PID 1's own words.
 	log = v.log()
-	for _, f := range faults {
-		if want := faultLine[f.tag]; !strings.Contains(log, want) {
+	for _, tag := range append([]string{"fault_health"}, func() (l []string) {
+		for _, f := range faults {
+			l = append(l, f.tag)
+		}
+		return
+	}()...) {
+		if want := faultLine[tag]; !strings.Contains(log, want) {
 			t.Errorf("serial log lacks %q", want)
 		}
 	}
@@ -200,14 +232,23 @@ var faultLine = map[string]string{
 // updatableImage makes a release key and a master key in a new directory and
 // builds a card image named name whose fleet.toml accepts that release key; it
 // returns the directory (release.key, master.key, node.img), the image and
-// the release key file.
-func updatableImage(t *testing.T, name string) (dir, img, rel string) {
+// the release key file. With m, the master key is m's and the node reports to
+// m (through QEMU's user network, every 10 s) and meshes with it.
+func updatableImage(t *testing.T, name string, m *fleetMaster) (dir, img, rel string) {
 	t.Helper()
 	dir = t.TempDir()
 	keys := map[string]*identity.Key{}
 	for _, k := range []string{"release", "master"} {
 		f := filepath.Join(dir, k+".key")
-		if out, err := exec.Command(skyfleet, "keygen", "-o", f).CombinedOutput(); err != nil {
+		if k == "master" && m != nil {
+			b, err := os.ReadFile(m.keyFile)
+			if err == nil {
+				err = os.WriteFile(f, b, 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		} else if out, err := exec.Command(skyfleet, "keygen", "-o", f).CombinedOutput(); err != nil {
 			t.Fatalf("keygen: %v\n%s", err, out)
 		}
 		key, err := identity.LoadKeyFile(f)
@@ -216,9 +257,13 @@ func updatableImage(t *testing.T, name string) (dir, img, rel string) {
 		}
 		keys[k] = key
 	}
+	network, master := "[network]\nlan_discovery = false\n", "[master]\npublic_key = \""+keys["master"].PublicKeyHex()+"\"\n"
+	if m != nil {
+		network += fmt.Sprintf("psk = %q\n", meshPSK)
+		master += fmt.Sprintf("addresses = [\"udp://10.0.2.2:%d\"]\nreport_interval = \"10s\"\n", m.meshPort)
+	}
 	img = filepath.Join(dir, "node.img")
-	buildImage(t, img, "[node]\nname = \""+name+"\"\n\n[network]\nlan_discovery = false\n\n"+
-		"[master]\npublic_key = \""+keys["master"].PublicKeyHex()+"\"\n\n"+
+	buildImage(t, img, "[node]\nname = \""+name+"\"\n\n"+network+"\n"+master+"\n"+
 		"[release]\nkeys = [\""+keys["release"].PublicKeyHex()+"\"]\n")
 	return dir, img, filepath.Join(dir, "release.key")
 }
@@ -321,4 +366,53 @@ func testQEMUUpdateRefused(t *testing.T, g *sharedVM) {
 		!strings.Contains(st.Update.Last.Reason, "no release key") || st.Update.OtherVersion != "empty" {
 		t.Errorf("status after the refusal: %+v %+v", st.Update, st.Update.Last)
 	}
+}
+
+// brokenPush starts a push of sfu to v, kills it once the node says it holds
+// 2 MiB of the bundle (GET /update/held with the master's key in keyFile), and
+// waits for the node to log that it kept them. It returns what the node holds.
+func brokenPush(t *testing.T, v *vm, keyFile, sfu string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(sfu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	id := hex.EncodeToString(sum[:])
+	key, err := identity.LoadKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := apiauth.MasterKey{Key: key.PrivateKey()}
+	node := "127.0.0.1:" + fmt.Sprint(v.port)
+	held := func() int64 {
+		var h struct{ Have int64 }
+		json.Unmarshal([]byte(credGet(node, "/update/held?id="+id, cred)), &h)
+		return h.Have
+	}
+	from := int64(len(v.log()))
+	cmd := exec.Command(skyfleet, "update", "push", "--node", node, "--key", keyFile, "--retries", "0", sfu)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for held() < 2<<20 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the node held %d bytes of %s 5 min into its push:\n%s\nserial log:\n%s", held(), filepath.Base(sfu), out.String(), v.tail())
+		}
+		time.Sleep(time.Second)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	v.waitLog(from, "they are kept for a resume", 2*time.Minute)
+	h := held()
+	t.Logf("push of %s killed mid-transfer: the node keeps %.1f MiB of %.1f MiB for a resume", filepath.Base(sfu), float64(h)/(1<<20), float64(len(b))/(1<<20))
+	if h < 2<<20 || h >= int64(len(b)) {
+		t.Fatalf("after the broken push the node holds %d bytes of %d", h, len(b))
+	}
+	return h
 }
