@@ -280,3 +280,26 @@ func FuzzGlobalRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzForwardTarget: a direct-tcpip payload leads to Server.API only when it
+// names APIHost in a well-formed RFC 4254 §7.2 message, and never anywhere else.
+func FuzzForwardTarget(f *testing.F) {
+	srv := &Server{API: "127.0.0.1:80"}
+	f.Add(ssh.Marshal(directTCPIP{Host: APIHost, Port: 80, OriginAddr: "0.0.0.0"}))
+	f.Add(ssh.Marshal(directTCPIP{Host: "127.0.0.1", Port: 22}))
+	f.Add(ssh.Marshal(directTCPIP{Host: APIHost + "\x00", Port: 80}))
+	f.Add([]byte{0, 0, 0, 12})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		target, err := srv.forwardTarget(payload)
+		if err != nil {
+			if target != "" {
+				t.Fatalf("a refusal names target %q", target)
+			}
+			return
+		}
+		var d directTCPIP
+		if ssh.Unmarshal(payload, &d) != nil || d.Host != APIHost || target != srv.API {
+			t.Fatalf("payload %x led to %q", payload, target)
+		}
+	})
+}
