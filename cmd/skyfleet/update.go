@@ -356,11 +356,7 @@ func updatePush(args []string) error {
 	if err != nil {
 		return err
 	}
-	before, err := nodeUpdateStatus(c)
-	if err != nil {
-		return err
-	}
-	ans, err := sendBundle(func() (*nodeClient, func(), error) { return c, func() {}, nil }, fs.Arg(0), *retries)
+	ans, before, err := sendBundle(func() (*nodeClient, func(), error) { return c, func() {}, nil }, fs.Arg(0), *retries)
 	if err != nil {
 		return err
 	}
@@ -389,51 +385,80 @@ type pushAnswer struct{ Result, Version, Slot, Message, Error string }
 
 // sendBundle streams the bundle file at path to the node's PUT /update with a
 // progress bar on stderr and returns the node's answer once it took the
-// bundle (202). connect opens the way to the node (again after a broken
-// link: a new tunnel through the master) and returns what closes it. The
-// transfer names the bundle by its SHA-256, so a node keeps what arrived
-// when the link breaks: up to retries times, sendBundle asks the node how
-// much it holds (GET /update/held) and sends only the rest. Errors: the file,
-// the connection after the last retry, or the node's refusal with its reason.
-func sendBundle(connect func() (*nodeClient, func(), error), path string, retries int) (pushAnswer, error) {
-	var ans pushAnswer
+// bundle (202), and the node's status from before. connect opens the way to
+// the node (again after a broken link: a new tunnel through the master) and
+// returns what closes it. The transfer names the bundle by its SHA-256, so a
+// node keeps what arrived when the link breaks: up to retries times,
+// sendBundle asks the node whether it took the bundle after all (its answer
+// can be lost when it reboots into the trial at once) and otherwise how much
+// it holds (GET /update/held), and sends only the rest. Errors: the file is
+// not a bundle, the node cannot be reached after the last retry, or its
+// refusal with its reason.
+func sendBundle(connect func() (*nodeClient, func(), error), path string, retries int) (ans pushAnswer, before pushStatus, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ans, err
+		return ans, before, err
 	}
 	defer f.Close()
+	m, err := bundle.ReadHead(f)
+	if err != nil {
+		return ans, before, fmt.Errorf("%s: %w", path, err)
+	}
 	fi, err := f.Stat()
 	if err != nil {
-		return ans, err
+		return ans, before, err
 	}
 	h := sha256.New()
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return ans, before, err
+	}
 	if _, err := io.Copy(h, f); err != nil {
-		return ans, err
+		return ans, before, err
 	}
 	id := hex.EncodeToString(h.Sum(nil))
 	size := fi.Size()
-	wholeAgain := false
+	haveBefore, sent, wholeAgain := false, false, false
 	for attempt := 0; ; attempt++ {
 		last := attempt >= retries
-		pause := min(30*time.Second, (2*time.Second)<<attempt)
+		pause := min(time.Minute, retryPause<<attempt) // a reboot into the trial takes a minute or two
+		retry := func(err error) bool {
+			if last {
+				return false
+			}
+			fmt.Fprintf(os.Stderr, "\n%v; trying again in %s\n", err, pause)
+			time.Sleep(pause)
+			return true
+		}
 		c, closeConn, err := connect()
 		if err != nil {
-			if last {
-				return ans, err
+			if retry(err) {
+				continue
 			}
-			fmt.Fprintf(os.Stderr, "cannot reach the node (%v); trying again in %s\n", err, pause)
-			time.Sleep(pause)
-			continue
+			return ans, before, err
+		}
+		st, err := nodeUpdateStatus(c)
+		if err != nil {
+			closeConn()
+			if retry(err) {
+				continue
+			}
+			return ans, before, err
+		}
+		if !haveBefore {
+			before, haveBefore = st, true
+		} else if sent && newOutcome(st.Update.Last, before.Update.Last, m.Version) {
+			// The transfer broke as it ended, but the node took the bundle.
+			closeConn()
+			return pushAnswer{Result: st.Update.Last.Result, Version: m.Version, Slot: st.Update.Last.Slot,
+				Message: "took the bundle (its answer was lost on the way)"}, before, nil
 		}
 		offset, resumable, err := heldBytes(c, id)
 		if err != nil {
 			closeConn()
-			if last {
-				return ans, err
+			if retry(err) {
+				continue
 			}
-			fmt.Fprintf(os.Stderr, "%v; trying again in %s\n", err, pause)
-			time.Sleep(pause)
-			continue
+			return ans, before, err
 		}
 		if offset > size {
 			offset = 0
@@ -447,15 +472,14 @@ func sendBundle(connect func() (*nodeClient, func(), error), path string, retrie
 			label = fmt.Sprintf("resuming %s at %s of %s to %s", filepath.Base(path), progress.MiB(offset), progress.MiB(size), c.host)
 		}
 		bar := progress.New(os.Stderr, label)
+		sent = true
 		body, code, err := c.call(http.MethodPut, target, &countingReader{r: io.NewSectionReader(f, offset, size-offset), n: offset, total: size, update: bar.Update}, 0)
 		closeConn()
 		if err != nil {
-			if last || !resumable {
-				return ans, err
+			if resumable && retry(fmt.Errorf("the transfer broke off (%v)", err)) {
+				continue
 			}
-			fmt.Fprintf(os.Stderr, "\nthe transfer broke off (%v); resuming in %s\n", err, pause)
-			time.Sleep(pause)
-			continue
+			return ans, before, err
 		}
 		bar.Done()
 		var e struct {
@@ -466,7 +490,7 @@ func sendBundle(connect func() (*nodeClient, func(), error), path string, retrie
 		ans = e.pushAnswer
 		switch {
 		case code == http.StatusAccepted:
-			return ans, nil
+			return ans, before, nil
 		case code == http.StatusConflict && e.Have != nil && !last:
 			continue // the node holds another count than asked: ask again
 		case code == http.StatusUnprocessableEntity && offset > 0 && !wholeAgain && !last:
@@ -479,8 +503,14 @@ func sendBundle(connect func() (*nodeClient, func(), error), path string, retrie
 		if ans.Error == "" {
 			ans.Error = strings.TrimSpace(string(body))
 		}
-		return ans, fmt.Errorf("%s refused the update (%d): %s", c.host, code, ans.Error)
+		return ans, before, fmt.Errorf("%s refused the update (%d): %s", c.host, code, ans.Error)
 	}
+}
+
+// newOutcome reports whether last is an outcome for version that the node
+// reached after before (a trial, a commit, a rollback or a refusal of it).
+func newOutcome(last, before *control.UpdateOutcome, version string) bool {
+	return last != nil && last.Version == version && (before == nil || !last.At.Equal(before.At) || last.Result != before.Result)
 }
 
 // heldBytes asks the node how many bytes of bundle id it holds from a broken
@@ -507,7 +537,7 @@ func heldBytes(c *nodeClient, id string) (have int64, resumable bool, err error)
 // yet.
 func verdict(host, version string, before *control.UpdateOutcome, st pushStatus) (bool, error) {
 	l := st.Update.Last
-	if l == nil || l.Version != version || (before != nil && l.At.Equal(before.At) && l.Result == before.Result) {
+	if !newOutcome(l, before, version) {
 		return false, nil
 	}
 	switch l.Result {
@@ -523,6 +553,10 @@ func verdict(host, version string, before *control.UpdateOutcome, st pushStatus)
 	}
 	return false, nil
 }
+
+// retryPause is the first pause before a broken transfer is resumed; each
+// later one doubles, up to a minute.
+var retryPause = 5 * time.Second
 
 // updatePoll is how often update push asks the node for its verdict.
 var updatePoll = 2 * time.Second

@@ -63,9 +63,6 @@ func label(n registry.Node) string {
 // control request is. Errors: the tunnel, or the node's refusal with its reason.
 func (r *rollout) send(n registry.Node) (pending, error) {
 	p := pending{node: n}
-	if n.Update != nil {
-		p.before = n.Update.Last
-	}
 	key, err := identity.LoadKeyFile(*r.mf.key)
 	if err != nil {
 		return p, fmt.Errorf("%w (the master's key signs the update: --key)", err)
@@ -76,28 +73,21 @@ func (r *rollout) send(n registry.Node) (pending, error) {
 	}
 	// Each attempt opens a tunnel of its own: after a broken link the last
 	// one is gone.
-	first := true
 	connect := func() (*nodeClient, func(), error) {
 		rs, err := remoteSession(r.mf, n.PublicKey, "update", "push "+r.m.Version)
 		if err != nil {
 			return nil, nil, err
 		}
-		c := &nodeClient{host: label(n), cred: apiauth.MasterKey{Key: key.PrivateKey(), Node: pub},
-			how: "the master key in " + *r.mf.key, dial: rs.DialAPI}
-		if first {
-			// The outcome the node itself has now, which its report may
-			// not have brought to the master yet: the verdict is a newer one.
-			first = false
-			if st, err := nodeUpdateStatus(c); err == nil {
-				p.before = st.Update.Last
-			}
-		}
-		return c, func() { rs.Close() }, nil
+		return &nodeClient{host: label(n), cred: apiauth.MasterKey{Key: key.PrivateKey(), Node: pub},
+			how: "the master key in " + *r.mf.key, dial: rs.DialAPI}, func() { rs.Close() }, nil
 	}
-	ans, err := sendBundle(connect, r.path, r.retries)
+	ans, before, err := sendBundle(connect, r.path, r.retries)
 	if err != nil {
 		return p, err
 	}
+	// The outcome the node itself had, which its report may not have
+	// brought to the master yet: the verdict is a newer one.
+	p.before = before.Update.Last
 	r.out.say("%s: %s (version %s was %s in slot %s)", label(n), ans.Message, ans.Version, n.Version, n.Slot)
 	return p, nil
 }

@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/identity"
+	"github.com/skyfleet/skyfleet/services/update/bundle"
 )
 
 // skyfleet update build --from and update verify: a bundle verifies under its
@@ -165,13 +168,14 @@ func TestUpdatePush(t *testing.T) {
 			}))
 			defer srv.Close()
 			file := filepath.Join(t.TempDir(), "x.sfu")
-			os.WriteFile(file, []byte("SKYFLUPD bundle bytes"), 0o644)
+			want := testBundle(t, "2.0", 100)
+			os.WriteFile(file, want, 0o644)
 			t.Setenv("SKYFLEET_NODE_TOKEN", "tok")
 			var out bytes.Buffer
 			stdout = &out
 			defer func() { stdout = os.Stdout }()
 			err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file})
-			if string(got) != "SKYFLUPD bundle bytes" {
+			if !bytes.Equal(got, want) {
 				t.Fatalf("the node got %q", got)
 			}
 			if verdict == "committed" && (err != nil || !strings.Contains(out.String(), "committed")) {
@@ -226,9 +230,9 @@ func TestVerdict(t *testing.T) {
 // stopped: the node's GET /update/held says how much it holds, and the next PUT
 // names the bundle and that offset and carries only the rest.
 func TestUpdatePushResumes(t *testing.T) {
-	defer func(d time.Duration) { updatePoll = d }(updatePoll)
-	updatePoll = 10 * time.Millisecond
-	content := bytes.Repeat([]byte("SKYFLUPD bundle bytes "), 5000)
+	defer func(d, r time.Duration) { updatePoll, retryPause = d, r }(updatePoll, retryPause)
+	updatePoll, retryPause = 10*time.Millisecond, 10*time.Millisecond
+	content := testBundle(t, "2.0", 100<<10)
 	sum := sha256.Sum256(content)
 	id := hex.EncodeToString(sum[:])
 	var held []byte
@@ -284,5 +288,69 @@ func TestUpdatePushResumes(t *testing.T) {
 	}
 	if len(puts) != 2 || puts[0] != "id="+id+"&offset=0" || puts[1] != "id="+id+"&offset=30000" {
 		t.Errorf("PUTs %q, want offset 0 then 30000", puts)
+	}
+}
+
+// testBundle is a small bundle of version, signed by a throwaway key, whose
+// kernel is size bytes.
+func testBundle(t *testing.T, version string, size int) []byte {
+	t.Helper()
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"vmlinuz": bytes.Repeat([]byte("k"), size), "cmdline.a.txt": []byte("a"), "cmdline.b.txt": []byte("b")}
+	var srcs []bundle.Source
+	for name, c := range files {
+		srcs = append(srcs, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c)), nil }})
+	}
+	var buf bytes.Buffer
+	if _, err := bundle.Write(&buf, key, bundle.Header{Board: "rpi3b", Version: version, Created: time.Unix(1, 0)}, srcs); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestUpdatePushAnswerLost: a node that takes the whole bundle and reboots
+// before its answer gets out is not sent the bundle again: its status shows
+// the new trial, and the push goes on to wait for the verdict.
+func TestUpdatePushAnswerLost(t *testing.T) {
+	defer func(d, r time.Duration) { updatePoll, retryPause = d, r }(updatePoll, retryPause)
+	updatePoll, retryPause = 10*time.Millisecond, 10*time.Millisecond
+	content := testBundle(t, "2.0", 1000)
+	puts, statuses := 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/update/held":
+			io.WriteString(w, `{"have":0}`)
+		case "/update":
+			puts++
+			io.ReadAll(r.Body)
+			conn, _, _ := http.NewResponseController(w).Hijack()
+			conn.Close() // took it all, and rebooted before answering
+		case "/status":
+			statuses++
+			last := `{"result":"committed","version":"1.0","slot":"a","at":"2026-12-01T10:00:00Z"}`
+			if puts > 0 {
+				last = `{"result":"trial","version":"2.0","slot":"b","at":"2026-12-04T10:00:00Z"}`
+			}
+			if statuses > 3 {
+				last = `{"result":"committed","version":"2.0","slot":"b","at":"2026-12-04T10:01:00Z"}`
+			}
+			io.WriteString(w, `{"version":"1.0","boot_ms":5,"update":{"running_slot":"b","last_update":`+last+`}}`)
+		}
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "x.sfu")
+	os.WriteFile(file, content, 0o644)
+	t.Setenv("SKYFLEET_NODE_TOKEN", "tok")
+	var out bytes.Buffer
+	stdout = &out
+	defer func() { stdout = os.Stdout }()
+	if err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file}); err != nil {
+		t.Fatalf("push: %v\n%s", err, out.String())
+	}
+	if puts != 1 || !strings.Contains(out.String(), "answer was lost") || !strings.Contains(out.String(), "committed: version") {
+		t.Errorf("%d PUTs, want 1; output:\n%s", puts, out.String())
 	}
 }

@@ -110,6 +110,12 @@ func messagingConfig(mode, path string, logf func(string, ...any)) (apiauth.Mess
 // maxUpdateTransfer bounds how long PUT /update may take to stream a bundle in.
 const maxUpdateTransfer = 30 * time.Minute
 
+// answerGrace is how long the reboot into a trial waits for the caller of PUT
+// /update to hang up after its 202: long enough for the answer to cross the
+// mesh, short enough that a caller who keeps the connection does not hold
+// the update back.
+const answerGrace = 10 * time.Second
+
 // statusRoutes is the node's API on a Pi and who may call each path. The README's
 // security section lists the same table. g is the Guard they are served behind
 // (it serves the messaging login itself); nil only to list the routes.
@@ -151,8 +157,14 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 				return
 			}
 			// The answer is on its way to the caller; now the reboot, which
-			// stops this service too.
+			// stops this service too, and with it the mesh that may carry
+			// the answer (through the master's tunnel): once the caller
+			// hung up, or after answerGrace.
 			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(answerGrace):
+			}
 			if resp, err := unixClient.Post("http://init/update/reboot", "", nil); err == nil {
 				resp.Body.Close()
 			}
