@@ -493,6 +493,8 @@ func sendBundle(connect func() (*nodeClient, func(), error), path string, retrie
 			return ans, before, nil
 		case code == http.StatusConflict && e.Have != nil && !last:
 			continue // the node holds another count than asked: ask again
+		case code == http.StatusConflict && retry(fmt.Errorf("%s is busy with an update (after a broken transfer, ours: it then shows the outcome)", c.host)):
+			continue
 		case code == http.StatusUnprocessableEntity && offset > 0 && !wholeAgain && !last:
 			// The node's held bytes and ours together failed the check
 			// (damage on its card, say); it dropped them: once more whole.

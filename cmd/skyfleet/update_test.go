@@ -311,9 +311,10 @@ func testBundle(t *testing.T, version string, size int) []byte {
 	return buf.Bytes()
 }
 
-// TestUpdatePushAnswerLost: a node that takes the whole bundle and reboots
-// before its answer gets out is not sent the bundle again: its status shows
-// the new trial, and the push goes on to wait for the verdict.
+// TestUpdatePushAnswerLost: a node that took the whole bundle but whose answer
+// was lost (the link broke as it installed) is not sent the bundle again:
+// while it is busy the push waits, and once its status shows the new trial the
+// push goes on to wait for the verdict.
 func TestUpdatePushAnswerLost(t *testing.T) {
 	defer func(d, r time.Duration) { updatePoll, retryPause = d, r }(updatePoll, retryPause)
 	updatePoll, retryPause = 10*time.Millisecond, 10*time.Millisecond
@@ -326,12 +327,18 @@ func TestUpdatePushAnswerLost(t *testing.T) {
 		case "/update":
 			puts++
 			io.ReadAll(r.Body)
+			if puts > 1 {
+				// Still installing the first one when the push comes back.
+				w.WriteHeader(http.StatusConflict)
+				io.WriteString(w, `{"error":"update: another update is in progress"}`)
+				return
+			}
 			conn, _, _ := http.NewResponseController(w).Hijack()
-			conn.Close() // took it all, and rebooted before answering
+			conn.Close() // took it all, but the link broke before the answer
 		case "/status":
 			statuses++
 			last := `{"result":"committed","version":"1.0","slot":"a","at":"2026-12-01T10:00:00Z"}`
-			if puts > 0 {
+			if puts > 1 {
 				last = `{"result":"trial","version":"2.0","slot":"b","at":"2026-12-04T10:00:00Z"}`
 			}
 			if statuses > 3 {
@@ -350,7 +357,7 @@ func TestUpdatePushAnswerLost(t *testing.T) {
 	if err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file}); err != nil {
 		t.Fatalf("push: %v\n%s", err, out.String())
 	}
-	if puts != 1 || !strings.Contains(out.String(), "answer was lost") || !strings.Contains(out.String(), "committed: version") {
-		t.Errorf("%d PUTs, want 1; output:\n%s", puts, out.String())
+	if puts != 2 || !strings.Contains(out.String(), "answer was lost") || !strings.Contains(out.String(), "committed: version") {
+		t.Errorf("%d PUTs, want the broken one and one the busy node refused; output:\n%s", puts, out.String())
 	}
 }
