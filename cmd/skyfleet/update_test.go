@@ -273,15 +273,8 @@ func TestUpdatePushResumes(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	file := filepath.Join(t.TempDir(), "x.sfu")
-	os.WriteFile(file, content, 0o644)
-	t.Setenv("SKYFLEET_NODE_TOKEN", "tok")
-	var out bytes.Buffer
-	stdout = &out
-	defer func() { stdout = os.Stdout }()
-	err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file})
-	if err != nil {
-		t.Fatalf("push: %v\n%s", err, out.String())
+	if out, err := pushTo(t, srv, content); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
 	}
 	if !bytes.Equal(held, content) {
 		t.Fatalf("the node holds %d bytes, want the %d of the file, in order", len(held), len(content))
@@ -348,16 +341,25 @@ func TestUpdatePushAnswerLost(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
+	out, err := pushTo(t, srv, content)
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	if puts != 2 || !strings.Contains(out, "answer was lost") || !strings.Contains(out, "committed: version") {
+		t.Errorf("%d PUTs, want the broken one and one the busy node refused; output:\n%s", puts, out)
+	}
+}
+
+// pushTo runs skyfleet update push of a bundle file holding content to the
+// node srv fakes, with a token, and returns what it printed.
+func pushTo(t *testing.T, srv *httptest.Server, content []byte) (string, error) {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "x.sfu")
 	os.WriteFile(file, content, 0o644)
 	t.Setenv("SKYFLEET_NODE_TOKEN", "tok")
 	var out bytes.Buffer
 	stdout = &out
 	defer func() { stdout = os.Stdout }()
-	if err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file}); err != nil {
-		t.Fatalf("push: %v\n%s", err, out.String())
-	}
-	if puts != 2 || !strings.Contains(out.String(), "answer was lost") || !strings.Contains(out.String(), "committed: version") {
-		t.Errorf("%d PUTs, want the broken one and one the busy node refused; output:\n%s", puts, out.String())
-	}
+	err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file})
+	return out.String(), err
 }

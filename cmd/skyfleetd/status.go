@@ -152,7 +152,11 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 		{Pattern: "PUT /update", Access: apiauth.Control, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mesh.ExtendDeadlines(w, maxUpdateTransfer)
 			rec := &statusRecorder{ResponseWriter: w}
-			proxy.ServeHTTP(rec, r)
+			// A caller that hangs up once the whole bundle is sent (a link
+			// broken while PID 1 installs) must not cancel PID 1's answer:
+			// without it the trial reboot below would never be asked for,
+			// and the node would sit with a trial pending.
+			proxy.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
 			if rec.code != http.StatusAccepted {
 				return
 			}

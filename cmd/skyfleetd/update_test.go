@@ -28,18 +28,7 @@ import (
 // board reboots with tryboot; a refused one gets 422 and the reason, and
 // /status says what happened.
 func TestPutUpdate(t *testing.T) {
-	p, _ := board.Get("rpi3b")
-	boot := t.TempDir()
-	for name, c := range map[string]string{"config.txt": p.ConfigTXT("a", ""), "a/VERSION": "dev\n", "b/VERSION": "empty\n"} {
-		os.MkdirAll(filepath.Join(boot, filepath.Dir(name)), 0o755)
-		os.WriteFile(filepath.Join(boot, name), []byte(c), 0o644)
-	}
-	key := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{5}, 32)) // a test vector
-	pub := hex.EncodeToString(key.PubKey().SerializeCompressed())
-	st := &nodeState{Board: "rpi3b", Slot: "a", Degraded: []string{}, ConfigErrors: []fleetconf.Problem{}}
-	cfg := fleetconf.Defaults(true)
-	cfg.Release.Keys = []string{pub}
-	st.updater = newUpdater(st, cfg, boot, t.TempDir(), nil)
+	boot, key, st := updatableNode(t)
 	rebooted := make(chan bool, 1)
 	st.updater.Reboot = func(tryboot bool) error { rebooted <- tryboot; return nil }
 	var remounts []bool
@@ -116,17 +105,7 @@ func TestPutUpdate(t *testing.T) {
 // GET /update/held says how much, a PUT at another offset gets 409 and the
 // count, and one at that offset with the rest is installed.
 func TestPutUpdateResumes(t *testing.T) {
-	p, _ := board.Get("rpi3b")
-	boot := t.TempDir()
-	for name, c := range map[string]string{"config.txt": p.ConfigTXT("a", ""), "a/VERSION": "dev\n", "b/VERSION": "empty\n"} {
-		os.MkdirAll(filepath.Join(boot, filepath.Dir(name)), 0o755)
-		os.WriteFile(filepath.Join(boot, name), []byte(c), 0o644)
-	}
-	key := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{5}, 32)) // a test vector
-	st := &nodeState{Board: "rpi3b", Slot: "a", Degraded: []string{}, ConfigErrors: []fleetconf.Problem{}}
-	cfg := fleetconf.Defaults(true)
-	cfg.Release.Keys = []string{hex.EncodeToString(key.PubKey().SerializeCompressed())}
-	st.updater = newUpdater(st, cfg, boot, t.TempDir(), nil)
+	boot, key, st := updatableNode(t)
 	st.updater.Reboot = func(bool) error { return nil }
 	st.updater.Remount = func(bool) error { return nil }
 	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
@@ -180,4 +159,23 @@ func TestPutUpdateResumes(t *testing.T) {
 	if n, tr, _ := (slot.Card{Dir: boot}).Active(); n != "a" || tr != "b" {
 		t.Errorf("config.txt after the resumed bundle: normal %s, trial %s", n, tr)
 	}
+}
+
+// updatableNode is PID 1's state on an rpi3b card running slot a, whose
+// fleet.toml accepts bundles signed by the returned release key: the boot
+// partition's directory, the key and the state with its updater.
+func updatableNode(t *testing.T) (string, *secp256k1.PrivateKey, *nodeState) {
+	t.Helper()
+	p, _ := board.Get("rpi3b")
+	boot := t.TempDir()
+	for name, c := range map[string]string{"config.txt": p.ConfigTXT("a", ""), "a/VERSION": "dev\n", "b/VERSION": "empty\n"} {
+		os.MkdirAll(filepath.Join(boot, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(boot, name), []byte(c), 0o644)
+	}
+	key := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{5}, 32)) // a test vector
+	st := &nodeState{Board: "rpi3b", Slot: "a", Degraded: []string{}, ConfigErrors: []fleetconf.Problem{}}
+	cfg := fleetconf.Defaults(true)
+	cfg.Release.Keys = []string{hex.EncodeToString(key.PubKey().SerializeCompressed())}
+	st.updater = newUpdater(st, cfg, boot, t.TempDir(), nil)
+	return boot, key, st
 }
