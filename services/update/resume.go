@@ -96,6 +96,7 @@ func (u *Updater) openPart(res Resume, r io.Reader) (io.Reader, func(error), err
 	if !validID(res.ID) {
 		return nil, nil, ErrID
 	}
+	u.expirePart(u.now()) // a node that does not reboot for weeks expires them here
 	held := u.Held(res.ID)
 	if res.Offset != held && res.Offset != 0 {
 		return nil, nil, &OffsetError{Have: held}
