@@ -116,7 +116,7 @@ func serveUpdate(u *update.Updater) http.HandlerFunc {
 		case errors.Is(err, update.ErrID):
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
-		case isRefusal(err):
+		case bundle.Refused(err): // the bundle's fault: a client error
 			writeError(w, http.StatusUnprocessableEntity, err.Error())
 			return
 		case err != nil:
@@ -168,16 +168,6 @@ func serveUpdateReboot(u *update.Updater) http.HandlerFunc {
 			}
 		}()
 	}
-}
-
-// isRefusal reports whether err is the bundle's fault (a client error).
-func isRefusal(err error) bool {
-	for _, e := range []error{bundle.ErrFormat, bundle.ErrSignature, bundle.ErrKey, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrDigest, bundle.ErrTruncated, bundle.ErrBase} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -149,13 +149,5 @@ func (t *teeWriter) Read(p []byte) (int, error) {
 // link broke, the sender stopped, /perm filled up), which a resume can finish,
 // rather than a bundle that failed a check, whose bytes are worth nothing.
 func broken(err error) bool {
-	if errors.Is(err, bundle.ErrTruncated) {
-		return true
-	}
-	for _, e := range []error{bundle.ErrFormat, bundle.ErrSignature, bundle.ErrKey, bundle.ErrBoard, bundle.ErrVersion, bundle.ErrDigest, bundle.ErrBase} {
-		if errors.Is(err, e) {
-			return false
-		}
-	}
-	return true
+	return errors.Is(err, bundle.ErrTruncated) || !bundle.Refused(err)
 }

@@ -113,3 +113,14 @@ var (
 	// base, or no running slot was given); a full bundle is needed.
 	ErrBase = errors.New("bundle: the running slot does not hold what this delta bundle needs")
 )
+
+// Refused reports whether err is one of the Err* values above: the bundle
+// (or the stream carrying it) is at fault, not the device reading it.
+func Refused(err error) bool {
+	for _, e := range []error{ErrFormat, ErrSignature, ErrKey, ErrBoard, ErrVersion, ErrDigest, ErrTruncated, ErrBase} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
