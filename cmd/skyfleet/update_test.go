@@ -167,19 +167,13 @@ func TestUpdatePush(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			file := filepath.Join(t.TempDir(), "x.sfu")
 			want := testBundle(t, "2.0", 100)
-			os.WriteFile(file, want, 0o644)
-			t.Setenv("SKYFLEET_NODE_TOKEN", "tok")
-			var out bytes.Buffer
-			stdout = &out
-			defer func() { stdout = os.Stdout }()
-			err := cmdUpdate([]string{"push", "--node", strings.TrimPrefix(srv.URL, "http://"), "--wait", "1m", file})
+			out, err := pushTo(t, srv, want)
 			if !bytes.Equal(got, want) {
 				t.Fatalf("the node got %q", got)
 			}
-			if verdict == "committed" && (err != nil || !strings.Contains(out.String(), "committed")) {
-				t.Errorf("push: %v\n%s", err, out.String())
+			if verdict == "committed" && (err != nil || !strings.Contains(out, "committed")) {
+				t.Errorf("push: %v\n%s", err, out)
 			}
 			if verdict == "rolled back" && (err == nil || !strings.Contains(err.Error(), "health check failed: mesh")) {
 				t.Errorf("push of a rolled-back update: %v", err)
