@@ -352,6 +352,22 @@ func TestFleetControl(t *testing.T) {
 	if err != nil || strings.TrimSpace(out) != "hello-from 42" {
 		t.Fatalf("exec: %v\n%s", err, out)
 	}
+	// The same over TLS, as from another host: the pin the master printed
+	// (nodes) or the one the master key gives (exec, which also names it).
+	masterOut := func() string { b, _ := os.ReadFile(m.log); return string(b) }
+	waitLog(t, masterOut, "tls_pin ", "the master's output")
+	out = masterOut()
+	pin := strings.Fields(out[strings.Index(out, "tls_pin "):])[1]
+	if out, err := m.cli("nodes", "--pin", pin); err != nil || !strings.Contains(out, "kit-1") {
+		t.Fatalf("skyfleet nodes over TLS: %v\n%s", err, out)
+	}
+	if out, err := m.cli("exec", "--key", m.keyFile, "--pin", pin, "kit-1", "--", "echo", "over-tls"); err != nil || strings.TrimSpace(out) != "over-tls" {
+		t.Fatalf("exec over TLS: %v\n%s", err, out)
+	}
+	wrongPin := strings.Repeat("0", 64)
+	if out, err := m.cli("nodes", "--pin", wrongPin); err == nil || !strings.Contains(out, "not the pinned") {
+		t.Fatalf("skyfleet nodes with another pin: %v\n%s", err, out)
+	}
 	if _, err := m.cli("exec", "--key", m.keyFile, addr, "--", "exit 7"); exitCode(err) != 7 {
 		t.Fatalf("exec exit 7: %v", err)
 	}

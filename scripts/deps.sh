@@ -2,8 +2,9 @@
 # Installs the Debian packages Skyfleet's build and tests use, when they are missing:
 # QEMU (boots images), dosfstools and e2fsprogs (fsck gates on every image), mtools
 # (an independent FAT reader in tests), iproute2 (`ip netns` and veth for the mesh
-# tests), chromium and a font (the fleet dashboard's test in a real headless browser). As root it runs apt-get; otherwise it prints the
-# exact command and fails, so nothing half-works.
+# tests), curl (its --pinnedpubkey checks the master's TLS pin), chromium and a font
+# (the fleet dashboard's test in a real headless browser). As root it runs apt-get;
+# otherwise it prints the exact command and fails, so nothing half-works.
 set -euo pipefail
 declare -A need=(
   [qemu-system-aarch64]=qemu-system-arm
@@ -12,6 +13,7 @@ declare -A need=(
   [mcopy]=mtools
   [ip]=iproute2
   [chromium]=chromium
+  [curl]=curl
 )
 missing=()
 for bin in "${!need[@]}"; do

@@ -63,8 +63,8 @@ func cmdMaster(args []string) error {
 	return master.Run(ctx, master.Options{
 		Config: cfg, Problems: problems, Key: key, Version: version, Logf: logf, AllowedHosts: hosts,
 		Ready: func(m *master.Master) {
-			fmt.Fprintf(stdout, "master %s\npublic_key %s\ndashboard %s\n",
-				m.Node.Router.Address(), key.PublicKeyHex(), m.URL)
+			fmt.Fprintf(stdout, "master %s\npublic_key %s\ndashboard %s\ntls_pin %s\n",
+				m.Node.Router.Address(), key.PublicKeyHex(), m.URL, m.TLSPin)
 		},
 	})
 }
@@ -78,7 +78,7 @@ func envOr(name, def string) string {
 
 // masterFlags are the flags of the commands that talk to a master.
 type masterFlags struct {
-	addr, token, key *string
+	addr, token, pin, key *string
 }
 
 func addMasterFlags(fs *flag.FlagSet, withKey bool) masterFlags {
@@ -86,14 +86,39 @@ func addMasterFlags(fs *flag.FlagSet, withKey bool) masterFlags {
 		addr:  fs.String("master", envOr("SKYFLEET_MASTER", fleetconf.HostStatus), "the master's dashboard `host:port` (env SKYFLEET_MASTER)"),
 		token: fs.String("token", os.Getenv("SKYFLEET_TOKEN"), "API `token` (master.token in the master's data directory; env SKYFLEET_TOKEN); not needed on the master's host"),
 	}
+	m.pin = addPinFlag(fs, withKey)
 	if withKey {
 		m.key = fs.String("key", envOr("SKYFLEET_MASTER_KEY", "master.key"), "the master's secret key `file`: nodes accept only it (env SKYFLEET_MASTER_KEY)")
 	}
 	return m
 }
 
+// addPinFlag adds --pin, the master's TLS pin.
+func addPinFlag(fs *flag.FlagSet, withKey bool) *string {
+	usage := "the master's TLS `pin` (tls_pin, printed by `skyfleet master`; env SKYFLEET_MASTER_PIN): needed to reach a master on another host"
+	if withKey {
+		usage += ", unless --key is the master's key, which gives the pin"
+	}
+	return fs.String("pin", os.Getenv("SKYFLEET_MASTER_PIN"), usage)
+}
+
+// client is the API client of the master the flags name. Off loopback it
+// speaks TLS: with --pin, or with the pin the master key gives (a key file
+// that cannot be read leaves the pin unset, and the client's error says so).
 func (m masterFlags) client() *master.Client {
-	return &master.Client{Addr: *m.addr, Token: *m.token}
+	c := &master.Client{Addr: *m.addr, Token: *m.token}
+	if m.pin != nil {
+		c.Pin = *m.pin
+	}
+	if c.Pin == "" && m.key != nil && *m.key != "" {
+		if !master.OnLoopback(c.Addr) {
+			if k, err := identity.LoadKeyFile(*m.key); err == nil {
+				c.Pin, _ = master.TLSPin(k)
+				*m.pin = c.Pin // once per command
+			}
+		}
+	}
+	return c
 }
 
 // cmdNodes lists the fleet from the master's registry.

@@ -331,6 +331,7 @@ func updatePush(args []string) error {
 	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for the node to commit or roll back after it took the bundle (0: do not wait)")
 	via := fs.String("master", "", "send through the fleet master at `HOST:PORT` (its dashboard address) to NODE, a name, address or public key, over the mesh; --key is then the master's key")
 	token := fs.String("token", os.Getenv("SKYFLEET_TOKEN"), "with --master: the master's API `token` (env SKYFLEET_TOKEN); not needed on the master's host")
+	pin := addPinFlag(fs, true)
 	retries := fs.Int("retries", 5, "how many times a transfer that broke off is resumed from where it stopped")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -344,7 +345,7 @@ func updatePush(args []string) error {
 		if key == "" {
 			return errors.New("with --master, --key names the master's key file: the node takes an update from it only")
 		}
-		mf := masterFlags{addr: via, token: token, key: &key}
+		mf := masterFlags{addr: via, token: token, pin: pin, key: &key}
 		out := rolloutOutput{w: stdout}
 		return pushViaMaster(mf, fs.Arg(0), fs.Arg(1), *wait, *retries, out)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,9 +12,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -21,20 +24,129 @@ import (
 	"github.com/skyfleet/skyfleet/services/control/registry"
 )
 
-// Client talks to a master's API for the operator's CLI.
+// Client talks to a master's API for the operator's CLI. It speaks plain HTTP
+// to a master on loopback and TLS with a pinned key (Pin) to any other; it
+// refuses to send the token, or read the fleet, off loopback without a pin.
 type Client struct {
 	// Addr is the master's host:port ([node] status of its fleet.toml).
 	Addr string
 	// Token is the API token, needed unless Addr is on loopback.
 	Token string
+	// Pin is the master's TLS pin (TLSPin, ParsePin's form): required unless
+	// Addr is on loopback; when set, the client uses TLS on loopback too.
+	Pin string
+
+	once sync.Once
+	http *http.Client
 }
 
+// ErrNoPin is a master off loopback with no pin given: the client will not
+// talk to it in the clear or trust whatever key answers.
+var ErrNoPin = errors.New("no TLS pin for the master")
+
+// useTLS reports whether the client speaks TLS to the master, and an error
+// (wrapping ErrNoPin) when it must but cannot check the key.
+func (c *Client) useTLS() (bool, error) {
+	if c.Pin != "" {
+		return true, nil
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return false, fmt.Errorf("master address %q: %w", c.Addr, err)
+	}
+	if OnLoopback(c.Addr) {
+		return false, nil
+	}
+	return true, fmt.Errorf("%w at %s: it serves its API over TLS off loopback; give --pin (tls_pin, printed by `skyfleet master` and in its /api/status) or --key master.key", ErrNoPin, c.Addr)
+}
+
+// OnLoopback reports whether addr (host:port) names this machine's loopback:
+// localhost or a loopback IP address, where the API may be plain HTTP.
+func OnLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// dial opens a connection to the master: TCP, then the TLS handshake with the
+// pin check when useTLS says so.
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	secure, err := c.useTLS()
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("master at %s: %w (is `skyfleet master` running there?)", c.Addr, err)
+	}
+	if !secure {
+		return conn, nil
+	}
+	pin, err := ParsePin(c.Pin)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	tc := tls.Client(conn, clientTLS(c.Addr, pin))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		var pe *PinError
+		if errors.As(err, &pe) {
+			return nil, pe
+		}
+		return nil, fmt.Errorf("master at %s: TLS: %w", c.Addr, err)
+	}
+	return tc, nil
+}
+
+// httpClient is the client's HTTP client, made once: every connection comes
+// from dial, so the pin is checked on each.
+func (c *Client) httpClient() *http.Client {
+	c.once.Do(func() {
+		dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+			conn, err := c.dial(ctx)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return conn, nil
+		}
+		t := &http.Transport{
+			DialContext:         dial,
+			DialTLSContext:      dial,
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     30 * time.Second,
+		}
+		c.http = &http.Client{Transport: t}
+	})
+	return c.http
+}
+
+// dialError carries dial's error, which already names the master, through
+// net/http's wrapping.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
 func (c *Client) url(path string, q url.Values) string {
-	u := url.URL{Scheme: "http", Host: c.Addr, Path: path, RawQuery: q.Encode()}
+	scheme := "http"
+	if secure, _ := c.useTLS(); secure {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: c.Addr, Path: path, RawQuery: q.Encode()}
 	return u.String()
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	if _, err := c.useTLS(); err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path, nil), body)
 	if err != nil {
 		return err
@@ -45,9 +157,17 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("master at %s: %w (is `skyfleet master` running there?)", c.Addr, err)
+		var de *dialError
+		if errors.As(err, &de) {
+			return de.err // it names the master and what failed
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("master at %s: %w", c.Addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -154,10 +274,9 @@ func (t *Tunnel) Read(p []byte) (int, error) { return t.r.Read(p) }
 // not know the node or cannot reach it (the master's reason is in the error), or
 // answers without a valid NodeKeyHeader.
 func (c *Client) Tunnel(ctx context.Context, node, action, detail string) (*Tunnel, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", c.Addr)
+	conn, err := c.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("master at %s: %w (is `skyfleet master` running there?)", c.Addr, err)
+		return nil, err
 	}
 	q := url.Values{"node": {node}, "action": {action}, "detail": {detail}}
 	req, _ := http.NewRequest(http.MethodPost, c.url("/api/tunnel", q), nil)

@@ -4,7 +4,9 @@
 // tunnels `skyfleet ssh/exec/cp` open to a node's SSH port through the mesh.
 //
 // Only the operator may reach it: [node] status is loopback by default, and a
-// request from any other address must carry the token in <data>/master.token.
+// request from any other address must come over TLS (tls.go: a key derived from
+// the master key, which the CLI pins) and carry the token in
+// <data>/master.token.
 // Every request must name this master in its Host header (an IP address,
 // localhost, this machine's name, or a name given in Options.AllowedHosts), so a
 // web page whose DNS name an attacker points at the master (DNS rebinding) is
@@ -93,12 +95,16 @@ type Options struct {
 type Master struct {
 	Node     *meshd.Node
 	Registry *registry.Registry
-	// URL is where the dashboard is served, e.g. http://127.0.0.1:8080/.
-	URL   string
-	token string
-	opts  Options
-	pub   []byte
-	hosts map[string]bool // allowed Host names besides IP addresses and localhost
+	// URL is where the dashboard is served, e.g. http://127.0.0.1:8080/, or
+	// https://192.168.1.5:8080/ off loopback.
+	URL string
+	// TLSPin is the hex SHA-256 of the TLS key's SubjectPublicKeyInfo, which
+	// clients off loopback pin (TLSPin of the master key).
+	TLSPin string
+	token  string
+	opts   Options
+	pub    []byte
+	hosts  map[string]bool // allowed Host names besides IP addresses and localhost
 
 	refusedLog ratelog.Limiter // refused reports
 	hostLog    ratelog.Limiter // requests for other hosts
@@ -172,6 +178,11 @@ func Run(ctx context.Context, opts Options) error {
 	go rc.Serve(reports)
 	go m.sweep(ctx)
 
+	tlsCfg, pin, err := tlsConfig(opts.Key)
+	if err != nil {
+		return err
+	}
+	m.TLSPin = pin
 	ln := opts.Listener
 	if ln == nil {
 		ln, err = net.Listen("tcp", cfg.Node.Status)
@@ -179,10 +190,16 @@ func Run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("dashboard on %s: %w", cfg.Node.Status, err)
 		}
 	}
+	// One port for both: TLS for anyone, plain HTTP for loopback peers only
+	// (the browser and CLI on the master's own host need no certificate).
 	m.URL = "http://" + ln.Addr().String() + "/"
-	return meshd.Serve(ctx, ln, m.Handler(), func() {
-		opts.Logf("master %s: dashboard and API on %s (token in %s for other hosts)", node.Router.Address(), m.URL,
-			filepath.Join(cfg.Node.Data, TokenFile))
+	if !isLoopback(ln.Addr()) {
+		m.URL = "https://" + ln.Addr().String() + "/"
+	}
+	sniff := newSniffListener(meshd.Limit(ln), tlsCfg)
+	return meshd.Serve(ctx, sniff, m.Handler(), func() {
+		opts.Logf("master %s: dashboard and API on %s (TLS pin %s; token in %s for other hosts)", node.Router.Address(), m.URL,
+			pin, filepath.Join(cfg.Node.Data, TokenFile))
 		if opts.Ready != nil {
 			opts.Ready(m)
 		}
@@ -303,6 +320,9 @@ type Status struct {
 	RegistryRecovery *boltdb.Recovery `json:"registry_recovery,omitempty"`
 	// CorruptRecords counts damaged registry records met since the start.
 	CorruptRecords uint64 `json:"registry_corrupt_records"`
+	// TLSPin is the pin of the API's TLS key (Master.TLSPin), to give to
+	// operators who reach the master from other hosts with the token.
+	TLSPin string `json:"tls_pin"`
 }
 
 // Graph is GET /api/graph: the fleet as the master sees it, from each node's last
@@ -361,7 +381,7 @@ func (m *Master) Handler() http.Handler {
 		st := Status{
 			Address: m.Node.Router.Address(), PublicKey: hex.EncodeToString(m.pub), Version: m.opts.Version,
 			Nodes: len(nodes), ReportIntervalS: m.opts.Config.Master.Interval().Seconds(),
-			RegistryRecovery: m.Registry.Recovery(),
+			RegistryRecovery: m.Registry.Recovery(), TLSPin: m.TLSPin,
 		}
 		for _, n := range nodes {
 			if n.Online {
@@ -639,7 +659,8 @@ func (m *Master) auth(next http.Handler) http.Handler {
 			return
 		}
 		if fromQuery {
-			http.SetCookie(w, &http.Cookie{Name: "skyfleet_token", Value: got, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			// Secure: a cookie set over TLS is never sent back in the clear.
+			http.SetCookie(w, &http.Cookie{Name: "skyfleet_token", Value: got, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 		}
 		next.ServeHTTP(w, r)
 	})

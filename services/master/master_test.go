@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -162,9 +163,17 @@ func TestAuthOffLoopback(t *testing.T) {
 		if w.Code != c.want {
 			t.Errorf("%s: %d, want %d", c.name, w.Code, c.want)
 		}
-		if c.name == "LAN query" && !strings.Contains(w.Header().Get("Set-Cookie"), "skyfleet_token="+m.token) {
-			t.Errorf("a token in the query did not set the cookie: %q", w.Header().Get("Set-Cookie"))
+		if c.name == "LAN query" && (!strings.Contains(w.Header().Get("Set-Cookie"), "skyfleet_token="+m.token) || strings.Contains(w.Header().Get("Set-Cookie"), "Secure")) {
+			t.Errorf("a token in the query did not set the cookie (not Secure over plain HTTP): %q", w.Header().Get("Set-Cookie"))
 		}
+	}
+	// Over TLS the cookie is Secure: the browser never sends it in the clear.
+	r := httptest.NewRequest("GET", "/?token="+m.token, nil)
+	r.RemoteAddr, r.TLS = "192.0.2.7:5000", &tls.ConnectionState{}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 || !strings.Contains(w.Header().Get("Set-Cookie"), "; Secure") {
+		t.Errorf("token over TLS: %d, Set-Cookie %q", w.Code, w.Header().Get("Set-Cookie"))
 	}
 }
 

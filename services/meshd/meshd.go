@@ -172,13 +172,22 @@ func NewServer(h http.Handler) *http.Server {
 		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
 }
 
+// Limit caps ln at MaxConns open connections, MaxConnsPerSource of them from
+// one source address: the kernel's accept queue holds the rest until one
+// closes, and a source over its share is closed at once. Serve applies it; a
+// listener that does work per connection before Serve sees it (the master's
+// TLS sniffer) applies it beneath that work too.
+func Limit(ln net.Listener) net.Listener {
+	return netutil.LimitListener(limitPerSource(ln, MaxConnsPerSource), MaxConns)
+}
+
 // Serve serves h on ln until ctx ends (then shuts down, giving requests 2 s) or the
 // server fails, with NewServer's limits and at most MaxConns connections at once,
 // MaxConnsPerSource of them from one source address.
 // started, if set, runs once the server runs.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, started func()) error {
 	srv := NewServer(h)
-	ln = netutil.LimitListener(limitPerSource(ln, MaxConnsPerSource), MaxConns)
+	ln = Limit(ln)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if started != nil {
