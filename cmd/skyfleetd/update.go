@@ -116,6 +116,9 @@ func serveUpdate(u *update.Updater) http.HandlerFunc {
 		case errors.Is(err, update.ErrID):
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
+		case errors.Is(err, slot.ErrNoRoom): // /perm is too full for it
+			writeError(w, http.StatusInsufficientStorage, err.Error())
+			return
 		case bundle.Refused(err): // the bundle's fault: a client error
 			writeError(w, http.StatusUnprocessableEntity, err.Error())
 			return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/skyfleet/skyfleet/internal/durable"
 	"github.com/skyfleet/skyfleet/services/update/bundle"
+	"github.com/skyfleet/skyfleet/services/update/slot"
 )
 
 // Resume lets a bundle arrive in several transfers, for a link that breaks: a
@@ -90,16 +91,16 @@ func (u *Updater) expirePart(now time.Time) {
 // openPart returns the stream Apply verifies for a resumable transfer: the held
 // bytes, then r, whose bytes are appended to the held ones as they are read;
 // and a finish function to call with Apply's error, which keeps the bytes
-// (synced) when the transfer broke off and drops them otherwise. Errors:
-// ErrID, *OffsetError, or the part file cannot be made.
-func (u *Updater) openPart(res Resume, r io.Reader) (io.Reader, func(error), error) {
+// (synced) when the transfer broke off and drops them otherwise; and how many
+// bytes were held. Errors: ErrID, *OffsetError, or the part file cannot be made.
+func (u *Updater) openPart(res Resume, r io.Reader) (io.Reader, func(error), int64, error) {
 	if !validID(res.ID) {
-		return nil, nil, ErrID
+		return nil, nil, 0, ErrID
 	}
 	u.expirePart(u.now()) // a node that does not reboot for weeks expires them here
 	held := u.Held(res.ID)
 	if res.Offset != held && res.Offset != 0 {
-		return nil, nil, &OffsetError{Have: held}
+		return nil, nil, 0, &OffsetError{Have: held}
 	}
 	if res.Offset == 0 {
 		// A new transfer: whatever was held (of this bundle or another)
@@ -107,13 +108,13 @@ func (u *Updater) openPart(res Resume, r io.Reader) (io.Reader, func(error), err
 		// another bundle's name.
 		u.dropPart()
 		if err := durable.WriteFile(u.partIDPath(), []byte(res.ID+"\n"), 0o600); err != nil {
-			return nil, nil, fmt.Errorf("update: %w", err)
+			return nil, nil, 0, fmt.Errorf("update: %w", err)
 		}
 		held = 0
 	}
 	f, err := os.OpenFile(u.partPath(), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("update: %w", err)
+		return nil, nil, 0, fmt.Errorf("update: %w", err)
 	}
 	finish := func(err error) {
 		if err != nil && broken(err) {
@@ -125,7 +126,7 @@ func (u *Updater) openPart(res Resume, r io.Reader) (io.Reader, func(error), err
 		f.Close()
 		u.dropPart()
 	}
-	return io.MultiReader(io.NewSectionReader(f, 0, held), &teeWriter{r: r, w: f}), finish, nil
+	return io.MultiReader(io.NewSectionReader(f, 0, held), &teeWriter{r: r, w: f}), finish, held, nil
 }
 
 // teeWriter is io.TeeReader that fails the read when the write fails, so a
@@ -148,6 +149,26 @@ func (t *teeWriter) Read(p []byte) (int, error) {
 // broken reports whether Apply's error is a transfer that ended too early (the
 // link broke, the sender stopped, /perm filled up), which a resume can finish,
 // rather than a bundle that failed a check, whose bytes are worth nothing.
+//
+// A bundle that does not fit on /perm beside its held bytes is not broken:
+// Spool counts what the held bytes still grow by, so a resume would be refused
+// the same way; its bytes are dropped and the room is free for the operator's
+// next try.
 func broken(err error) bool {
+	if errors.Is(err, slot.ErrNoRoom) {
+		return false
+	}
 	return errors.Is(err, bundle.ErrTruncated) || !bundle.Refused(err)
+}
+
+// counter counts the bytes read through it.
+type counter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -2,16 +2,22 @@ package update
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skyfleet/skyfleet/services/update/bundle"
+	"github.com/skyfleet/skyfleet/services/update/slot"
 )
 
 // brokenLink is a transfer that stops after n bytes with err.
@@ -129,4 +135,90 @@ func TestResumeRefusals(t *testing.T) {
 	if u2.Held(id1) != 0 {
 		t.Error("held bytes older than a week were kept")
 	}
+}
+
+// TestResumeNoRoom: /perm must hold the spool and the whole raw bundle for a
+// resumable transfer. One that does not fit is refused before anything is
+// written, with the sizes, and keeps nothing; held bytes that no longer fit
+// beside the spool (other data grew meanwhile) are dropped with the refusal,
+// where they used to be kept and fail every resume for a week. A transfer that
+// keeps nothing for a resume needs only the spool. The spool is on a tmpfs of a
+// chosen size (root only: CI runs as root).
+func TestResumeNoRoom(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	const big = 2 << 20 // the bundle's one large file, in bytes
+	d := newDevice(t)
+	b := bigBundle(t, d, "1.1", big)
+	m, err := bundle.ReadHead(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := idOf(b)
+	perm := func(size int64) *Updater {
+		dir := t.TempDir()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%dk,mode=0700", size>>10)); err != nil {
+			t.Fatalf("mounting a tmpfs: %v", err)
+		}
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+		u := d.updater("a", "1.0")
+		u.SpoolDir = filepath.Join(dir, "spool")
+		return u
+	}
+
+	// Room for the spool and the margin, not for the raw bundle as well.
+	u := perm(slot.SpoolMargin + m.Total() + m.Carried()/2)
+	_, err = u.ApplyResumable(Resume{ID: id}, bytes.NewReader(b), nil)
+	if !errors.Is(err, slot.ErrNoRoom) || !strings.Contains(err.Error(), "kept for a resume") {
+		t.Fatalf("a resumable transfer without room for the raw bundle: %v, want ErrNoRoom naming the resume's share", err)
+	}
+	if u.Held(id) != 0 {
+		t.Errorf("a refused transfer kept %d bytes", u.Held(id))
+	}
+	if len(d.reboots) != 0 || mustRead(t, filepath.Join(d.card.Dir, "b", "VERSION")) != "empty\n" {
+		t.Fatal("a refused transfer wrote the slot")
+	}
+	if _, err := u.Apply(bytes.NewReader(b), nil); err != nil {
+		t.Fatalf("the same bundle, kept for no resume: %v", err)
+	}
+
+	// Room for both; the transfer breaks at half, then other data takes 1 MiB.
+	d = newDevice(t)
+	u = perm(slot.SpoolMargin + m.Total() + int64(len(b)) + 256<<10)
+	half := len(b) / 2
+	if _, err := u.ApplyResumable(Resume{ID: id}, io.LimitReader(bytes.NewReader(b), int64(half)), nil); !errors.Is(err, bundle.ErrTruncated) || u.Held(id) != int64(half) {
+		t.Fatalf("broken transfer: %v, held %d", err, u.Held(id))
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(u.SpoolDir), "other-state"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = u.ApplyResumable(Resume{ID: id, Offset: int64(half)}, bytes.NewReader(b[half:]), nil)
+	if !errors.Is(err, slot.ErrNoRoom) {
+		t.Fatalf("resume without room: %v, want ErrNoRoom", err)
+	}
+	if u.Held(id) != 0 {
+		t.Errorf("the held bytes stayed after the refusal (%d): every resume would fail the same way", u.Held(id))
+	}
+	if st := u.Status(); st.Last == nil || st.Last.Result != ResultRefused || !strings.Contains(st.Last.Reason, "MiB free") {
+		t.Errorf("the refusal is not in the status with its reason: %+v", st.Last)
+	}
+}
+
+// bigBundle is d's bundle for version with an initrd of size random bytes.
+func bigBundle(t *testing.T, d *device, version string, size int) []byte {
+	t.Helper()
+	initrd := make([]byte, size)
+	rand.Read(initrd)
+	files := map[string][]byte{"vmlinuz": []byte("kernel"), "initrd": initrd, "VERSION": []byte(version + "\n"),
+		"cmdline.a.txt": []byte(d.p.CmdlineTXT("a")), "cmdline.b.txt": []byte(d.p.CmdlineTXT("b"))}
+	var srcs []bundle.Source
+	for n, c := range files {
+		srcs = append(srcs, bundle.Source{Name: n, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c)), nil }})
+	}
+	var buf bytes.Buffer
+	if _, err := bundle.Write(&buf, releaseKey, bundle.Header{Board: "rpi3b", Version: version, Created: time.Unix(1, 0)}, srcs); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

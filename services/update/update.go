@@ -141,14 +141,17 @@ func (u *Updater) ApplyResumable(res Resume, r io.Reader, progress func(done, to
 		return nil, fmt.Errorf("update: the running slot is unknown (%v): refusing to write either", err)
 	}
 	resumable := res.ID != ""
+	var held int64
 	if resumable {
-		in, finish, perr := u.openPart(res, r)
+		in, finish, h, perr := u.openPart(res, r)
 		if perr != nil {
 			return nil, perr
 		}
 		defer func() { finish(err) }() // the named result: how Apply ended
-		r = in
+		r, held = in, h
 	}
+	pos := &counter{r: r}
+	r = pos
 	// refuse records a refusal, but not a transfer that broke off on the
 	// way when a resume can finish it.
 	refuse := func(o Outcome, err error) error {
@@ -168,7 +171,13 @@ func (u *Updater) ApplyResumable(res Resume, r io.Reader, progress func(done, to
 	m = br.Manifest
 	// The slow part (the network) fills the spool on /perm; the boot
 	// partition stays read-only through it.
-	if err := slot.Spool(u.SpoolDir, br, progress); err != nil {
+	// A resumable transfer also grows the held bytes on /perm to the whole
+	// raw bundle: the head read so far and the files it carries.
+	var reserve int64
+	if resumable {
+		reserve = max(0, pos.n+m.Carried()-max(held, pos.n))
+	}
+	if err := slot.Spool(u.SpoolDir, br, reserve, progress); err != nil {
 		return nil, refuse(Outcome{Version: m.Version}, err)
 	}
 	defer os.RemoveAll(u.SpoolDir)

@@ -119,20 +119,26 @@ func (c Card) Install(target string, r *bundle.Reader, progress func(done, total
 	return syncFS(c.Dir)
 }
 
-// spoolMargin is the room Spool leaves free on the spool's file system besides
+// SpoolMargin is the room Spool leaves free on the spool's file system besides
 // the bundle's files, in bytes: /perm also holds the node's state.
-const spoolMargin = 8 << 20
+const SpoolMargin = 8 << 20
+
+// ErrNoRoom is Spool's refusal of a bundle that does not fit on the spool's file
+// system with what else must go there.
+var ErrNoRoom = errors.New("slot: not enough room")
 
 // Spool writes the files of r, a bundle whose head verified, into dir (created
 // afresh, mode 0700) and syncs its file system once: the device gathers a bundle
 // on /perm (ext4, journaled) while it streams in, which can take minutes, and only
 // then makes the boot partition writable for Install, which reads the spool back
 // (bundle.DirReader). A delta bundle's files from the running slot are copied in
-// too, so the spool is the whole slot. Errors: not enough room (checked against
-// the manifest before anything is written), or the reader's error for a file
-// that fails its digest or a stream that breaks; dir is then removed. progress,
-// if set, gets the file bytes so far and the total.
-func Spool(dir string, r *bundle.Reader, progress func(done, total int64)) (err error) {
+// too, so the spool is the whole slot. reserve is how many more bytes the caller
+// writes to the same file system while the spool fills (the raw bundle, kept for
+// a resume), in bytes. Errors: ErrNoRoom (checked against the manifest and
+// reserve before anything is written), or the reader's error for a file that
+// fails its digest or a stream that breaks; dir is then removed. progress, if
+// set, gets the file bytes so far and the total.
+func Spool(dir string, r *bundle.Reader, reserve int64, progress func(done, total int64)) (err error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("slot: clearing the spool %s: %w", dir, err)
 	}
@@ -147,8 +153,12 @@ func Spool(dir string, r *bundle.Reader, progress func(done, total int64)) (err 
 	total := r.Manifest.Total()
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err == nil {
-		if free := int64(st.Bavail) * int64(st.Bsize); free < total+spoolMargin {
-			return fmt.Errorf("slot: %s has %d MiB free; this bundle's %d MiB need %d MiB there first", dir, free>>20, total>>20, (total+spoolMargin)>>20)
+		if free := int64(st.Bavail) * int64(st.Bsize); free < total+reserve+SpoolMargin {
+			also := ""
+			if reserve > 0 {
+				also = fmt.Sprintf(" and %d MiB more of the bundle kept for a resume", reserve>>20)
+			}
+			return fmt.Errorf("%w: %s has %d MiB free; this bundle's %d MiB%s need %d MiB there", ErrNoRoom, dir, free>>20, total>>20, also, (total+reserve+SpoolMargin)>>20)
 		}
 	}
 	if err := writeAll(r, dir, 0o700, func(name string) (string, bool) { return name, false }, progress); err != nil {
