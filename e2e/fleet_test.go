@@ -346,6 +346,21 @@ func TestFleetControl(t *testing.T) {
 	if err != nil || !strings.Contains(out, "kit-1") || !strings.Contains(out, "online") || !strings.Contains(out, "1 nodes, 1 online") {
 		t.Fatalf("skyfleet nodes: %v\n%s", err, out)
 	}
+	// The node's status counts the reports the master took (a trial boot
+	// commits only once there is one); the stranger has no master.
+	// (The master lists a node before its acknowledgement reaches it.)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ml := node.n.State().Master
+		if ml != nil && ml.PublicKey == m.key.PublicKeyHex() && ml.Reports > 0 && ml.LastError == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kit-1's master link: %+v", ml)
+		}
+	}
+	if ml := stranger.n.State().Master; ml != nil {
+		t.Fatalf("a node without a master shows a master link: %+v", ml)
+	}
 
 	// exec and cp by name, with the master key.
 	out, err = m.cli("exec", "--key", m.keyFile, "kit-1", "--", "echo", "hello-from", "$((6*7))")

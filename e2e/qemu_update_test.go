@@ -52,7 +52,8 @@ type updateStatus struct {
 //     their version, and the master's registry and log say why.
 //   - SKYFLEET_QEMU_UPDATE=1 (make soak) then pushes to A one release whose
 //     PID 1 exits and one whose kernel panics (the kernel resets the board
-//     after panic=10; the firmware's tryboot flag is gone, so slot b runs).
+//     after panic=10; the firmware's tryboot flag is gone, so slot b runs),
+//     and, with the master stopped, a sound one whose trial cannot reach it.
 //     Each ends on slot b running 9.9.9, the failure in /status and in
 //     push's error.
 //
@@ -73,14 +74,20 @@ func TestQEMUUpdate(t *testing.T) {
 	full := buildBundle(t, dir, rel, "9.9.8", "", "")
 	good := buildBundle(t, dir, rel, "9.9.9", "", full)
 	canary := buildBundle(t, dir, rel, "9.9.10", "fault_health", good)
-	faults := []struct{ version, tag, says string }{
-		{"9.9.11", "fault_pid1", "did not commit"},
-		{"9.9.12", "fault_panic", "did not commit"},
+	faults := []struct {
+		version, tag, says string
+		noMaster           bool // the master is stopped before the push
+	}{
+		{"9.9.11", "fault_pid1", "did not commit", false},
+		{"9.9.12", "fault_panic", "did not commit", false},
+		// A sound release whose trial boot cannot reach the master: it
+		// waits two minutes for a report to be acknowledged, then goes back.
+		{"9.9.13", "", "no link to the master", true},
 	}
 	if os.Getenv("SKYFLEET_QEMU_UPDATE") == "" {
 		// CI: the failed health check, in the rollout; make soak
-		// (SKYFLEET_QEMU_UPDATE=1) adds the crashed PID 1 and the kernel
-		// panic, four minutes each.
+		// (SKYFLEET_QEMU_UPDATE=1) adds the crashed PID 1, the kernel
+		// panic and the trial without its master, four minutes each.
 		faults = nil
 	}
 	faulty := map[string]string{}
@@ -195,6 +202,9 @@ func TestQEMUUpdate(t *testing.T) {
 
 	// Acceptance 3: each failing release ends on slot b, running 9.9.9.
 	for _, f := range faults {
+		if f.noMaster {
+			m.cmd.Process.Kill()
+		}
 		out, took, down, err := push(faulty[f.version])
 		if err == nil || !strings.Contains(out, "rolled back version "+f.version) || !strings.Contains(out, f.says) {
 			t.Fatalf("push of %s (%s): %v, want a rollback saying %q\n%s\nserial log:\n%s", f.version, f.tag, err, f.says, out, v.tail())
@@ -211,7 +221,9 @@ func TestQEMUUpdate(t *testing.T) {
 	log = v.log()
 	for _, tag := range append([]string{"fault_health"}, func() (l []string) {
 		for _, f := range faults {
-			l = append(l, f.tag)
+			if f.tag != "" {
+				l = append(l, f.tag)
+			}
 		}
 		return
 	}()...) {

@@ -157,7 +157,14 @@ func runInit() {
 	cancel()
 	if st.updater != nil {
 		// A trial boot commits or goes back now (services/update).
-		afterBoot(st.updater, ready)
+		// It also needs the master's link, unless fleet.toml failed
+		// closed: then no slot links with anyone, and the check would only
+		// keep the node from taking the update that fixes it.
+		master := cfg.Master.PublicKey
+		if st.LinksRefused != "" {
+			master = ""
+		}
+		afterBoot(st.updater, ready, master)
 	}
 	st.mu.Lock()
 	st.BootMS = kernelUptime().Milliseconds()

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/skyfleet/skyfleet/gokrazy/mounts"
 	"github.com/skyfleet/skyfleet/gokrazy/power"
@@ -52,12 +51,19 @@ func newUpdater(st *nodeState, cfg fleetconf.Config, bootDir, dataDir string, pw
 
 // afterBoot lets the updater judge this boot once the services were given their
 // time to come up: a trial boot whose services are not all ready (ready is
-// WaitReady's error) goes back to the old slot, one that is ready commits.
-func afterBoot(u *update.Updater, ready error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// WaitReady's error) goes back to the old slot; so does one that cannot reach
+// the master fleet.toml names (master, its key in hex; "" for none) within
+// masterLinkWait. One that passes both commits.
+func afterBoot(u *update.Updater, ready error, master string) {
+	ctx, cancel := context.WithTimeout(context.Background(), masterLinkWait)
 	defer cancel()
 	before := u.Status().Last
-	st, err := u.AfterBoot(ctx, func(context.Context) error { return ready })
+	st, err := u.AfterBoot(ctx, func(ctx context.Context) error {
+		if ready != nil {
+			return ready
+		}
+		return masterLinked(ctx, meshSocket, master)
+	})
 	if err != nil {
 		logf("update: %v", err)
 	}

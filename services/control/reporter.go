@@ -66,8 +66,10 @@ type Reporter struct {
 	Interval, Poll time.Duration
 	// Logf receives one line per state change of the loop (registered, failing).
 	Logf func(format string, args ...any)
-	// Sent, if set, is called after each acknowledged report.
-	Sent func(seq uint64)
+	// Sent, if set, is called after each acknowledged report; Failed after
+	// each attempt that was not acknowledged, with its error.
+	Sent   func(seq uint64)
+	Failed func(err error)
 }
 
 // Run reports until ctx ends.
@@ -107,6 +109,9 @@ func (r *Reporter) Run(ctx context.Context) {
 			case ctx.Err() != nil:
 				return
 			default:
+				if r.Failed != nil {
+					r.Failed(err)
+				}
 				attempts++
 				backoff = min(max(2*backoff, 500*time.Millisecond), 15*time.Second)
 				// Say it once, then every 20th try, so a node whose master is away

@@ -2,8 +2,10 @@ package meshd
 
 import (
 	"context"
+	"encoding/hex"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/skyfleet/skyfleet/services/control"
@@ -20,6 +22,9 @@ import (
 func (n *Node) startControl(ctx context.Context, master []byte, seq func() uint64) error {
 	var mk topology.Key
 	copy(mk[:], master)
+	n.master.mu.Lock()
+	n.master.key = hex.EncodeToString(master)
+	n.master.mu.Unlock()
 	ln, err := n.Router.Listen(control.SSHPort)
 	if err != nil {
 		return err
@@ -47,6 +52,8 @@ func (n *Node) startControl(ctx context.Context, master []byte, seq func() uint6
 		Seq:      seq,
 		Interval: n.opts.Config.Master.Interval(),
 		Logf:     n.opts.Logf,
+		Sent:     func(uint64) { n.master.acked(time.Now()) },
+		Failed:   n.master.failed,
 	}
 	go func() {
 		defer func() { done <- struct{}{} }()
@@ -55,6 +62,63 @@ func (n *Node) startControl(ctx context.Context, master []byte, seq func() uint6
 	n.logf("control: reporting to master %s every %v; remote shell on mesh port %d for the master's key only",
 		mesh.Addr{Key: mk, Port: control.ReportPort}, rep.Interval, control.SSHPort)
 	return nil
+}
+
+// masterLink is what the node knows of its link to the master: the reports
+// the master acknowledged since the start, when the last was, and the last
+// attempt's error. PID 1 waits on it before it commits a trial boot.
+type masterLink struct {
+	mu      sync.Mutex
+	key     string
+	reports uint64
+	last    time.Time
+	err     string
+}
+
+// maxMasterErr bounds the error kept (it is shown on the status page).
+const maxMasterErr = 256
+
+func (m *masterLink) acked(now time.Time) {
+	m.mu.Lock()
+	m.reports++
+	m.last, m.err = now, ""
+	m.mu.Unlock()
+}
+
+func (m *masterLink) failed(err error) {
+	s := err.Error()
+	if len(s) > maxMasterErr {
+		s = s[:maxMasterErr]
+	}
+	m.mu.Lock()
+	m.err = s
+	m.mu.Unlock()
+}
+
+// MasterLink is NodeStatus.Master: the node's reports to the master it is
+// configured with.
+type MasterLink struct {
+	// PublicKey is the master's key, 66 hex characters.
+	PublicKey string `json:"public_key"`
+	// Reports is how many reports the master acknowledged since the mesh
+	// service started; LastReportAgoS how long ago the last was, in seconds.
+	Reports        uint64  `json:"reports_acked"`
+	LastReportAgoS float64 `json:"last_report_ago_s,omitempty"`
+	// LastError is why the latest attempt failed; "" once one succeeds.
+	LastError string `json:"last_error,omitempty"`
+}
+
+func (m *masterLink) status(now time.Time) *MasterLink {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.key == "" {
+		return nil
+	}
+	st := &MasterLink{PublicKey: m.key, Reports: m.reports, LastError: m.err}
+	if !m.last.IsZero() {
+		st.LastReportAgoS = now.Sub(m.last).Seconds()
+	}
+	return st
 }
 
 // loopback is the address at which this machine reaches a server listening on

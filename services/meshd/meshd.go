@@ -101,9 +101,10 @@ type Node struct {
 	Wall *walltime.Clock
 
 	stopControl func()
-	stopSticks  func() // stops the USB stick watcher; nil unless it runs
-	stopWall    func() // stops the clock's goroutines; nil until they run
-	untime      func() // stops stamping announcements with the time
+	master      masterLink // reports to the master, when one is configured
+	stopSticks  func()     // stops the USB stick watcher; nil unless it runs
+	stopWall    func()     // stops the clock's goroutines; nil until they run
+	untime      func()     // stops stamping announcements with the time
 }
 
 // Run starts the node and serves until ctx ends. Errors: the data directory or key
@@ -394,6 +395,9 @@ type NodeStatus struct {
 	// Clock is the node's wall-clock time: whether it knows the date, from
 	// where, how well, and the clock's counts (walltime.Status).
 	Clock *walltime.Status `json:"clock,omitempty"`
+	// Master is the link to the master fleet.toml names: how many reports it
+	// acknowledged; absent when no master is configured.
+	Master *MasterLink `json:"master,omitempty"`
 }
 
 // State returns the node's status document.
@@ -419,6 +423,7 @@ func (n *Node) State() NodeStatus {
 		c := n.Wall.Status()
 		st.Clock = &c
 	}
+	st.Master = n.master.status(time.Now())
 	if n.Router == nil {
 		st.Listen = []string{}
 		return st
