@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/skyfleet/skyfleet/gokrazy/mounts"
 	"github.com/skyfleet/skyfleet/gokrazy/power"
@@ -133,6 +134,7 @@ func serveUpdate(u *update.Updater) http.HandlerFunc {
 			return
 		}
 		st := u.Status()
+		go trialFallback(u)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		json.NewEncoder(w).Encode(map[string]string{
@@ -154,6 +156,26 @@ func serveUpdateHeld(u *update.Updater) http.HandlerFunc {
 		id := r.URL.Query().Get("id")
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"id": id, "have": u.Held(id)})
+	}
+}
+
+// trialRebootFallback is how long PID 1 waits, after it answered a PUT /update
+// with 202, for the status service to ask for the trial reboot (it asks within
+// its answerGrace, 10 s) before it reboots into the trial itself: a status
+// service that crashed or was stopped in between would leave the node with a
+// trial named that no boot ever tries. A variable for tests.
+var trialRebootFallback = time.Minute
+
+// trialFallback reboots into the trial once trialRebootFallback has passed, if
+// it is still pending then (RebootTrial starts no second reboot).
+func trialFallback(u *update.Updater) {
+	time.Sleep(trialRebootFallback)
+	if st := u.Status(); st.Trial == "" || st.Last == nil || st.Last.Result != update.ResultTrial {
+		return
+	}
+	logf("update: nobody asked for the trial reboot within %v of the answer; rebooting into slot %s now", trialRebootFallback, u.Status().Trial)
+	if err := u.RebootTrial(); err != nil {
+		logf("update: reboot into the trial slot: %v", err)
 	}
 }
 

@@ -101,6 +101,42 @@ func TestPutUpdate(t *testing.T) {
 	}
 }
 
+// When nobody asks for the trial reboot after a 202 (the status service
+// crashed or was stopped before it could), PID 1 reboots into the trial itself
+// once trialRebootFallback has passed.
+func TestPutUpdateRebootsWithoutAsking(t *testing.T) {
+	defer func(d time.Duration) { trialRebootFallback = d }(trialRebootFallback)
+	trialRebootFallback = 100 * time.Millisecond
+	_, key, st := updatableNode(t)
+	rebooted := make(chan bool, 2)
+	st.updater.Reboot = func(tryboot bool) error { rebooted <- tryboot; return nil }
+	st.updater.Remount = func(bool) error { return nil }
+	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
+	defer srv.Close()
+	var buf bytes.Buffer
+	var files []bundle.Source
+	for _, name := range []string{"vmlinuz", "cmdline.a.txt", "cmdline.b.txt"} {
+		files = append(files, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(name)), nil }})
+	}
+	if _, err := bundle.Write(&buf, key, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("PUT", srv.URL+"/update", &buf)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("PUT /update: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	select {
+	case tryboot := <-rebooted:
+		if !tryboot {
+			t.Error("rebooted without tryboot")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no reboot into the trial although nobody asked for it")
+	}
+}
+
 // A PUT /update naming its bundle by SHA-256 leaves what arrived for a resume:
 // GET /update/held says how much, a PUT at another offset gets 409 and the
 // count, and one at that offset with the rest is installed.

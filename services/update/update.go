@@ -80,6 +80,9 @@ type Updater struct {
 	// while a bundle streams in.
 	busy     sync.Mutex
 	applying atomic.Bool
+	// rebooting is set while RebootTrial's reboot runs: the status service's
+	// request and PID 1's own fallback may both ask for it.
+	rebooting atomic.Bool
 }
 
 // Outcome is one update's end (or its current stage).
@@ -206,8 +209,16 @@ func (u *Updater) ApplyResumable(res Resume, r io.Reader, progress func(done, to
 }
 
 // RebootTrial reboots into the slot Apply wrote, once (the firmware's tryboot).
-// It returns only on failure.
-func (u *Updater) RebootTrial() error { return u.Reboot(true) }
+// It returns only on failure, or at once when a reboot it started still runs
+// (a second caller must not start another).
+func (u *Updater) RebootTrial() error {
+	if !u.rebooting.CompareAndSwap(false, true) {
+		return nil
+	}
+	err := u.Reboot(true)
+	u.rebooting.Store(false) // it failed (or a test's Reboot returned): another may try
+	return err
+}
 
 // AfterBoot runs once at boot, before services are judged healthy for good.
 // When the running slot is the [tryboot] one and not the default, this is a

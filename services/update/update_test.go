@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,4 +276,30 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// RebootTrial starts one reboot: a second caller while it runs (the status
+// service's request and PID 1's fallback) starts none; once a reboot returned
+// (it failed), another may try.
+func TestRebootTrialOnce(t *testing.T) {
+	d := newDevice(t)
+	u := d.updater("a", "1.0")
+	var calls atomic.Int32
+	release := make(chan struct{})
+	u.Reboot = func(bool) error { calls.Add(1); <-release; return errors.New("no reboot here") }
+	first := make(chan error, 1)
+	go func() { first <- u.RebootTrial() }()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := u.RebootTrial(); err != nil || calls.Load() != 1 {
+		t.Fatalf("second RebootTrial while the first runs: %v, %d reboots", err, calls.Load())
+	}
+	close(release)
+	if err := <-first; err == nil {
+		t.Fatal("the failed reboot's error was lost")
+	}
+	if err := u.RebootTrial(); err == nil || calls.Load() != 2 {
+		t.Fatalf("RebootTrial after a failed one: %v, %d reboots", err, calls.Load())
+	}
 }
