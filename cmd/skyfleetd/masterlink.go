@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -38,12 +37,7 @@ func masterLinked(ctx context.Context, socket, master string) error {
 	if master == "" {
 		return nil
 	}
-	c := &http.Client{Timeout: meshClockTimeout, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
+	c := &http.Client{Timeout: meshClockTimeout, Transport: unixTransport(socket)}
 	defer c.CloseIdleConnections()
 	last := "the mesh service did not answer"
 	t := time.NewTicker(masterLinkPoll)

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"time"
 )
@@ -19,12 +17,7 @@ const meshClockTimeout = time.Second
 // /status shows the node's real time too. The function returns nil, shown as null,
 // when the service does not answer in time or has no clock.
 func meshClock(socket string) func() json.RawMessage {
-	c := &http.Client{Timeout: meshClockTimeout, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
+	c := &http.Client{Timeout: meshClockTimeout, Transport: unixTransport(socket)}
 	return func() json.RawMessage {
 		resp, err := c.Get("http://mesh/status")
 		if err != nil {

@@ -20,12 +20,15 @@ import (
 )
 
 // unixClient talks HTTP to PID 1 over its Unix socket.
-var unixClient = &http.Client{
-	Timeout: 10 * time.Second,
-	Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+var unixClient = &http.Client{Timeout: 10 * time.Second, Transport: unixTransport(initSocket)}
+
+// unixTransport is an HTTP transport whose every connection goes to the Unix
+// socket at path (PID 1's or the mesh service's API), whatever the URL's host.
+func unixTransport(path string) *http.Transport {
+	return &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "unix", initSocket)
-	}},
+		return d.DialContext(ctx, "unix", path)
+	}}
 }
 
 // runStatus is the status service: the node's API on the network address the
@@ -126,10 +129,7 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 	proxy.ErrorHandler = proxyError("PID 1")
 	meshTarget, _ := url.Parse("http://mesh")
 	meshProxy := httputil.NewSingleHostReverseProxy(meshTarget)
-	meshProxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", meshSocket)
-	}}
+	meshProxy.Transport = unixTransport(meshSocket)
 	meshProxy.ErrorHandler = proxyError("the mesh service")
 	// Transfers outlive the server's default deadlines (which cut off slow
 	// strangers); the mesh service bounds them itself.

@@ -36,17 +36,7 @@ func TestPutUpdate(t *testing.T) {
 	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
 	defer srv.Close()
 
-	mk := func(signer *secp256k1.PrivateKey) []byte {
-		var buf bytes.Buffer
-		var files []bundle.Source
-		for _, name := range []string{"vmlinuz", "cmdline.a.txt", "cmdline.b.txt"} {
-			files = append(files, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(name)), nil }})
-		}
-		if _, err := bundle.Write(&buf, signer, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
+	mk := func(signer *secp256k1.PrivateKey) []byte { return smallBundle(t, signer, "vmlinuz") }
 	put := func(b []byte) (int, map[string]string) {
 		req, _ := http.NewRequest("PUT", srv.URL+"/update", bytes.NewReader(b))
 		resp, err := http.DefaultClient.Do(req)
@@ -113,15 +103,7 @@ func TestPutUpdateRebootsWithoutAsking(t *testing.T) {
 	st.updater.Remount = func(bool) error { return nil }
 	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
 	defer srv.Close()
-	var buf bytes.Buffer
-	var files []bundle.Source
-	for _, name := range []string{"vmlinuz", "cmdline.a.txt", "cmdline.b.txt"} {
-		files = append(files, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(name)), nil }})
-	}
-	if _, err := bundle.Write(&buf, key, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("PUT", srv.URL+"/update", &buf)
+	req, _ := http.NewRequest("PUT", srv.URL+"/update", bytes.NewReader(smallBundle(t, key, "vmlinuz")))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("PUT /update: %v %v", resp, err)
@@ -147,17 +129,7 @@ func TestPutUpdateResumes(t *testing.T) {
 	srv := httptest.NewServer(st.handler(func() (any, any) { return []any{}, []any{} }, nil, nil))
 	defer srv.Close()
 
-	var buf bytes.Buffer
-	files := []bundle.Source{{Name: "vmlinuz", Open: func() (io.ReadCloser, error) {
-		return io.NopCloser(strings.NewReader(strings.Repeat("kernel ", 4000))), nil
-	}}}
-	for _, name := range []string{"cmdline.a.txt", "cmdline.b.txt"} {
-		files = append(files, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(name)), nil }})
-	}
-	if _, err := bundle.Write(&buf, key, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
+	b := smallBundle(t, key, strings.Repeat("kernel ", 4000))
 	sum := sha256.Sum256(b)
 	id := hex.EncodeToString(sum[:])
 	call := func(method, query string, body []byte) (int, map[string]any) {
@@ -214,4 +186,19 @@ func updatableNode(t *testing.T) (string, *secp256k1.PrivateKey, *nodeState) {
 	cfg.Release.Keys = []string{hex.EncodeToString(key.PubKey().SerializeCompressed())}
 	st.updater = newUpdater(st, cfg, boot, t.TempDir(), nil)
 	return boot, key, st
+}
+
+// smallBundle is an rpi3b bundle of version 1.1 signed by signer: vmlinuz
+// holds kernel, the cmdline files their own names.
+func smallBundle(t *testing.T, signer *secp256k1.PrivateKey, kernel string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	files := []bundle.Source{{Name: "vmlinuz", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(kernel)), nil }}}
+	for _, name := range []string{"cmdline.a.txt", "cmdline.b.txt"} {
+		files = append(files, bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(name)), nil }})
+	}
+	if _, err := bundle.Write(&buf, signer, bundle.Header{Board: "rpi3b", Version: "1.1", Created: time.Unix(1, 0)}, files); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
