@@ -2,9 +2,10 @@
 # Installs the Debian packages Skyfleet's build and tests use, when they are missing:
 # QEMU (boots images), dosfstools and e2fsprogs (fsck gates on every image), mtools
 # (an independent FAT reader in tests), iproute2 (`ip netns` and veth for the mesh
-# tests), curl (its --pinnedpubkey checks the master's TLS pin), chromium and a font
-# (the fleet dashboard's test in a real headless browser). As root it runs apt-get;
-# otherwise it prints the exact command and fails, so nothing half-works.
+# tests), curl (its --pinnedpubkey checks the master's TLS pin), Dire Wolf, multimon-ng
+# and sox (they decode what the AFSK modem sends), chromium and a font (the fleet
+# dashboard's test in a real headless browser). As root it runs apt-get; otherwise it
+# prints the exact command and fails, so nothing half-works.
 set -euo pipefail
 declare -A need=(
   [qemu-system-aarch64]=qemu-system-arm
@@ -14,6 +15,9 @@ declare -A need=(
   [ip]=iproute2
   [chromium]=chromium
   [curl]=curl
+  [atest]=direwolf
+  [multimon-ng]=multimon-ng
+  [sox]=sox
 )
 missing=()
 for bin in "${!need[@]}"; do

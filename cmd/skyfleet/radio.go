@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/skyfleet/skyfleet/drivers/audio/wav"
+	"github.com/skyfleet/skyfleet/drivers/radio/afsk"
+	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+	"github.com/skyfleet/skyfleet/internal/durable"
+)
+
+const radioUsage = "radio encode [--rate HZ] -o FILE.wav < frames.txt"
+
+// cmdRadio is the offline radio tools: audio files in and out of the modem.
+func cmdRadio(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: skyfleet " + radioUsage)
+	}
+	switch args[0] {
+	case "encode":
+		return radioEncode(args[1:], os.Stdin)
+	default:
+		return fmt.Errorf("unknown radio command %q; usage: skyfleet %s", args[0], radioUsage)
+	}
+}
+
+// maxEncodeLines bounds the frames one encode writes (each is a second or so
+// of audio).
+const maxEncodeLines = 10000
+
+// radioEncode reads TNC2 lines and writes each as one AFSK 1200 transmission
+// into a 16-bit mono WAV file, with silence between them.
+func radioEncode(args []string, stdin io.Reader) error {
+	fs := newFlags("radio encode", radioUsage,
+		"echo 'N0CALL-7>APRS,WIDE1-1:!4903.50N/07201.75W-hello' | skyfleet radio encode --rate 44100 -o hello.wav\n"+
+			"  atest hello.wav     # Dire Wolf decodes it")
+	rate := fs.Int("rate", 44100, "sample rate in `Hz`: 22050, 44100 or 48000 (any from 8000 works)")
+	out := fs.String("o", "", "the WAV `file` to write (replaced atomically)")
+	txdelay := fs.Duration("txdelay", 300*time.Millisecond, "flags before each frame, as `time` (the receiver's squelch and clock)")
+	gap := fs.Duration("gap", 500*time.Millisecond, "silence between two transmissions")
+	amp := fs.Float64("amplitude", 0.5, "tone peak as a `fraction` of full scale")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return errors.New("-o FILE.wav is required; the frames come on standard input, one TNC2 line each")
+	}
+	if *amp <= 0 || *amp > 1 {
+		return fmt.Errorf("--amplitude %g: give a fraction above 0 and at most 1", *amp)
+	}
+	m := &afsk.Modulator{Rate: *rate, Amplitude: *amp, TXDelay: *txdelay}
+	silence := make([]int16, int(gap.Seconds()*float64(*rate)))
+	var audio []int16
+	n := 0
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		if n++; n > maxEncodeLines {
+			return fmt.Errorf("more than %d frames: split the input", maxEncodeLines)
+		}
+		f, err := ax25.ParseTNC2(text)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		frame, err := f.Encode()
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		tx, err := m.Transmission([][]byte{frame})
+		if err != nil {
+			return err
+		}
+		audio = append(append(audio, tx...), silence...)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading the frames: %w", err)
+	}
+	if n == 0 {
+		return errors.New("no frames on standard input (one TNC2 line each, e.g. N0CALL>APRS:hello)")
+	}
+	var buf bytes.Buffer
+	if err := wav.Write(&buf, *rate, audio); err != nil {
+		return err
+	}
+	if err := durable.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%d frames, %.1f s of audio at %d Hz in %s\n", n, float64(len(audio))/float64(*rate), *rate, *out)
+	return nil
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+)
+
+// encodeLines are the frames of the interop test: digipeater paths, SSIDs,
+// the longest callsigns, and info bytes that KISS and HDLC treat specially
+// (FEND, FESC, the flag 0x7E, runs of ones that need stuffing).
+var encodeLines = []string{
+	"N0CALL-7>APRS,WIDE1-1,WIDE2-2:!4903.50N/07201.75W-Test 001234",
+	"W1AW>CQ:hello <0xc0><0xdb> {FEND} ~~~ <0xff><0xff><0xff>",
+	"KB1ABC-15>APZSKY,RELAY,WIDE3-3,WIDE4-4,WIDE5-5,WIDE6-6,WIDE7-7:>Skyfleet test with the longest path <0x7e><0x7e>",
+	"VE3XYZ-1>ID:" + strings.Repeat("0123456789", 25),
+}
+
+// tool fails the test when a program it checks against is missing:
+// scripts/deps.sh installs them, and CI runs as root with them.
+func tool(t *testing.T, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not found: install the Debian package %s (scripts/deps.sh does)", name, pkg)
+	}
+}
+
+// Issue 12, acceptance 2: frames written by `skyfleet radio encode` decode with
+// Dire Wolf's atest and with multimon-ng (AFSK1200), every frame, at 22050,
+// 44100 and 48000 Hz; each decoder's text gives back the frame's addresses and
+// info byte for byte.
+func TestRadioEncodeDecodesElsewhere(t *testing.T) {
+	tool(t, "atest", "direwolf")
+	tool(t, "multimon-ng", "multimon-ng")
+	tool(t, "sox", "sox") // multimon-ng reads WAV files through sox
+	var want, wantRaw []string
+	for _, l := range encodeLines {
+		f, err := ax25.ParseTNC2(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, f.TNC2())
+		wantRaw = append(wantRaw, strings.SplitN(f.TNC2(), ":", 2)[0]+":"+string(f.Info))
+	}
+	atestLine := regexp.MustCompile(`(?m)^\[0\] (.*)$`)
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*[mJ]")
+	for _, rate := range []int{22050, 44100, 48000} {
+		file := filepath.Join(t.TempDir(), fmt.Sprintf("frames-%d.wav", rate))
+		if err := radioEncode([]string{"--rate", fmt.Sprint(rate), "-o", file}, strings.NewReader(strings.Join(encodeLines, "\n")+"\n")); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("atest", file).CombinedOutput()
+		if err != nil {
+			t.Fatalf("atest at %d Hz: %v\n%s", rate, err, out)
+		}
+		got := atestLine.FindAllStringSubmatch(ansi.ReplaceAllString(string(out), ""), -1)
+		if len(got) != len(want) {
+			t.Errorf("atest decoded %d of %d frames at %d Hz:\n%s", len(got), len(want), rate, out)
+		}
+		for i := range min(len(got), len(want)) {
+			// Dire Wolf escapes fewer bytes than TNC2() does (0xc0 and
+			// 0xdb go out raw, 0xff as <0xff>): compare what the lines
+			// say, parsed back to bytes.
+			g, err := ax25.ParseTNC2(strings.TrimSpace(got[i][1]))
+			if err != nil || g.TNC2() != want[i] {
+				t.Errorf("atest at %d Hz, frame %d:\n%q\nwant\n%q (%v)", rate, i, got[i][1], want[i], err)
+			}
+		}
+		out, err = exec.Command("multimon-ng", "-q", "-m", "-t", "wav", "-a", "AFSK1200", "-A", file).Output()
+		if err != nil {
+			t.Fatalf("multimon-ng at %d Hz: %v\n%s", rate, err, out)
+		}
+		var mm []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if s, ok := strings.CutPrefix(l, "APRS: "); ok {
+				mm = append(mm, s)
+			}
+		}
+		if len(mm) != len(wantRaw) {
+			t.Errorf("multimon-ng decoded %d of %d frames at %d Hz:\n%s", len(mm), len(wantRaw), rate, out)
+		}
+		for i := range min(len(mm), len(wantRaw)) {
+			if !bytes.Equal([]byte(mm[i]), []byte(wantRaw[i])) {
+				t.Errorf("multimon-ng at %d Hz, frame %d:\n%q\nwant\n%q", rate, i, mm[i], wantRaw[i])
+			}
+		}
+	}
+}
+
+// Bad input is refused with the line at fault, and nothing is written.
+func TestRadioEncodeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ in, want string }{
+		{"N0CALL>APRS:ok\nnot a frame\n", "line 2"},
+		{"# only a comment\n\n", "no frames"},
+		{"N0CALL-16>APRS:x\n", "line 1"},
+	} {
+		file := filepath.Join(dir, "x.wav")
+		err := radioEncode([]string{"-o", file}, strings.NewReader(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.in, err, c.want)
+		}
+		if _, serr := exec.Command("test", "-e", file).Output(); serr == nil {
+			t.Errorf("%q: a file was written", c.in)
+		}
+	}
+}
