@@ -45,7 +45,7 @@ func init() {
 		"exec":    {"run one command on a node: exec NODE -- CMD", cmdExec},
 		"cp":      {"copy a file to or from a node: cp SRC NODE:/path", cmdCp},
 		"update":  {"build, check, push and roll out signed update bundles: update build|verify|push|fleet", cmdUpdate},
-		"radio":   {"AFSK 1200 audio files: radio encode (TNC2 lines to a WAV file)", cmdRadio},
+		"radio":   {"AFSK 1200 audio files: radio encode (TNC2 lines to WAV), radio decode (WAV to TNC2 lines)", cmdRadio},
 		"version": {"print the version", func([]string) error { fmt.Println(version); return nil }},
 	}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -108,6 +110,97 @@ func TestRadioEncodeRefuses(t *testing.T) {
 		}
 		if _, serr := exec.Command("test", "-e", file).Output(); serr == nil {
 			t.Errorf("%q: a file was written", c.in)
+		}
+	}
+}
+
+// genPackets runs Dire Wolf's gen_packets with args and returns the WAV file
+// it wrote.
+func genPackets(t *testing.T, args ...string) string {
+	t.Helper()
+	tool(t, "gen_packets", "direwolf")
+	out := filepath.Join(t.TempDir(), "gen.wav")
+	if b, err := exec.Command("gen_packets", append(args, "-o", out)...).CombinedOutput(); err != nil {
+		t.Fatalf("gen_packets %v: %v\n%s", args, err, b)
+	}
+	return out
+}
+
+// decodeFile runs skyfleet radio decode on file and returns its lines and its
+// count line.
+func decodeFile(t *testing.T, file string) ([]string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := radioDecode([]string{file}, nil, &out, &errOut); err != nil {
+		t.Fatalf("radio decode %s: %v", file, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if out.Len() == 0 {
+		lines = nil
+	}
+	return lines, strings.TrimSpace(errOut.String())
+}
+
+// Issue 12, acceptance 3: skyfleet radio decode finds every frame of clean
+// gen_packets output at each rate, as the TNC2 lines gen_packets was given
+// (gen_packets keeps each line's newline in the info field).
+func TestRadioDecodeDirewolf(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "frames.txt")
+	var want []string
+	var text strings.Builder
+	for i := range 30 {
+		l := fmt.Sprintf("KB1ABC-%d>APZSKY,WIDE1-1,WIDE2-%d:frame %d %s", i%15+1, i%3+1, i, strings.Repeat("abc", i*3))
+		text.WriteString(l + "\n")
+		want = append(want, l+"<0x0a>")
+	}
+	if err := os.WriteFile(src, []byte(text.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, rate := range []int{22050, 44100, 48000} {
+		got, summary := decodeFile(t, genPackets(t, "-r", fmt.Sprint(rate), src))
+		if len(got) != len(want) {
+			t.Errorf("%d Hz: %d of %d frames (%s)", rate, len(got), len(want), summary)
+		}
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Errorf("%d Hz, frame %d: %q, want %q", rate, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// Issue 12, acceptance 3: on gen_packets -n 100 -r 22050, 100 frames with the
+// noise rising frame by frame, skyfleet radio decode finds at least as many as
+// Dire Wolf's atest with its default demodulator (43 with Dire Wolf 1.6). The
+// counts of both, and multimon-ng's, are logged for the README.
+func TestRadioDecodeNoisy(t *testing.T) {
+	tool(t, "atest", "direwolf")
+	tool(t, "multimon-ng", "multimon-ng")
+	for _, rate := range []string{"22050", "44100", "48000"} {
+		file := genPackets(t, "-n", "100", "-r", rate)
+		out, err := exec.Command("atest", file).CombinedOutput()
+		if err != nil {
+			t.Fatalf("atest: %v\n%s", err, out)
+		}
+		m := regexp.MustCompile(`(\d+) packets decoded`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("atest said:\n%s", out)
+		}
+		atest, _ := strconv.Atoi(string(m[1]))
+		mm, err := exec.Command("multimon-ng", "-q", "-m", "-t", "wav", "-a", "AFSK1200", "-A", file).Output()
+		if err != nil {
+			t.Fatalf("multimon-ng: %v", err)
+		}
+		multimon := strings.Count(string(mm), "APRS: ")
+		got, summary := decodeFile(t, file)
+		t.Logf("gen_packets -n 100 -r %s: skyfleet %d, Dire Wolf atest %d, multimon-ng %d (%s)", rate, len(got), atest, multimon, summary)
+		if len(got) < atest {
+			t.Errorf("%s Hz: skyfleet decoded %d frames, atest %d", rate, len(got), atest)
+		}
+		for _, l := range got {
+			if !strings.HasPrefix(l, "WB2OSZ-15>TEST:,The quick brown fox jumps over the lazy dog!") {
+				t.Errorf("a frame gen_packets did not send: %q", l)
+			}
 		}
 	}
 }
