@@ -24,6 +24,7 @@ require (
 	golang.org/x/net v0.52.0
 	golang.org/x/sys v0.43.0
 	golang.org/x/term v0.42.0
+	periph.io/x/conn/v3 v3.7.3
 )
 
 require (
@@ -38,6 +39,7 @@ require (
 	github.com/elliotwutingfeng/asciiset v0.0.0-20260129054604-cfde2086bc57 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/ishidawataru/sctp v0.0.0-20230406120618-7ff4192f6ff2 // indirect
+	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/josharian/native v1.1.0 // indirect
 	github.com/klauspost/compress v1.18.5 // indirect
 	github.com/klauspost/pgzip v1.2.6 // indirect
