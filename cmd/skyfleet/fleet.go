@@ -114,7 +114,9 @@ func (m masterFlags) client() *master.Client {
 		if !master.OnLoopback(c.Addr) {
 			if k, err := identity.LoadKeyFile(*m.key); err == nil {
 				c.Pin, _ = master.TLSPin(k)
-				*m.pin = c.Pin // once per command
+				if m.pin != nil {
+					*m.pin = c.Pin // once per command
+				}
 			}
 		}
 	}
