@@ -133,12 +133,12 @@ func (d *Decoder) Next() (Frame, error) {
 			// Skip to a FEND: bytes before the first frame are line
 			// noise or a TNC's banner.
 			for {
-				c, err := d.r.ReadByte()
-				if err != nil {
-					return Frame{}, err
-				}
-				if c == FEND {
+				_, err := d.r.ReadSlice(FEND)
+				if err == nil {
 					break
+				}
+				if err != bufio.ErrBufferFull {
+					return Frame{}, err
 				}
 			}
 		}
