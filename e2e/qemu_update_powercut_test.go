@@ -65,6 +65,9 @@ func TestQEMUUpdatePowerCuts(t *testing.T) {
 
 	v := bootFor(t, img, "cut00", "20m")
 	cur := v.waitStatus().Version
+	// A stall is the emulator's (sdStalledSince), not the update's; a long
+	// soak meets a few on a busy host, so it may have one per five cuts.
+	maxStalls := max(3, cuts/5)
 	var summary []string
 	stalls := 0
 	for i := 0; i < cuts; i++ {
@@ -81,7 +84,7 @@ func TestQEMUUpdatePowerCuts(t *testing.T) {
 			// cycle the node and strike this cut again.
 			push.Process.Kill()
 			push.Wait()
-			if stalls++; stalls > 3 {
+			if stalls++; stalls > maxStalls {
 				t.Fatalf("the emulated SD card stalled %d times: the host is too loaded to emulate a Pi", stalls)
 			}
 			t.Logf("cut %d: the emulated SD card stalled before %q (QEMU's sdhost model on a loaded host): power-cycling and trying this cut again", i+1, strings.TrimSpace(ph.marker))
@@ -119,6 +122,9 @@ func TestQEMUUpdatePowerCuts(t *testing.T) {
 		}
 		fsck := fsckBoot(t, img)
 		summary = append(summary, fmt.Sprintf("%s -> slot %s, %s; fsck.vfat -n: %s", line, st.Slot, result, fsck))
+		// Logged as it happens too, so a run stopped early keeps each
+		// cut's outcome.
+		t.Logf("cut %d: slot %s, %s; fsck.vfat -n: %s", i+1, st.Slot, result, fsck)
 		cur = st.Version
 	}
 	v.poweroff()
