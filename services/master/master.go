@@ -640,7 +640,7 @@ func (m *Master) checkHost(next http.Handler) http.Handler {
 // auth lets loopback through and asks everyone else for the token.
 func (m *Master) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ap.Addr().Unmap().IsLoopback() {
+		if OnLoopback(r.RemoteAddr) {
 			next.ServeHTTP(w, r)
 			return
 		}
