@@ -126,12 +126,15 @@ func radioDecode(args []string, stdin io.Reader, out, errOut io.Writer) error {
 		defer f.Close()
 		in = f
 	}
-	r, samples, err := readAudio(bufio.NewReader(in), *rate)
+	src, err := openAudio(bufio.NewReaderSize(in, 64<<10), *rate)
 	if err != nil {
 		return err
 	}
+	// Frames are printed as they are found: a live recording piped in
+	// (arecord | skyfleet radio decode --rate 48000 -) shows them at once.
+	w := bufio.NewWriter(out)
 	n, bad := 0, 0
-	d, err := afsk.NewDemodulator(r, func(b []byte) {
+	d, err := afsk.NewDemodulator(src.Rate, func(b []byte) {
 		f, err := ax25.Decode(b)
 		if err != nil {
 			// The FCS checked but the frame is not one this reads
@@ -140,49 +143,53 @@ func radioDecode(args []string, stdin io.Reader, out, errOut io.Writer) error {
 			return
 		}
 		n++
-		fmt.Fprintln(out, f.TNC2())
+		fmt.Fprintln(w, f.TNC2())
+		w.Flush()
 	})
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	d.Write(samples)
-	secs := float64(len(samples)) / float64(r)
+	var total int64
+	buf := make([]int16, 16384)
+	for {
+		k, err := src.Read(buf)
+		d.Write(buf[:k])
+		total += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the audio after %.1f s of it: %w", float64(total)/float64(src.Rate), err)
+		}
+	}
+	w.Flush()
+	secs := float64(total) / float64(src.Rate)
 	fmt.Fprintf(errOut, "%d frames decoded from %.1f s of audio at %d Hz (%.0fx real time); %d other frames with a good FCS skipped\n",
-		n, secs, r, secs/max(time.Since(start).Seconds(), 1e-9), bad)
+		n, secs, src.Rate, secs/max(time.Since(start).Seconds(), 1e-9), bad)
 	return nil
 }
 
-// maxRawBytes bounds raw input: an hour at 48 kHz.
-const maxRawBytes = 2 * wav.MaxSamples
-
-// readAudio reads a WAV file, or raw 16-bit little-endian mono PCM at rate
-// when rate is set and the input is not RIFF.
-func readAudio(in *bufio.Reader, rate int) (int, []int16, error) {
+// openAudio opens a WAV stream, or raw 16-bit little-endian mono PCM at rate
+// when rate is set and the input is not RIFF. Either is read as it arrives, in
+// constant memory, however long it is.
+func openAudio(in *bufio.Reader, rate int) (*wav.Reader, error) {
 	head, _ := in.Peek(4)
 	if string(head) == "RIFF" {
-		r, s, err := wav.Read(in)
+		w, err := wav.NewReader(in)
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
-		if rate != 0 && rate != r {
-			return 0, nil, fmt.Errorf("the WAV file is at %d Hz, not the --rate %d", r, rate)
+		if rate != 0 && rate != w.Rate {
+			return nil, fmt.Errorf("the WAV file is at %d Hz, not the --rate %d", w.Rate, rate)
 		}
-		return r, s, nil
+		return w, nil
 	}
 	if rate == 0 {
-		return 0, nil, errors.New("the input is not a WAV file: give --rate for raw 16-bit mono PCM")
+		return nil, errors.New("the input is not a WAV file: give --rate for raw 16-bit mono PCM")
 	}
-	b, err := io.ReadAll(io.LimitReader(in, maxRawBytes+1))
-	if err != nil {
-		return 0, nil, err
+	if rate < 8000 || rate > 384000 {
+		return nil, fmt.Errorf("--rate %d: give the raw audio's sample rate, 8000-384000 Hz", rate)
 	}
-	if len(b) > maxRawBytes {
-		return 0, nil, fmt.Errorf("more than an hour of audio at 48 kHz: split it")
-	}
-	s := make([]int16, len(b)/2)
-	for i := range s {
-		s[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
-	}
-	return rate, s, nil
+	return wav.NewRawReader(in, rate), nil
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
 )
@@ -202,5 +205,58 @@ func TestRadioDecodeNoisy(t *testing.T) {
 				t.Errorf("a frame gen_packets did not send: %q", l)
 			}
 		}
+	}
+}
+
+// radio decode streams: a frame is printed as soon as its audio has arrived,
+// while the input is still open (a live recording piped in), and the input is
+// never held whole.
+func TestRadioDecodeStreams(t *testing.T) {
+	line := "N0CALL-7>APZSKY:streamed"
+	file := filepath.Join(t.TempDir(), "one.wav")
+	if err := radioEncode([]string{"--rate", "22050", "-o", file}, strings.NewReader(line+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	audio, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var errOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		err := radioDecode([]string{"-"}, inR, outW, &errOut)
+		outW.Close()
+		done <- err
+	}()
+	go func() {
+		inW.Write(audio)
+		inW.Write(make([]byte, 2*22050)) // a second of silence; the input stays open
+	}()
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	select {
+	case got := <-lines:
+		if got != line {
+			t.Fatalf("decoded %q, want %q", got, line)
+		}
+	case err := <-done:
+		t.Fatalf("decode ended before its input did: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("no frame printed within a minute while the input stayed open")
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(errOut.String(), "1 frames decoded") {
+		t.Fatalf("summary %q", errOut.String())
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
+	"testing/iotest"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -65,6 +68,77 @@ func TestSox(t *testing.T) {
 		if got[i] != in[i] {
 			t.Fatalf("sample %d: %d, want %d", i, got[i], in[i])
 		}
+	}
+}
+
+// stereoFile is a 16-bit stereo WAV file of in (right channel: -in) with a
+// LIST chunk after its data, which a reader must not take for samples.
+func stereoFile(rate int, in []int16) []byte {
+	var b bytes.Buffer
+	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("RIFF")
+	le(uint32(0)) // length unknown, as from a pipe
+	b.WriteString("WAVEfmt ")
+	le(uint32(16))
+	le([]uint16{1, 2})
+	le([]uint32{uint32(rate), uint32(4 * rate)})
+	le([]uint16{4, 16})
+	b.WriteString("data")
+	le(uint32(4 * len(in)))
+	for _, v := range in {
+		le([]int16{v, -v})
+	}
+	b.WriteString("LIST\x04\x00\x00\x00junk")
+	return b.Bytes()
+}
+
+// The streaming Reader gives the same samples as the whole-file Read however
+// the bytes arrive (one at a time, with the last one's io.EOF) and however few
+// samples each call asks for, stops at the data chunk's end, and drops a
+// trailing partial frame.
+func TestReaderStreams(t *testing.T) {
+	in := make([]int16, 1000)
+	for i := range in {
+		in[i] = int16(i*31 - 15000)
+	}
+	file := stereoFile(22050, in)
+	for _, bufLen := range []int{1, 7, 4096} {
+		for name, src := range map[string]io.Reader{
+			"whole":      bytes.NewReader(file),
+			"byte-wise":  iotest.OneByteReader(bytes.NewReader(file)),
+			"data+EOF":   iotest.DataErrReader(bytes.NewReader(file)),
+			"half reads": iotest.HalfReader(bytes.NewReader(file)),
+		} {
+			w, err := NewReader(src)
+			if err != nil || w.Rate != 22050 || w.Channels != 2 {
+				t.Fatalf("%s: %+v %v", name, w, err)
+			}
+			var got []int16
+			buf := make([]int16, bufLen)
+			for {
+				n, err := w.Read(buf)
+				got = append(got, buf[:n]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s/%d: %v", name, bufLen, err)
+				}
+			}
+			if !slices.Equal(got, in) {
+				t.Fatalf("%s/%d: %d samples, differing from the %d written", name, bufLen, len(got), len(in))
+			}
+		}
+	}
+	// Cut inside the last frame, with no length: the whole frames, then EOF.
+	raw := NewRawReader(bytes.NewReader([]byte{1, 0, 2, 0, 3}), 8000)
+	buf := make([]int16, 8)
+	n, err := raw.Read(buf)
+	if n2, err2 := raw.Read(buf[n:]); n+n2 != 2 || buf[0] != 1 || buf[1] != 2 || (err == nil && err2 != io.EOF) {
+		t.Fatalf("raw cut short: %v %v %v", buf[:n+n2], err, err2)
+	}
+	if n, err := raw.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("after the end: %d %v", n, err)
 	}
 }
 
