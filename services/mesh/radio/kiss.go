@@ -1,0 +1,174 @@
+package radio
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+	"github.com/skyfleet/skyfleet/drivers/radio/kiss"
+)
+
+// kissPort is a KISS TNC's port as a Port: frames go to the TNC without their
+// FCS (the TNC adds it on air) and come back without it (the TNC dropped the
+// ones whose FCS failed), so the FCS is computed here on the way in.
+type kissPort struct {
+	tnc  *kiss.TNC
+	port uint8
+	buf  []byte
+}
+
+func (k *kissPort) Send(frame []byte) error {
+	if len(frame) < 2 {
+		return fmt.Errorf("radio: %d-byte frame", len(frame))
+	}
+	return k.tnc.Send(k.port, frame[:len(frame)-2])
+}
+
+func (k *kissPort) Receive() ([]byte, error) {
+	for {
+		port, b, err := k.tnc.Receive()
+		if err != nil {
+			return nil, err
+		}
+		if port != k.port {
+			continue // another radio port of a multi-port TNC
+		}
+		fcs := ax25.FCS(b)
+		k.buf = append(append(k.buf[:0], b...), byte(fcs), byte(fcs>>8))
+		return k.buf, nil
+	}
+}
+
+func (k *kissPort) Close() error { return k.tnc.Close() }
+
+func (k *kissPort) PortStats() PortStats {
+	s := k.tnc.Stats()
+	return PortStats{FramingErrors: s.BadEscapes + s.Oversize}
+}
+
+// Listen opens a listen entry of fleet.toml [node] for callsign (the zero
+// Address: receive only):
+//
+//	kiss+tcp://HOST:PORT[?options]       a KISS TCP server (Dire Wolf: 127.0.0.1:8001)
+//	kiss+serial:///dev/ttyUSB0[?options] a KISS TNC on a serial port (baud=, default 9600)
+//
+// Options: port=N (the TNC's radio port, 0-15), paclen=N (info bytes per
+// frame, 64-2048, default 256), bitrate=N (the channel's bit/s for the airtime
+// estimate, default 1200), and the KISS channel parameters, sent to the TNC
+// when any is given (the others then at these defaults): txdelay=300ms,
+// persist=0.25, slottime=100ms, txtail=30ms.
+// Errors: a malformed entry or option, or the TNC cannot be reached.
+func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Transport, error) {
+	u, err := url.Parse(entry)
+	if err != nil {
+		return nil, fmt.Errorf("radio: %q: %w", entry, err)
+	}
+	q := u.Query()
+	for k := range q {
+		switch k {
+		case "port", "paclen", "bitrate", "baud", "txdelay", "persist", "slottime", "txtail":
+		default:
+			return nil, fmt.Errorf("radio: %q: unknown option %q (port, paclen, bitrate, baud, txdelay, persist, slottime, txtail)", entry, k)
+		}
+	}
+	num := func(name string, def, lo, hi int) (int, error) {
+		s := q.Get(name)
+		if s == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return 0, fmt.Errorf("radio: %q: %s=%q (want %d to %d)", entry, name, s, lo, hi)
+		}
+		return n, nil
+	}
+	dur := func(name string, hi time.Duration) (time.Duration, bool, error) {
+		s := q.Get(name)
+		if s == "" {
+			return 0, false, nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > hi {
+			return 0, false, fmt.Errorf("radio: %q: %s=%q (want a duration up to %v, such as 300ms)", entry, name, s, hi)
+		}
+		return d, true, nil
+	}
+	tncPort, err := num("port", 0, 0, kiss.MaxPort)
+	if err != nil {
+		return nil, err
+	}
+	paclen, err := num("paclen", DefaultPaclen, 64, ax25.MaxInfo)
+	if err != nil {
+		return nil, err
+	}
+	bitrate, err := num("bitrate", DefaultBitRate, 50, 1_000_000)
+	if err != nil {
+		return nil, err
+	}
+	// SetParams sends all four; those not given keep the usual defaults.
+	params := kiss.Params{TXDelay: 300 * time.Millisecond, Persistence: 0.25, SlotTime: 100 * time.Millisecond, TXTail: 30 * time.Millisecond}
+	set := false
+	for _, p := range []struct {
+		name string
+		to   *time.Duration
+	}{{"txdelay", &params.TXDelay}, {"slottime", &params.SlotTime}, {"txtail", &params.TXTail}} {
+		d, ok, err := dur(p.name, 2550*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			*p.to, set = d, true
+		}
+	}
+	if s := q.Get("persist"); s != "" {
+		p, err := strconv.ParseFloat(s, 64)
+		if err != nil || p <= 0 || p > 1 {
+			return nil, fmt.Errorf("radio: %q: persist=%q (want a probability above 0 and at most 1, such as 0.25)", entry, s)
+		}
+		params.Persistence, set = p, true
+	}
+	var dial func(ctx context.Context) (*kiss.TNC, error)
+	switch strings.ToLower(u.Scheme) {
+	case "kiss+tcp":
+		if u.Host == "" || u.Port() == "" || u.Path != "" {
+			return nil, fmt.Errorf("radio: %q: want kiss+tcp://host:port (Dire Wolf's is 127.0.0.1:%d)", entry, kiss.DefaultTCPPort)
+		}
+		if q.Has("baud") {
+			return nil, fmt.Errorf("radio: %q: baud= is for kiss+serial", entry)
+		}
+		dial = func(ctx context.Context) (*kiss.TNC, error) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return kiss.DialTCP(ctx, u.Host)
+		}
+	case "kiss+serial":
+		if u.Host != "" || !strings.HasPrefix(u.Path, "/dev/") {
+			return nil, fmt.Errorf("radio: %q: want kiss+serial:///dev/NAME (three slashes: the device's absolute path)", entry)
+		}
+		baud, err := num("baud", 9600, 300, 4_000_000)
+		if err != nil {
+			return nil, err
+		}
+		dial = func(context.Context) (*kiss.TNC, error) { return kiss.OpenSerial(u.Path, baud) }
+	default:
+		return nil, fmt.Errorf("radio: %q: unknown scheme %q (kiss+tcp or kiss+serial)", entry, u.Scheme)
+	}
+	open := func(ctx context.Context) (Port, error) {
+		tnc, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if set {
+			if err := tnc.SetParams(uint8(tncPort), params); err != nil {
+				tnc.Close()
+				return nil, err
+			}
+		}
+		return &kissPort{tnc: tnc, port: uint8(tncPort)}, nil
+	}
+	return New(Config{URL: entry, Callsign: callsign, Open: open, Paclen: paclen, BitRate: bitrate, TXDelay: params.TXDelay, Logf: logf})
+}

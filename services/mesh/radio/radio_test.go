@@ -1,0 +1,418 @@
+package radio
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+	"github.com/skyfleet/skyfleet/services/mesh/transport"
+)
+
+// ether is a shared channel: every frame one port sends, every other port
+// hears, and the test sees (log).
+type ether struct {
+	mu    sync.Mutex
+	ports []*memPort
+	log   [][]byte
+}
+
+type memPort struct {
+	e      *ether
+	in     chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (e *ether) port() *memPort {
+	p := &memPort{e: e, in: make(chan []byte, 1024), closed: make(chan struct{})}
+	e.mu.Lock()
+	e.ports = append(e.ports, p)
+	e.mu.Unlock()
+	return p
+}
+
+// inject puts a frame on the air as another station would.
+func (e *ether) inject(from *memPort, frame []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, bytes.Clone(frame))
+	for _, p := range e.ports {
+		if p != from {
+			select {
+			case p.in <- bytes.Clone(frame):
+			default:
+			}
+		}
+	}
+}
+
+func (e *ether) frames() []*ax25.Frame {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*ax25.Frame
+	for _, b := range e.log {
+		f, err := ax25.Decode(b)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (p *memPort) Send(frame []byte) error {
+	select {
+	case <-p.closed:
+		return io.ErrClosedPipe
+	default:
+	}
+	p.e.inject(p, frame)
+	return nil
+}
+
+func (p *memPort) Receive() ([]byte, error) {
+	select {
+	case b := <-p.in:
+		return b, nil
+	case <-p.closed:
+		return nil, io.ErrClosedPipe
+	}
+}
+
+func (p *memPort) Close() error {
+	p.once.Do(func() { close(p.closed) })
+	return nil
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func call(t *testing.T, s string) ax25.Address {
+	t.Helper()
+	a, err := ax25.ParseAddress(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func station(t *testing.T, e *ether, callsign string, clk *fakeClock) *Transport {
+	t.Helper()
+	var cs ax25.Address
+	if callsign != "" {
+		cs = call(t, callsign)
+	}
+	p := e.port()
+	tr, err := New(Config{URL: "kiss+tcp://test:8001", Callsign: cs, Now: clk.Now,
+		Open: func(context.Context) (Port, error) { return p, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// read returns the next datagram tr delivers, failing after a minute.
+func read(t *testing.T, tr *Transport) ([]byte, transport.Endpoint) {
+	t.Helper()
+	type res struct {
+		b    []byte
+		from transport.Endpoint
+		err  error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, from, err := tr.ReadFrom(buf)
+		ch <- res{buf[:n], from, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.b, r.from
+	case <-time.After(time.Minute):
+		t.Fatal("no datagram within a minute")
+	}
+	return nil, transport.Endpoint{}
+}
+
+// waitFor polls cond until it holds, failing after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A datagram of the router's MTU crosses as six UI frames from the sender's
+// callsign to the receiver's, in clear, after one ID frame, and arrives whole
+// from the sender's callsign.
+func TestDatagramCrosses(t *testing.T) {
+	e := &ether{}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	a := station(t, e, "N0CALL-1", clk)
+	b := station(t, e, "n0call-2", clk)
+	if a.MTU(transport.Endpoint{}) != 1452 {
+		t.Fatalf("MTU %d", a.MTU(transport.Endpoint{}))
+	}
+	p := make([]byte, 1452)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	to, err := a.Resolve("N0CALL-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteTo(p, to); err != nil {
+		t.Fatal(err)
+	}
+	got, from := read(t, b)
+	if !bytes.Equal(got, p) || from != transport.NamedEndpoint("N0CALL-1") {
+		t.Fatalf("got %d bytes from %v", len(got), from)
+	}
+	fs := e.frames()
+	if len(fs) != 7 {
+		t.Fatalf("%d frames on the air, want an ID and 6 fragments", len(fs))
+	}
+	if fs[0].Dst.Call != "ID" || fs[0].Src.String() != "N0CALL-1" || !bytes.HasPrefix(fs[0].Info, []byte("N0CALL-1 ")) {
+		t.Fatalf("first frame %s, want the ID", fs[0].TNC2())
+	}
+	var joined []byte
+	for _, f := range fs[1:] {
+		if f.Src.String() != "N0CALL-1" || f.Dst.String() != "N0CALL-2" || f.PID != ax25.PIDNoLayer3 || len(f.Info) > DefaultPaclen {
+			t.Fatalf("fragment %s (%d info bytes)", f.TNC2(), len(f.Info))
+		}
+		joined = append(joined, f.Info[fragHeader:]...)
+	}
+	if !bytes.Equal(joined, p) {
+		t.Fatal("the fragments do not carry the datagram in clear")
+	}
+	if s := a.Stats(); s.FramesOut != 7 || s.DatagramsOut != 1 || s.IDs != 1 || s.EstimatedAirtime < 7*300*time.Millisecond {
+		t.Fatalf("sender stats %+v", s)
+	}
+	if s := b.Stats(); s.FramesIn != 7 || s.DatagramsIn != 1 || s.Foreign != 1 {
+		t.Fatalf("receiver stats %+v (the ID is foreign)", s)
+	}
+	if err := a.WriteTo(make([]byte, MaxFragments*(DefaultPaclen-fragHeader)+1), to); !errors.Is(err, ErrTooLong) {
+		t.Fatalf("oversize datagram: %v", err)
+	}
+}
+
+// 47 CFR 97.119(a): an ID at least every 10 minutes while transmitting, and
+// not more often than needed.
+func TestIDEveryTenMinutes(t *testing.T) {
+	e := &ether{}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	a := station(t, e, "N0CALL-1", clk)
+	b := station(t, e, "N0CALL-2", clk)
+	to := transport.NamedEndpoint("N0CALL-2")
+	send := func() {
+		t.Helper()
+		if err := a.WriteTo([]byte("hello"), to); err != nil {
+			t.Fatal(err)
+		}
+		read(t, b)
+	}
+	send()
+	clk.add(9*time.Minute + 59*time.Second)
+	send()
+	if n := a.Stats().IDs; n != 1 {
+		t.Fatalf("%d IDs within 10 minutes", n)
+	}
+	clk.add(time.Second)
+	send()
+	if n := a.Stats().IDs; n != 2 {
+		t.Fatalf("%d IDs after 10 minutes, want 2", n)
+	}
+	var ids []int
+	for i, f := range e.frames() {
+		if f.Dst.Call == "ID" {
+			ids = append(ids, i)
+		}
+	}
+	if len(ids) != 2 || ids[0] != 0 || ids[1] != 3 {
+		t.Fatalf("IDs at frames %v, want 0 and 3 (before the first and third datagram)", ids)
+	}
+}
+
+// Without a callsign a node transmits nothing, says why, and still hears
+// broadcasts.
+func TestNoCallsignRefusesToTransmit(t *testing.T) {
+	e := &ether{}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	mute := station(t, e, "", clk)
+	a := station(t, e, "N0CALL-1", clk)
+	if err := mute.WriteTo([]byte("x"), transport.NamedEndpoint("N0CALL-1")); !errors.Is(err, ErrNoCallsign) {
+		t.Fatalf("WriteTo without a callsign: %v", err)
+	}
+	if n := len(e.frames()); n != 0 {
+		t.Fatalf("%d frames sent without a callsign", n)
+	}
+	if s := mute.Stats(); s.NoCallsign != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	if err := a.WriteTo([]byte("to all"), transport.NamedEndpoint(Broadcast)); err != nil {
+		t.Fatal(err)
+	}
+	if got, from := read(t, mute); string(got) != "to all" || from.Name() != "N0CALL-1" {
+		t.Fatalf("broadcast: %q from %v", got, from)
+	}
+}
+
+// Other traffic on the channel (APRS, frames for other callsigns, malformed
+// fragments, frames that do not decode) is counted and never delivered; a
+// digipeated copy of a datagram is delivered once; a datagram that lost a
+// fragment is dropped after 90 s and counted.
+func TestForeignAndBrokenTraffic(t *testing.T) {
+	e := &ether{}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	b := station(t, e, "N0CALL-2", clk)
+	other := e.port()
+	me, src := call(t, "N0CALL-2"), call(t, "W1AW-5")
+	ui := func(dst ax25.Address, info []byte) []byte {
+		f, err := ax25.NewUI(dst, src, nil, info).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	frag := func(num uint16, i, n int, data string) []byte {
+		return ui(me, appendFragment(nil, num, i, n, []byte(data)))
+	}
+	other.Send(ui(call(t, "APRS"), []byte("!4903.50N/07201.75W-"))) // APRS
+	other.Send(ui(call(t, "N0CALL-3"), appendFragment(nil, 1, 0, 1, []byte("not mine"))))
+	other.Send(ui(me, []byte(">status text")))             // not a fragment
+	other.Send(ui(me, []byte{'S', 0x20, 0, 1, 0x00, 'x'})) // version 2
+	other.Send(ui(me, []byte{'S', 0x10, 0, 1, 0x10, 'x'})) // index 1 of 1
+	other.Send([]byte("garbage that is no frame at all"))
+	other.Send(frag(7, 0, 2, "hello, "))
+	other.Send(frag(7, 0, 2, "hello, ")) // a digipeater's copy
+	other.Send(frag(7, 1, 2, "world"))
+	other.Send(frag(7, 1, 2, "world"))
+	if got, from := read(t, b); string(got) != "hello, world" || from.Name() != "W1AW-5" {
+		t.Fatalf("%q from %v", got, from)
+	}
+	other.Send(frag(7, 0, 2, "hello, ")) // a late copy of a delivered datagram
+	other.Send(frag(7, 1, 2, "world"))
+	other.Send(frag(8, 0, 2, "lost ")) // its second fragment never comes
+	other.Send(frag(9, 0, 1, "marker"))
+	if got, _ := read(t, b); string(got) != "marker" {
+		t.Fatalf("%q, want the marker (the late copy delivered again?)", got)
+	}
+	clk.add(partialExpiry + time.Second)
+	other.Send(frag(10, 0, 2, "next ")) // a new datagram makes the expired one go
+	waitFor(t, "the lost datagram counted", func() bool { return b.Stats().Incomplete == 1 })
+	s := b.Stats()
+	if s.Foreign != 3 || s.BadFrames != 3 || s.DatagramsIn != 2 {
+		t.Fatalf("stats %+v: want 3 foreign (APRS, another callsign, text), 3 bad (version, index, garbage), 2 datagrams", s)
+	}
+}
+
+// The reassembler holds at most maxPartials datagrams, maxPartialsPerSource
+// of them from one sender, whatever strangers send.
+func TestReassemblyLimits(t *testing.T) {
+	r := newReassembler()
+	now := time.Unix(1e9, 0)
+	for i := range 1000 {
+		r.add("FLOOD-1", fragment{num: uint16(i), index: 0, count: 2, data: []byte("x")}, now)
+		if r.perSrc["FLOOD-1"] > maxPartialsPerSource {
+			t.Fatalf("one source holds %d partial datagrams", r.perSrc["FLOOD-1"])
+		}
+	}
+	for i := range 1000 {
+		src := string(rune('A'+i%26)) + "1" + string(rune('A'+i/26%26))
+		r.add(src, fragment{num: uint16(i), index: 0, count: 16, data: bytes.Repeat([]byte("x"), 250)}, now)
+		if len(r.partials) > maxPartials {
+			t.Fatalf("%d partial datagrams held", len(r.partials))
+		}
+	}
+	if r.expired == 0 {
+		t.Fatal("evictions not counted")
+	}
+	for i := range 2000 {
+		r.add("W1AW", fragment{num: uint16(i), index: 0, count: 1, data: []byte("x")}, now)
+	}
+	if len(r.done) > maxDone {
+		t.Fatalf("%d delivered datagrams remembered", len(r.done))
+	}
+}
+
+// A port that breaks (Dire Wolf restarted) is reopened, and traffic resumes.
+func TestPortReopens(t *testing.T) {
+	e := &ether{}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	b := station(t, e, "N0CALL-2", clk)
+	var mu sync.Mutex
+	var ports []*memPort
+	a, err := New(Config{URL: "kiss+tcp://test:8001", Callsign: call(t, "N0CALL-1"), Now: clk.Now,
+		Open: func(context.Context) (Port, error) {
+			p := e.port()
+			mu.Lock()
+			ports = append(ports, p)
+			mu.Unlock()
+			return p, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mu.Lock()
+	ports[0].Close()
+	mu.Unlock()
+	waitFor(t, "the port reopened", func() bool { return a.Stats().Reopens == 1 })
+	if err := a.WriteTo([]byte("after"), transport.NamedEndpoint("N0CALL-2")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := read(t, b); string(got) != "after" {
+		t.Fatalf("%q", got)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	for _, n := range []int{0, 1, 250, 251, 1452, 16 * 251} {
+		p := bytes.Repeat([]byte{1}, n)
+		pieces, err := split(p, 251)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		total := 0
+		for _, q := range pieces {
+			if len(q) > 251 || len(q) == 0 && n > 0 {
+				t.Fatalf("%d bytes: a piece of %d", n, len(q))
+			}
+			total += len(q)
+		}
+		if total != n || len(pieces) != max(1, (n+250)/251) {
+			t.Fatalf("%d bytes: %d pieces, %d bytes", n, len(pieces), total)
+		}
+	}
+	if _, err := split(make([]byte, 16*251+1), 251); err == nil {
+		t.Fatal("17 pieces accepted")
+	}
+}
