@@ -74,6 +74,18 @@
 //	rekey ack  (responder → initiator): new epoch (8) | fresh ephemeral public key (33)
 //	rekey confirm (both ways): empty
 //
+// # Clear links
+//
+// On an amateur-radio channel nothing may be encrypted (47 CFR 97.113(a)(4)), so a
+// link there is a clear one (clear.go has every byte): ClearInit, ClearResp and
+// ClearData carry everything in clear, each signed with its sender's node key
+// (identity.SignCompact, constant time in the key), data bound to its handshake
+// and numbered against the same replay window; the network key still keys the
+// mac of the two handshake messages. A clear session has one epoch and never
+// rekeys. Table.Receive takes only the encrypted types and Table.ReceiveClear only
+// the clear ones, so the transport a datagram came from decides, and nobody can
+// talk a node into clear sessions where it encrypts.
+//
 // # Keys and rekeying
 //
 // After the handshake each direction has its own key (Noise Split: initiator→responder

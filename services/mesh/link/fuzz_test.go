@@ -42,6 +42,18 @@ func FuzzHeader(f *testing.F) {
 			if len(data) < Overhead+1 || idx != binary.BigEndian.Uint32(data[4:8]) {
 				t.Fatal("data")
 			}
+		case TypeClearInit:
+			if idx != 0 || len(data) < ClearInitLen {
+				t.Fatal("clear init")
+			}
+		case TypeClearResp:
+			if len(data) < ClearRespLen || idx != binary.BigEndian.Uint32(data[8:12]) {
+				t.Fatal("clear resp")
+			}
+		case TypeClearData:
+			if len(data) < ClearOverhead+1 || idx != binary.BigEndian.Uint32(data[4:8]) {
+				t.Fatal("clear data")
+			}
 		default:
 			t.Fatalf("ok for type %d", typ)
 		}

@@ -115,6 +115,7 @@ type Config struct {
 type Handshaker struct {
 	suite   noise.CipherSuite // the package's suite; tests swap in a reference DH
 	static  noise.DHKey
+	priv    *secp256k1.PrivateKey // the same key, for signing clear links
 	psk     [32]byte
 	macKey  [32]byte
 	padding int
@@ -141,6 +142,7 @@ func NewHandshaker(cfg Config) *Handshaker {
 	h := &Handshaker{
 		suite:   suite,
 		static:  noise.DHKey{Private: priv, Public: pub},
+		priv:    cfg.Private,
 		psk:     cfg.PSK,
 		padding: max(cfg.Padding, 0),
 	}
@@ -292,6 +294,10 @@ type Pending struct {
 	remote     [KeyLen]byte
 	localIndex uint32
 
+	// clear marks a ClearInit's Pending; binding is the SHA-256 of that Init.
+	clear   bool
+	binding [32]byte
+
 	mu   sync.Mutex
 	hs   *noise.HandshakeState
 	done bool
@@ -343,6 +349,9 @@ func (h *Handshaker) Initiate(remote []byte, localIndex uint32, ts uint64, paylo
 // Only then is the Init remembered and the Resp built (two more ECDHs).
 // localIndex is the responder's receiver index for the session; now starts its clock.
 func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accept func(remote []byte) bool) (resp []byte, s *Session, payload []byte, err error) {
+	if len(msg) > 0 && msg[0] == TypeClearInit {
+		return h.respondClear(msg, localIndex, now, accept)
+	}
 	if len(msg) < InitLen {
 		return nil, nil, nil, ErrShort
 	}
@@ -415,6 +424,12 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 // (checked before any ECDH), ErrReplay (p already finished), ErrAuth (Noise failed;
 // p stays usable for the genuine Resp). Two ECDHs. now starts the session's clock.
 func (p *Pending) Finish(resp []byte, now time.Time) (*Session, error) {
+	if p.clear {
+		if len(resp) == 0 || resp[0] != TypeClearResp {
+			return nil, ErrType
+		}
+		return p.finishClear(resp, now)
+	}
 	if len(resp) < RespLen {
 		return nil, ErrShort
 	}
@@ -448,11 +463,15 @@ func (p *Pending) Finish(resp []byte, now time.Time) (*Session, error) {
 	return s, nil
 }
 
-// Header parses the first bytes of any datagram without crypto: its type (TypeInit, TypeResp, TypeData) and, for Resp and Data, the receiver index. ok=false if too short or unknown type.
+// Header parses the first bytes of any datagram without crypto: its type (TypeInit,
+// TypeResp, TypeData, or a clear one: TypeClearInit, TypeClearResp, TypeClearData)
+// and, for the responses and data, the receiver index. ok=false if too short or
+// unknown type.
 //
 // "Too short" means shorter than the smallest valid datagram of its type (InitLen,
-// RespLen, Overhead+1), so the caller can drop runts before any lookup. For an Init
-// the receiver index is 0 (the responder has not picked one yet).
+// RespLen, Overhead+1, ClearInitLen, ClearRespLen, ClearOverhead+1), so the caller
+// can drop runts before any lookup. For an Init the receiver index is 0 (the
+// responder has not picked one yet).
 func Header(datagram []byte) (typ byte, receiverIndex uint32, ok bool) {
 	if len(datagram) == 0 {
 		return 0, 0, false
@@ -467,6 +486,18 @@ func Header(datagram []byte) (typ byte, receiverIndex uint32, ok bool) {
 		return typ, binary.BigEndian.Uint32(datagram[8:12]), true
 	case TypeData:
 		if len(datagram) < Overhead+1 {
+			return typ, 0, false
+		}
+		return typ, binary.BigEndian.Uint32(datagram[4:8]), true
+	case TypeClearInit:
+		return typ, 0, len(datagram) >= ClearInitLen
+	case TypeClearResp:
+		if len(datagram) < ClearRespLen {
+			return typ, 0, false
+		}
+		return typ, binary.BigEndian.Uint32(datagram[8:12]), true
+	case TypeClearData:
+		if len(datagram) < ClearOverhead+1 {
 			return typ, 0, false
 		}
 		return typ, binary.BigEndian.Uint32(datagram[4:8]), true

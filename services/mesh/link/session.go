@@ -166,6 +166,8 @@ type Session struct {
 	padding     int
 	rand        io.Reader
 	established time.Time
+	// clear is set for a clear session (clear.go): signed, not encrypted.
+	clear *clearState
 
 	keys atomic.Pointer[keyset]
 
@@ -313,6 +315,9 @@ func (s *Session) plaintextLen(n int) int {
 // order, which the peer's replay window absorbs.
 func (s *Session) Seal(dst, payload []byte) ([]byte, error) {
 	kp := s.keys.Load().cur
+	if s.clear != nil {
+		return s.sealClear(dst, kp, KindPayload, payload)
+	}
 	out, err := s.seal(dst, kp, KindPayload, payload)
 	if err == nil && !kp.traffic.Load() {
 		kp.traffic.Store(true)
@@ -387,6 +392,9 @@ func sliceForAppend(in []byte, n int) (head, tail []byte) {
 // cost none, and updated after it so forgeries cannot move it. now feeds
 // LastReceived and the rekey schedule. Safe for concurrent use.
 func (s *Session) Open(dst, datagram []byte, now time.Time) (payload []byte, reply []byte, err error) {
+	if s.clear != nil {
+		return s.openClear(dst, datagram, now)
+	}
 	if len(datagram) < Overhead+1 {
 		return nil, nil, ErrShort
 	}
@@ -601,6 +609,9 @@ func (s *Session) onRekeyAck(kp *keypair, body []byte, now time.Time) ([]byte, e
 // Liveness is the caller's: a peer that stopped answering shows as a LastReceived
 // that no longer advances (and a growing RekeyRetransmits on the initiator).
 func (s *Session) Tick(now time.Time, rtt time.Duration) (out []byte) {
+	if s.clear != nil {
+		return nil // one epoch, nothing to rekey
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ks := s.keys.Load()

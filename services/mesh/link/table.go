@@ -81,11 +81,22 @@ func (t *Table[T]) allocLocked(e *tableEntry[T]) uint32 {
 // in flight (its LocalIndex is the index). ts is as for Handshaker.Initiate.
 // Errors are Handshaker.Initiate's; the index is then released.
 func (t *Table[T]) Initiate(remote []byte, owner T, ts uint64, now time.Time) ([]byte, *Pending, error) {
+	return t.initiate(remote, owner, ts, now, t.hs.Initiate)
+}
+
+// InitiateClear is Initiate for a clear link (Handshaker.InitiateClear); its
+// ClearResp comes back through ReceiveClear.
+func (t *Table[T]) InitiateClear(remote []byte, owner T, ts uint64, now time.Time) ([]byte, *Pending, error) {
+	return t.initiate(remote, owner, ts, now, t.hs.InitiateClear)
+}
+
+func (t *Table[T]) initiate(remote []byte, owner T, ts uint64, now time.Time,
+	start func(remote []byte, localIndex uint32, ts uint64, payload []byte) ([]byte, *Pending, error)) ([]byte, *Pending, error) {
 	e := &tableEntry[T]{owner: owner, created: now}
 	t.mu.Lock()
 	idx := t.allocLocked(e)
 	t.mu.Unlock()
-	msg, p, err := t.hs.Initiate(remote, idx, ts, nil)
+	msg, p, err := start(remote, idx, ts, nil)
 	if err != nil {
 		t.Drop(idx)
 		return nil, nil, err
@@ -108,17 +119,39 @@ func (t *Table[T]) Initiate(remote []byte, owner T, ts uint64, now time.Time) ([
 //
 // Errors: ErrShort or ErrType when the header does not parse, ErrUnknownIndex,
 // and those of Respond, Finish and Open; nothing is kept on error.
+//
+// Receive takes only the encrypted types (Init, Resp, Data); a clear one
+// (clear.go) is ErrType here, so that nobody can talk a node into clear
+// sessions on a network where it encrypts. ReceiveClear is its counterpart for
+// a clear channel.
 func (t *Table[T]) Receive(b, dst []byte, now time.Time, accept func(remote []byte) bool) (Event[T], error) {
+	return t.receive(b, dst, now, accept, false)
+}
+
+// ReceiveClear is Receive for a datagram from an amateur-radio channel: it
+// takes only ClearInit, ClearResp and ClearData, and an encrypted type is
+// ErrType (nothing encrypted is answered or opened there).
+func (t *Table[T]) ReceiveClear(b, dst []byte, now time.Time, accept func(remote []byte) bool) (Event[T], error) {
+	return t.receive(b, dst, now, accept, true)
+}
+
+// isClear reports whether typ is one of the clear datagram types.
+func isClear(typ byte) bool { return typ >= TypeClearInit && typ <= TypeClearData }
+
+func (t *Table[T]) receive(b, dst []byte, now time.Time, accept func(remote []byte) bool, clear bool) (Event[T], error) {
+	if len(b) > 0 && isClear(b[0]) != clear {
+		return Event[T]{Type: b[0]}, ErrType
+	}
 	typ, idx, ok := Header(b)
 	if !ok {
-		if typ == TypeInit || typ == TypeResp || typ == TypeData {
+		if typ >= TypeInit && typ <= TypeClearData {
 			return Event[T]{}, ErrShort
 		}
 		return Event[T]{}, ErrType
 	}
 	ev := Event[T]{Type: typ, Index: idx}
 	switch typ {
-	case TypeInit:
+	case TypeInit, TypeClearInit:
 		e := &tableEntry[T]{created: now}
 		t.mu.Lock()
 		li := t.allocLocked(e)
@@ -133,7 +166,7 @@ func (t *Table[T]) Receive(b, dst []byte, now time.Time, accept func(remote []by
 		t.mu.Unlock()
 		ev.Index, ev.Session, ev.Reply = li, s, resp
 		return ev, nil
-	case TypeResp:
+	case TypeResp, TypeClearResp:
 		t.mu.RLock()
 		e := t.m[idx]
 		var p *Pending
@@ -155,7 +188,7 @@ func (t *Table[T]) Receive(b, dst []byte, now time.Time, accept func(remote []by
 		t.mu.Unlock()
 		ev.Session = s
 		return ev, nil
-	default: // TypeData: Header admits only the three
+	default: // TypeData or TypeClearData: Header admits only these six
 		t.mu.RLock()
 		e := t.m[idx]
 		var s *Session
