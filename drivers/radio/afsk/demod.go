@@ -50,6 +50,9 @@ type DemodStats struct {
 	// are noise, so it is a measure of the channel more than of losses.
 	Frames    uint64 `json:"frames"`
 	FCSErrors uint64 `json:"fcs_errors"`
+	// CarrierSamples counts the samples during which Carrier held: divided
+	// by the rate, the time the channel was busy.
+	CarrierSamples uint64 `json:"carrier_samples"`
 }
 
 // Demodulator turns 16-bit PCM into the AX.25 frames in it, each with its FCS
@@ -71,6 +74,7 @@ type Demodulator struct {
 	recent              [8]recentFrame
 	recentNext          int
 	dupWindow           int64
+	carrier             bool
 	stats               DemodStats
 }
 
@@ -109,6 +113,12 @@ func NewDemodulator(rate int, frame func([]byte)) (*Demodulator, error) {
 // Stats returns the counts so far.
 func (d *Demodulator) Stats() DemodStats { return d.stats }
 
+// Carrier reports whether the last sample was part of a signal at the modem's
+// bit rate (data carrier detect): some slicer's clock is locked, its last
+// lockBits transitions having come on time, which noise and speech rarely
+// manage. A transmitter's carrier sense asks it before keying.
+func (d *Demodulator) Carrier() bool { return d.carrier }
+
 // Write demodulates samples, calling the frame function for each frame that
 // ends in them.
 func (d *Demodulator) Write(samples []int16) {
@@ -134,11 +144,16 @@ func (d *Demodulator) sample(x float32) {
 	s := float32(math.Sqrt(float64(si*si + sq*sq)))
 	m = agc(m, &d.mPeak, &d.mValley, d.attack, d.decay)
 	s = agc(s, &d.sPeak, &d.sValley, d.attack, d.decay)
+	locked := false
 	for i := range d.slicers {
 		sl := &d.slicers[i]
 		if f := sl.sample(m - sl.gain*s); f != nil {
 			d.found(f)
 		}
+		locked = locked || sl.good >= lockBits
+	}
+	if d.carrier = locked; locked {
+		d.stats.CarrierSamples++
 	}
 }
 
@@ -190,6 +205,7 @@ type slicer struct {
 	level    bool // the signal's side of zero at the last sample
 	lastBit  bool // the level at the last bit's sampling instant, for NRZI
 	good     int  // transitions that came on time, for the lock
+	still    int  // bits since the last transition
 	ones     int  // 1 bits in a row
 	bits     []byte
 	inFrame  bool
@@ -210,6 +226,11 @@ func (s *slicer) sample(v float32) []byte {
 	if s.pll < 0 && prev >= 0 { // the clock wrapped: the middle of a bit
 		out = s.bit(level != s.lastBit)
 		s.lastBit = level
+		// HDLC never goes more than 7 bits without a transition (six 1s
+		// of a flag, then its 0): longer is no signal, and the lock is lost.
+		if s.still++; s.still > 8 {
+			s.good = 0
+		}
 	}
 	if level != s.level {
 		// A transition: it belongs half a bit before the sampling point,
@@ -225,6 +246,7 @@ func (s *slicer) sample(v float32) []byte {
 		}
 		s.pll = int32(float32(s.pll) * inertia)
 		s.level = level
+		s.still = 0
 	}
 	return out
 }

@@ -176,3 +176,49 @@ func BenchmarkDemodulate(b *testing.B) {
 		})
 	}
 }
+
+// Carrier detect: on through a transmission (from a few bits into its TXDELAY
+// to its end), off in silence and almost always off in white noise, so that
+// carrier sense neither keys over a station nor waits on static.
+func TestCarrier(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const rate = 22050
+	d, err := NewDemodulator(rate, func([]byte) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := func(audio []int16) (on int) {
+		for _, s := range audio {
+			d.Write([]int16{s})
+			if d.Carrier() {
+				on++
+			}
+		}
+		return on
+	}
+	if on := feed(make([]int16, rate)); on != 0 {
+		t.Fatalf("carrier in %d samples of silence", on)
+	}
+	noise := make([]int16, 10*rate)
+	for i := range noise {
+		noise[i] = int16(rng.NormFloat64() * 8000)
+	}
+	if on := feed(noise); on > len(noise)/100 {
+		t.Fatalf("carrier in %.1f%% of white noise", 100*float64(on)/float64(len(noise)))
+	}
+	m := &Modulator{Rate: rate, TXDelay: 300 * time.Millisecond}
+	tx, _ := m.Transmission(testFrames(t, 3, rng))
+	// From 100 ms into the preamble (enough transitions to lock) to the end.
+	lead := rate / 10
+	feed(tx[:lead])
+	if on := feed(tx[lead:]); on < len(tx[lead:])*98/100 {
+		t.Fatalf("carrier in only %d of %d samples of the transmission", on, len(tx)-lead)
+	}
+	before := d.Stats().CarrierSamples
+	if on := feed(make([]int16, rate)); on > rate/20 {
+		t.Fatalf("carrier lingered %d samples into the silence after", on)
+	}
+	if after := d.Stats().CarrierSamples; after-before > uint64(rate/20) {
+		t.Fatalf("busy time counted %d samples of silence", after-before)
+	}
+}
