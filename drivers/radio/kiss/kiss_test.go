@@ -151,4 +151,43 @@ func TestSerialPTY(t *testing.T) {
 	if err != nil || port != 1 || string(ax) != "from the TNC\xc0" {
 		t.Fatalf("received port %d %q %v", port, ax, err)
 	}
+	// Close ends a Receive waiting on a quiet line. With tarm's own
+	// descriptor, which tarm makes blocking, it waited for the next byte,
+	// forever: the descriptor read must stay non-blocking for the poller.
+	sio, ok := tnc.rw.(*serialIO)
+	if !ok {
+		t.Fatalf("the TNC reads through %T", tnc.rw)
+	}
+	rc, err := sio.File.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := 0
+	rc.Control(func(fd uintptr) { flags, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if flags&unix.O_NONBLOCK == 0 {
+		t.Fatal("the TNC reads a blocking descriptor: Close cannot end a Receive")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := tnc.Receive()
+		done <- err
+	}()
+	closed := make(chan error, 1)
+	go func() { closed <- tnc.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close still waits for the blocked Receive after 30 s")
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Receive after Close returned a frame")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Receive still blocked 30 s after Close")
+	}
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/tarm/serial"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultTCPPort is Dire Wolf's KISS TCP port.
@@ -43,13 +45,35 @@ func DialTCP(ctx context.Context, addr string) (*TNC, error) {
 
 // OpenSerial opens a serial TNC at dev (e.g. /dev/ttyUSB0, or the pty Dire
 // Wolf's -p makes) at baud bits per second, 8N1 (github.com/tarm/serial).
+//
+// tarm/serial sets the line up (raw mode, the speed) but then clears
+// O_NONBLOCK behind the Go runtime's back, so a Read on its descriptor blocks
+// in the kernel where Close cannot reach it: closing a TNC on a quiet channel
+// would wait for the next byte, forever on a pty whose other side is gone. So
+// the port tarm configured is kept open only to hold its settings, and the
+// bytes go through a second descriptor of the same device that stays
+// non-blocking, whose reads Close ends at once.
 func OpenSerial(dev string, baud int) (*TNC, error) {
 	p, err := serial.OpenPort(&serial.Config{Name: dev, Baud: baud})
 	if err != nil {
 		return nil, fmt.Errorf("kiss: serial %s at %d baud: %w", dev, baud, err)
 	}
-	return New(p), nil
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("kiss: serial %s: %w", dev, err)
+	}
+	return New(&serialIO{File: f, port: p}), nil
 }
+
+// serialIO is a serial device's non-blocking descriptor, and tarm's port that
+// configured the line.
+type serialIO struct {
+	*os.File
+	port io.Closer
+}
+
+func (s *serialIO) Close() error { return errors.Join(s.File.Close(), s.port.Close()) }
 
 // Send queues an AX.25 frame (destination address to info, no FCS) for
 // transmission on port.
