@@ -55,6 +55,7 @@ func (k *kissPort) PortStats() PortStats {
 //
 //	kiss+tcp://HOST:PORT[?options]       a KISS TCP server (Dire Wolf: 127.0.0.1:8001)
 //	kiss+serial:///dev/ttyUSB0[?options] a KISS TNC on a serial port (baud=, default 9600)
+//	afsk+fifo:///path/rx?out=/path/tx    the built-in modem on raw PCM FIFOs (modem.go)
 //
 // Options: port=N (the TNC's radio port, 0-15), paclen=N (info bytes per
 // frame, 64-2048, default 256), bitrate=N (the channel's bit/s for the airtime
@@ -66,6 +67,9 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 	u, err := url.Parse(entry)
 	if err != nil {
 		return nil, fmt.Errorf("radio: %q: %w", entry, err)
+	}
+	if strings.EqualFold(u.Scheme, "afsk+fifo") {
+		return listenModem(entry, u, callsign, logf)
 	}
 	q := u.Query()
 	for k := range q {
@@ -155,7 +159,7 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 		}
 		dial = func(context.Context) (*kiss.TNC, error) { return kiss.OpenSerial(u.Path, baud) }
 	default:
-		return nil, fmt.Errorf("radio: %q: unknown scheme %q (kiss+tcp or kiss+serial)", entry, u.Scheme)
+		return nil, fmt.Errorf("radio: %q: unknown scheme %q (kiss+tcp, kiss+serial or afsk+fifo)", entry, u.Scheme)
 	}
 	open := func(ctx context.Context) (Port, error) {
 		tnc, err := dial(ctx)

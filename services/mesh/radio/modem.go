@@ -1,0 +1,154 @@
+package radio
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+	"github.com/skyfleet/skyfleet/drivers/radio/modem"
+	"github.com/skyfleet/skyfleet/drivers/radio/ptt"
+)
+
+// modemPort is Skyfleet's own sound-card TNC as a Port.
+type modemPort struct{ *modem.TNC }
+
+func (m modemPort) PortStats() PortStats {
+	s := m.TNC.Stats()
+	return PortStats{FCSErrors: s.FCSErrors, BusyTime: s.BusyTime, Airtime: s.Airtime}
+}
+
+// ModemPort opens a Port on the built-in modem with cfg (package modem): what
+// a listen entry's audio device becomes, and what tests join with pipes.
+func ModemPort(cfg modem.Config) (Port, error) {
+	t, err := modem.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return modemPort{t}, nil
+}
+
+// parsePTT reads a ptt= option: "vox" (the default), "rts:/dev/ttyUSB0",
+// "dtr:/dev/ttyUSB0" (add "!" after the line to key with it low, "rts!:"),
+// "cm108:/dev/hidraw0" or "cm108:/dev/hidraw0:3" (the GPIO pin, default 3).
+// It returns a function that opens the keyer.
+func parsePTT(s string) (func() (ptt.Keyer, error), error) {
+	if s == "" || s == "vox" {
+		return func() (ptt.Keyer, error) { return ptt.VOX{}, nil }, nil
+	}
+	kind, dev, ok := strings.Cut(s, ":")
+	if strings.TrimSuffix(kind, "!") == "gpio" {
+		// ptt.GPIO drives a periph.io pin; naming one here needs the
+		// board's pin registry (periph.io/x/host), not linked yet.
+		return nil, fmt.Errorf("ptt=%q: GPIO keying is not available in listen entries yet (use rts, dtr, cm108 or vox)", s)
+	}
+	if !ok || !strings.HasPrefix(dev, "/dev/") {
+		return nil, fmt.Errorf("ptt=%q: want vox, rts:/dev/NAME, dtr:/dev/NAME or cm108:/dev/hidrawN[:PIN]", s)
+	}
+	invert := strings.HasSuffix(kind, "!")
+	kind = strings.TrimSuffix(kind, "!")
+	switch kind {
+	case "rts", "dtr":
+		line := ptt.RTS
+		if kind == "dtr" {
+			line = ptt.DTR
+		}
+		return func() (ptt.Keyer, error) { return ptt.OpenSerial(dev, line, invert) }, nil
+	case "cm108":
+		pin := 3
+		if d, p, ok := strings.Cut(dev, ":"); ok {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 8 {
+				return nil, fmt.Errorf("ptt=%q: the CM108 GPIO pin is 1 to 8", s)
+			}
+			dev, pin = d, n
+		}
+		return func() (ptt.Keyer, error) { return ptt.OpenCM108(dev, pin, invert) }, nil
+	}
+	return nil, fmt.Errorf("ptt=%q: unknown keying %q (vox, rts, dtr, cm108)", s, kind)
+}
+
+// listenModem opens an afsk+fifo:// entry: the built-in modem whose audio is
+// raw 16-bit mono PCM in two FIFOs (modem.Stream), the receive audio from
+// the entry's path and the transmit audio to out=, at rate= Hz (default
+// 22050), keyed by ptt= (default vox). It is how two nodes share a channel
+// without sound cards, and how a host feeds the modem from sox or arecord.
+// Other options: paclen=, txdelay=, txtail=, persist=, slottime=.
+func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(string, ...any)) (*Transport, error) {
+	q := u.Query()
+	for k := range q {
+		switch k {
+		case "out", "rate", "ptt", "paclen", "txdelay", "txtail", "persist", "slottime":
+		default:
+			return nil, fmt.Errorf("radio: %q: unknown option %q (out, rate, ptt, paclen, txdelay, txtail, persist, slottime)", entry, k)
+		}
+	}
+	if u.Host != "" || !strings.HasPrefix(u.Path, "/") || !strings.HasPrefix(q.Get("out"), "/") {
+		return nil, fmt.Errorf("radio: %q: want afsk+fifo:///path/receive-audio?out=/path/transmit-audio", entry)
+	}
+	rate, err := strconv.Atoi(q.Get("rate"))
+	if q.Get("rate") == "" {
+		rate, err = 22050, nil
+	}
+	if err != nil || rate < 8000 || rate > 192000 {
+		return nil, fmt.Errorf("radio: %q: rate=%q (8000 to 192000 Hz)", entry, q.Get("rate"))
+	}
+	paclen := DefaultPaclen
+	if s := q.Get("paclen"); s != "" {
+		if paclen, err = strconv.Atoi(s); err != nil || paclen < 64 || paclen > ax25.MaxInfo {
+			return nil, fmt.Errorf("radio: %q: paclen=%q (64 to %d)", entry, s, ax25.MaxInfo)
+		}
+	}
+	key, err := parsePTT(q.Get("ptt"))
+	if err != nil {
+		return nil, fmt.Errorf("radio: %q: %w", entry, err)
+	}
+	var times [4]time.Duration
+	for i, name := range []string{"txdelay", "txtail", "slottime"} {
+		if s := q.Get(name); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 || d > 2550*time.Millisecond {
+				return nil, fmt.Errorf("radio: %q: %s=%q (a duration up to 2.55s, such as 300ms)", entry, name, s)
+			}
+			times[i] = d
+		}
+	}
+	persist := 0.0
+	if s := q.Get("persist"); s != "" {
+		if persist, err = strconv.ParseFloat(s, 64); err != nil || persist <= 0 || persist > 1 {
+			return nil, fmt.Errorf("radio: %q: persist=%q (above 0, at most 1)", entry, s)
+		}
+	}
+	in, out := u.Path, q.Get("out")
+	open := func(context.Context) (Port, error) {
+		// Read-write opens: a FIFO opened for reading alone waits for a
+		// writer, and the other node waits for this one.
+		rx, err := os.OpenFile(in, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := os.OpenFile(out, os.O_RDWR, 0)
+		if err != nil {
+			rx.Close()
+			return nil, err
+		}
+		k, err := key()
+		if err != nil {
+			rx.Close()
+			tx.Close()
+			return nil, err
+		}
+		return ModemPort(modem.Config{Rate: rate, Audio: modem.NewStream(rate, rx, tx), Keyer: k,
+			Channel: ptt.Params{SlotTime: times[2], Persistence: persist},
+			TXDelay: times[0], TXTail: times[1]})
+	}
+	txdelay := times[0]
+	if txdelay == 0 {
+		txdelay = 300 * time.Millisecond
+	}
+	return New(Config{URL: entry, Callsign: callsign, Open: open, Paclen: paclen, TXDelay: txdelay, Logf: logf})
+}
