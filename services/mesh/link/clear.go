@@ -163,11 +163,7 @@ func (h *Handshaker) respondClear(msg []byte, localIndex uint32, now time.Time, 
 	if !h.checkMAC(msg) {
 		return nil, nil, nil, ErrMAC
 	}
-	var id [MACLen]byte
-	copy(id[:], msg[len(msg)-MACLen:])
-	h.mu.Lock()
-	seen := h.macs.has(id)
-	h.mu.Unlock()
+	id, seen := h.seenInit(msg)
 	if seen {
 		return nil, nil, nil, ErrReplay
 	}
@@ -186,18 +182,9 @@ func (h *Handshaker) respondClear(msg []byte, localIndex uint32, now time.Time, 
 	ts := binary.BigEndian.Uint64(msg[8+2*KeyLen:])
 	payload := msg[8+2*KeyLen+8 : len(msg)-MACLen-SigLen]
 
-	h.mu.Lock()
-	if h.macs.has(id) {
-		h.mu.Unlock()
-		return nil, nil, nil, ErrReplay
+	if err := h.admitInit(id, rk, ts); err != nil {
+		return nil, nil, nil, err
 	}
-	if last, ok := h.stamps.get(rk); ok && ts <= last {
-		h.mu.Unlock()
-		return nil, nil, nil, ErrReplay
-	}
-	h.stamps.put(rk, ts)
-	h.macs.add(id)
-	h.mu.Unlock()
 
 	binding := sha256.Sum256(msg)
 	remoteIndex := binary.BigEndian.Uint32(msg[4:8])
@@ -313,14 +300,8 @@ func (s *Session) openClear(dst, datagram []byte, now time.Time) ([]byte, []byte
 		s.authFailures.Add(1)
 		return nil, nil, ErrAuth
 	}
-	if !kp.window.accept(ctr) {
-		s.replays.Add(1)
+	if _, ok := s.received(kp, ctr, len(datagram), now); !ok {
 		return nil, nil, ErrReplay
-	}
-	s.rxPackets.Add(1)
-	s.rxBytes.Add(uint64(len(datagram)))
-	if stamp := now.UnixNano() | 1; s.lastRecv.Load() != stamp {
-		s.lastRecv.Store(stamp)
 	}
 	pt := datagram[HeaderLen : len(datagram)-SigLen]
 	if pt[0] != KindPayload {

@@ -364,11 +364,7 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 	if !h.checkMAC(msg) {
 		return nil, nil, nil, ErrMAC
 	}
-	var id [MACLen]byte
-	copy(id[:], msg[len(msg)-MACLen:])
-	h.mu.Lock()
-	seen := h.macs.has(id)
-	h.mu.Unlock()
+	id, seen := h.seenInit(msg)
 	if seen {
 		return nil, nil, nil, ErrReplay
 	}
@@ -390,18 +386,9 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 	var rk [KeyLen]byte
 	copy(rk[:], remote)
 
-	h.mu.Lock()
-	if h.macs.has(id) { // a concurrent copy of the same Init won the race
-		h.mu.Unlock()
-		return nil, nil, nil, ErrReplay
+	if err := h.admitInit(id, rk, ts); err != nil {
+		return nil, nil, nil, err
 	}
-	if last, ok := h.stamps.get(rk); ok && ts <= last {
-		h.mu.Unlock()
-		return nil, nil, nil, ErrReplay
-	}
-	h.stamps.put(rk, ts)
-	h.macs.add(id)
-	h.mu.Unlock()
 
 	remoteIndex := binary.BigEndian.Uint32(msg[4:8])
 	resp = make([]byte, 12, RespLen)
@@ -416,6 +403,33 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 	resp = append(resp, mac[:]...)
 	s = newSession(h, false, rk, localIndex, remoteIndex, keys, now)
 	return resp, s, payload, nil
+}
+
+// seenInit returns an Init's mac, its identity in the replay cache, and whether
+// an Init with it was accepted before (an exact copy). No ECDH or signature
+// has been spent when it says so.
+func (h *Handshaker) seenInit(msg []byte) (id [MACLen]byte, seen bool) {
+	copy(id[:], msg[len(msg)-MACLen:])
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return id, h.macs.has(id)
+}
+
+// admitInit records an authenticated Init with mac id from key rk at timestamp
+// ts, or returns ErrReplay: a concurrent copy of it won the race, or ts is not
+// newer than the last accepted from rk.
+func (h *Handshaker) admitInit(id [MACLen]byte, rk [KeyLen]byte, ts uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.macs.has(id) {
+		return ErrReplay
+	}
+	if last, ok := h.stamps.get(rk); ok && ts <= last {
+		return ErrReplay
+	}
+	h.stamps.put(rk, ts)
+	h.macs.add(id)
+	return nil
 }
 
 // Finish handles the Resp to p's Init.

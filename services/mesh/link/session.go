@@ -431,15 +431,9 @@ func (s *Session) Open(dst, datagram []byte, now time.Time) (payload []byte, rep
 		s.authFailures.Add(1)
 		return nil, nil, ErrAuth
 	}
-	if !kp.window.accept(ctr) {
-		s.replays.Add(1)
+	stamp, ok := s.received(kp, ctr, len(datagram), now)
+	if !ok {
 		return nil, nil, ErrReplay
-	}
-	s.rxPackets.Add(1)
-	s.rxBytes.Add(uint64(len(datagram)))
-	stamp := now.UnixNano() | 1
-	if s.lastRecv.Load() != stamp {
-		s.lastRecv.Store(stamp)
 	}
 	if kp.firstRecv.Load() == 0 {
 		kp.firstRecv.CompareAndSwap(0, stamp)
@@ -492,6 +486,24 @@ func (s *Session) Open(dst, datagram []byte, now time.Time) (payload []byte, rep
 		return nil, reply, nil
 	}
 	return nil, reply, nil // reserved kinds: ignored for forward compatibility
+}
+
+// received records an authenticated datagram of n bytes with counter ctr in
+// epoch kp at now: the replay window slides (false, counted, when ctr was
+// taken meanwhile by a concurrent copy or fell out of the window), the counters
+// and LastReceived move. It returns now's stamp (UnixNano, never 0).
+func (s *Session) received(kp *keypair, ctr uint64, n int, now time.Time) (int64, bool) {
+	if !kp.window.accept(ctr) {
+		s.replays.Add(1)
+		return 0, false
+	}
+	s.rxPackets.Add(1)
+	s.rxBytes.Add(uint64(n))
+	stamp := now.UnixNano() | 1
+	if s.lastRecv.Load() != stamp {
+		s.lastRecv.Store(stamp)
+	}
+	return stamp, true
 }
 
 // promote makes the responder's next epoch current, once something arrived in it

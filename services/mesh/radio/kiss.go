@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -71,45 +70,19 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 	if strings.EqualFold(u.Scheme, "afsk+fifo") {
 		return listenModem(entry, u, callsign, logf)
 	}
-	q := u.Query()
-	for k := range q {
-		switch k {
-		case "port", "paclen", "bitrate", "baud", "txdelay", "persist", "slottime", "txtail":
-		default:
-			return nil, fmt.Errorf("radio: %q: unknown option %q (port, paclen, bitrate, baud, txdelay, persist, slottime, txtail)", entry, k)
-		}
-	}
-	num := func(name string, def, lo, hi int) (int, error) {
-		s := q.Get(name)
-		if s == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < lo || n > hi {
-			return 0, fmt.Errorf("radio: %q: %s=%q (want %d to %d)", entry, name, s, lo, hi)
-		}
-		return n, nil
-	}
-	dur := func(name string, hi time.Duration) (time.Duration, bool, error) {
-		s := q.Get(name)
-		if s == "" {
-			return 0, false, nil
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 || d > hi {
-			return 0, false, fmt.Errorf("radio: %q: %s=%q (want a duration up to %v, such as 300ms)", entry, name, s, hi)
-		}
-		return d, true, nil
-	}
-	tncPort, err := num("port", 0, 0, kiss.MaxPort)
+	o, err := parseOptions(entry, u, "port", "paclen", "bitrate", "baud", "txdelay", "persist", "slottime", "txtail")
 	if err != nil {
 		return nil, err
 	}
-	paclen, err := num("paclen", DefaultPaclen, 64, ax25.MaxInfo)
+	tncPort, err := o.integer("port", 0, 0, kiss.MaxPort)
 	if err != nil {
 		return nil, err
 	}
-	bitrate, err := num("bitrate", DefaultBitRate, 50, 1_000_000)
+	paclen, err := o.integer("paclen", DefaultPaclen, 64, ax25.MaxInfo)
+	if err != nil {
+		return nil, err
+	}
+	bitrate, err := o.integer("bitrate", DefaultBitRate, 50, 1_000_000)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +93,7 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 		name string
 		to   *time.Duration
 	}{{"txdelay", &params.TXDelay}, {"slottime", &params.SlotTime}, {"txtail", &params.TXTail}} {
-		d, ok, err := dur(p.name, 2550*time.Millisecond)
+		d, ok, err := o.duration(p.name, 2550*time.Millisecond)
 		if err != nil {
 			return nil, err
 		}
@@ -128,11 +101,9 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 			*p.to, set = d, true
 		}
 	}
-	if s := q.Get("persist"); s != "" {
-		p, err := strconv.ParseFloat(s, 64)
-		if err != nil || p <= 0 || p > 1 {
-			return nil, fmt.Errorf("radio: %q: persist=%q (want a probability above 0 and at most 1, such as 0.25)", entry, s)
-		}
+	if p, ok, err := o.probability("persist"); err != nil {
+		return nil, err
+	} else if ok {
 		params.Persistence, set = p, true
 	}
 	var dial func(ctx context.Context) (*kiss.TNC, error)
@@ -141,7 +112,7 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 		if u.Host == "" || u.Port() == "" || u.Path != "" {
 			return nil, fmt.Errorf("radio: %q: want kiss+tcp://host:port (Dire Wolf's is 127.0.0.1:%d)", entry, kiss.DefaultTCPPort)
 		}
-		if q.Has("baud") {
+		if o.get("baud") != "" {
 			return nil, fmt.Errorf("radio: %q: baud= is for kiss+serial", entry)
 		}
 		dial = func(ctx context.Context) (*kiss.TNC, error) {
@@ -153,7 +124,7 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 		if u.Host != "" || !strings.HasPrefix(u.Path, "/dev/") {
 			return nil, fmt.Errorf("radio: %q: want kiss+serial:///dev/NAME (three slashes: the device's absolute path)", entry)
 		}
-		baud, err := num("baud", 9600, 300, 4_000_000)
+		baud, err := o.integer("baud", 9600, 300, 4_000_000)
 		if err != nil {
 			return nil, err
 		}

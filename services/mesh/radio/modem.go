@@ -79,51 +79,36 @@ func parsePTT(s string) (func() (ptt.Keyer, error), error) {
 // without sound cards, and how a host feeds the modem from sox or arecord.
 // Other options: paclen=, txdelay=, txtail=, persist=, slottime=.
 func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(string, ...any)) (*Transport, error) {
-	q := u.Query()
-	for k := range q {
-		switch k {
-		case "out", "rate", "ptt", "paclen", "txdelay", "txtail", "persist", "slottime":
-		default:
-			return nil, fmt.Errorf("radio: %q: unknown option %q (out, rate, ptt, paclen, txdelay, txtail, persist, slottime)", entry, k)
-		}
+	o, err := parseOptions(entry, u, "out", "rate", "ptt", "paclen", "txdelay", "txtail", "persist", "slottime")
+	if err != nil {
+		return nil, err
 	}
-	if u.Host != "" || !strings.HasPrefix(u.Path, "/") || !strings.HasPrefix(q.Get("out"), "/") {
+	if u.Host != "" || !strings.HasPrefix(u.Path, "/") || !strings.HasPrefix(o.get("out"), "/") {
 		return nil, fmt.Errorf("radio: %q: want afsk+fifo:///path/receive-audio?out=/path/transmit-audio", entry)
 	}
-	rate, err := strconv.Atoi(q.Get("rate"))
-	if q.Get("rate") == "" {
-		rate, err = 22050, nil
+	rate, err := o.integer("rate", 22050, 8000, 192000)
+	if err != nil {
+		return nil, err
 	}
-	if err != nil || rate < 8000 || rate > 192000 {
-		return nil, fmt.Errorf("radio: %q: rate=%q (8000 to 192000 Hz)", entry, q.Get("rate"))
+	paclen, err := o.integer("paclen", DefaultPaclen, 64, ax25.MaxInfo)
+	if err != nil {
+		return nil, err
 	}
-	paclen := DefaultPaclen
-	if s := q.Get("paclen"); s != "" {
-		if paclen, err = strconv.Atoi(s); err != nil || paclen < 64 || paclen > ax25.MaxInfo {
-			return nil, fmt.Errorf("radio: %q: paclen=%q (64 to %d)", entry, s, ax25.MaxInfo)
-		}
-	}
-	key, err := parsePTT(q.Get("ptt"))
+	key, err := parsePTT(o.get("ptt"))
 	if err != nil {
 		return nil, fmt.Errorf("radio: %q: %w", entry, err)
 	}
-	var times [4]time.Duration
+	var times [3]time.Duration
 	for i, name := range []string{"txdelay", "txtail", "slottime"} {
-		if s := q.Get(name); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 || d > 2550*time.Millisecond {
-				return nil, fmt.Errorf("radio: %q: %s=%q (a duration up to 2.55s, such as 300ms)", entry, name, s)
-			}
-			times[i] = d
+		if times[i], _, err = o.duration(name, 2550*time.Millisecond); err != nil {
+			return nil, err
 		}
 	}
-	persist := 0.0
-	if s := q.Get("persist"); s != "" {
-		if persist, err = strconv.ParseFloat(s, 64); err != nil || persist <= 0 || persist > 1 {
-			return nil, fmt.Errorf("radio: %q: persist=%q (above 0, at most 1)", entry, s)
-		}
+	persist, _, err := o.probability("persist")
+	if err != nil {
+		return nil, err
 	}
-	in, out := u.Path, q.Get("out")
+	in, out := u.Path, o.get("out")
 	open := func(context.Context) (Port, error) {
 		// Read-write opens: a FIFO opened for reading alone waits for a
 		// writer, and the other node waits for this one.
