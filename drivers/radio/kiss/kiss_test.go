@@ -5,12 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skyfleet/skyfleet/internal/ptytest"
 )
 
 // FEND and FESC in the data go out as FESC TFEND and FESC TFESC (KISS §4), the
@@ -92,42 +93,11 @@ func TestSetParams(t *testing.T) {
 	}
 }
 
-// openPTY returns the master side of a new pseudo-terminal and the path of its
-// slave, as Dire Wolf's -p makes one for a KISS client.
-func openPTY(t *testing.T) (*os.File, string) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Raw mode on the master's side too, so the line discipline passes
-	// every byte as it is.
-	tio, err := unix.IoctlGetTermios(int(m.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	if err := unix.IoctlSetTermios(int(m.Fd()), unix.TCSETS, tio); err != nil {
-		t.Fatal(err)
-	}
-	return m, "/dev/pts/" + strconv.Itoa(n)
-}
-
 // A serial TNC through github.com/tarm/serial on a pseudo-terminal: a frame
 // sent reaches the other side framed and escaped byte for byte, and one the
 // TNC sends is received.
 func TestSerialPTY(t *testing.T) {
-	m, slave := openPTY(t)
+	m, slave := ptytest.Open(t)
 	tnc, err := OpenSerial(slave, 9600)
 	if err != nil {
 		t.Fatal(err)

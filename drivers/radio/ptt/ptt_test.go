@@ -6,37 +6,27 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/skyfleet/skyfleet/drivers/radio/afsk"
 	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+	"github.com/skyfleet/skyfleet/internal/ptytest"
 )
 
 // A pseudo-terminal has no modem lines: Linux's pty driver answers ENOTTY to
 // TIOCMBIS, so RTS keying there fails at open with a clear error rather than
 // seeming to work. (Real UARTs and USB serial adapters have them.)
 func TestSerialOnPTY(t *testing.T) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("no pseudo-terminals here: %v", err)
-	}
-	defer m.Close()
-	unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0)
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = OpenSerial("/dev/pts/"+strconv.Itoa(n), RTS, false)
+	_, slave := ptytest.Open(t)
+	_, err := OpenSerial(slave, RTS, false)
 	if !errors.Is(err, ErrNoModemLines) {
 		t.Fatalf("RTS on a pty: %v, want ErrNoModemLines", err)
 	}
-	if _, err := OpenSerial("/dev/pts/"+strconv.Itoa(n), Line(0x1000), false); err == nil {
+	if _, err := OpenSerial(slave, Line(0x1000), false); err == nil {
 		t.Error("a line other than RTS or DTR was taken")
 	}
 }
