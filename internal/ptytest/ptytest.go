@@ -42,4 +42,3 @@ func Open(t testing.TB) (*os.File, string) {
 	}
 	return m, "/dev/pts/" + strconv.Itoa(n)
 }
-
