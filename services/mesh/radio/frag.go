@@ -1,6 +1,7 @@
 package radio
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -101,16 +102,36 @@ const (
 	maxDone = 256
 )
 
+// partialKey names a datagram being reassembled. The fragment count is part
+// of it: AX.25 source addresses are not authenticated, so a stranger who
+// sends a fragment under another station's callsign and its next number,
+// with another count, starts a datagram of its own instead of spoiling that
+// station's.
 type partialKey struct {
-	src string
-	num uint16
+	src   string
+	num   uint16
+	count int
 }
 
 type partial struct {
-	count int
 	have  uint16 // bit i: fragment i arrived
 	frags [MaxFragments][]byte
 	first time.Time
+}
+
+// delivered is what is remembered of a delivered datagram: a digest of each
+// fragment, so that a true copy of one (a digipeater's) is recognised and
+// dropped, while a forged fragment that takes the datagram's number and
+// count is not taken for a copy.
+type delivered struct {
+	at    time.Time
+	frags [MaxFragments][8]byte
+}
+
+func fragDigest(b []byte) (d [8]byte) {
+	sum := sha256.Sum256(b)
+	copy(d[:], sum[:])
+	return d
 }
 
 // reassembler joins fragments into datagrams. It is not safe for concurrent
@@ -118,26 +139,26 @@ type partial struct {
 type reassembler struct {
 	partials map[partialKey]*partial
 	perSrc   map[string]int
-	done     map[partialKey]time.Time
+	done     map[partialKey]*delivered
 	// expired counts datagrams dropped with fragments missing (expired or
-	// evicted); inconsistent counts fragments that disagree with the others
-	// of their datagram (a different count).
-	expired, inconsistent uint64
+	// evicted).
+	expired uint64
 }
 
 func newReassembler() *reassembler {
-	return &reassembler{partials: map[partialKey]*partial{}, perSrc: map[string]int{}, done: map[partialKey]time.Time{}}
+	return &reassembler{partials: map[partialKey]*partial{}, perSrc: map[string]int{}, done: map[partialKey]*delivered{}}
 }
 
 // add takes fragment f from src at now and returns the whole datagram when it
-// completes one (a new slice), else nil.
+// completes one (a new slice), else nil. A copy of a fragment of a datagram
+// delivered within partialExpiry is dropped.
 func (r *reassembler) add(src string, f fragment, now time.Time) []byte {
-	k := partialKey{src, f.num}
-	if _, ok := r.done[k]; ok {
-		return nil // a copy of a delivered datagram
+	k := partialKey{src, f.num, f.count}
+	if d, ok := r.done[k]; ok && d.frags[f.index] == fragDigest(f.data) {
+		return nil
 	}
 	if f.count == 1 {
-		r.markDone(k, now)
+		r.remember(k, [][]byte{f.data}, now)
 		return append([]byte(nil), f.data...)
 	}
 	p := r.partials[k]
@@ -149,29 +170,43 @@ func (r *reassembler) add(src string, f fragment, now time.Time) []byte {
 		if len(r.partials) >= maxPartials {
 			r.evict(func(partialKey) bool { return true })
 		}
-		p = &partial{count: f.count, first: now}
+		p = &partial{first: now}
 		r.partials[k] = p
 		r.perSrc[src]++
-	}
-	if p.count != f.count {
-		r.inconsistent++
-		return nil
 	}
 	if p.have&(1<<f.index) != 0 {
 		return nil
 	}
 	p.have |= 1 << f.index
 	p.frags[f.index] = append([]byte(nil), f.data...)
-	if p.have != 1<<p.count-1 {
+	if p.have != 1<<f.count-1 {
 		return nil
 	}
 	var out []byte
-	for _, d := range p.frags[:p.count] {
+	for _, d := range p.frags[:f.count] {
 		out = append(out, d...)
 	}
 	r.remove(k)
-	r.markDone(k, now)
+	r.remember(k, p.frags[:f.count], now)
 	return out
+}
+
+// remember records the datagram k made of frags as delivered at now.
+func (r *reassembler) remember(k partialKey, frags [][]byte, now time.Time) {
+	if _, ok := r.done[k]; !ok && len(r.done) >= maxDone {
+		r.expire(now)
+		for len(r.done) >= maxDone { // all recent: forget any
+			for dk := range r.done {
+				delete(r.done, dk)
+				break
+			}
+		}
+	}
+	d := &delivered{at: now}
+	for i, b := range frags {
+		d.frags[i] = fragDigest(b)
+	}
+	r.done[k] = d
 }
 
 func (r *reassembler) remove(k partialKey) {
@@ -206,22 +241,9 @@ func (r *reassembler) expire(now time.Time) {
 			r.expired++
 		}
 	}
-	for k, t := range r.done {
-		if now.Sub(t) > partialExpiry {
+	for k, d := range r.done {
+		if now.Sub(d.at) > partialExpiry {
 			delete(r.done, k)
 		}
 	}
-}
-
-func (r *reassembler) markDone(k partialKey, now time.Time) {
-	if len(r.done) >= maxDone {
-		r.expire(now)
-		for len(r.done) >= maxDone { // all recent: forget any
-			for dk := range r.done {
-				delete(r.done, dk)
-				break
-			}
-		}
-	}
-	r.done[k] = now
 }

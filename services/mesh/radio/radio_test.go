@@ -416,3 +416,25 @@ func TestSplit(t *testing.T) {
 		t.Fatal("17 pieces accepted")
 	}
 }
+
+// AX.25 source addresses are not authenticated: a stranger who sends under a
+// station's callsign and its next datagram number (which the channel shows
+// anyone) cannot make the station's real datagram vanish, whether it sends a
+// whole datagram with that number or a fragment with another count; only a
+// true copy is dropped.
+func TestSpoofedNumbersDoNotBlock(t *testing.T) {
+	r := newReassembler()
+	now := time.Unix(1e9, 0)
+	if d := r.add("N0CALL-1", fragment{num: 5, index: 0, count: 1, data: []byte("forged")}, now); string(d) != "forged" {
+		t.Fatalf("%q", d) // delivered: the router's signature check drops it
+	}
+	r.add("N0CALL-1", fragment{num: 5, index: 0, count: 3, data: []byte("forged")}, now)
+	r.add("N0CALL-1", fragment{num: 5, index: 0, count: 2, data: []byte("hello, ")}, now)
+	if d := r.add("N0CALL-1", fragment{num: 5, index: 1, count: 2, data: []byte("world")}, now); string(d) != "hello, world" {
+		t.Fatalf("the real datagram after forged ones with its number: %q", d)
+	}
+	r.add("N0CALL-1", fragment{num: 5, index: 0, count: 2, data: []byte("hello, ")}, now)
+	if d := r.add("N0CALL-1", fragment{num: 5, index: 1, count: 2, data: []byte("world")}, now); d != nil {
+		t.Fatalf("a digipeated copy delivered again: %q", d)
+	}
+}
