@@ -32,9 +32,12 @@ var updateCutPhases = []struct {
 	// config.txt names the trial; the status service answers, then PID 1
 	// reboots with tryboot and the trial boot begins.
 	{"switch", " named for one trial boot", 4 * time.Second},
-	// The trial boot's services are up: it commits (config.txt rewritten on a
-	// boot partition made writable for it), or is cut before or during that.
-	{"commit", "checking its health", 2 * time.Second},
+	// The trial boot passed its health check (its services are up and the
+	// master acknowledged a report): it commits, config.txt rewritten on a
+	// boot partition made writable for it, and is cut before, during or
+	// just after that. (Cut at "checking its health", the commit could never
+	// be reached: the trial waits for the master's acknowledgement first.)
+	{"commit", "committing slot ", time.Second},
 }
 
 // TestQEMUUpdatePowerCuts (issue 11, acceptance 4): updates are pushed to a node
@@ -52,7 +55,12 @@ func TestQEMUUpdatePowerCuts(t *testing.T) {
 	rng, seed := soakRand(t, "SKYFLEET_UPDATE_CUTS_SEED")
 	t.Logf("%d cuts, seed %d (SKYFLEET_UPDATE_CUTS_SEED to repeat)", cuts, seed)
 
-	dir, img, rel := updatableImage(t, "cut-kit", nil)
+	// A master on the host: a trial commits only once the master
+	// acknowledged a report from it (services/meshd's master link), and
+	// without one every trial would roll back and no cut would strike a
+	// commit.
+	m := startMaster(t, "10s")
+	dir, img, rel := updatableImage(t, "cut-kit", m)
 	// One release per cut, each a delta against the same kernel: whichever
 	// slot runs, it holds that kernel, so each applies.
 	full := buildBundle(t, dir, rel, "9.9.8", "", "")
