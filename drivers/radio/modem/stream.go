@@ -66,6 +66,12 @@ func (s *Stream) play() {
 		if due <= 0 {
 			continue
 		}
+		// After Out blocked (the other end stopped reading), do not
+		// make up the missed time in one burst of silence: skip it.
+		if limit := int64(s.rate) / 10; due > limit {
+			written += due - limit
+			due = limit
+		}
 		buf = buf[:0]
 		s.mu.Lock()
 		n := min(int64(len(s.pending)), due)
