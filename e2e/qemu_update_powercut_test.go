@@ -37,7 +37,9 @@ var updateCutPhases = []struct {
 	// boot partition made writable for it, and is cut before, during or
 	// just after that. (Cut at "checking its health", the commit could never
 	// be reached: the trial waits for the master's acknowledgement first.)
-	{"commit", "committing slot ", time.Second},
+	// The rewrite takes well under 150 ms on the emulated card: a soak with
+	// 0-1 s delays cut 5 commits at 0.15-0.81 s and found each one done.
+	{"commit", "committing slot ", 250 * time.Millisecond},
 }
 
 // TestQEMUUpdatePowerCuts (issue 11, acceptance 4): updates are pushed to a node
@@ -73,9 +75,12 @@ func TestQEMUUpdatePowerCuts(t *testing.T) {
 
 	v := bootFor(t, img, "cut00", "20m")
 	cur := v.waitStatus().Version
-	// A stall is the emulator's (sdStalledSince), not the update's; a long
-	// soak meets a few on a busy host, so it may have one per five cuts.
-	maxStalls := max(3, cuts/5)
+	// A stall is the emulator's (sdStalledSince), not the update's, and the
+	// cut it spoiled is struck again on a fresh boot, so it costs time, not
+	// validity. With a master on the host (its link's USB network traffic
+	// loads QEMU) a soak on an otherwise idle 2-core machine met 7 in 17
+	// cuts; the limit only stops a run on a hopeless host.
+	maxStalls := max(3, cuts/2)
 	var summary []string
 	stalls := 0
 	for i := 0; i < cuts; i++ {
