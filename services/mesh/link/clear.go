@@ -151,21 +151,9 @@ func (h *Handshaker) InitiateClear(remote []byte, localIndex uint32, ts uint64, 
 // (length, type, mac, exact replay, then the signature instead of Noise, the
 // responder key, accept, the timestamp), and a ClearResp for an answer.
 func (h *Handshaker) respondClear(msg []byte, localIndex uint32, now time.Time, accept func(remote []byte) bool) ([]byte, *Session, []byte, error) {
-	if len(msg) < ClearInitLen {
-		return nil, nil, nil, ErrShort
-	}
-	if msg[1]|msg[2]|msg[3] != 0 {
-		return nil, nil, nil, ErrType
-	}
-	if len(msg) > ClearInitLen+MaxInitPayload {
-		return nil, nil, nil, ErrTooLarge
-	}
-	if !h.checkMAC(msg) {
-		return nil, nil, nil, ErrMAC
-	}
-	id, seen := h.seenInit(msg)
-	if seen {
-		return nil, nil, nil, ErrReplay
+	id, err := h.checkInit(msg, TypeClearInit, ClearInitLen)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	remote := msg[8 : 8+KeyLen]
 	if !bytes.Equal(msg[8+KeyLen:8+2*KeyLen], h.static.Public) {
@@ -193,7 +181,7 @@ func (h *Handshaker) respondClear(msg []byte, localIndex uint32, now time.Time, 
 	binary.BigEndian.PutUint32(resp[4:8], localIndex)
 	binary.BigEndian.PutUint32(resp[8:12], remoteIndex)
 	resp = append(resp, binding[:]...)
-	resp, err := clearSign(h.priv, clearRespLabel, nil, resp)
+	resp, err = clearSign(h.priv, clearRespLabel, nil, resp)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("link: signing the clear resp: %w", err)
 	}
@@ -252,12 +240,9 @@ func (s *Session) sealClear(dst []byte, kp *keypair, kind byte, payload []byte) 
 	if len(payload) > MaxPayload {
 		return nil, ErrTooLarge
 	}
-	if kp.sendCtr.Load() >= RejectAfterCounter {
-		return nil, ErrExpired
-	}
-	ctr := kp.sendCtr.Add(1) - 1
-	if ctr >= RejectAfterCounter {
-		return nil, ErrExpired
+	ctr, err := kp.nextCounter()
+	if err != nil {
+		return nil, err
 	}
 	n := HeaderLen + 1 + len(payload)
 	out, d := sliceForAppend(dst, n)
@@ -287,14 +272,9 @@ func (s *Session) openClear(dst, datagram []byte, now time.Time) ([]byte, []byte
 		return nil, nil, ErrType
 	}
 	kp := s.keys.Load().cur
-	ctr := binary.BigEndian.Uint64(datagram[8:16])
-	if ctr >= RejectAfterCounter {
-		s.authFailures.Add(1)
-		return nil, nil, ErrAuth
-	}
-	if !kp.window.fresh(ctr) {
-		s.replays.Add(1)
-		return nil, nil, ErrReplay
+	ctr, err := s.fresh(kp, datagram)
+	if err != nil {
+		return nil, nil, err
 	}
 	if !clearVerify(s.remote[:], clearDataLabel, s.clear.binding[:], datagram) {
 		s.authFailures.Add(1)

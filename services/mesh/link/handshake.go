@@ -352,21 +352,9 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 	if len(msg) > 0 && msg[0] == TypeClearInit {
 		return h.respondClear(msg, localIndex, now, accept)
 	}
-	if len(msg) < InitLen {
-		return nil, nil, nil, ErrShort
-	}
-	if msg[0] != TypeInit || msg[1]|msg[2]|msg[3] != 0 {
-		return nil, nil, nil, ErrType
-	}
-	if len(msg) > InitLen+MaxInitPayload {
-		return nil, nil, nil, ErrTooLarge
-	}
-	if !h.checkMAC(msg) {
-		return nil, nil, nil, ErrMAC
-	}
-	id, seen := h.seenInit(msg)
-	if seen {
-		return nil, nil, nil, ErrReplay
+	id, err := h.checkInit(msg, TypeInit, InitLen)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 
 	hs, err := h.newState(false, msg, nil)
@@ -405,14 +393,30 @@ func (h *Handshaker) Respond(msg []byte, localIndex uint32, now time.Time, accep
 	return resp, s, payload, nil
 }
 
-// seenInit returns an Init's mac, its identity in the replay cache, and whether
-// an Init with it was accepted before (an exact copy). No ECDH or signature
-// has been spent when it says so.
-func (h *Handshaker) seenInit(msg []byte) (id [MACLen]byte, seen bool) {
+// checkInit runs the cheap checks of an Init of type typ (TypeInit or
+// TypeClearInit) whose empty-payload length is minLen, in order: length
+// (ErrShort), type and reserved bytes (ErrType), payload size (ErrTooLarge),
+// mac (ErrMAC) and an exact copy of an Init accepted before (ErrReplay). No
+// ECDH or signature has been spent by then. It returns the mac, the Init's
+// identity in the replay cache.
+func (h *Handshaker) checkInit(msg []byte, typ byte, minLen int) (id [MACLen]byte, err error) {
+	switch {
+	case len(msg) < minLen:
+		return id, ErrShort
+	case msg[0] != typ || msg[1]|msg[2]|msg[3] != 0:
+		return id, ErrType
+	case len(msg) > minLen+MaxInitPayload:
+		return id, ErrTooLarge
+	case !h.checkMAC(msg):
+		return id, ErrMAC
+	}
 	copy(id[:], msg[len(msg)-MACLen:])
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return id, h.macs.has(id)
+	if h.macs.has(id) {
+		return id, ErrReplay
+	}
+	return id, nil
 }
 
 // admitInit records an authenticated Init with mac id from key rk at timestamp

@@ -331,13 +331,9 @@ func (s *Session) seal(dst []byte, kp *keypair, kind byte, payload []byte) ([]by
 	}
 	ptLen := s.plaintextLen(len(payload))
 	total := HeaderLen + ptLen + TagLen
-	// Check the limit before taking a counter so the counter cannot run away.
-	if kp.sendCtr.Load() >= RejectAfterCounter {
-		return nil, ErrExpired
-	}
-	ctr := kp.sendCtr.Add(1) - 1
-	if ctr >= RejectAfterCounter {
-		return nil, ErrExpired
+	ctr, err := kp.nextCounter()
+	if err != nil {
+		return nil, err
 	}
 	out, d := sliceForAppend(dst, total)
 	pt := d[HeaderLen : HeaderLen+ptLen]
@@ -407,14 +403,9 @@ func (s *Session) Open(dst, datagram []byte, now time.Time) (payload []byte, rep
 		s.replays.Add(1)
 		return nil, nil, ErrEpoch
 	}
-	ctr := binary.BigEndian.Uint64(datagram[8:16])
-	if ctr >= RejectAfterCounter {
-		s.authFailures.Add(1)
-		return nil, nil, ErrAuth
-	}
-	if !kp.window.fresh(ctr) {
-		s.replays.Add(1)
-		return nil, nil, ErrReplay
+	ctr, err := s.fresh(kp, datagram)
+	if err != nil {
+		return nil, nil, err
 	}
 	ct := datagram[HeaderLen:]
 	ptLen := len(ct) - TagLen
@@ -486,6 +477,37 @@ func (s *Session) Open(dst, datagram []byte, now time.Time) (payload []byte, rep
 		return nil, reply, nil
 	}
 	return nil, reply, nil // reserved kinds: ignored for forward compatibility
+}
+
+// nextCounter takes the epoch's next send counter, or ErrExpired once it
+// reaches RejectAfterCounter. The limit is checked before taking a counter,
+// so the counter cannot run away.
+func (kp *keypair) nextCounter() (uint64, error) {
+	if kp.sendCtr.Load() >= RejectAfterCounter {
+		return 0, ErrExpired
+	}
+	ctr := kp.sendCtr.Add(1) - 1
+	if ctr >= RejectAfterCounter {
+		return 0, ErrExpired
+	}
+	return ctr, nil
+}
+
+// fresh reads the counter of datagram (a Data or ClearData header) and checks
+// it before any authentication is spent on it: at or above
+// RejectAfterCounter is ErrAuth, seen or older than the window of epoch kp is
+// ErrReplay (each counted). received records it once authenticated.
+func (s *Session) fresh(kp *keypair, datagram []byte) (uint64, error) {
+	ctr := binary.BigEndian.Uint64(datagram[8:16])
+	if ctr >= RejectAfterCounter {
+		s.authFailures.Add(1)
+		return 0, ErrAuth
+	}
+	if !kp.window.fresh(ctr) {
+		s.replays.Add(1)
+		return 0, ErrReplay
+	}
+	return ctr, nil
 }
 
 // received records an authenticated datagram of n bytes with counter ctr in
