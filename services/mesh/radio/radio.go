@@ -180,8 +180,7 @@ type Transport struct {
 	closed bool
 
 	num    atomic.Uint32 // datagram numbers, from a random start
-	lastID time.Time     // sender goroutine only
-	ids    bool          // an ID was sent since the start
+	lastID time.Time     // the last ID sent, zero before the first; sender goroutine only
 
 	framesIn, framesOut, foreign, bad   atomic.Uint64
 	dgramsIn, dgramsOut, drops, noCall  atomic.Uint64
@@ -450,9 +449,9 @@ func (t *Transport) send() {
 		}
 		port := t.current()
 		now := t.cfg.Now()
-		if !t.ids || now.Sub(t.lastID) >= IDInterval {
+		if t.lastID.IsZero() || now.Sub(t.lastID) >= IDInterval {
 			if t.transmit(port, t.idFrame()) {
-				t.ids, t.lastID = true, now
+				t.lastID = now
 				t.idCount.Add(1)
 			}
 		}
