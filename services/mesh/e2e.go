@@ -331,11 +331,19 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 	gap := wait
 	for {
 		p.mu.Lock()
-		if p.sess != nil {
+		if p.sess != nil && p.sess.Clear() == p.amateurLocked() {
 			p.mu.Unlock()
 			return p, nil
 		}
 		ready := p.ready
+		if p.sess != nil {
+			// A session of the other kind (the way changed between radio and
+			// IP): wait for the next one, which setSession announces.
+			if p.changed == nil {
+				p.changed = make(chan struct{})
+			}
+			ready = p.changed
+		}
 		p.mu.Unlock()
 		p.initiate(time.Now(), gap)
 		t := time.NewTimer(wait)
@@ -411,7 +419,11 @@ func (p *peer) initiate(now time.Time, interval time.Duration) {
 		return
 	}
 	e := p.e
-	msg, pend, err := e.sessions.Initiate(p.key[:], p, e.r.cfg.Clock(), now)
+	init := e.sessions.Initiate
+	if p.amateurLocked() {
+		init = e.sessions.InitiateClear // the way to p is a radio link
+	}
+	msg, pend, err := init(p.key[:], p, e.r.cfg.Clock(), now)
 	if err != nil {
 		p.mu.Unlock()
 		return
@@ -538,18 +550,73 @@ func (p *peer) settling() bool {
 	return false
 }
 
-// upRoute returns one up route to p, spreading use round robin, or nil.
+// upRoute returns one up route to p, spreading use round robin, or nil. Routes
+// over IP come first: one over a radio link (of one hop, in clear) is taken only
+// when no other is up.
 func (p *peer) upRoute() *forward.Route {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.routes)
+	var radio *forward.Route
 	for i := 0; i < n; i++ {
 		p.rr++
 		rt := p.routes[int(p.rr)%n]
 		if rt.Up() {
-			return rt
+			if !rt.Amateur() {
+				return rt
+			}
+			if radio == nil {
+				radio = rt
+			}
 		}
 	}
+	return radio
+}
+
+// amateurLocked reports whether p's traffic goes over a radio link, so that its
+// end-to-end session must be a clear one: p has an up route over radio and none
+// over IP, or, with no route up, its traffic last arrived over radio (a first
+// contact is answered back along it). p.mu must be held.
+func (p *peer) amateurLocked() bool {
+	radio := false
+	for _, rt := range p.routes {
+		if rt.Up() {
+			if !rt.Amateur() {
+				return false
+			}
+			radio = true
+		}
+	}
+	if radio {
+		return true
+	}
+	ru := p.back.Load()
+	return ru != nil && ru.Amateur()
+}
+
+// sessionFor returns p's session when it is of the kind the way rt (or back, or,
+// both nil, p's preferred way) needs: clear over a radio link, encrypted
+// elsewhere. Otherwise it starts a handshake of the right kind and returns nil:
+// the router refuses an encrypted payload on radio, and a clear one does not fit
+// an IP route's datagrams (radio.MTU has room for the signatures, UDP does not).
+func (p *peer) sessionFor(rt *forward.Route, back *forward.Rule) *link.Session {
+	p.mu.Lock()
+	s := p.sess
+	var radio bool
+	switch {
+	case back != nil:
+		radio = back.Amateur()
+	case rt != nil:
+		radio = rt.Amateur()
+	default:
+		radio = p.amateurLocked()
+	}
+	p.mu.Unlock()
+	if s == nil || s.Clear() == radio {
+		return s
+	}
+	p.e.r.count(countSessionKind)
+	p.initiate(time.Now(), p.handshakeRTO())
 	return nil
 }
 
@@ -774,6 +841,9 @@ func (p *peer) sendAppOn(rt *forward.Route, back *forward.Rule, kind byte, sport
 	if s == nil {
 		return fmt.Errorf("%w: no end-to-end session", ErrUnreachable)
 	}
+	if s = p.sessionFor(rt, back); s == nil {
+		return fmt.Errorf("%w: a new end-to-end session with %s is being set up (the way to it changed between radio and IP)", ErrUnreachable, shortKey(p.key))
+	}
 	if len(body) > appMTU-appHeader {
 		return fmt.Errorf("mesh: %d-byte payload exceeds %d", len(body), appMTU-appHeader)
 	}
@@ -841,12 +911,19 @@ func (e *endToEnd) Deliver(ru *forward.Rule, b []byte, now time.Time) {
 	}
 	d := getBuf()
 	defer putBuf(d)
-	ev, err := e.sessions.Receive(b, *d, now, nil)
+	// A payload that crossed a radio link is clear, and is opened as such;
+	// one that did not must be encrypted: nobody can talk this node into a
+	// clear session where it need not be one.
+	receive := e.sessions.Receive
+	if ru.Amateur() {
+		receive = e.sessions.ReceiveClear
+	}
+	ev, err := receive(b, *d, now, nil)
 	switch {
-	case ev.Type == 0:
+	case ev.Type == 0 || errors.Is(err, link.ErrType):
 		e.r.count(countBadFrame)
 		return
-	case ev.Type == link.TypeData && errors.Is(err, link.ErrUnknownIndex):
+	case (ev.Type == link.TypeData || ev.Type == link.TypeClearData) && errors.Is(err, link.ErrUnknownIndex):
 		e.r.count(countUnknownIndex)
 		e.noticeUnknown(ru, ev.Index, now)
 		return
@@ -855,7 +932,7 @@ func (e *endToEnd) Deliver(ru *forward.Rule, b []byte, now time.Time) {
 		return
 	}
 	switch ev.Type {
-	case link.TypeInit:
+	case link.TypeInit, link.TypeClearInit:
 		var k topology.Key
 		copy(k[:], ev.Session.Remote())
 		p, err := e.peerFor(k)
@@ -870,10 +947,10 @@ func (e *endToEnd) Deliver(ru *forward.Rule, b []byte, now time.Time) {
 		e.sessions.Bind(ev.Index, p)
 		p.setSession(ev.Session)
 		p.sendRaw(ev.Reply, true)
-	case link.TypeResp:
+	case link.TypeResp, link.TypeClearResp:
 		ev.Owner.noteBack(ru)
 		ev.Owner.setSession(ev.Session)
-	case link.TypeData:
+	case link.TypeData, link.TypeClearData:
 		p := ev.Owner
 		if p == nil { // answered, not yet bound
 			e.r.count(countUnknownIndex)
@@ -891,6 +968,14 @@ func (e *endToEnd) Deliver(ru *forward.Rule, b []byte, now time.Time) {
 			e.app(p, ev.Payload, now)
 		}
 	}
+}
+
+// Clear (forward.Upper) reports whether route payload b carries nothing
+// encrypted: a clear end-to-end handshake or datagram (link.IsClear), or an
+// unknown-session notice. What an application puts inside clear data is the
+// application's to judge (services/saf keeps sealed bundles off radio).
+func (e *endToEnd) Clear(b []byte) bool {
+	return link.IsClear(b) || (len(b) == unknownNoticeLen && b[0] == unknownNotice)
 }
 
 // noteBack records ru as the rule p's traffic arrives on, when it is one that
@@ -981,6 +1066,7 @@ func (p *peer) setSession(s *link.Session) {
 	default:
 		close(p.ready)
 	}
+	p.notifyLocked() // a connect waiting for a session of the other kind
 }
 
 // follow makes s, a session the peer has just used, the one p sends on.

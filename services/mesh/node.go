@@ -82,6 +82,7 @@ const (
 	countPeerCap                     // end-to-end peer or stream refused at its cap (MaxPeers, MaxStreamsPerPeer)
 	countPeerRestarts                // end-to-end handshakes redone because the destination forgot our route (it restarted)
 	countReaderFull                  // datagrams for a local PacketConn dropped: its reader let 256 queue up (as a full UDP socket buffer drops)
+	countSessionKind                 // end-to-end handshakes redone because the way to the peer changed between radio (clear) and IP (encrypted)
 	numCounters
 )
 
@@ -90,7 +91,7 @@ type counter int
 var counterNames = [numCounters]string{
 	"drop_malformed", "drop_no_psk", "drop_data_replay", "drop_auth",
 	"drop_unknown_session", "drop_bad_frame", "drop_peer_cap", "e2e_peer_restarts",
-	"drop_reader_full",
+	"drop_reader_full", "e2e_session_kind_changes",
 }
 
 func (r *Router) count(c counter) { r.counters[c].Add(1) }

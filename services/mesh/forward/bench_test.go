@@ -137,7 +137,7 @@ func BenchmarkMemoryPerLink(b *testing.B) {
 			}
 			var key topology.Key
 			copy(key[:], ev.Session.Remote())
-			n := r.neighbourFor(key, true)
+			n := r.neighbourFor(key, false, true)
 			r.links.Bind(ev.Index, n)
 			r.installSession(n, ev.Session, now)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skyfleet/skyfleet/services/mesh/link"
+	"github.com/skyfleet/skyfleet/services/mesh/topology"
 	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
 
@@ -44,6 +45,12 @@ type neighbour struct {
 	// others are forgotten some time after their link dies.
 	static bool
 	relay  bool
+	// amateur marks a link over an amateur transport (transport.go): clear
+	// sessions, radio timing, rate-limited gossip, routes of one hop.
+	amateur bool
+	// gossiped is, on an amateur link, what gossip went out last per origin
+	// (radioGossip); guarded by mu.
+	gossiped map[topology.Key]gossipRec
 	// configured is the peer's configured scheme://host:port ("" if learnt).
 	configured string
 
@@ -100,15 +107,16 @@ func putBuf(b *[]byte) {
 	}
 }
 
-func newNeighbour(r *Router, id uint32, key [keyLen]byte) *neighbour {
+func newNeighbour(r *Router, id uint32, key [keyLen]byte, amateur bool) *neighbour {
 	n := &neighbour{
-		r:    r,
-		id:   id,
-		key:  key,
-		ctrl: make(chan *[]byte, 256),
-		data: make(chan *[]byte, 1024),
-		quit: make(chan struct{}),
-		sf:   newLinkSF(r.rand32()),
+		r:       r,
+		id:      id,
+		key:     key,
+		amateur: amateur,
+		ctrl:    make(chan *[]byte, 256),
+		data:    make(chan *[]byte, 1024),
+		quit:    make(chan struct{}),
+		sf:      newLinkSF(r.rand32(), amateur),
 	}
 	n.sf.plain = r.cfg.PlainForwarding
 	n.nextRID.Store(r.rand32() | 1)
@@ -186,8 +194,24 @@ func (n *neighbour) sender() {
 		timer.Reset(n.sfTimers(now))
 		for {
 			at := n.at.Load()
+			if fc, ok := flowControl(at); ok {
+				// A radio channel: build the datagram when it can go, with
+				// all that queued up meanwhile (amateur.go).
+				if !fc.WaitRoom(n.quit) {
+					select {
+					case <-n.quit:
+						return
+					default:
+					}
+				}
+				now = time.Now()
+			}
+			s := n.sess.Load()
 			max := 1400
-			if at != nil {
+			switch {
+			case at != nil && s != nil:
+				max = s.PayloadCapacity(at.tr.MTU(at.ep)) // a clear session's overhead is its own
+			case at != nil:
 				max = link.PayloadCapacity(at.tr.MTU(at.ep), n.r.cfg.Padding)
 			}
 			plain = plain[:0]
@@ -216,7 +240,6 @@ func (n *neighbour) sender() {
 				plain = append(plain, *g...)
 				putBuf(g)
 			}
-			s := n.sess.Load()
 			if s == nil || at == nil {
 				if len(plain) > 0 {
 					n.txDrops.Add(1)

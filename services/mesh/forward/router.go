@@ -90,6 +90,12 @@ type Config struct {
 	// DeadAfter declares a link dead after this long without an authenticated
 	// datagram. Default 1.5 s.
 	DeadAfter time.Duration
+	// RadioPingInterval and RadioDeadAfter are PingInterval and DeadAfter for
+	// links over amateur transports (transport.go), where one ping and its
+	// answer take a few seconds of a shared channel. Defaults 60 s and 200 s
+	// (three pings lost, and their round trips).
+	RadioPingInterval time.Duration
+	RadioDeadAfter    time.Duration
 	// AnnounceInterval is how often the node re-floods its neighbour list even when
 	// nothing changed. Default 10 s; entries expire after 4.5 intervals.
 	AnnounceInterval time.Duration
@@ -109,6 +115,12 @@ func (c *Config) defaults() {
 	}
 	if c.DeadAfter == 0 {
 		c.DeadAfter = 1500 * time.Millisecond
+	}
+	if c.RadioPingInterval == 0 {
+		c.RadioPingInterval = time.Minute
+	}
+	if c.RadioDeadAfter == 0 {
+		c.RadioDeadAfter = 200 * time.Second
 	}
 	if c.AnnounceInterval == 0 {
 		c.AnnounceInterval = 10 * time.Second
@@ -161,6 +173,7 @@ const (
 	CountLinkCopies                     // reliable datagram received again (its ack was lost): recognised, not processed twice
 	CountLinkLost                       // route data lost with a link that died before the neighbour acknowledged it
 	CountCreditViolation                // route data beyond the credit this node granted: dropped (a broken or hostile neighbour)
+	CountNotClear                       // route payload the layer above did not call clear, refused on an amateur link
 	numCounters
 )
 
@@ -172,7 +185,7 @@ var counterNames = [numCounters]string{
 	"drop_unknown_session", "drop_data_replay", "drop_bad_frame", "drop_no_route",
 	"drop_forward", "handshakes_answered", "links_up_total", "packets_forwarded",
 	"packets_delivered", "drop_graph_full", "link_copies", "drop_link_lost",
-	"drop_credit_violation",
+	"drop_credit_violation", "drop_not_clear",
 }
 
 // Router is the forwarding core of one mesh node (package mesh puts the end-to-end
@@ -196,8 +209,10 @@ type Router struct {
 	graphMu sync.Mutex
 	graphCh chan struct{}
 
-	mu        sync.RWMutex
-	byKey     map[topology.Key]*neighbour
+	mu sync.RWMutex
+	// byKey holds the neighbours by key and kind of link: a node heard over
+	// IP and over radio has two links (neighbourByKey picks).
+	byKey     map[linkKey]*neighbour
 	byLink    map[uint32]*neighbour
 	known     map[topology.Key]bool
 	nextLink  uint32
@@ -231,6 +246,10 @@ type Upper interface {
 	Deliver(in *Rule, payload []byte, now time.Time)
 	// Tick runs with the router's timer, about every 50 ms.
 	Tick(now time.Time)
+	// Clear reports whether a route payload this node sends carries nothing
+	// encrypted, so that it may go onto an amateur link (transport.go): the
+	// router refuses any other there (CountNotClear).
+	Clear(payload []byte) bool
 	// Close runs first in Router.Close.
 	Close()
 }
@@ -241,6 +260,7 @@ type nopUpper struct{}
 
 func (nopUpper) Deliver(*Rule, []byte, time.Time) {}
 func (nopUpper) Tick(time.Time)                   {}
+func (nopUpper) Clear([]byte) bool                { return false }
 func (nopUpper) Close()                           {}
 
 // Attach makes u the layer above this router. Call it once, before Start.
@@ -259,7 +279,7 @@ func New(cfg Config) (*Router, error) {
 		cfg:    cfg,
 		hs:     link.NewHandshaker(link.Config{Private: cfg.Key, PSK: cfg.PSK, Padding: cfg.Padding}),
 		table:  newTable(),
-		byKey:  make(map[topology.Key]*neighbour),
+		byKey:  make(map[linkKey]*neighbour),
 		byLink: make(map[uint32]*neighbour),
 		known:  make(map[topology.Key]bool),
 	}
@@ -366,7 +386,7 @@ func (r *Router) addPeer(p Peer, static bool) error {
 	if tr == nil {
 		return fmt.Errorf("no %s transport configured in [node] listen", p.Network)
 	}
-	n := r.neighbourFor(k, true)
+	n := r.neighbourFor(k, isAmateur(tr), true)
 	n.mu.Lock()
 	n.static = n.static || static
 	n.relay = n.relay || p.Relay
@@ -392,7 +412,7 @@ func (r *Router) Discovered(pub []byte, endpoint string) {
 	var k topology.Key
 	copy(k[:], pub)
 	r.mu.RLock()
-	n := r.byKey[k]
+	n := r.byKey[linkKey{key: k}]
 	allowed := !r.cfg.KnownPeersOnly || r.known[k]
 	r.mu.RUnlock() // before n.isUp: the lock order is neighbour, then router
 	if !allowed || k == r.self || (n != nil && n.isUp()) {
@@ -401,15 +421,24 @@ func (r *Router) Discovered(pub []byte, endpoint string) {
 	r.addPeer(Peer{Network: "udp", Address: endpoint, Key: pub}, false)
 }
 
-func (r *Router) neighbourFor(k topology.Key, create bool) *neighbour {
+// linkKey names one link to a neighbour: its key, and whether the link is over
+// an amateur transport.
+type linkKey struct {
+	key     topology.Key
+	amateur bool
+}
+
+// neighbourFor returns the link to k of the given kind, made when create is set.
+func (r *Router) neighbourFor(k topology.Key, amateur, create bool) *neighbour {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if n := r.byKey[k]; n != nil || !create {
+	lk := linkKey{k, amateur}
+	if n := r.byKey[lk]; n != nil || !create {
 		return n
 	}
 	r.nextLink++
-	n := newNeighbour(r, r.nextLink, [keyLen]byte(k))
-	r.byKey[k] = n
+	n := newNeighbour(r, r.nextLink, [keyLen]byte(k), amateur)
+	r.byKey[lk] = n
 	r.byLink[n.id] = n
 	return n
 }
@@ -421,11 +450,22 @@ func (r *Router) neighbourByLink(id uint32) *neighbour {
 	return n
 }
 
+// neighbourByKey returns the link to k that routes take: the one over IP when it
+// is up, else the one over radio when that is up, else whichever exists (nil
+// when none does).
 func (r *Router) neighbourByKey(k topology.Key) *neighbour {
 	r.mu.RLock()
-	n := r.byKey[k]
-	r.mu.RUnlock()
-	return n
+	ip, radio := r.byKey[linkKey{k, false}], r.byKey[linkKey{k, true}]
+	r.mu.RUnlock() // before isUp: the lock order is neighbour, then router
+	switch {
+	case ip != nil && ip.isUp():
+		return ip
+	case radio != nil && radio.isUp():
+		return radio
+	case ip != nil:
+		return ip
+	}
+	return radio
 }
 
 func (r *Router) count(c counter) { r.counters[c].Add(1) }
@@ -502,9 +542,14 @@ func (r *Router) readLoop(tr Transport) {
 // and evicts connections that never get one (services/mesh/transport/tcp.go).
 func (r *Router) handleDatagram(tr Transport, b []byte, from transport.Endpoint, plain []byte) []byte {
 	now := time.Now()
-	ev, err := r.links.Receive(b, plain[:0], now, r.accept)
+	receive := r.links.Receive
+	amateur := isAmateur(tr)
+	if amateur {
+		receive = r.links.ReceiveClear // nothing encrypted is answered or opened there
+	}
+	ev, err := receive(b, plain[:0], now, r.accept)
 	if err != nil {
-		if ev.Type == link.TypeInit && errors.Is(err, link.ErrReplay) {
+		if (ev.Type == link.TypeInit || ev.Type == link.TypeClearInit) && errors.Is(err, link.ErrReplay) {
 			r.count(CountHandshakeRepl)
 		} else {
 			r.countLinkErr(err)
@@ -512,13 +557,16 @@ func (r *Router) handleDatagram(tr Transport, b []byte, from transport.Endpoint,
 		return plain
 	}
 	switch ev.Type {
-	case link.TypeInit:
+	case link.TypeInit, link.TypeClearInit:
 		r.answered(tr, from, ev, now)
-	case link.TypeResp:
+	case link.TypeResp, link.TypeClearResp:
 		r.finished(tr, from, ev, now)
-	case link.TypeData:
+	case link.TypeData, link.TypeClearData:
 		n := ev.Owner
-		if n == nil { // answered, not yet bound (answered binds it at once)
+		if n == nil || n.amateur != amateur {
+			// Not yet bound (answered binds it at once), or a session of the
+			// other kind of link: a clear session is made on, and belongs to,
+			// a radio channel only.
 			r.count(CountUnknownIndex)
 			return plain
 		}
@@ -574,15 +622,23 @@ func (r *Router) initiate(n *neighbour, now time.Time) {
 	if at == nil {
 		return
 	}
+	again := 500 * time.Millisecond
+	if n.amateur {
+		again = 5 * time.Second // a ClearInit and its answer take seconds of air
+	}
 	n.mu.Lock()
-	if n.pending != nil && now.Sub(n.lastInit) < 500*time.Millisecond {
+	if n.pending != nil && now.Sub(n.lastInit) < again {
 		n.mu.Unlock()
 		return
 	}
 	if n.pending != nil {
 		r.links.Drop(n.pending.LocalIndex())
 	}
-	msg, p, err := r.links.Initiate(n.key[:], n, r.cfg.Clock(), now)
+	initiate := r.links.Initiate
+	if n.amateur {
+		initiate = r.links.InitiateClear
+	}
+	msg, p, err := initiate(n.key[:], n, r.cfg.Clock(), now)
 	if err != nil {
 		n.mu.Unlock()
 		r.cfg.Logf("mesh: handshake to %x: %v", n.key[:4], err)
@@ -609,7 +665,7 @@ func (r *Router) answered(tr Transport, from transport.Endpoint, ev link.Event[*
 	r.count(CountHandshakes)
 	var k topology.Key
 	copy(k[:], ev.Session.Remote())
-	n := r.neighbourFor(k, true)
+	n := r.neighbourFor(k, isAmateur(tr), true)
 	r.links.Bind(ev.Index, n)
 	at := &endpoint{tr: tr, ep: from}
 	n.at.Store(at)
@@ -621,6 +677,13 @@ func (r *Router) answered(tr Transport, from transport.Endpoint, ev link.Event[*
 // neighbour's Resp.
 func (r *Router) finished(tr Transport, from transport.Endpoint, ev link.Event[*neighbour], now time.Time) {
 	n := ev.Owner
+	if n.amateur != isAmateur(tr) {
+		// A handshake answered over the other kind of link than it was made
+		// for: the table matched the index, but the session is not for here.
+		r.links.Drop(ev.Index)
+		r.count(CountUnknownIndex)
+		return
+	}
 	n.mu.Lock()
 	if n.pending != nil && n.pending.LocalIndex() == ev.Index {
 		n.pending = nil
@@ -683,9 +746,10 @@ func (r *Router) installSession(n *neighbour, s *link.Session, now time.Time) {
 // graph, and has this node announce itself to everyone.
 func (r *Router) greet(n *neighbour, now time.Time) {
 	n.ping(now)
+	n.forgetGossip()
 	for _, a := range r.graph.All() {
 		if enc, err := a.MarshalBinary(); err == nil {
-			n.send(true, frameGossip, enc)
+			n.gossip(a, enc, now)
 		}
 	}
 	r.markDirty()
@@ -748,7 +812,7 @@ func (r *Router) tickLoop() {
 			}
 			if now.Sub(lastSlow) >= time.Second {
 				lastSlow = now
-				r.graph.Expire(now, r.cfg.AnnounceInterval*9/2)
+				r.graph.Expire(now, r.expiry())
 				for _, ru := range r.table.expire(now.Add(-r.cfg.RouteIdle)) {
 					r.ruleExpired(ru)
 				}
@@ -795,17 +859,25 @@ func (r *Router) tickLinks(now time.Time) {
 					n.writeRaw(nil, out)
 				}
 			}
-			if now.Sub(lastPing) >= r.cfg.PingInterval {
+			ping, dead := r.cfg.PingInterval, r.cfg.DeadAfter
+			if n.amateur {
+				ping, dead = r.cfg.RadioPingInterval, r.cfg.RadioDeadAfter
+			}
+			if now.Sub(lastPing) >= ping {
 				n.ping(now)
 			}
-			if now.Sub(time.Unix(0, n.lastRecv.Load())) > r.cfg.DeadAfter {
+			if now.Sub(time.Unix(0, n.lastRecv.Load())) > dead {
 				r.linkDown(n, now)
 			}
 			continue
 		}
-		// Down: redial static peers with backoff (0.5 s doubling to 4 s); forget
+		// Down: redial static peers with backoff (0.5 s doubling to 4 s; over
+		// radio, where a handshake takes seconds, 5 s doubling to 40 s); forget
 		// learnt ones after a minute.
 		backoff := 500 * time.Millisecond << min(tries, 3)
+		if n.amateur {
+			backoff *= 10
+		}
 		if static || (pending && tries < 3) {
 			if now.Sub(lastInit) >= backoff {
 				r.initiate(n, now)
@@ -818,8 +890,8 @@ func (r *Router) tickLinks(now time.Time) {
 
 func (r *Router) forget(n *neighbour) {
 	r.mu.Lock()
-	if r.byKey[topology.Key(n.key)] == n {
-		delete(r.byKey, topology.Key(n.key))
+	if lk := (linkKey{topology.Key(n.key), n.amateur}); r.byKey[lk] == n {
+		delete(r.byKey, lk)
 		delete(r.byLink, n.id)
 	}
 	r.mu.Unlock()
@@ -867,7 +939,7 @@ func (r *Router) announce(now time.Time) {
 		return
 	}
 	for _, n := range ups {
-		n.send(true, frameGossip, enc)
+		n.gossip(a, enc, now)
 	}
 }
 
@@ -961,7 +1033,7 @@ func (r *Router) handleGossip(from *neighbour, body []byte, now time.Time) {
 	enc := append([]byte(nil), body...)
 	for _, n := range r.neighbours() {
 		if n != from && n.isUp() {
-			n.send(true, frameGossip, enc)
+			n.gossip(a, enc, now)
 		}
 	}
 }
@@ -991,7 +1063,7 @@ func (r *Router) forward(n *neighbour, rid uint32, payload []byte, rt bool, now 
 		return
 	}
 	out := r.neighbourByLink(ru.out.link)
-	if out == nil || !out.isUp() {
+	if out == nil || !out.isUp() || !r.clearFor(out, payload) {
 		r.leave(ru, len(payload))
 		r.count(CountForwardDrop)
 		return
@@ -1024,7 +1096,7 @@ func (r *Router) forwardBack(n *neighbour, rid uint32, payload []byte, now time.
 		return
 	}
 	in := r.neighbourByLink(ru.in.link)
-	if in == nil || !in.isUp() {
+	if in == nil || !in.isUp() || !r.clearFor(in, payload) {
 		r.count(CountForwardDrop)
 		return
 	}

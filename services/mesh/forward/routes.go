@@ -31,6 +31,9 @@ const (
 	setupHopSlack = 5 * time.Millisecond
 	// unknownHopRTT stands in for a link of the path no RTT is known for yet.
 	unknownHopRTT = 50 * time.Millisecond
+	// unknownRadioRTT stands in for an amateur first link with no RTT yet: a
+	// short frame each way at 1200 bit/s, with the transmitters' key-up.
+	unknownRadioRTT = 3 * time.Second
 	// maxSetupRTO bounds the back-off of Setup retransmissions (unless one
 	// round trip of the path is longer).
 	maxSetupRTO = time.Second
@@ -52,7 +55,10 @@ type Route struct {
 	setupMsg []byte // the Setup body, resent until confirmed
 	// rto is the first retransmission timeout of the Setup (setupRTO); retx
 	// resends it, doubling the wait with every try. Both guarded by routes.mu.
-	rto      time.Duration
+	rto time.Duration
+	// timeout fails the setup: setupTimeout, or three first RTOs on a slow
+	// path (a radio hop's round trip is seconds).
+	timeout  time.Duration
 	retx     *time.Timer
 	tries    int
 	setup    time.Duration         // setup round trip
@@ -80,6 +86,9 @@ func (rt *Route) send(payload []byte, realTime bool) bool {
 	}
 	ru := rt.rule
 	r := rt.first.r
+	if !r.clearFor(rt.first, payload) {
+		return false
+	}
 	// The source holds more than a transit hop: a stream's window (which backs
 	// off when its round trip shows this queue) should not meet the cap first.
 	capa := sourceBufferFactor * max(r.capacity(rt.first), minRouteBuffer)
@@ -225,6 +234,10 @@ func newRoutes(r *Router) *routes {
 // errNoLink is returned when a path's first hop is not a live neighbour.
 var errNoLink = errors.New("no live link to the first hop")
 
+// errAmateurTransit is returned for a path that goes on past an amateur first
+// link: radio links carry routes of one hop only (transport.go).
+var errAmateurTransit = errors.New("the first hop is over radio, which carries routes of one hop only")
+
 // start sends a Setup along path (self first) and returns the pending route; its
 // done channel closes on Confirm, SetupFail or timeout.
 func (rs *routes) start(path topology.Path, onFail func(*Route, topology.Key, byte)) (*Route, error) {
@@ -237,6 +250,9 @@ func (rs *routes) start(path topology.Path, onFail func(*Route, topology.Key, by
 	first := rs.r.neighbourByKey(path[1])
 	if first == nil || !first.isUp() {
 		return nil, errNoLink
+	}
+	if first.amateur && len(path) > 2 {
+		return nil, errAmateurTransit
 	}
 	now := time.Now()
 	rt := &Route{
@@ -255,6 +271,7 @@ func (rs *routes) start(path topology.Path, onFail func(*Route, topology.Key, by
 	}
 	rt.setupMsg = m.append(nil)
 	rt.rto = rs.setupRTO(path, first)
+	rt.timeout = max(setupTimeout, 3*rt.rto)
 	rs.mu.Lock()
 	rs.nextID++
 	rt.id = rs.nextID
@@ -272,7 +289,7 @@ func (rs *routes) start(path topology.Path, onFail func(*Route, topology.Key, by
 // sent again is answered as before by every hop that saw it (seenSetup).
 func (rs *routes) resend(rt *Route) {
 	rs.mu.Lock()
-	if rs.pendingSrc[rt.nonce] != rt || time.Since(rt.created) > setupTimeout || (rs.r.ctx != nil && rs.r.ctx.Err() != nil) {
+	if rs.pendingSrc[rt.nonce] != rt || time.Since(rt.created) > rt.timeout || (rs.r.ctx != nil && rs.r.ctx.Err() != nil) {
 		// Confirmed, refused or closed meanwhile; or past its time (tick fails
 		// it), or the router is closing: no more tries.
 		rs.mu.Unlock()
@@ -305,7 +322,10 @@ func (rt *Route) stopResendLocked() {
 // unknownHopRTT stands in for it.
 func (rs *routes) setupRTO(path topology.Path, first *neighbour) time.Duration {
 	floor := first.rtt()
-	if floor == 0 {
+	switch {
+	case floor == 0 && first.amateur:
+		floor = unknownRadioRTT
+	case floor == 0:
 		floor = unknownHopRTT
 	}
 	est := floor
@@ -349,7 +369,7 @@ func (rs *routes) sendBack(ru *Rule, payload []byte, ctrl bool) bool {
 		return false
 	}
 	in := rs.r.neighbourByLink(ru.in.link)
-	if in == nil || !in.isUp() {
+	if in == nil || !in.isUp() || !rs.r.clearFor(in, payload) {
 		return false
 	}
 	if !in.send(ctrl, frameBack, u32(ru.in.rid), payload) {
@@ -417,7 +437,7 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		if len(m.rest) == 0 {
 			// We are the destination: deliver locally.
 			rid := n.allocRID()
-			r.table.install(&Rule{in: hop{n.id, rid}, out: hop{local, 0}}, now)
+			r.table.install(&Rule{in: hop{n.id, rid}, out: hop{local, 0}, amateur: n.amateur}, now)
 			rs.mu.Lock()
 			rs.seen[sk] = &seenSetup{ridIn: rid, next: local, confirmed: true, at: now}
 			rs.mu.Unlock()
@@ -427,6 +447,12 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		next := r.neighbourByKey(m.rest[0])
 		if next == nil || !next.isUp() || next == n {
 			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: ReasonNoLink, reporter: r.self}.appendSetupFail(nil))
+			return nil
+		}
+		if n.amateur || next.amateur {
+			// No transit to or from a radio link: what crosses one hop of
+			// radio and goes on is store and forward's (transport.go).
+			n.send(true, frameSetupFail, failMsg{id: m.nonce, reason: ReasonAmateur, reporter: r.self}.appendSetupFail(nil))
 			return nil
 		}
 		rid := n.allocRID()
@@ -454,7 +480,7 @@ func (rs *routes) handle(n *neighbour, typ byte, body []byte, now time.Time) err
 		}
 		if rt != nil {
 			rs.nextLocal++
-			rt.rule = &Rule{in: hop{local, rs.nextLocal}, out: hop{n.id, m.rid}, route: rt}
+			rt.rule = &Rule{in: hop{local, rs.nextLocal}, out: hop{n.id, m.rid}, route: rt, amateur: n.amateur}
 		}
 		rs.mu.Unlock()
 		switch {
@@ -577,7 +603,7 @@ func (rs *routes) tick(now time.Time) {
 	rs.mu.Lock()
 	var expired, idle []*Route
 	for nonce, rt := range rs.pendingSrc {
-		if now.Sub(rt.created) > setupTimeout {
+		if now.Sub(rt.created) > rt.timeout {
 			expired = append(expired, rt)
 			delete(rs.pendingSrc, nonce)
 			rt.stopResendLocked()
@@ -663,6 +689,11 @@ func (rt *Route) ID() uint64 { return rt.id }
 // Path is the route's path, this node first and the destination last. It must not
 // be modified.
 func (rt *Route) Path() topology.Path { return rt.path }
+
+// Amateur reports whether the route's first link is over an amateur transport
+// (transport.go): it then has one hop, and carries only clear payloads
+// (Upper.Clear).
+func (rt *Route) Amateur() bool { return rt.first.amateur }
 
 // Pending reports whether the route is still being set up.
 func (rt *Route) Pending() bool { return rt.state.Load() == routePending }

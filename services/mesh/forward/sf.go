@@ -57,6 +57,13 @@ const (
 	// link's pacing keeps short; perhop/pace.go.)
 	linkWindowFloor = 64 << 10
 	linkWindowCeil  = 8 << 20
+	// radioWindow is an amateur link's window, floor and ceiling: two full
+	// datagrams, about 20 s of air at 1200 bit/s. A radio channel's queue is
+	// its transmitter (seconds a datagram); a window of 64 KB there filled it
+	// for minutes, every datagram timed out in the queue and was sent again,
+	// and the channel carried copies (AX.25's MAXFRAME, 4 or 7 frames, is
+	// the same idea).
+	radioWindow = 3 << 10
 	// plainQueueCap is a link's queue under Config.PlainForwarding, which drops
 	// beyond it (the 1024 datagrams of the forwarding before store and forward).
 	plainQueueCap = 1024 * 1400
@@ -151,15 +158,23 @@ type linkSF struct {
 	paceTokens float64
 	paceLast   time.Time
 	paceHeld   bool // bulk is waiting for the pacing budget
-	// window mirrors snd.Window(linkWindowFloor, linkWindowCeil) for readers that
+	// floor and ceil bound the window: linkWindowFloor and linkWindowCeil,
+	// or radioWindow on an amateur link.
+	floor, ceil int
+	// window mirrors snd.Window(floor, ceil) for readers that
 	// must not take mu (capacity).
 	window atomic.Int64
 	kick   chan struct{}
 }
 
-func newLinkSF(first uint32) *linkSF {
-	return &linkSF{snd: perhop.NewSender(first), queues: make(map[uint64]*routeQueue),
-		credits: make(map[*Rule]bool), granted: make(map[*Rule]bool), kick: make(chan struct{}, 1)}
+func newLinkSF(first uint32, amateur bool) *linkSF {
+	l := &linkSF{snd: perhop.NewSender(first), queues: make(map[uint64]*routeQueue),
+		credits: make(map[*Rule]bool), granted: make(map[*Rule]bool), kick: make(chan struct{}, 1),
+		floor: linkWindowFloor, ceil: linkWindowCeil}
+	if amateur {
+		l.floor, l.ceil = radioWindow, radioWindow
+	}
+	return l
 }
 
 func (l *linkSF) wake() {
@@ -370,7 +385,7 @@ func (r *Router) linkAck(n *neighbour, cum uint32, sack []uint64, now time.Time)
 	l := n.sf
 	l.mu.Lock()
 	acked, lost := l.snd.OnAck(cum, sack, now)
-	l.window.Store(int64(l.snd.Window(linkWindowFloor, linkWindowCeil)))
+	l.window.Store(int64(l.snd.Window(l.floor, l.ceil)))
 	for _, p := range lost {
 		if !p.Queued {
 			p.Queued = true
@@ -798,7 +813,7 @@ func (l *linkSF) paceWait() time.Duration {
 // must agree on it exactly: were ready true while pack sent nothing, the sender
 // would spin (it did, at 2 cores, with a window just short of full).
 func (l *linkSF) windowOpen() bool {
-	return l.snd.CanSend(1, l.snd.Window(linkWindowFloor, linkWindowCeil))
+	return l.snd.CanSend(1, l.snd.Window(l.floor, l.ceil))
 }
 
 // dropSF forgets a dead link's queues and unacknowledged datagrams: their route
@@ -847,7 +862,7 @@ func (n *neighbour) sfStatus() sfStatus {
 	defer l.mu.Unlock()
 	_, infl := l.snd.Outstanding()
 	return sfStatus{QueueBytes: l.queued, InFlightBytes: infl, Retransmits: l.snd.Retransmits(),
-		WindowBytes: l.snd.Window(linkWindowFloor, linkWindowCeil), RateBps: l.snd.Rate()}
+		WindowBytes: l.snd.Window(l.floor, l.ceil), RateBps: l.snd.Rate()}
 }
 
 // Held is the route bytes this node holds for store and forward now: queued or

@@ -23,7 +23,7 @@ func TestReadyAgreesWithPack(t *testing.T) {
 	max := link.PayloadCapacity(1452, 0)
 	for _, short := range []int{0, 1, 10, 500, max - 1, max, 5 * max} {
 		// A neighbour without its sender goroutine: the test packs.
-		n := &neighbour{r: r, id: linkID, sf: newLinkSF(1)}
+		n := &neighbour{r: r, id: linkID, sf: newLinkSF(1, false)}
 		l := n.sf
 		w := l.snd.Window(linkWindowFloor, linkWindowCeil)
 		l.snd.Add(make([]byte, w-short), nil, now)
@@ -72,7 +72,7 @@ func TestControlRidesWithData(t *testing.T) {
 	const linkID, rid = 7, 9
 	max := link.PayloadCapacity(1452, 0)
 	t0 := time.Now()
-	n := &neighbour{r: r, id: linkID, sf: newLinkSF(1)}
+	n := &neighbour{r: r, id: linkID, sf: newLinkSF(1, false)}
 	l := n.sf
 	// A reliable datagram from the neighbour (no frames inside): an ack is due.
 	r.reliable(n, appendReliable(nil, 100, 100, nil)[frameHeader:], t0)

@@ -33,7 +33,17 @@ type LinkStatus struct {
 	// credit or window, unacknowledged, retransmitted, the window and the rate.
 	StoreForward sfStatus `json:"store_forward"`
 	Session      any      `json:"session,omitempty"`
+	// Radio marks a link over an amateur-radio channel (transport.go): clear,
+	// signed, one-hop routes only.
+	Radio bool `json:"radio,omitempty"`
+	// Channel is what the link's transport counts of its channel, when it
+	// counts (a radio: frames in and out, FCS errors, busy time, airtime;
+	// radio.Stats). Every link on one channel shows the same.
+	Channel any `json:"channel,omitempty"`
 }
+
+// channelStats is a transport that counts what happens on its channel.
+type channelStats interface{ ChannelStats() any }
 
 // Links returns every neighbour's link status, sorted by address.
 func (r *Router) Links() []LinkStatus {
@@ -55,7 +65,11 @@ func (r *Router) Links() []LinkStatus {
 		}
 		if at := n.at.Load(); at != nil {
 			ls.Endpoint = at.tr.Network() + "://" + at.ep.String()
+			if cs, ok := at.tr.(channelStats); ok {
+				ls.Channel = cs.ChannelStats()
+			}
 		}
+		ls.Radio = n.amateur
 		if s := n.sess.Load(); s != nil {
 			ls.Session = s.Stats()
 		}

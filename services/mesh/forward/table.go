@@ -35,6 +35,10 @@ type Rule struct {
 	from atomic.Pointer[[keyLen]byte]
 	// sf is the route's store-and-forward state at this node (sf.go).
 	sf sfRule
+	// amateur marks a rule whose route crosses an amateur link here: one that
+	// delivers here from one, or a source rule whose first link is one (a
+	// route of one hop, transport.go).
+	amateur bool
 	// notice is when (unix ns) this rule last sent an unknown-session notice back
 	// (Rule.AllowNotice; package mesh answers an unknown session with a notice).
 	notice atomic.Int64
@@ -155,6 +159,11 @@ func (t *table) len() int {
 // the payload came from the route's source. Otherwise it came in a Back frame on a
 // route this node set up, and Route is that route.
 func (ru *Rule) Delivers() bool { return ru.out.link == local }
+
+// Amateur reports whether the payload crossed an amateur link (transport.go) to
+// get here, so is, and may only be, clear: the rule delivers here from such a
+// link, or is the source rule of a route whose first link is one.
+func (ru *Rule) Amateur() bool { return ru.amateur }
 
 // Route is the source route the rule belongs to when this node set it up; nil for
 // rules that forward or deliver here.

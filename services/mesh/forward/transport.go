@@ -37,6 +37,26 @@ type Transport interface {
 	Close() error
 }
 
+// An amateur transport is one on an amateur-radio channel (package
+// services/mesh/radio): it reports Amateur() true. Its links are clear
+// (link.Table.InitiateClear: signed by the node key, nothing encrypted, 47 CFR
+// 97.113(a)(4)), slow, and shared by every station on the channel, so the
+// router treats them apart: a neighbour heard there and over IP has two links,
+// the one over IP preferred; the link is pinged and declared dead on the
+// radio's timescale (Config.RadioPingInterval, RadioDeadAfter); gossip is
+// rate-limited on it (radioGossipInterval); it carries only routes of one hop,
+// from one end to the other (a Setup to go on across it is refused with
+// ReasonAmateur), and only route payloads the layer above calls clear
+// (Upper.Clear). Multi-hop traffic crosses radio hops by store and forward
+// (package services/saf), one custody transfer per hop.
+type amateur interface{ Amateur() bool }
+
+// isAmateur reports whether tr is on an amateur-radio channel.
+func isAmateur(tr Transport) bool {
+	a, ok := tr.(amateur)
+	return ok && a.Amateur()
+}
+
 // The transports of package transport are this router's.
 var (
 	_ Transport = (*transport.UDP)(nil)

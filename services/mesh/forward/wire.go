@@ -70,6 +70,7 @@ const (
 	ReasonLinkDown = 3 // the reporter's link to the next hop died
 	ReasonShutdown = 4 // the reporter is shutting down
 	ReasonFull     = 5 // the reporter's forwarding table is full
+	ReasonAmateur  = 6 // the route would go on across a radio link, which carries routes of one hop only
 )
 
 func reasonString(r byte) string {
@@ -84,6 +85,8 @@ func reasonString(r byte) string {
 		return "node shutting down"
 	case ReasonFull:
 		return "forwarding table full"
+	case ReasonAmateur:
+		return "no transit across a radio link"
 	}
 	return fmt.Sprintf("reason %d", r)
 }

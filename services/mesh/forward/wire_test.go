@@ -160,7 +160,7 @@ func FuzzRouteControl(f *testing.F) {
 	var nk topology.Key
 	nk[0] = 2
 	nk[1] = 1
-	n := r.neighbourFor(nk, true)
+	n := r.neighbourFor(nk, false, true)
 	n.mu.Lock()
 	n.up = true
 	n.mu.Unlock()

@@ -45,7 +45,8 @@ func NewTable[T comparable](hs *Handshaker) *Table[T] {
 
 // Event is what Table.Receive made of a datagram.
 type Event[T comparable] struct {
-	// Type is the datagram's type (TypeInit, TypeResp or TypeData), set whenever
+	// Type is the datagram's type (TypeInit, TypeResp or TypeData, or their
+	// clear counterparts for ReceiveClear), set whenever
 	// the header parsed, errors included; 0 when it did not (ErrShort, ErrType).
 	Type byte
 	// Index is the local index concerned: the new session's for an Init, the
@@ -134,6 +135,11 @@ func (t *Table[T]) Receive(b, dst []byte, now time.Time, accept func(remote []by
 func (t *Table[T]) ReceiveClear(b, dst []byte, now time.Time, accept func(remote []byte) bool) (Event[T], error) {
 	return t.receive(b, dst, now, accept, true)
 }
+
+// IsClear reports whether datagram b is of a clear type (ClearInit, ClearResp,
+// ClearData, clear.go): one whose payload travels unencrypted, signed by the
+// sender's static key. It looks at the type byte only.
+func IsClear(b []byte) bool { return len(b) > 0 && isClear(b[0]) }
 
 // isClear reports whether typ is one of the clear datagram types.
 func isClear(typ byte) bool { return typ >= TypeClearInit && typ <= TypeClearData }

@@ -224,12 +224,18 @@ func (s *Sender) RTO(floor time.Duration) time.Duration {
 	return max(s.srtt+4*s.rttvar, s.srtt*3/2+2*time.Millisecond, floor)
 }
 
-// Due returns the datagrams unacknowledged for longer than rto (doubled per try)
-// at now.
+// MaxBackoff bounds the doubled wait of Due: at most this long, or one rto when
+// that is longer. On a link whose RTO is milliseconds it never binds; on a radio
+// link, whose RTO is seconds, 32 RTOs would be minutes of silence after a burst
+// of loss.
+const MaxBackoff = 30 * time.Second
+
+// Due returns the datagrams unacknowledged for longer than rto (doubled per try,
+// up to MaxBackoff) at now.
 func (s *Sender) Due(now time.Time, rto time.Duration) []*Pending {
 	var out []*Pending
 	for seq := s.base; seq != s.next; seq++ {
-		if p := s.get(seq); p != nil && now.Sub(p.Sent) >= rto<<min(p.Tries-1, 5) {
+		if p := s.get(seq); p != nil && now.Sub(p.Sent) >= min(rto<<min(p.Tries-1, 5), max(rto, MaxBackoff)) {
 			out = append(out, p)
 		}
 	}

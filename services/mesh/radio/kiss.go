@@ -78,7 +78,7 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 	if err != nil {
 		return nil, err
 	}
-	paclen, err := o.integer("paclen", DefaultPaclen, 64, ax25.MaxInfo)
+	paclen, err := o.integer("paclen", DefaultPaclen, MinPaclen, ax25.MaxInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -145,5 +145,5 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 		}
 		return &kissPort{tnc: tnc, port: uint8(tncPort)}, nil
 	}
-	return New(Config{URL: entry, Callsign: callsign, Open: open, Paclen: paclen, BitRate: bitrate, TXDelay: params.TXDelay, Logf: logf})
+	return New(Config{URL: entry, Callsign: callsign, Open: open, Paclen: paclen, BitRate: bitrate, TXDelay: params.TXDelay, Pace: true, Logf: logf})
 }

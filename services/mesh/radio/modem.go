@@ -90,7 +90,7 @@ func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(stri
 	if err != nil {
 		return nil, err
 	}
-	paclen, err := o.integer("paclen", DefaultPaclen, 64, ax25.MaxInfo)
+	paclen, err := o.integer("paclen", DefaultPaclen, MinPaclen, ax25.MaxInfo)
 	if err != nil {
 		return nil, err
 	}

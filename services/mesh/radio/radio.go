@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+	"github.com/skyfleet/skyfleet/services/mesh/link"
 	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
 
@@ -91,9 +92,14 @@ const (
 	// IDInterval is the longest time between two identifications while
 	// transmitting (47 CFR 97.119(a)).
 	IDInterval = 10 * time.Minute
-	// MTU is the largest datagram in bytes: the router's, as over UDP; 6 frames
-	// at the default paclen.
-	MTU = transport.UDPMTU
+	// MTU is the largest datagram in bytes: what a UDP datagram carries, plus
+	// room for the signature that a clear session puts where an encrypted one
+	// puts its tag, twice (the link session around route data, and the
+	// end-to-end session inside it): 1452 + 2×(65-16) = 1550, 7 frames at the
+	// default paclen. So a route payload that fits a UDP link fits here too.
+	MTU = transport.UDPMTU + 2*(link.SigLen-link.TagLen)
+	// MinPaclen is the smallest paclen: 16 frames of it carry MTU.
+	MinPaclen = (MTU+MaxFragments-1)/MaxFragments + fragHeader
 	// queueLen bounds the datagrams waiting for the channel.
 	queueLen = 32
 	// Broadcast is the endpoint name that every station hears.
@@ -110,7 +116,8 @@ type Config struct {
 	// Open opens the port, and again after it broke. ctx ends with Close.
 	Open func(ctx context.Context) (Port, error)
 	// Paclen is the most info bytes per frame (header included); 0 means
-	// DefaultPaclen. At least 64 (16 frames then carry 944 bytes).
+	// DefaultPaclen. At least MinPaclen (102), so that a datagram of MTU
+	// bytes fits its 16 fragments.
 	Paclen int
 	// BitRate is the channel's bits per second for the airtime estimate of
 	// a port without its own; 0 means DefaultBitRate.
@@ -118,6 +125,12 @@ type Config struct {
 	// TXDelay is the preamble before each transmission, for the same
 	// estimate.
 	TXDelay time.Duration
+	// Pace holds each frame back until the ones before it are on the air by
+	// the airtime estimate: for a KISS TNC, which takes frames faster than it
+	// sends them. The backlog then waits here, where the router sees it
+	// (WaitRoom), and not in the TNC's queue. A modem port blocks in Send for
+	// the real airtime and needs no pacing.
+	Pace bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logf, if set, gets a line when the port breaks or reopens.
@@ -181,6 +194,14 @@ type Transport struct {
 
 	num    atomic.Uint32 // datagram numbers, from a random start
 	lastID time.Time     // the last ID sent, zero before the first; sender goroutine only
+	// onAir is when the frames handed to a paced port are estimated to be
+	// sent (wall clock); sender goroutine only.
+	onAir time.Time
+
+	// roomMu guards room, closed and replaced each time the sender takes a
+	// datagram off the queue (WaitRoom).
+	roomMu sync.Mutex
+	room   chan struct{}
 
 	framesIn, framesOut, foreign, bad   atomic.Uint64
 	dgramsIn, dgramsOut, drops, noCall  atomic.Uint64
@@ -196,8 +217,8 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.Paclen == 0 {
 		cfg.Paclen = DefaultPaclen
 	}
-	if cfg.Paclen < 64 || cfg.Paclen > ax25.MaxInfo {
-		return nil, fmt.Errorf("radio: paclen %d (64 to %d)", cfg.Paclen, ax25.MaxInfo)
+	if cfg.Paclen < MinPaclen || cfg.Paclen > ax25.MaxInfo {
+		return nil, fmt.Errorf("radio: paclen %d (%d to %d)", cfg.Paclen, MinPaclen, ax25.MaxInfo)
 	}
 	if cfg.BitRate == 0 {
 		cfg.BitRate = DefaultBitRate
@@ -212,7 +233,8 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{cfg: cfg, paclen: cfg.Paclen, ctx: ctx, cancel: cancel,
-		out: make(chan outgoing, queueLen), in: make(chan received, queueLen), port: port}
+		out: make(chan outgoing, queueLen), in: make(chan received, queueLen), port: port,
+		room: make(chan struct{})}
 	var b [2]byte
 	rand.Read(b[:])
 	t.num.Store(uint32(binary.BigEndian.Uint16(b[:])))
@@ -228,6 +250,10 @@ func (t *Transport) Network() string {
 	family, _, _ := strings.Cut(scheme, "+")
 	return family
 }
+
+// Amateur reports true: the router keeps this channel's links clear and slow
+// (services/mesh/forward/transport.go).
+func (t *Transport) Amateur() bool { return true }
 
 // LocalAddr is the listen entry and the callsign: "kiss+tcp://127.0.0.1:8001 as N0CALL-7".
 func (t *Transport) LocalAddr() string {
@@ -275,6 +301,42 @@ func (t *Transport) WriteTo(p []byte, to transport.Endpoint) error {
 	return nil
 }
 
+// roomAhead is how many datagrams may wait for the channel before WaitRoom
+// holds its caller: one on the air and one ready to follow it.
+const roomAhead = 1
+
+// WaitRoom blocks until fewer than roomAhead datagrams wait for the channel, or
+// stop is closed or the transport closes (then false). The router calls it
+// before it builds a datagram for a radio link (forward.flowControlled): what
+// it would have queued meanwhile goes into that datagram, so acknowledgements
+// and pings ride together under one signature instead of filling the channel
+// one by one.
+func (t *Transport) WaitRoom(stop <-chan struct{}) bool {
+	for {
+		t.roomMu.Lock()
+		room := t.room
+		t.roomMu.Unlock()
+		if len(t.out) < roomAhead {
+			return true
+		}
+		select {
+		case <-room:
+		case <-stop:
+			return false
+		case <-t.ctx.Done():
+			return false
+		}
+	}
+}
+
+// roomMade wakes WaitRoom's callers: a datagram left the queue.
+func (t *Transport) roomMade() {
+	t.roomMu.Lock()
+	close(t.room)
+	t.room = make(chan struct{})
+	t.roomMu.Unlock()
+}
+
 // maxDatagram is what 16 frames carry.
 func (t *Transport) maxDatagram() int { return MaxFragments * (t.paclen - fragHeader) }
 
@@ -287,9 +349,9 @@ func (t *Transport) Resolve(call string) (transport.Endpoint, error) {
 	return transport.NamedEndpoint(a.String()), nil
 }
 
-// MTU is the largest datagram WriteTo takes: the router's 1452 bytes, or what
-// 16 frames carry at a small paclen.
-func (t *Transport) MTU(transport.Endpoint) int { return min(MTU, t.maxDatagram()) }
+// MTU is the largest datagram WriteTo takes, MTU bytes (paclen is at least
+// MinPaclen, so 16 frames carry it).
+func (t *Transport) MTU(transport.Endpoint) int { return MTU }
 
 // Close stops the transport and its port.
 func (t *Transport) Close() error {
@@ -324,6 +386,9 @@ func (t *Transport) Stats() Stats {
 	t.mu.Unlock()
 	return s
 }
+
+// ChannelStats is Stats for the router's /mesh/links (forward.LinkStatus).
+func (t *Transport) ChannelStats() any { return t.Stats() }
 
 // current returns the open port.
 func (t *Transport) current() Port {
@@ -447,6 +512,7 @@ func (t *Transport) send() {
 		case <-t.ctx.Done():
 			return
 		}
+		t.roomMade()
 		port := t.current()
 		now := t.cfg.Now()
 		if t.lastID.IsZero() || now.Sub(t.lastID) >= IDInterval {
@@ -492,15 +558,31 @@ func (t *Transport) transmit(port Port, f *ax25.Frame) bool {
 		t.bad.Add(1)
 		return false
 	}
-	if err := port.Send(b); err != nil {
-		return false
-	}
-	t.framesOut.Add(1)
 	// Flags, addresses to FCS, a closing flag; bit stuffing adds up to 1/5
 	// but about 1/60 on random bytes; TXDELAY per frame (a KISS TNC keys up
 	// for each one it gets while idle).
 	bits := (len(b) + 2) * 8 * 61 / 60
 	air := t.cfg.TXDelay + time.Duration(bits)*time.Second/time.Duration(t.cfg.BitRate)
+	if t.cfg.Pace {
+		// Hand the TNC this frame when the ones before it are about to end.
+		if wait := time.Until(t.onAir.Add(-air)); !t.onAir.IsZero() && wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-t.ctx.Done():
+				return false
+			}
+		}
+	}
+	if err := port.Send(b); err != nil {
+		return false
+	}
+	if t.cfg.Pace {
+		if now := time.Now(); t.onAir.Before(now) {
+			t.onAir = now
+		}
+		t.onAir = t.onAir.Add(air)
+	}
+	t.framesOut.Add(1)
 	t.airNS.Add(uint64(air))
 	return true
 }

@@ -4,90 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
+	"github.com/skyfleet/skyfleet/services/mesh/internal/ether"
 	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
-
-// ether is a shared channel: every frame one port sends, every other port
-// hears, and the test sees (log).
-type ether struct {
-	mu    sync.Mutex
-	ports []*memPort
-	log   [][]byte
-}
-
-type memPort struct {
-	e      *ether
-	in     chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (e *ether) port() *memPort {
-	p := &memPort{e: e, in: make(chan []byte, 1024), closed: make(chan struct{})}
-	e.mu.Lock()
-	e.ports = append(e.ports, p)
-	e.mu.Unlock()
-	return p
-}
-
-// inject puts a frame on the air as another station would.
-func (e *ether) inject(from *memPort, frame []byte) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.log = append(e.log, bytes.Clone(frame))
-	for _, p := range e.ports {
-		if p != from {
-			select {
-			case p.in <- bytes.Clone(frame):
-			default:
-			}
-		}
-	}
-}
-
-func (e *ether) frames() []*ax25.Frame {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []*ax25.Frame
-	for _, b := range e.log {
-		f, err := ax25.Decode(b)
-		if err != nil {
-			panic(err)
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-func (p *memPort) Send(frame []byte) error {
-	select {
-	case <-p.closed:
-		return io.ErrClosedPipe
-	default:
-	}
-	p.e.inject(p, frame)
-	return nil
-}
-
-func (p *memPort) Receive() ([]byte, error) {
-	select {
-	case b := <-p.in:
-		return b, nil
-	case <-p.closed:
-		return nil, io.ErrClosedPipe
-	}
-}
-
-func (p *memPort) Close() error {
-	p.once.Do(func() { close(p.closed) })
-	return nil
-}
 
 // fakeClock is a clock the test moves.
 type fakeClock struct {
@@ -116,13 +40,13 @@ func call(t *testing.T, s string) ax25.Address {
 	return a
 }
 
-func station(t *testing.T, e *ether, callsign string, clk *fakeClock) *Transport {
+func station(t *testing.T, e *ether.Ether, callsign string, clk *fakeClock) *Transport {
 	t.Helper()
 	var cs ax25.Address
 	if callsign != "" {
 		cs = call(t, callsign)
 	}
-	p := e.port()
+	p := e.Port()
 	tr, err := New(Config{URL: "kiss+tcp://test:8001", Callsign: cs, Now: clk.Now,
 		Open: func(context.Context) (Port, error) { return p, nil }})
 	if err != nil {
@@ -170,18 +94,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// A datagram of the router's MTU crosses as six UI frames from the sender's
+// A datagram of the router's MTU crosses as seven UI frames from the sender's
 // callsign to the receiver's, in clear, after one ID frame, and arrives whole
 // from the sender's callsign.
 func TestDatagramCrosses(t *testing.T) {
-	e := &ether{}
+	e := ether.New()
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	a := station(t, e, "N0CALL-1", clk)
 	b := station(t, e, "n0call-2", clk)
-	if a.MTU(transport.Endpoint{}) != 1452 {
+	// UDP's 1452 bytes and 2×49 for two signatures in place of two tags.
+	if a.MTU(transport.Endpoint{}) != 1550 {
 		t.Fatalf("MTU %d", a.MTU(transport.Endpoint{}))
 	}
-	p := make([]byte, 1452)
+	p := make([]byte, 1550)
 	for i := range p {
 		p[i] = byte(i * 7)
 	}
@@ -196,9 +121,9 @@ func TestDatagramCrosses(t *testing.T) {
 	if !bytes.Equal(got, p) || from != transport.NamedEndpoint("N0CALL-1") {
 		t.Fatalf("got %d bytes from %v", len(got), from)
 	}
-	fs := e.frames()
-	if len(fs) != 7 {
-		t.Fatalf("%d frames on the air, want an ID and 6 fragments", len(fs))
+	fs := e.Frames()
+	if len(fs) != 8 {
+		t.Fatalf("%d frames on the air, want an ID and 7 fragments", len(fs))
 	}
 	if fs[0].Dst.Call != "ID" || fs[0].Src.String() != "N0CALL-1" || !bytes.HasPrefix(fs[0].Info, []byte("N0CALL-1 ")) {
 		t.Fatalf("first frame %s, want the ID", fs[0].TNC2())
@@ -213,10 +138,10 @@ func TestDatagramCrosses(t *testing.T) {
 	if !bytes.Equal(joined, p) {
 		t.Fatal("the fragments do not carry the datagram in clear")
 	}
-	if s := a.Stats(); s.FramesOut != 7 || s.DatagramsOut != 1 || s.IDs != 1 || s.EstimatedAirtime < 7*300*time.Millisecond {
+	if s := a.Stats(); s.FramesOut != 8 || s.DatagramsOut != 1 || s.IDs != 1 || s.EstimatedAirtime < 8*300*time.Millisecond {
 		t.Fatalf("sender stats %+v", s)
 	}
-	if s := b.Stats(); s.FramesIn != 7 || s.DatagramsIn != 1 || s.Foreign != 1 {
+	if s := b.Stats(); s.FramesIn != 8 || s.DatagramsIn != 1 || s.Foreign != 1 {
 		t.Fatalf("receiver stats %+v (the ID is foreign)", s)
 	}
 	if err := a.WriteTo(make([]byte, MaxFragments*(DefaultPaclen-fragHeader)+1), to); !errors.Is(err, ErrTooLong) {
@@ -227,7 +152,7 @@ func TestDatagramCrosses(t *testing.T) {
 // 47 CFR 97.119(a): an ID at least every 10 minutes while transmitting, and
 // not more often than needed.
 func TestIDEveryTenMinutes(t *testing.T) {
-	e := &ether{}
+	e := ether.New()
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	a := station(t, e, "N0CALL-1", clk)
 	b := station(t, e, "N0CALL-2", clk)
@@ -251,7 +176,7 @@ func TestIDEveryTenMinutes(t *testing.T) {
 		t.Fatalf("%d IDs after 10 minutes, want 2", n)
 	}
 	var ids []int
-	for i, f := range e.frames() {
+	for i, f := range e.Frames() {
 		if f.Dst.Call == "ID" {
 			ids = append(ids, i)
 		}
@@ -264,14 +189,14 @@ func TestIDEveryTenMinutes(t *testing.T) {
 // Without a callsign a node transmits nothing, says why, and still hears
 // broadcasts.
 func TestNoCallsignRefusesToTransmit(t *testing.T) {
-	e := &ether{}
+	e := ether.New()
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	mute := station(t, e, "", clk)
 	a := station(t, e, "N0CALL-1", clk)
 	if err := mute.WriteTo([]byte("x"), transport.NamedEndpoint("N0CALL-1")); !errors.Is(err, ErrNoCallsign) {
 		t.Fatalf("WriteTo without a callsign: %v", err)
 	}
-	if n := len(e.frames()); n != 0 {
+	if n := len(e.Frames()); n != 0 {
 		t.Fatalf("%d frames sent without a callsign", n)
 	}
 	if s := mute.Stats(); s.NoCallsign != 1 {
@@ -290,10 +215,10 @@ func TestNoCallsignRefusesToTransmit(t *testing.T) {
 // digipeated copy of a datagram is delivered once; a datagram that lost a
 // fragment is dropped after 90 s and counted.
 func TestForeignAndBrokenTraffic(t *testing.T) {
-	e := &ether{}
+	e := ether.New()
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	b := station(t, e, "N0CALL-2", clk)
-	other := e.port()
+	other := e.Port()
 	me, src := call(t, "N0CALL-2"), call(t, "W1AW-5")
 	ui := func(dst ax25.Address, info []byte) []byte {
 		f, err := ax25.NewUI(dst, src, nil, info).Encode()
@@ -365,14 +290,14 @@ func TestReassemblyLimits(t *testing.T) {
 
 // A port that breaks (Dire Wolf restarted) is reopened, and traffic resumes.
 func TestPortReopens(t *testing.T) {
-	e := &ether{}
+	e := ether.New()
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	b := station(t, e, "N0CALL-2", clk)
 	var mu sync.Mutex
-	var ports []*memPort
+	var ports []*ether.Port
 	a, err := New(Config{URL: "kiss+tcp://test:8001", Callsign: call(t, "N0CALL-1"), Now: clk.Now,
 		Open: func(context.Context) (Port, error) {
-			p := e.port()
+			p := e.Port()
 			mu.Lock()
 			ports = append(ports, p)
 			mu.Unlock()
