@@ -36,13 +36,21 @@ func apiError(raw []byte, code int) error {
 	return fmt.Errorf("node answered %d: %s", code, e.Error)
 }
 
+// inClear marks a message that travels in clear (msg.Clear).
+func inClear(clear bool) string {
+	if clear {
+		return "  (in clear)"
+	}
+	return ""
+}
+
 // cmdMsg sends and lists text messages through a node.
 func cmdMsg(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(os.Stderr, `send and read text messages through a node
 
 Usage:
-  skyfleet msg send   [flags] --to ADDRESS TEXT...
+  skyfleet msg send   [flags] [--clear] --to ADDRESS TEXT...
   skyfleet msg inbox  [flags] [--json]
   skyfleet msg outbox [flags] [--json]
 
@@ -53,6 +61,11 @@ gets it when it comes back (within 7 days). send exits 0 once the node holds the
 message durably and prints its ID; outbox shows each message's state: held (still
 here), forwarded (the next hop has it), delivered (the recipient's receipt came back),
 expired. --to * sends to every node of the fleet.
+
+--clear sends the message signed but not encrypted: the only kind that crosses
+amateur-radio links (fleet.toml [node] listen kiss+... or afsk+...), where
+encryption is not allowed, and so readable by anyone listening. A sealed message
+never goes on the radio; it waits for another way.
 
 Which node and the credential: --config, --node, --token-file, --key as for
 'skyfleet mesh' (see skyfleet mesh --help).
@@ -71,6 +84,7 @@ Examples:
 	client := nodeFlags(fs)
 	to := fs.String("to", "", "send: the recipient's `ADDRESS` (or public key in hex; * for every node)")
 	asJSON := fs.Bool("json", false, "inbox, outbox: print the API's JSON")
+	clear := fs.Bool("clear", false, "send: signed but not encrypted, so that it may cross amateur-radio links (anyone listening reads it)")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -84,7 +98,7 @@ Examples:
 		if *to == "" || text == "" {
 			return fmt.Errorf("send needs --to ADDRESS and the text")
 		}
-		body, _ := json.Marshal(msg.SendRequest{To: *to, Text: text})
+		body, _ := json.Marshal(msg.SendRequest{To: *to, Text: text, Clear: *clear})
 		raw, code, err := c.call(http.MethodPost, "/msg/send", bytes.NewReader(body), 15*time.Second)
 		if err != nil {
 			return err
@@ -116,7 +130,7 @@ Examples:
 				return fmt.Errorf("node API: %w", err)
 			}
 			for _, e := range es {
-				fmt.Printf("%s  from %s  sent %s  received %s\n  %s\n", e.ID[:16], e.From, orUnknown(e.SentAt), orUnknown(e.ReceivedAt), e.Text)
+				fmt.Printf("%s  from %s  sent %s  received %s%s\n  %s\n", e.ID[:16], e.From, orUnknown(e.SentAt), orUnknown(e.ReceivedAt), inClear(e.Clear), e.Text)
 			}
 			fmt.Fprintf(os.Stderr, "%d messages\n", len(es))
 			return nil
@@ -126,7 +140,7 @@ Examples:
 			return fmt.Errorf("node API: %w", err)
 		}
 		for _, e := range es {
-			fmt.Printf("%s  to %s  %-9s  sent %s\n  %s\n", e.ID[:16], e.To, e.State, orUnknown(e.SentAt), e.Text)
+			fmt.Printf("%s  to %s  %-9s  sent %s%s\n  %s\n", e.ID[:16], e.To, e.State, orUnknown(e.SentAt), inClear(e.Clear), e.Text)
 		}
 		fmt.Fprintf(os.Stderr, "%d messages\n", len(es))
 		return nil

@@ -51,7 +51,9 @@ type Node struct {
 	// characters, no control characters. Default "".
 	Name string `toml:"name" json:"name"`
 	// Listen lists transports to listen on as scheme://host:port with scheme
-	// udp or tcp; the host may be empty or 0.0.0.0 for all addresses.
+	// udp or tcp; the host may be empty or 0.0.0.0 for all addresses. Radio
+	// channels are kiss+tcp://host:port, kiss+serial:///dev/NAME and
+	// afsk+fifo:///path?out=/path, with options (radio.go).
 	// Default ["udp://0.0.0.0:5505"] on both device and host.
 	Listen []string `toml:"listen" json:"listen"`
 	// Status is the host:port of the status/API server. Default

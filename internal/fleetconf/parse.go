@@ -804,6 +804,7 @@ func (p *parser) apply(key string, f *field, prim toml.Primitive) {
 
 // crossChecks validates keys that depend on each other.
 func (p *parser) crossChecks() {
+	p.radioChecks()
 	if p.invalid["wifi.psk"] {
 		// Without its key the node would join an open network of that
 		// name, which anyone can set up: stay off Wi-Fi instead.

@@ -458,7 +458,7 @@ listen = ["carrier-pigeon://coop", "udp://0.0.0.0:0"]
 		msg  string
 	}{
 		{4, "network.peers", `entry 2 "udp://192.0.2.11:5505": missing "#"`},
-		{6, "network.peers", `entry 4 "kiss://ttyUSB0#` + pubHex(8) + `": unsupported transport "kiss"`},
+		{6, "network.peers", `entry 4 "kiss://ttyUSB0#` + pubHex(8) + `": callsign "ttyUSB0": the call must be 1-6 letters and digits`},
 		{6, "network.peers", "entry 5 must be a string, not an integer"},
 		{9, "network.dns", `entry 2 "not-an-ip": must be an IP address`},
 		{11, "node.listen", `entry 1 "carrier-pigeon://coop": unsupported transport`},

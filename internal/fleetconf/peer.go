@@ -13,15 +13,17 @@ import (
 )
 
 // transports are the URL schemes accepted in node.listen, network.peers,
-// network.relays and master.addresses. kiss:// and Wi-Fi links are to come.
+// network.relays and master.addresses besides the radio ones (radio.go).
 var transports = []string{"udp", "tcp"}
 
 // Peer is a parsed network.peers or network.relays entry.
 type Peer struct {
-	// Scheme is the transport, "udp" or "tcp", in lower case.
+	// Scheme is the transport, "udp" or "tcp", or for a radio peer "kiss" or
+	// "afsk" (radio.go), in lower case.
 	Scheme string
 	// Address is host:port in canonical form (IP addresses normalized, IPv6
-	// in brackets, port in decimal without leading zeros).
+	// in brackets, port in decimal without leading zeros); for a radio peer
+	// the station's callsign and SSID in upper case.
 	Address string
 	// PublicKey is the peer's 33-byte compressed secp256k1 public key.
 	PublicKey []byte
@@ -42,7 +44,13 @@ func ParsePeer(s string) (Peer, error) {
 	if !ok {
 		return Peer{}, errors.New(`missing "#" and the peer's public key (form udp://host:port#pubkeyhex)`)
 	}
-	scheme, addr, err := parseTransport(rest, false)
+	var scheme, addr string
+	var err error
+	if sch, _, _ := strings.Cut(rest, "://"); contains(radioPeerSchemes, strings.ToLower(sch)) {
+		scheme, addr, err = parseRadioPeer(rest) // radio.go: a callsign, not host:port
+	} else {
+		scheme, addr, err = parseTransport(rest, false)
+	}
 	if err != nil {
 		return Peer{}, err
 	}

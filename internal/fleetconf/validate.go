@@ -28,6 +28,9 @@ func checkName(s string, _ bool) (string, error) {
 }
 
 func checkListen(s string, _ bool) (string, error) {
+	if IsRadioListen(s) {
+		return checkRadioListen(s)
+	}
 	scheme, addr, err := parseTransport(s, true)
 	if err != nil {
 		return "", err

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/internal/walltime"
@@ -28,6 +29,7 @@ import (
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/services/mesh"
 	"github.com/skyfleet/skyfleet/services/mesh/discovery"
+	"github.com/skyfleet/skyfleet/services/mesh/radio"
 	"github.com/skyfleet/skyfleet/services/mesh/transport"
 	"github.com/skyfleet/skyfleet/services/msg"
 	"github.com/skyfleet/skyfleet/services/msg/web"
@@ -250,8 +252,22 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		copy(psk[:], b)
 	}
 	var trs []mesh.Transport
+	var callsign ax25.Address
+	if cfg.Radio.Callsign != "" {
+		var err error
+		if callsign, err = ax25.ParseAddress(cfg.Radio.Callsign); err != nil {
+			return nil, fmt.Errorf("[radio] callsign: %w", err) // fleetconf checked it
+		}
+	}
 	for _, u := range cfg.Node.Listen {
-		tr, err := transport.Open(u)
+		var tr mesh.Transport
+		var err error
+		if fleetconf.IsRadioListen(u) {
+			// Without a callsign it receives only (config_errors says so).
+			tr, err = radio.Listen(u, callsign, opts.Logf)
+		} else {
+			tr, err = transport.Open(u)
+		}
 		if err != nil {
 			for _, t := range trs {
 				t.Close()

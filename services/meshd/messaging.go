@@ -33,6 +33,7 @@ func (n *Node) startMessaging(ctx context.Context, psk [32]byte) error {
 	}
 	n.Msg = svc
 	eng.Register(saf.PortMsg, svc.Deliver)
+	eng.RegisterClear(saf.PortMsg, msg.IsClear) // only messages in clear cross radio hops
 	if err := eng.Start(ctx); err != nil {
 		return err
 	}

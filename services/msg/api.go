@@ -13,10 +13,12 @@ import (
 type Resolver func(to string) ([33]byte, error)
 
 // SendRequest is the body of POST /msg/send. To is a node address, a public key
-// in hex, or "*" for every node of the fleet.
+// in hex, or "*" for every node of the fleet. Clear sends the message signed but
+// not encrypted (Service.SendClear), so that it may cross amateur-radio hops.
 type SendRequest struct {
-	To   string `json:"to"`
-	Text string `json:"text"`
+	To    string `json:"to"`
+	Text  string `json:"text"`
+	Clear bool   `json:"clear,omitempty"`
 }
 
 // Handler serves the messaging API; the node puts it behind apiauth's
@@ -44,7 +46,11 @@ func (s *Service) Handler(resolve Resolver) http.Handler {
 				return
 			}
 		}
-		e, err := s.Send(to, sr.Text)
+		send := s.Send
+		if sr.Clear {
+			send = s.SendClear
+		}
+		e, err := send(to, sr.Text)
 		switch {
 		case errors.Is(err, ErrMalformed):
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})

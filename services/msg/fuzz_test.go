@@ -209,7 +209,9 @@ func FuzzOpen(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, wrap byte) {
 		sealed := data
 		var err error
-		switch wrap % 3 {
+		switch wrap % 4 {
+		case 3:
+			sealed = append([]byte{1, 0}, data...) // in clear
 		case 1:
 			sealed, err = sealTo(data, self.PublicKey(), detRand("fuzz wrap"))
 		case 2:
@@ -241,10 +243,14 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal("re-sealing under the same header differs from the input")
 		}
 		checkReencodes(t, &s.Message, raw)
-		if wrap%3 != 0 && !bytes.Equal(raw, data) {
+		if wrap%4 != 0 && !bytes.Equal(raw, data) {
 			t.Fatal("opened something other than what was sealed")
 		}
 		switch sealed[1] {
+		case 0:
+			if !s.IsBroadcast() && s.To != pubOf(self) {
+				t.Fatal("clear message accepted for another recipient")
+			}
 		case 1:
 			if s.To != pubOf(self) {
 				t.Fatal("unicast accepted for another recipient")

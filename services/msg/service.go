@@ -135,7 +135,10 @@ type InboxEntry struct {
 	ReceivedAt  string `json:"received_at"`
 	Broadcast   bool   `json:"broadcast,omitempty"`
 	ReceiptSent bool   `json:"receipt_sent,omitempty"`
-	seq         uint64
+	// Clear marks a message that came in the clear envelope (Clear): signed,
+	// but readable by every node and station on its way.
+	Clear bool `json:"clear,omitempty"`
+	seq   uint64
 }
 
 // OutboxEntry is one sent message and how far it got (GET /msg/outbox).
@@ -148,7 +151,10 @@ type OutboxEntry struct {
 	State       string `json:"state"`
 	Bundle      string `json:"bundle"`
 	DeliveredAt string `json:"delivered_at,omitempty"`
-	seq         uint64
+	// Clear marks a message sent in clear (SendClear), which may cross
+	// amateur-radio hops; a sealed one never does.
+	Clear bool `json:"clear,omitempty"`
+	seq   uint64
 }
 
 func msTime(ms int64) string {
@@ -182,11 +188,29 @@ func (s *Service) nowMs() int64 {
 // (ErrMalformed: empty, over MaxText bytes, not UTF-8), a store at its cap
 // (saf.ErrFull), a failed commit.
 func (s *Service) Send(to [33]byte, text string) (OutboxEntry, error) {
+	return s.send(to, text, false)
+}
+
+// SendClear is Send in the clear envelope (Clear): signed but not encrypted, so
+// that it may cross amateur-radio hops, and readable by whoever hears it.
+func (s *Service) SendClear(to [33]byte, text string) (OutboxEntry, error) {
+	return s.send(to, text, true)
+}
+
+// envelope seals m, or wraps it in clear when clear is set.
+func (s *Service) envelope(m *Signed, clear bool) ([]byte, error) {
+	if clear {
+		return Clear(m)
+	}
+	return Seal(m, s.cfg.PSK, rand.Reader)
+}
+
+func (s *Service) send(to [33]byte, text string, clear bool) (OutboxEntry, error) {
 	signed, err := NewText(s.cfg.Key, to, text, s.nowMs(), rand.Reader)
 	if err != nil {
 		return OutboxEntry{}, err
 	}
-	sealed, err := Seal(signed, s.cfg.PSK, rand.Reader)
+	sealed, err := s.envelope(signed, clear)
 	if err != nil {
 		return OutboxEntry{}, err
 	}
@@ -197,7 +221,7 @@ func (s *Service) Send(to [33]byte, text string) (OutboxEntry, error) {
 		return OutboxEntry{}, err
 	}
 	e := OutboxEntry{ID: signed.ID().String(), To: addr(to), Text: text, SentAt: msTime(signed.SentAt),
-		State: StateHeld, Bundle: bid.String()}
+		State: StateHeld, Bundle: bid.String(), Clear: clear}
 	if to != ([33]byte{}) {
 		e.ToKey = hex.EncodeToString(to[:])
 	}
@@ -299,10 +323,12 @@ func (s *Service) Deliver(_ saf.ID, b *saf.Bundle) error {
 	if signed.Kind == KindReceipt {
 		return s.receipt(signed)
 	}
-	return s.text(signed)
+	return s.text(signed, IsClear(b.Payload))
 }
 
-func (s *Service) text(m *Signed) error {
+// text keeps a text message and sends its receipt, in clear when the message came
+// in clear (its way back may be the same radio hops).
+func (s *Service) text(m *Signed, clear bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := m.ID()
@@ -323,7 +349,7 @@ func (s *Service) text(m *Signed) error {
 		// Kept, but the receipt may not have gone (a crash in between): send it.
 	} else {
 		e = InboxEntry{ID: id.String(), From: addr(m.From), FromKey: hex.EncodeToString(m.From[:]), To: addr(m.To),
-			Text: m.Text, SentAt: msTime(m.SentAt), ReceivedAt: msTime(s.nowMs()), Broadcast: m.IsBroadcast()}
+			Text: m.Text, SentAt: msTime(m.SentAt), ReceivedAt: msTime(s.nowMs()), Broadcast: m.IsBroadcast(), Clear: clear}
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			if err := putJSON(tx.Bucket(bucketInbox), id, &e); err != nil {
 				return err
@@ -342,7 +368,7 @@ func (s *Service) text(m *Signed) error {
 	if err != nil {
 		return nil
 	}
-	sealed, err := Seal(r, s.cfg.PSK, rand.Reader)
+	sealed, err := s.envelope(r, clear)
 	if err != nil {
 		return nil
 	}

@@ -52,7 +52,8 @@ import (
 // Sealed envelope:
 //
 //	version (1) 1
-//	mode    (1) 1 to one recipient, 2 broadcast
+//	mode    (1) 0 in clear, 1 to one recipient, 2 broadcast
+//	mode 0: the signed message as it is (Clear)
 //	mode 1: ephemeral public key (33) | ciphertext
 //	        key   = HKDF-SHA256(ikm = identity.ECDH(eph, to), salt = eph_pub ‖ to,
 //	                            info = "skyfleet/msg/v1 seal"), 32 bytes
@@ -91,10 +92,12 @@ const (
 	tagLen     = chacha20poly1305.Overhead    // 16, the AEAD tag
 
 	// Envelope modes and their header sizes (the header is the AAD, or holds it).
+	modeClear = 0
 	modeOne   = 1
 	modeAll   = 2
 	oneHeader = 2 + keyLen                      // 35
 	allHeader = 2 + chacha20poly1305.NonceSizeX // 26
+	clrHeader = 2
 )
 
 // sigDomain is prefixed to what is signed, so that a message signature can never
@@ -463,6 +466,27 @@ func Seal(s *Signed, psk [32]byte, rand io.Reader) ([]byte, error) {
 	return sealTo(s.raw, to, rand)
 }
 
+// Clear wraps s in the clear envelope, mode 0: the signed message readable by
+// every node and station that carries it, for amateur-radio links, where
+// nothing may be encrypted (47 CFR 97.113(a)(4)). The signature still says
+// who wrote it and that nobody changed it. Store and forward carries only such
+// messages across radio hops (saf.Engine.RegisterClear, IsClear). Errors:
+// ErrMalformed (wrapped) for a nil or zero Signed.
+func Clear(s *Signed) ([]byte, error) {
+	if s == nil || len(s.raw) < minSigned {
+		return nil, fmt.Errorf("%w: Clear of a Signed not made by NewText, NewReceipt, ParseSigned or Open", ErrMalformed)
+	}
+	return append([]byte{wireVersion, modeClear}, s.raw...), nil
+}
+
+// IsClear reports whether an envelope is in clear (mode 0, Clear), by its
+// header alone: what a custodian asks before it hands the bundle to a radio
+// link. A clear envelope whose message is malformed is refused where it is
+// opened (Open), like any other.
+func IsClear(envelope []byte) bool {
+	return len(envelope) >= clrHeader && envelope[0] == wireVersion && envelope[1] == modeClear
+}
+
 // sealTo seals signed (any bytes) in mode 1 to the compressed key to. Seal is the
 // only production caller; tests use it to re-seal a message to someone else.
 func sealTo(signed, to []byte, rng io.Reader) ([]byte, error) {
@@ -544,8 +568,9 @@ func broadcastAEAD(psk *[32]byte) (cipher.AEAD, error) {
 // decode); ErrDecrypt if authentication fails (tampered, or sealed for another
 // node or with another PSK); ErrSignature for a message whose signature is not its
 // sender's; ErrNotForUs if the mode disagrees with the message's recipient (mode 1
-// requires To to be self, mode 2 requires a broadcast). No error carries key
-// material, and none echoes the input.
+// requires To to be self, mode 2 requires a broadcast, mode 0, in clear, either).
+// A clear message is verified like any other: its signature is all that says who
+// wrote it. No error carries key material, and none echoes the input.
 func Open(sealed []byte, self *identity.Key, psk [32]byte) (*Signed, error) {
 	if len(sealed) > MaxSealed {
 		return nil, fmt.Errorf("%w: sealed message of %d bytes, at most %d", ErrMalformed, len(sealed), MaxSealed)
@@ -558,6 +583,11 @@ func Open(sealed []byte, self *identity.Key, psk [32]byte) (*Signed, error) {
 	}
 	var plain []byte
 	switch mode := sealed[1]; mode {
+	case modeClear:
+		if n := len(sealed) - clrHeader; n < minSigned || n > maxSigned {
+			return nil, fmt.Errorf("%w: clear message of %d bytes, want %d..%d", ErrMalformed, len(sealed), clrHeader+minSigned, clrHeader+maxSigned)
+		}
+		plain = sealed[clrHeader:]
 	case modeOne:
 		if err := sealedLen(len(sealed), oneHeader); err != nil {
 			return nil, err
@@ -592,7 +622,7 @@ func Open(sealed []byte, self *identity.Key, psk [32]byte) (*Signed, error) {
 			return nil, fmt.Errorf("%w: broadcast does not authenticate under the fleet key", ErrDecrypt)
 		}
 	default:
-		return nil, fmt.Errorf("%w: sealed mode %d, want %d or %d", ErrMalformed, mode, modeOne, modeAll)
+		return nil, fmt.Errorf("%w: envelope mode %d, want %d, %d or %d", ErrMalformed, mode, modeClear, modeOne, modeAll)
 	}
 	// Decrypting proves little about the sender: anyone can seal to our public
 	// key, and every node of the fleet holds the PSK. Only the signature says who
@@ -602,6 +632,8 @@ func Open(sealed []byte, self *identity.Key, psk [32]byte) (*Signed, error) {
 		return nil, err
 	}
 	switch {
+	case sealed[1] == modeClear && !s.IsBroadcast() && (self == nil || !bytes.Equal(s.To[:], self.PublicKey())):
+		return nil, fmt.Errorf("%w: message is addressed to another node", ErrNotForUs)
 	case sealed[1] == modeAll && !s.IsBroadcast():
 		return nil, fmt.Errorf("%w: broadcast envelope around a message to one node", ErrNotForUs)
 	case sealed[1] == modeOne && !bytes.Equal(s.To[:], self.PublicKey()):

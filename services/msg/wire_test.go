@@ -114,6 +114,9 @@ func refOpen(t testing.TB, sealed []byte, self *identity.Key, psk [32]byte) ([]b
 	if sealed[0] != 1 {
 		t.Fatalf("refOpen: version %d", sealed[0])
 	}
+	if sealed[1] == 0 { // in clear: the signed message follows the header
+		return bytes.Clone(sealed[2:]), nil
+	}
 	key := refKey(t, sealed, self, psk)
 	if sealed[1] == 1 {
 		aead, err := chacha20poly1305.New(key)
@@ -133,6 +136,9 @@ func refOpen(t testing.TB, sealed []byte, self *identity.Key, psk [32]byte) ([]b
 // says; for an authentic envelope it must give sealed back byte for byte.
 func refSeal(t testing.TB, header, plain []byte, self *identity.Key, psk [32]byte) []byte {
 	t.Helper()
+	if header[1] == 0 {
+		return append([]byte{1, 0}, plain...)
+	}
 	key := refKey(t, header, self, psk)
 	if header[1] == 1 {
 		aead, _ := chacha20poly1305.New(key)
@@ -842,5 +848,49 @@ func TestKindString(t *testing.T) {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", byte(k), got, want)
 		}
+	}
+}
+
+// TestClearEnvelope: mode 0 is the header and the signed message as it is; it
+// opens for its recipient (or anyone, for a broadcast), not for a third node;
+// any change to it is refused, and only IsClear calls it clear.
+func TestClearEnvelope(t *testing.T) {
+	alice, bob, carol := testKey(t, "alice"), testKey(t, "bob"), testKey(t, "carol")
+	uni := mustText(t, alice, pubOf(bob), "over the radio", 7, "clear uni")
+	all := mustText(t, alice, [33]byte{}, "to every station", 8, "clear all")
+	c, err := Clear(uni)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c, append([]byte{1, 0}, uni.Bytes()...)) {
+		t.Fatal("the clear envelope is not version, mode 0 and the signed message")
+	}
+	if !IsClear(c) || IsClear(mustSeal(t, uni, testPSK, "sealed")) || IsClear(mustSeal(t, all, testPSK, "sealed all")) || IsClear(nil) {
+		t.Fatal("IsClear")
+	}
+	got, err := Open(c, bob, testPSK)
+	if err != nil || got.ID() != uni.ID() || got.Text != "over the radio" {
+		t.Fatalf("open at the recipient: %v", err)
+	}
+	if _, err := Open(c, carol, testPSK); !errors.Is(err, ErrNotForUs) {
+		t.Fatalf("open at a third node: %v", err)
+	}
+	if _, err := Open(c, nil, testPSK); !errors.Is(err, ErrNotForUs) {
+		t.Fatalf("open without a key: %v", err)
+	}
+	ca, _ := Clear(all)
+	if got, err := Open(ca, nil, [32]byte{}); err != nil || !got.IsBroadcast() {
+		t.Fatalf("a clear broadcast opens for anyone, no key needed: %v", err)
+	}
+	for i := 2; i < len(c); i++ {
+		b := bytes.Clone(c)
+		b[i] ^= 0x01
+		openFails(t, fmt.Sprintf("byte %d", i), b, bob, testPSK, ErrSignature, ErrMalformed, ErrNotForUs)
+	}
+	for n := range len(c) {
+		openFails(t, "truncated", c[:n], bob, testPSK, ErrMalformed)
+	}
+	if _, err := Clear(nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Clear(nil): %v", err)
 	}
 }

@@ -22,11 +22,15 @@ type Mesh interface {
 	// Self is this node's key.
 	Self() Key
 	// NextHop returns the neighbour to hand a bundle for dst to (the first hop of
-	// the best path, avoiding the given nodes where another path exists); ok is
-	// false when the topology holds no path.
-	NextHop(dst Key, avoid []Key) (next Key, ok bool)
+	// the best path, avoiding the given nodes where another path exists, and
+	// never starting with a link to one of notFirst); ok is false when the
+	// topology holds no such path.
+	NextHop(dst Key, avoid, notFirst []Key) (next Key, ok bool)
 	// Neighbours returns the keys of the neighbours whose links are up.
 	Neighbours() []Key
+	// Radio reports whether the way to neighbour k is an amateur-radio link
+	// (and no other is up): only bundles in clear may cross it (RegisterClear).
+	Radio(k Key) bool
 	// Dial opens a stream to port on neighbour k.
 	Dial(ctx context.Context, k Key, port uint16) (net.Conn, error)
 	// Listen accepts streams on port.
@@ -101,6 +105,10 @@ type Engine struct {
 	keep       map[ID]bool // in flight, but a copy came back: see returning
 	releasing  map[ID]bool // custody ending after an ack, this instant
 	extraStats map[string]func() any
+	// clearFns recognise payloads in clear per port (RegisterClear); clear
+	// caches their answer per held bundle (forgetBundle drops it).
+	clearFns map[uint16]func(payload []byte) bool
+	clear    map[ID]bool
 
 	wake chan struct{}
 	ctx  context.Context
@@ -109,7 +117,10 @@ type Engine struct {
 
 	// Counters (Stats).
 	transfersSent, transfersRecv, refused, delivered, streamFailures atomic.Uint64
-	acks                                                             [numStatus]atomic.Uint64
+	// heldOffRadio counts scheduling rounds in which a sealed bundle's only
+	// next hop was a radio link, so it stayed (Stats.HeldOffRadio).
+	heldOffRadio atomic.Uint64
+	acks         [numStatus]atomic.Uint64
 }
 
 // New makes an engine; Start runs it.
@@ -120,7 +131,45 @@ func New(opts Options) *Engine {
 	return &Engine{opts: opts, mesh: opts.Mesh, store: opts.Store, self: opts.Mesh.Self(),
 		apps: make(map[uint16]DeliverFunc), peers: make(map[Key]*outPeer), busy: make(map[ID]Key),
 		sentTo: make(map[ID]map[Key]bool), delivering: make(map[ID]bool),
-		keep: make(map[ID]bool), releasing: make(map[ID]bool), wake: make(chan struct{}, 1)}
+		keep: make(map[ID]bool), releasing: make(map[ID]bool), wake: make(chan struct{}, 1),
+		clearFns: make(map[uint16]func([]byte) bool), clear: make(map[ID]bool)}
+}
+
+// RegisterClear tells the engine how to recognise a payload of port that
+// carries nothing encrypted (services/msg: msg.IsClear). Only such bundles are
+// handed to a neighbour over an amateur-radio link (Mesh.Radio), where nothing
+// may be encrypted (47 CFR 97.113(a)(4)); a port without one never crosses
+// radio, and its bundles wait for another way.
+func (e *Engine) RegisterClear(port uint16, clear func(payload []byte) bool) {
+	e.mu.Lock()
+	e.clearFns[port] = clear
+	e.mu.Unlock()
+	e.poke()
+}
+
+// isClear reports whether held bundle id (of port) may cross a radio link,
+// reading it once and caching the answer.
+func (e *Engine) isClear(id ID, port uint16) bool {
+	e.mu.Lock()
+	c, ok := e.clear[id]
+	fn := e.clearFns[port]
+	e.mu.Unlock()
+	if ok || fn == nil {
+		return c
+	}
+	enc, _, ok := e.store.Get(id)
+	if !ok {
+		return false
+	}
+	b, err := Parse(enc)
+	if err != nil {
+		return false
+	}
+	c = fn(b.Payload)
+	e.mu.Lock()
+	e.clear[id] = c
+	e.mu.Unlock()
+	return c
 }
 
 // Register makes fn the receiver of bundles for port on this node. Register
@@ -418,6 +467,7 @@ func (e *Engine) scheduleLoop() {
 func (e *Engine) forgetBundle(id ID) {
 	e.mu.Lock()
 	delete(e.sentTo, id)
+	delete(e.clear, id)
 	e.mu.Unlock()
 }
 
@@ -433,6 +483,7 @@ func (e *Engine) schedule() {
 	})
 	neigh := e.mesh.Neighbours()
 	hops := make(map[Key]*Key)
+	e.pruneClear(es)
 	for i := range es {
 		en := &es[i]
 		switch {
@@ -447,6 +498,9 @@ func (e *Engine) schedule() {
 			for _, n := range neigh {
 				if n == en.prev || n == en.src {
 					continue
+				}
+				if e.mesh.Radio(n) && !e.isClear(en.id, en.port) {
+					continue // sealed: never on amateur radio
 				}
 				e.mu.Lock()
 				done := e.sentTo[en.id][n]
@@ -464,10 +518,27 @@ func (e *Engine) schedule() {
 			}
 			next, seen := hops[en.dst]
 			if !seen {
-				if k, ok := e.mesh.NextHop(en.dst, e.failing()); ok {
+				if k, ok := e.mesh.NextHop(en.dst, e.failing(), nil); ok {
 					next = &k
 				}
 				hops[en.dst] = next
+			}
+			if next != nil && e.mesh.Radio(*next) && !e.isClear(en.id, en.port) {
+				// Sealed, and the best way is a radio hop: take another way
+				// if there is one, else wait here for one. Not back to
+				// where it came from: that node does not know the hop is
+				// radio (the topology does not say), and would send it
+				// straight back.
+				next = nil
+				notFirst := e.radioNeighbours(neigh)
+				if en.prev != (Key{}) {
+					notFirst = append(notFirst, en.prev)
+				}
+				if k, ok := e.mesh.NextHop(en.dst, e.failing(), notFirst); ok && !e.mesh.Radio(k) {
+					next = &k
+				} else {
+					e.heldOffRadio.Add(1)
+				}
 			}
 			if next == nil {
 				continue // no path now: held until one appears
@@ -478,6 +549,36 @@ func (e *Engine) schedule() {
 			e.peer(*next).enqueue(en.id)
 		}
 	}
+}
+
+// pruneClear drops the cached answers of isClear for bundles no longer held
+// (held lists every one that is), so the cache stays within the store's size.
+func (e *Engine) pruneClear(held []entry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.clear) <= len(held) {
+		return
+	}
+	keep := make(map[ID]bool, len(held))
+	for i := range held {
+		keep[held[i].id] = true
+	}
+	for id := range e.clear {
+		if !keep[id] {
+			delete(e.clear, id)
+		}
+	}
+}
+
+// radioNeighbours returns those of neigh whose way is a radio link.
+func (e *Engine) radioNeighbours(neigh []Key) []Key {
+	var out []Key
+	for _, n := range neigh {
+		if e.mesh.Radio(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (e *Engine) hasApp(port uint16) bool {
@@ -794,13 +895,16 @@ func (p *outPeer) readAcks(c net.Conn) error {
 
 // EngineStats are the engine's counters (GET /saf/stats).
 type EngineStats struct {
-	TransfersSent     uint64            `json:"transfers_sent"`
-	TransfersReceived uint64            `json:"transfers_received"`
-	Refused           uint64            `json:"refused_malformed"`
-	Delivered         uint64            `json:"delivered_here"`
-	StreamFailures    uint64            `json:"stream_failures"`
-	Acks              map[string]uint64 `json:"custody_acks"`
-	Neighbours        []PeerStats       `json:"neighbours"`
+	TransfersSent     uint64 `json:"transfers_sent"`
+	TransfersReceived uint64 `json:"transfers_received"`
+	Refused           uint64 `json:"refused_malformed"`
+	Delivered         uint64 `json:"delivered_here"`
+	StreamFailures    uint64 `json:"stream_failures"`
+	// HeldOffRadio counts scheduling rounds (every 250 ms) in which a sealed
+	// bundle stayed because its only way on was a radio link.
+	HeldOffRadio uint64            `json:"held_off_radio"`
+	Acks         map[string]uint64 `json:"custody_acks"`
+	Neighbours   []PeerStats       `json:"neighbours"`
 }
 
 // PeerStats describe the custody stream towards one neighbour.
@@ -846,7 +950,7 @@ func (e *Engine) statsDoc() map[string]any {
 func (e *Engine) Stats() EngineStats {
 	st := EngineStats{TransfersSent: e.transfersSent.Load(), TransfersReceived: e.transfersRecv.Load(),
 		Refused: e.refused.Load(), Delivered: e.delivered.Load(), StreamFailures: e.streamFailures.Load(),
-		Acks: make(map[string]uint64)}
+		HeldOffRadio: e.heldOffRadio.Load(), Acks: make(map[string]uint64)}
 	for i := range e.acks {
 		st.Acks[Status(i).String()] = e.acks[i].Load()
 	}

@@ -15,11 +15,13 @@ type world struct {
 	mu    sync.Mutex
 	nodes map[Key]*memNode
 	links map[[2]Key]bool
+	radio map[[2]Key]bool // links that are amateur radio (Mesh.Radio)
 	pipes map[[2]Key][]net.Conn
 }
 
 func newWorld() *world {
-	return &world{nodes: make(map[Key]*memNode), links: make(map[[2]Key]bool), pipes: make(map[[2]Key][]net.Conn)}
+	return &world{nodes: make(map[Key]*memNode), links: make(map[[2]Key]bool), radio: make(map[[2]Key]bool),
+		pipes: make(map[[2]Key][]net.Conn)}
 }
 
 func pair(a, b Key) [2]Key {
@@ -61,6 +63,13 @@ func (w *world) node(k Key) *memNode {
 
 func (n *memNode) Self() Key { return n.self }
 
+func (n *memNode) Radio(k Key) bool {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	p := pair(n.self, k)
+	return n.w.links[p] && n.w.radio[p]
+}
+
 func (n *memNode) Neighbours() []Key {
 	w := n.w
 	w.mu.Lock()
@@ -77,7 +86,7 @@ func (n *memNode) Neighbours() []Key {
 }
 
 // NextHop runs a breadth-first search over the links that are up.
-func (n *memNode) NextHop(dst Key, avoid []Key) (Key, bool) {
+func (n *memNode) NextHop(dst Key, avoid, notFirst []Key) (Key, bool) {
 	w := n.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -86,6 +95,10 @@ func (n *memNode) NextHop(dst Key, avoid []Key) (Key, bool) {
 		if a != dst {
 			bad[a] = true
 		}
+	}
+	noFirst := make(map[Key]bool)
+	for _, k := range notFirst {
+		noFirst[k] = true
 	}
 	first := map[Key]Key{n.self: {}}
 	queue := []Key{n.self}
@@ -102,7 +115,7 @@ func (n *memNode) NextHop(dst Key, avoid []Key) (Key, bool) {
 			default:
 				continue
 			}
-			if _, seen := first[nb]; seen || bad[nb] {
+			if _, seen := first[nb]; seen || bad[nb] || (cur == n.self && noFirst[nb]) {
 				continue
 			}
 			if cur == n.self {

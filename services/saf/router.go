@@ -19,18 +19,24 @@ type routerMesh struct{ r *mesh.Router }
 
 func (m routerMesh) Self() Key { return Key(m.r.Self()) }
 
-func (m routerMesh) NextHop(dst Key, avoid []Key) (Key, bool) {
+func (m routerMesh) NextHop(dst Key, avoid, notFirst []Key) (Key, bool) {
 	g := m.r.Graph()
 	var path topology.Path
 	var err error
-	if len(avoid) > 0 {
-		av := make([]topology.Key, len(avoid))
-		for i, k := range avoid {
-			av[i] = topology.Key(k)
+	keys := func(ks []Key) []topology.Key {
+		out := make([]topology.Key, len(ks))
+		for i, k := range ks {
+			out[i] = topology.Key(k)
 		}
-		path, err = g.Avoiding(topology.Key(dst), av, true)
+		return out
 	}
-	if len(avoid) == 0 || err != nil {
+	if len(avoid) > 0 || len(notFirst) > 0 {
+		path, err = g.AvoidingFirst(topology.Key(dst), keys(avoid), keys(notFirst), true)
+		if err != nil && len(avoid) > 0 && len(notFirst) > 0 {
+			path, err = g.AvoidingFirst(topology.Key(dst), nil, keys(notFirst), true)
+		}
+	}
+	if len(notFirst) == 0 && (len(avoid) == 0 || err != nil) {
 		path, _, err = g.ShortestByLatency(topology.Key(dst))
 	}
 	if err != nil || len(path) < 2 {
@@ -52,6 +58,22 @@ func (m routerMesh) Neighbours() []Key {
 		out = append(out, Key(b))
 	}
 	return out
+}
+
+// Radio reports whether k's only up link is over an amateur-radio channel.
+func (m routerMesh) Radio(k Key) bool {
+	want := topology.Key(k).String()
+	radio := false
+	for _, l := range m.r.Links() {
+		if l.Key != want || !l.Up {
+			continue
+		}
+		if !l.Radio {
+			return false // an IP link is up: routes take it
+		}
+		radio = true
+	}
+	return radio
 }
 
 func (m routerMesh) Dial(ctx context.Context, k Key, port uint16) (net.Conn, error) {

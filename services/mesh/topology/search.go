@@ -41,7 +41,7 @@ func (g *Graph) ShortestByLatency(dst Key) (Path, time.Duration, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	dist, pred := v.dijkstra(v.self, t, true, nil)
+	dist, pred := v.dijkstra(v.self, t, true, nil, nil)
 	if dist[t] == unreached {
 		return nil, 0, noRoute(dst)
 	}
@@ -56,7 +56,7 @@ func (g *Graph) ShortestByHops(dst Key) (Path, error) {
 	if err != nil {
 		return nil, err
 	}
-	dist, pred := v.dijkstra(v.self, t, false, nil)
+	dist, pred := v.dijkstra(v.self, t, false, nil, nil)
 	if dist[t] == unreached {
 		return nil, noRoute(dst)
 	}
@@ -68,6 +68,14 @@ func (g *Graph) ShortestByHops(dst Key) (Path, error) {
 // the way around a hop that failed. Self and dst in avoid are ignored, as are keys
 // not in the graph. The error wraps ErrNoRoute when there is no such path.
 func (g *Graph) Avoiding(dst Key, avoid []Key, byLatency bool) (Path, error) {
+	return g.AvoidingFirst(dst, avoid, nil, byLatency)
+}
+
+// AvoidingFirst is Avoiding whose path also does not start with a link from self
+// to any of notFirst (dst included): the way to a neighbour, or past it, that
+// does not cross this node's own link to it. Store and forward asks it for a
+// sealed bundle whose best next hop is a radio link, where it may not go.
+func (g *Graph) AvoidingFirst(dst Key, avoid, notFirst []Key, byLatency bool) (Path, error) {
 	v := g.current()
 	t, err := v.target(dst)
 	if err != nil {
@@ -79,7 +87,16 @@ func (g *Graph) Avoiding(dst Key, avoid []Key, byLatency bool) (Path, error) {
 			banned[i] = true
 		}
 	}
-	dist, pred := v.dijkstra(v.self, t, byLatency, banned)
+	var first []bool
+	if len(notFirst) > 0 {
+		first = make([]bool, len(v.keys))
+		for _, k := range notFirst {
+			if i, ok := v.index[k]; ok {
+				first[i] = true
+			}
+		}
+	}
+	dist, pred := v.dijkstra(v.self, t, byLatency, banned, first)
 	if dist[t] == unreached {
 		return nil, fmt.Errorf("%w to %x… avoiding %d nodes", ErrNoRoute, dst[:6], len(avoid))
 	}
@@ -92,7 +109,7 @@ func (g *Graph) Avoiding(dst Key, avoid []Key, byLatency bool) (Path, error) {
 // property.
 func (g *Graph) Nearest(property string, byLatency bool) (Key, Path, error) {
 	v := g.current()
-	dist, pred := v.dijkstra(v.self, -1, byLatency, nil)
+	dist, pred := v.dijkstra(v.self, -1, byLatency, nil, nil)
 	best := int32(-1)
 	for i := range v.keys {
 		n := int32(i)
@@ -177,11 +194,12 @@ func (a arc) weight(byLatency bool) int64 {
 }
 
 // dijkstra computes distances from s (stopping once t is settled, unless t < 0) and
-// predecessors (-1 for s and unreached nodes). Banned nodes are never entered. All
+// predecessors (-1 for s and unreached nodes). Banned nodes are never entered, and
+// nodes marked in notFirst never straight from s. All
 // weights are positive, so every node u with dist[u]+w(u,x) == dist[x] is settled
 // before x; choosing the lowest such u makes the paths independent of the order of
 // the search.
-func (v *view) dijkstra(s, t int32, byLatency bool, banned []bool) (dist []int64, pred []int32) {
+func (v *view) dijkstra(s, t int32, byLatency bool, banned, notFirst []bool) (dist []int64, pred []int32) {
 	n := len(v.keys)
 	dist = make([]int64, n)
 	pred = make([]int32, n)
@@ -205,7 +223,7 @@ func (v *view) dijkstra(s, t int32, byLatency bool, banned []bool) (dist []int64
 		}
 		for _, a := range v.adj[u] {
 			x := a.to
-			if done[x] || (banned != nil && banned[x]) {
+			if done[x] || (banned != nil && banned[x]) || (u == s && notFirst != nil && notFirst[x]) {
 				continue
 			}
 			nd := dist[u] + a.weight(byLatency)

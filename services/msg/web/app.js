@@ -131,6 +131,7 @@
       const head = el('div', 'meta');
       head.append(el('span', '', 'from'), el('span', 'addr from', m.from));
       if (m.broadcast) head.append(el('span', 'tag', 'to everyone'));
+      if (m.clear) head.append(el('span', 'tag', 'in clear'));
       li.append(head, el('p', 'text', m.text));
       const foot = el('div', 'meta');
       times(foot, [['sent', m.sent_at], ['received', m.received_at]]);
@@ -160,6 +161,7 @@
       const head = el('div', 'meta');
       head.append(el('span', '', 'to'), el('span', 'addr to', m.to === '*' ? 'everyone' : m.to),
         el('span', 'state state-' + m.state, m.state));
+      if (m.clear) head.append(el('span', 'tag', 'in clear'));
       li.append(head, el('p', 'text', m.text));
       const foot = el('div', 'meta');
       times(foot, [['sent', m.sent_at], ['delivered', m.delivered_at]]);
@@ -205,7 +207,7 @@
     $('send').disabled = true;
     sendStatus('Sending…');
     try {
-      const r = await api('send', {to: $('to').value.trim(), text: $('text').value});
+      const r = await api('send', {to: $('to').value.trim(), text: $('text').value, clear: $('clear').checked});
       if (r.status === 200) {
         $('text').value = '';
         sendStatus('Sent: this node holds it until it can pass it on.');

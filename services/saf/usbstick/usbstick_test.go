@@ -22,9 +22,10 @@ import (
 // never touch the mesh (the engine is not started).
 type stubMesh struct{ self saf.Key }
 
-func (m stubMesh) Self() saf.Key                              { return m.self }
-func (m stubMesh) NextHop(saf.Key, []saf.Key) (saf.Key, bool) { return saf.Key{}, false }
-func (m stubMesh) Neighbours() []saf.Key                      { return nil }
+func (m stubMesh) Self() saf.Key                                         { return m.self }
+func (m stubMesh) NextHop(saf.Key, []saf.Key, []saf.Key) (saf.Key, bool) { return saf.Key{}, false }
+func (m stubMesh) Neighbours() []saf.Key                                 { return nil }
+func (m stubMesh) Radio(saf.Key) bool                                    { return false }
 func (m stubMesh) Dial(context.Context, saf.Key, uint16) (net.Conn, error) {
 	return nil, errors.New("no mesh")
 }
