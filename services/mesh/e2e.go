@@ -1434,7 +1434,7 @@ func (r *Router) Dial(ctx context.Context, k topology.Key, port uint16) (net.Con
 		}
 	}
 	sp := &streamPaths{p: p, sport: sport, dport: port}
-	c := stream.Dial(sp, Addr{Key: r.self, Port: sport}, Addr{Key: k, Port: port}, r.streamConfig())
+	c := stream.Dial(sp, Addr{Key: r.self, Port: sport}, Addr{Key: k, Port: port}, r.streamConfig(p.amateurLocked()))
 	p.streams[streamKey{sport, port}] = c
 	p.mu.Unlock()
 	go e.reap(p, streamKey{sport, port}, c)
@@ -1469,13 +1469,14 @@ func (e *endToEnd) streamSegment(p *peer, sport, dport uint16, seg []byte) {
 	}
 	p.mu.Lock()
 	full := len(p.streams) >= MaxStreamsPerPeer
+	radio := p.amateurLocked()
 	p.mu.Unlock()
 	if full {
 		e.r.count(countPeerCap)
 		return
 	}
 	sp := &streamPaths{p: p, sport: dport, dport: sport}
-	c, err := stream.Accept(sp, Addr{Key: e.r.self, Port: dport}, Addr{Key: p.key, Port: sport}, e.r.streamConfig(), seg)
+	c, err := stream.Accept(sp, Addr{Key: e.r.self, Port: dport}, Addr{Key: p.key, Port: sport}, e.r.streamConfig(radio), seg)
 	if err != nil {
 		return
 	}
@@ -1501,10 +1502,24 @@ func (e *endToEnd) reap(p *peer, key streamKey, c *stream.Conn) {
 }
 
 // streamConfig is the configuration of the router's streams: over store and
-// forward, late packets are not taken for lost ones.
-func (r *Router) streamConfig() stream.Config {
-	return stream.Config{PerHopReliable: !r.cfg.PlainForwarding}
+// forward, late packets are not taken for lost ones. A stream whose way is a
+// radio link (radio set) runs on its timescale: at 1200 bit/s a full segment
+// is ten seconds of air, so a 2 s RTO ceiling filled the channel with copies
+// and a 30 s idle timeout gave up on a link that was merely busy.
+func (r *Router) streamConfig(radio bool) stream.Config {
+	c := stream.Config{PerHopReliable: !r.cfg.PlainForwarding}
+	if radio {
+		c.Window = radioStreamWindow
+		c.MinRTO, c.MaxRTO = time.Second, time.Minute
+		c.KeepAlive, c.IdleTimeout = 30*time.Second, 5*time.Minute
+	}
+	return c
 }
+
+// radioStreamWindow is a radio stream's bytes in flight: about two minutes of
+// air at 1200 bit/s, twice the radio link's own window (forward/sf.go), so
+// that the link never waits for the stream.
+const radioStreamWindow = 16 << 10
 
 // maxResetsPerSecond caps the stream resets sent to one peer (streamSegment).
 const maxResetsPerSecond = 20

@@ -86,6 +86,12 @@ func (n *neighbour) forgetGossip() {
 	n.mu.Unlock()
 }
 
+// radioRouteIdle removes a rule over an amateur link unused for this long,
+// instead of Config.RouteIdle: there a keepalive waits behind seconds of other
+// traffic for the channel, and a rule that expired under a busy stream broke
+// it ("no such route") at 1200 bit/s.
+const radioRouteIdle = 10 * time.Minute
+
 // flowControlled is a transport that says when it has room for the next
 // datagram: a radio channel (radio.Transport.WaitRoom), whose transmitter drains
 // its queue at a few hundred bytes a second. A link's sender waits for it before

@@ -813,7 +813,7 @@ func (r *Router) tickLoop() {
 			if now.Sub(lastSlow) >= time.Second {
 				lastSlow = now
 				r.graph.Expire(now, r.expiry())
-				for _, ru := range r.table.expire(now.Add(-r.cfg.RouteIdle)) {
+				for _, ru := range r.table.expire(now.Add(-r.cfg.RouteIdle), now.Add(-radioRouteIdle)) {
 					r.ruleExpired(ru)
 				}
 				r.routes.tick(now)

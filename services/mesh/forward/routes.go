@@ -626,7 +626,11 @@ func (rs *routes) tick(now time.Time) {
 	}
 	keep := rs.r.cfg.RouteIdle / 3
 	for _, rt := range rs.byID {
-		if rt.state.Load() == routeUp && now.Sub(time.Unix(0, rt.lastSent.Load())) > keep {
+		k := keep
+		if rt.first.amateur {
+			k = radioRouteIdle / 3 // a keepalive is seconds of air
+		}
+		if rt.state.Load() == routeUp && now.Sub(time.Unix(0, rt.lastSent.Load())) > k {
 			idle = append(idle, rt)
 		}
 	}

@@ -122,14 +122,15 @@ func (t *table) takeLink(link uint32) []*Rule {
 	return out
 }
 
-// expire removes and returns rules unused since before cutoff.
-func (t *table) expire(cutoff time.Time) []*Rule {
-	c := cutoff.UnixNano()
+// expire removes and returns rules unused since before cutoff, or radioCutoff
+// for rules over an amateur link.
+func (t *table) expire(cutoff, radioCutoff time.Time) []*Rule {
+	c, rc := cutoff.UnixNano(), radioCutoff.UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []*Rule
 	for _, r := range t.forward {
-		if r.used.Load() < c {
+		if u := r.used.Load(); (!r.amateur && u < c) || (r.amateur && u < rc) {
 			out = append(out, r)
 			t.removeLocked(r)
 		}
