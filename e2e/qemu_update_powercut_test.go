@@ -126,6 +126,12 @@ func TestQEMUUpdatePowerCuts(t *testing.T) {
 		if st.Update == nil || !ok || st.Update.Trial != "" || st.Update.Running != st.Update.Default {
 			t.Fatalf("after cut %d: version %s in slot %s (was %s; pushed %s), update %+v; serial log:\n%s", i+1, st.Version, st.Slot, cur, versions[i], st.Update, v.tail())
 		}
+		// Whichever version runs, no outcome is left pending: a new one that
+		// runs is committed (the rollout waits on it), an old one that runs
+		// after a trial has it rolled back.
+		if l := st.Update.Last; l != nil && l.Result == "trial" {
+			t.Fatalf("after cut %d: running %s, but the last update is still a trial of %s; serial log:\n%s", i+1, st.Version, l.Version, v.tail())
+		}
 		result := "kept " + st.Version
 		if st.Version != cur {
 			result = "took " + st.Version

@@ -303,3 +303,24 @@ func TestRebootTrialOnce(t *testing.T) {
 		t.Fatalf("RebootTrial after a failed one: %v, %d reboots", err, calls.Load())
 	}
 }
+
+// A power cut after the commit rewrote config.txt but before its outcome was
+// written: the next (normal) boot runs the new slot, which is the default, and
+// records the update as committed, not as a trial forever pending.
+func TestCommitCutBeforeItsRecord(t *testing.T) {
+	d := newDevice(t)
+	d.updater("a", "1.0").Apply(bytes.NewReader(d.bundle("1.1", releaseKey)), nil)
+	trial := d.updater(d.boot(true), "1.1")
+	if err := trial.commit("b"); err != nil { // what AfterBoot does, up to the cut
+		t.Fatal(err)
+	}
+	if st := trial.Status(); st.Last == nil || st.Last.Result != ResultTrial {
+		t.Fatalf("before the cut: %+v", st.Last)
+	}
+	running := d.boot(false)
+	st, err := d.updater(running, "1.1").AfterBoot(context.Background(), healthy)
+	if err != nil || running != "b" || st.Default != "b" || st.Trial != "" || st.Last == nil ||
+		st.Last.Result != ResultCommitted || st.Last.Version != "1.1" || st.Last.Slot != "b" {
+		t.Fatalf("the boot after the cut: running %s, %+v %+v, %v", running, st, st.Last, err)
+	}
+}
