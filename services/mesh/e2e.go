@@ -351,7 +351,8 @@ func (e *endToEnd) connect(ctx context.Context, k topology.Key) (*peer, error) {
 		case <-ready:
 			t.Stop()
 		case <-t.C:
-			gap, wait = wait, min(2*wait, max(wait, maxHandshakeRTO))
+			ceil, _ := p.handshakeCeil()
+			gap, wait = wait, min(2*wait, max(wait, ceil))
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("%w: no end-to-end handshake answer from %s", ErrUnreachable, shortKey(k))
@@ -394,6 +395,14 @@ const (
 	// maxHandshakeRTO bounds handshakeRTO and its back-off, and is the wait when
 	// no route has a measured round trip.
 	maxHandshakeRTO = time.Second
+	// maxRadioHandshakeRTO is maxHandshakeRTO for a peer whose way is a radio
+	// link, and radioHandshakeRTO its wait before a route's round trip is
+	// known: a handshake and its answer are seconds of air each way, behind
+	// whatever else waits for the channel. At one Init a second, each new one
+	// replacing the last, the Inits filled a 1200 bit/s channel and no answer
+	// ever matched.
+	maxRadioHandshakeRTO = time.Minute
+	radioHandshakeRTO    = 15 * time.Second
 )
 
 // handshakeRTO is how long to wait for the answer to an end-to-end handshake before
@@ -401,13 +410,27 @@ const (
 // first timeout from one RTT sample: the answer takes one round trip when it comes
 // back along the route, two when an older node on the path drops Back frames and
 // the peer answers over a route of its own), plus handshakeWork; at most
-// maxHandshakeRTO. It only times retransmissions: the first Init goes out at once.
+// maxHandshakeRTO (maxRadioHandshakeRTO over radio). It only times
+// retransmissions: the first Init goes out at once.
 func (p *peer) handshakeRTO() time.Duration {
 	rt := p.bestRoute()
+	ceil, none := p.handshakeCeil()
 	if rt == nil {
-		return maxHandshakeRTO
+		return none
 	}
-	return min(3*rt.SetupRTT()+handshakeWork, maxHandshakeRTO)
+	return min(3*rt.SetupRTT()+handshakeWork, ceil)
+}
+
+// handshakeCeil returns handshakeRTO's bound and its wait without a measured
+// route: maxHandshakeRTO for both, or the radio ones when p's way is radio.
+func (p *peer) handshakeCeil() (ceil, none time.Duration) {
+	p.mu.Lock()
+	radio := p.amateurLocked()
+	p.mu.Unlock()
+	if radio {
+		return maxRadioHandshakeRTO, radioHandshakeRTO
+	}
+	return maxHandshakeRTO, maxHandshakeRTO
 }
 
 // initiate sends an end-to-end handshake over p's best route, at most once per
