@@ -268,7 +268,7 @@ func (u *Updater) AfterBoot(ctx context.Context, health func(context.Context) er
 		if last != nil && last.Result == ResultTrial && last.Slot == def {
 			// The commit made the trial's slot the default, and the power
 			// went before its outcome was written (TestQEMUUpdatePowerCuts
-			// found it: 9 of 10 commit cuts land there). It is committed;
+			// found it: 7 of 10 commit cuts landed there). It is committed;
 			// left as "trial", the master's rollout would wait for an
 			// outcome that never comes.
 			u.record(Outcome{Result: ResultCommitted, Version: last.Version, Slot: def})
