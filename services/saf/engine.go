@@ -63,6 +63,15 @@ const (
 	// long; its bundles are sent again (the receiver answers duplicate if it had
 	// them).
 	ackTimeout = 10 * time.Second
+	// dialTimeout bounds the dial of a custody stream.
+	dialTimeout = 10 * time.Second
+	// radioAckTimeout and radioDialTimeout are ackTimeout and dialTimeout
+	// towards a neighbour whose way is a radio link (Mesh.Radio), where a
+	// round trip is 5-20 s of air and CSMA: with 10 s the stream to a
+	// neighbour across two Dire Wolf TNCs broke before its first ack, again
+	// and again, and no bundle ever crossed.
+	radioAckTimeout  = 3 * time.Minute
+	radioDialTimeout = 2 * time.Minute
 	// maxServe bounds the Transfers of one incoming stream being committed at
 	// once; they share group commits.
 	maxServe = Window
@@ -300,6 +309,10 @@ func (e *Engine) acceptLoop(ln Listener) {
 func (e *Engine) serve(c net.Conn, from Key) {
 	defer e.wg.Done()
 	defer c.Close()
+	ackWait := ackTimeout
+	if e.mesh.Radio(from) {
+		ackWait = radioAckTimeout
+	}
 	stop := context.AfterFunc(e.ctx, func() { c.Close() })
 	defer stop()
 	r := bufio.NewReaderSize(c, 64<<10)
@@ -351,7 +364,7 @@ func (e *Engine) serve(c net.Conn, from Key) {
 				st = StatusFull
 			}
 			wmu.Lock()
-			c.SetWriteDeadline(time.Now().Add(ackTimeout))
+			c.SetWriteDeadline(time.Now().Add(ackWait))
 			_, werr := c.Write(AppendCustodyAck(nil, id, st))
 			wmu.Unlock()
 			if werr != nil {
@@ -785,7 +798,11 @@ func (p *outPeer) release(id ID) {
 // or the engine stops.
 func (p *outPeer) session() error {
 	e := p.e
-	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	dialWait, ackWait := dialTimeout, ackTimeout
+	if e.mesh.Radio(p.key) {
+		dialWait, ackWait = radioDialTimeout, radioAckTimeout
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, dialWait)
 	c, err := e.mesh.Dial(ctx, p.key, CustodyPort)
 	cancel()
 	if err != nil {
@@ -823,7 +840,7 @@ func (p *outPeer) session() error {
 		}
 		pending := len(p.inflight)
 		p.mu.Unlock()
-		if !oldest.IsZero() && now.Sub(oldest) > ackTimeout {
+		if !oldest.IsZero() && now.Sub(oldest) > ackWait {
 			return errors.New("custody acks stopped coming")
 		}
 		out = out[:0]
@@ -840,7 +857,7 @@ func (p *outPeer) session() error {
 			e.transfersSent.Add(1)
 		}
 		if len(out) > 0 {
-			c.SetWriteDeadline(time.Now().Add(ackTimeout))
+			c.SetWriteDeadline(time.Now().Add(ackWait))
 			if _, err := c.Write(out); err != nil {
 				return err
 			}
