@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,7 +47,7 @@ func ParsePeer(s string) (Peer, error) {
 	}
 	var scheme, addr string
 	var err error
-	if sch, _, _ := strings.Cut(rest, "://"); contains(radioPeerSchemes, strings.ToLower(sch)) {
+	if sch, _, _ := strings.Cut(rest, "://"); slices.Contains(radioPeerSchemes, strings.ToLower(sch)) {
 		scheme, addr, err = parseRadioPeer(rest) // radio.go: a callsign, not host:port
 	} else {
 		scheme, addr, err = parseTransport(rest, false)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -30,16 +31,7 @@ var radioPeerSchemes = []string{"kiss", "afsk"}
 // IsRadioListen reports whether a node.listen entry is a radio channel.
 func IsRadioListen(entry string) bool {
 	scheme, _, ok := strings.Cut(entry, "://")
-	return ok && contains(radioListenSchemes, strings.ToLower(scheme))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return ok && slices.Contains(radioListenSchemes, strings.ToLower(scheme))
 }
 
 // checkRadioListen checks a radio listen entry's shape and returns it with
