@@ -61,20 +61,9 @@ func (m routerMesh) Neighbours() []Key {
 }
 
 // Radio reports whether k's only up link is over an amateur-radio channel.
-func (m routerMesh) Radio(k Key) bool {
-	want := topology.Key(k).String()
-	radio := false
-	for _, l := range m.r.Links() {
-		if l.Key != want || !l.Up {
-			continue
-		}
-		if !l.Radio {
-			return false // an IP link is up: routes take it
-		}
-		radio = true
-	}
-	return radio
-}
+// The scheduler asks it for every neighbour every round, so it is the router's
+// lookup, not a scan of the link status.
+func (m routerMesh) Radio(k Key) bool { return m.r.ViaRadio(topology.Key(k)) }
 
 func (m routerMesh) Dial(ctx context.Context, k Key, port uint16) (net.Conn, error) {
 	return m.r.Dial(ctx, topology.Key(k), port)

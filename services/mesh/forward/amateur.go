@@ -113,6 +113,14 @@ func flowControl(at *endpoint) (flowControlled, bool) {
 	return fc, ok
 }
 
+// ViaRadio reports whether routes to neighbour k take a radio link: its link
+// over an amateur transport is up and none over IP is (neighbourByKey's
+// choice). False when k is no neighbour.
+func (r *Router) ViaRadio(k topology.Key) bool {
+	n := r.neighbourByKey(k)
+	return n != nil && n.amateur && n.isUp()
+}
+
 // expiry is how long the graph keeps an announcement: 4.5 announce intervals,
 // or 4.5 radio gossip intervals when the node has an amateur transport (what is
 // learnt over radio arrives that seldom).
