@@ -617,14 +617,13 @@ func (p *peer) amateurLocked() bool {
 	return ru != nil && ru.Amateur()
 }
 
-// sessionFor returns p's session when it is of the kind the way rt (or back, or,
-// both nil, p's preferred way) needs: clear over a radio link, encrypted
-// elsewhere. Otherwise it starts a handshake of the right kind and returns nil:
-// the router refuses an encrypted payload on radio, and a clear one does not fit
-// an IP route's datagrams (radio.MTU has room for the signatures, UDP does not).
-func (p *peer) sessionFor(rt *forward.Route, back *forward.Rule) *link.Session {
+// kindFits reports whether s, p's session, is of the kind the way rt (or back,
+// or, both nil, p's preferred way) needs: clear over a radio link, encrypted
+// elsewhere. Otherwise it starts a handshake of the right kind: the router
+// refuses an encrypted payload on radio, and a clear one does not fit an IP
+// route's datagrams (radio.MTU has room for the signatures, UDP does not).
+func (p *peer) kindFits(s *link.Session, rt *forward.Route, back *forward.Rule) bool {
 	p.mu.Lock()
-	s := p.sess
 	var radio bool
 	switch {
 	case back != nil:
@@ -635,12 +634,12 @@ func (p *peer) sessionFor(rt *forward.Route, back *forward.Rule) *link.Session {
 		radio = p.amateurLocked()
 	}
 	p.mu.Unlock()
-	if s == nil || s.Clear() == radio {
-		return s
+	if s.Clear() == radio {
+		return true
 	}
 	p.e.r.count(countSessionKind)
 	p.initiate(time.Now(), p.handshakeRTO())
-	return nil
+	return false
 }
 
 // bestRoute returns the up route with the fewest hops (then the fastest setup), or nil.
@@ -864,7 +863,7 @@ func (p *peer) sendAppOn(rt *forward.Route, back *forward.Rule, kind byte, sport
 	if s == nil {
 		return fmt.Errorf("%w: no end-to-end session", ErrUnreachable)
 	}
-	if s = p.sessionFor(rt, back); s == nil {
+	if !p.kindFits(s, rt, back) {
 		return fmt.Errorf("%w: a new end-to-end session with %s is being set up (the way to it changed between radio and IP)", ErrUnreachable, shortKey(p.key))
 	}
 	if len(body) > appMTU-appHeader {

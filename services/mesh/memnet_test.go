@@ -72,6 +72,20 @@ func buildMesh(t testing.TB, m *memnet.Net, n int, edges [][2]int, tweak func(i 
 	return nodes
 }
 
+// startRouter makes and starts a router from cfg, closed when the test ends.
+func startRouter(t testing.TB, cfg Config) *Router {
+	t.Helper()
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 var (
 	line     = memnet.Line
 	grid     = memnet.Grid

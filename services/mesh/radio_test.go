@@ -112,16 +112,8 @@ func TestMeshOverRadio(t *testing.T) {
 	mk := func(key *secp256k1.PrivateKey, trs []Transport, peers ...Peer) *Router {
 		name := string(rune('A' + made))
 		made++
-		r, err := New(Config{Key: key, PSK: testPSK, Transports: trs, Peers: peers, AnnounceInterval: 2 * time.Second,
+		return startRouter(t, Config{Key: key, PSK: testPSK, Transports: trs, Peers: peers, AnnounceInterval: 2 * time.Second,
 			Logf: func(f string, args ...any) { t.Logf(name+": "+f, args...) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
 	}
 	a := mk(keys[0], []Transport{udpA}, Peer{Network: "udp", Address: udpB.Addr(), Key: keys[1].PubKey().SerializeCompressed()})
 	b := mk(keys[1], []Transport{udpB, radB}, Peer{Network: "udp", Address: udpA.Addr(), Key: keys[0].PubKey().SerializeCompressed()},

@@ -257,15 +257,7 @@ func testDestinationRestart(t *testing.T, down time.Duration) {
 func restarted(t *testing.T, m *memnet.Net, n *testNode, announce time.Duration, peers ...Peer) *Router {
 	t.Helper()
 	nt := m.Replace(n.tr.Addr())
-	r, err := New(Config{Key: n.key, PSK: testPSK, Transports: []Transport{nt}, AnnounceInterval: announce, Peers: peers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return startRouter(t, Config{Key: n.key, PSK: testPSK, Transports: []Transport{nt}, AnnounceInterval: announce, Peers: peers})
 }
 
 // TestNeighbourRestartGetsTheGraph: a node restarted within its neighbour's
