@@ -1527,12 +1527,16 @@ func (e *endToEnd) reap(p *peer, key streamKey, c *stream.Conn) {
 // forward, late packets are not taken for lost ones. A stream whose way is a
 // radio link (radio set) runs on its timescale: at 1200 bit/s a full segment
 // is ten seconds of air, so a 2 s RTO ceiling filled the channel with copies
-// and a 30 s idle timeout gave up on a link that was merely busy.
+// and a 30 s idle timeout gave up on a link that was merely busy. The RTO
+// starts at radioStreamMinRTO: a radio route is one hop, and the link below
+// it sends its datagrams again itself (forward/sf.go), so the stream's own
+// copies only cover a link that died; with a 1 s floor, a dial over Dire
+// Wolf sent eight SYNs before the first answer came back.
 func (r *Router) streamConfig(radio bool) stream.Config {
 	c := stream.Config{PerHopReliable: !r.cfg.PlainForwarding}
 	if radio {
 		c.Window = radioStreamWindow
-		c.MinRTO, c.MaxRTO = time.Second, time.Minute
+		c.MinRTO, c.MaxRTO = radioStreamMinRTO, 2*time.Minute
 		c.KeepAlive, c.IdleTimeout = 30*time.Second, 5*time.Minute
 	}
 	return c
@@ -1542,6 +1546,11 @@ func (r *Router) streamConfig(radio bool) stream.Config {
 // air at 1200 bit/s, twice the radio link's own window (forward/sf.go), so
 // that the link never waits for the stream.
 const radioStreamWindow = 16 << 10
+
+// radioStreamMinRTO is a radio stream's least RTO: a little more than the
+// round trip of a full datagram each way at 1200 bit/s with the link's ack
+// hold (about 2 × 1550 × 8 / 1200 s + 2 s).
+const radioStreamMinRTO = 25 * time.Second
 
 // maxResetsPerSecond caps the stream resets sent to one peer (streamSegment).
 const maxResetsPerSecond = 20

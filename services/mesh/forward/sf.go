@@ -86,6 +86,16 @@ const (
 	// sees at most ctrlHold more round trip, far below its RTO floor.
 	ctrlHold = time.Millisecond
 	ackEvery = 2
+	// radioCtrlHold and radioAckEvery are the same on an amateur link, where a
+	// datagram of acks alone costs a keying of the transmitter (its TXDELAY)
+	// and a second of air at 1200 bit/s, and keeps the other station, which is
+	// waiting for the channel, off it. Over Dire Wolf the receiver of a burst
+	// sent one such datagram per datagram received, and they took half the
+	// channel. AX.25 waits the same way before it acknowledges (its T2,
+	// "response delay", 2.2 §6.7.1.2). The sender's RTO, which measures acks,
+	// takes the hold in.
+	radioCtrlHold = 2 * time.Second
+	radioAckEvery = 4
 	// paceBurst and paceBurstBytes bound the pacing budget a link may save up:
 	// a millisecond of its pacing rate, at least two full datagrams.
 	paceBurst      = time.Millisecond
@@ -99,6 +109,26 @@ const (
 	creditRefresh = 100 * time.Millisecond
 	// creditIdle: a route unused this long gets no more refreshes.
 	creditIdle = 2 * time.Second
+	// radioCreditRefresh and radioCreditIdle are the same on an amateur link:
+	// its routes end at the neighbour (one hop; amateur.go), whose buffers
+	// drain as data arrives, so a credit there is rarely the bottleneck, and a
+	// refresh every 100 ms went on the air in a datagram of its own.
+	radioCreditRefresh = 20 * time.Second
+	radioCreditIdle    = 2 * time.Minute
+)
+
+// linkTiming is how long a link's control frames wait: fastTiming on an IP
+// link, radioTiming on an amateur one.
+type linkTiming struct {
+	ctrlHold      time.Duration
+	ackEvery      int
+	creditRefresh time.Duration
+	creditIdle    time.Duration
+}
+
+var (
+	fastTiming  = linkTiming{ctrlHold, ackEvery, creditRefresh, creditIdle}
+	radioTiming = linkTiming{radioCtrlHold, radioAckEvery, radioCreditRefresh, radioCreditIdle}
 )
 
 // sfRule is a rule's store-and-forward state, guarded by mu (a leaf lock).
@@ -165,14 +195,16 @@ type linkSF struct {
 	// must not take mu (capacity).
 	window atomic.Int64
 	kick   chan struct{}
+	// tm is fastTiming, or radioTiming on an amateur link.
+	tm linkTiming
 }
 
 func newLinkSF(first uint32, amateur bool) *linkSF {
 	l := &linkSF{snd: perhop.NewSender(first), queues: make(map[uint64]*routeQueue),
 		credits: make(map[*Rule]bool), granted: make(map[*Rule]bool), kick: make(chan struct{}, 1),
-		floor: linkWindowFloor, ceil: linkWindowCeil}
+		floor: linkWindowFloor, ceil: linkWindowCeil, tm: fastTiming}
 	if amateur {
-		l.floor, l.ceil = radioWindow, radioWindow
+		l.floor, l.ceil, l.tm = radioWindow, radioWindow, radioTiming
 	}
 	return l
 }
@@ -413,7 +445,7 @@ func (r *Router) reliable(n *neighbour, body []byte, now time.Time) {
 	fresh := l.rcv.Accept(seq, base)
 	l.ackCount++
 	if !fresh {
-		l.ackCount = ackEvery // a copy: our ack was lost, send it now
+		l.ackCount = l.tm.ackEvery // a copy: our ack was lost, send it now
 	}
 	l.ctrlDue(now)
 	l.mu.Unlock()
@@ -508,7 +540,7 @@ func (n *neighbour) pack(plain []byte, max int, now time.Time) (out []byte) {
 		capa := r.capacity(out)
 		ru.sf.mu.Lock()
 		limit := ru.sf.buf.Limit(capa)
-		send := limit > ru.sf.granted || now.Sub(ru.sf.grantedAt) >= creditRefresh
+		send := limit > ru.sf.granted || now.Sub(ru.sf.grantedAt) >= l.tm.creditRefresh
 		if send {
 			ru.sf.granted, ru.sf.grantedAt = limit, now
 		}
@@ -696,15 +728,15 @@ func (n *neighbour) sfTimers(now time.Time) time.Duration {
 	l := n.sf
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.refreshed) >= creditRefresh {
+	if now.Sub(l.refreshed) >= l.tm.creditRefresh {
 		l.refreshed = now
 		for ru := range l.granted {
-			if now.Sub(time.Unix(0, ru.used.Load())) > creditIdle {
+			if now.Sub(time.Unix(0, ru.used.Load())) > l.tm.creditIdle {
 				delete(l.granted, ru)
 				continue
 			}
 			ru.sf.mu.Lock()
-			stale := ru.sf.granted > ru.sf.buf.Received() && now.Sub(ru.sf.grantedAt) >= creditRefresh
+			stale := ru.sf.granted > ru.sf.buf.Received() && now.Sub(ru.sf.grantedAt) >= l.tm.creditRefresh
 			ru.sf.mu.Unlock()
 			if stale {
 				l.credits[ru] = true
@@ -727,10 +759,10 @@ func (n *neighbour) sfTimers(now time.Time) time.Duration {
 	if d, _ := l.snd.Outstanding(); d > 0 || l.ctrlPending() {
 		wait = max(rto/4, time.Millisecond)
 	} else if len(l.granted) > 0 {
-		wait = creditRefresh
+		wait = l.tm.creditRefresh
 	}
 	if l.ctrlPending() && !l.ctrlRipe(now) {
-		wait = min(wait, max(l.ctrlSince.Add(ctrlHold).Sub(now), 50*time.Microsecond))
+		wait = min(wait, max(l.ctrlSince.Add(l.tm.ctrlHold).Sub(now), 50*time.Microsecond))
 	}
 	if len(l.activeBK) > 0 && l.windowOpen() && !l.paceOK(now) {
 		wait = min(wait, l.paceWait())
@@ -772,10 +804,10 @@ func (l *linkSF) ctrlDue(now time.Time) {
 }
 
 // ctrlRipe reports whether the waiting ack or credits go now, in a datagram of
-// their own if need be: ackEvery datagrams are unacknowledged, or the oldest has
-// waited ctrlHold (see there). l.mu is held.
+// their own if need be: l.tm.ackEvery datagrams are unacknowledged, or the
+// oldest has waited l.tm.ctrlHold (see ctrlHold). l.mu is held.
 func (l *linkSF) ctrlRipe(now time.Time) bool {
-	return l.ctrlPending() && (l.ackCount >= ackEvery || now.Sub(l.ctrlSince) >= ctrlHold)
+	return l.ctrlPending() && (l.ackCount >= l.tm.ackEvery || now.Sub(l.ctrlSince) >= l.tm.ctrlHold)
 }
 
 // paceOK refills the pacing budget up to now and reports whether bulk route

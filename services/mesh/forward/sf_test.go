@@ -66,13 +66,25 @@ func frameTypes(t *testing.T, b []byte) []byte {
 // datagram that goes anyway, and a full route payload leaves room for both, so a
 // link carrying data one way and a little the other (a stream and its acks) sends
 // no datagrams of acks alone; an ack goes alone only once ctrlHold has passed or
-// ackEvery datagrams wait for it.
+// ackEvery datagrams wait for it. On an amateur link the same holds with
+// radioCtrlHold and radioAckEvery.
 func TestControlRidesWithData(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		amateur  bool
+		hold     time.Duration
+		ackEvery int
+	}{{"ip", false, ctrlHold, ackEvery}, {"amateur", true, radioCtrlHold, radioAckEvery}} {
+		t.Run(c.name, func(t *testing.T) { controlRidesWithData(t, c.amateur, c.hold, c.ackEvery) })
+	}
+}
+
+func controlRidesWithData(t *testing.T, amateur bool, ctrlHold time.Duration, ackEvery int) {
 	r := bareRouter(t)
 	const linkID, rid = 7, 9
 	max := link.PayloadCapacity(1452, 0)
 	t0 := time.Now()
-	n := &neighbour{r: r, id: linkID, sf: newLinkSF(1, false)}
+	n := &neighbour{r: r, id: linkID, sf: newLinkSF(1, amateur)}
 	l := n.sf
 	// A reliable datagram from the neighbour (no frames inside): an ack is due.
 	r.reliable(n, appendReliable(nil, 100, 100, nil)[frameHeader:], t0)
@@ -107,7 +119,7 @@ func TestControlRidesWithData(t *testing.T) {
 		t.Fatalf("after ctrlHold: frames %x, want the ack alone", got)
 	}
 	// ... or at once when ackEvery datagrams wait for it.
-	t1 := t0.Add(time.Second)
+	t1 := t0.Add(2 * ctrlHold)
 	for i := range ackEvery {
 		if out := n.pack(nil, max, t1); len(out) != 0 {
 			t.Fatalf("ack sent after %d datagrams, want after %d", i, ackEvery)

@@ -42,6 +42,9 @@ type Config struct {
 	// control window; default 4 MiB.
 	RecvBuffer int
 	// MinRTO and MaxRTO bound the retransmission timeout; defaults 50 ms, 2 s.
+	// Above 250 ms and 2 s (a slow path: a radio link) they also set the
+	// dialler's SYN schedule (MinRTO doubling up to MaxRTO) and the least
+	// probe interval while data flows (MinRTO).
 	MinRTO, MaxRTO time.Duration
 	// KeepAlive is the probe interval on an idle stream; default 2 s.
 	KeepAlive time.Duration

@@ -87,7 +87,8 @@
 // if no sound path exists. A path that leaves the router's set has its
 // packets in flight declared lost at once. With no path at all, the Conn
 // keeps its state, polls every 50 ms and waits, up to the idle timeout.
-// Idle paths are probed every KeepAlive (every 300 ms while data flows), so
+// Idle paths are probed every KeepAlive (every 300 ms, or MinRTO if longer,
+// while data flows), so
 // round trips stay measured and dead routes are found.
 //
 // # Lifetime

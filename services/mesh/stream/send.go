@@ -295,6 +295,15 @@ func (c *Conn) sendFailedLocked(o outSeg, now time.Time) {
 	c.loseAllLocked(x, false)
 }
 
+// synRetry is the wait after the SYN sent tries times before: synRetryFirst
+// doubling up to synRetryMax, or, on a path slower than that (Config.MinRTO
+// and MaxRTO above them: a radio link), MinRTO doubling up to MaxRTO. Over
+// Dire Wolf the fixed schedule sent eight SYNs before the first answer.
+func (c *Conn) synRetry(tries int) time.Duration {
+	first, most := max(synRetryFirst, c.cfg.MinRTO), max(synRetryMax, c.cfg.MaxRTO)
+	return min(first<<min(tries, 8), most)
+}
+
 func (c *Conn) probeInterval(x *pathState) time.Duration {
 	d := max(x.rto(&c.cfg), 100*time.Millisecond) << min(x.probeTries, 4)
 	return min(d, max(maxProbeInterval, x.rto(&c.cfg)), c.cfg.KeepAlive)
@@ -734,7 +743,9 @@ func (c *Conn) probeTimeLocked(x *pathState, now time.Time) time.Time {
 	}
 	idle := c.cfg.KeepAlive
 	if c.activeLocked(now) {
-		idle = min(idle, activeProbeIdle)
+		// Not below MinRTO: on a slow path (a radio link's 25 s) a probe
+		// every 300 ms is all the path would carry.
+		idle = min(idle, max(activeProbeIdle, c.cfg.MinRTO))
 	}
 	return x.lastElicit.Add(idle)
 }
@@ -762,7 +773,7 @@ func (c *Conn) buildLocked(now time.Time, out []outSeg) []outSeg {
 					out = c.emitLocked(out, x, flagSYN, now, false, nil, 0, nil)
 				}
 			}
-			c.synNext = now.Add(min(synRetryFirst<<min(c.synTries, 8), synRetryMax))
+			c.synNext = now.Add(c.synRetry(c.synTries))
 			c.synTries++
 		}
 		return out

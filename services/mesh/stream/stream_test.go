@@ -822,3 +822,23 @@ func TestPerHopReliableLateNotLost(t *testing.T) {
 	}
 	t.Errorf("segments sent again with PerHopReliable against the default, three rounds: %s; want under two thirds", strings.Join(rounds, ", "))
 }
+
+// A dialler's SYNs go at 250 ms doubling up to 2 s; on a slow path, whose
+// Config.MinRTO and MaxRTO are above those, at MinRTO doubling up to MaxRTO,
+// so a radio link is not filled with SYNs before the first can be answered.
+func TestSYNScheduleFollowsSlowRTO(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want []time.Duration
+	}{
+		{Config{}, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 2 * time.Second}},
+		{Config{MinRTO: 25 * time.Second, MaxRTO: 2 * time.Minute}, []time.Duration{25 * time.Second, 50 * time.Second, 100 * time.Second, 2 * time.Minute, 2 * time.Minute}},
+	} {
+		conn := &Conn{cfg: c.cfg.withDefaults()}
+		for tries, want := range c.want {
+			if got := conn.synRetry(tries); got != want {
+				t.Errorf("MinRTO %v: wait after SYN %d is %v, want %v", c.cfg.MinRTO, tries+1, got, want)
+			}
+		}
+	}
+}
