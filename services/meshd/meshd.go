@@ -88,6 +88,9 @@ type Node struct {
 	// Refused, when not "", says why the node opened no transport and links with
 	// nobody: fleet.toml has a problem that fails closed (fleetconf.FailClosed).
 	Refused string
+	// Radios are the radio channels among the node's transports ([node]
+	// listen's kiss+ and afsk+ entries), in listen order, for their counters.
+	Radios []*radio.Transport
 	// Guard enforces the API's access classes; nil when TrustedListener.
 	Guard   *apiauth.Guard
 	started time.Time
@@ -264,7 +267,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		var err error
 		if fleetconf.IsRadioListen(u) {
 			// Without a callsign it receives only (config_errors says so).
-			tr, err = radio.Listen(u, callsign, opts.Logf)
+			var rt *radio.Transport
+			if rt, err = radio.Listen(u, callsign, opts.Logf); err == nil {
+				tr = rt
+				n.Radios = append(n.Radios, rt)
+			}
 		} else {
 			tr, err = transport.Open(u)
 		}
@@ -414,6 +421,19 @@ type NodeStatus struct {
 	// Master is the link to the master fleet.toml names: how many reports it
 	// acknowledged; absent when no master is configured.
 	Master *MasterLink `json:"master,omitempty"`
+	// Radio lists the radio channels, each with its counters (frames,
+	// airtime, datagrams refused for want of a callsign); absent without one.
+	Radio []RadioChannel `json:"radio,omitempty"`
+}
+
+// RadioChannel is one radio channel in /status.
+type RadioChannel struct {
+	// Listen is the fleet.toml listen entry.
+	Listen string `json:"listen"`
+	// Callsign is the AX.25 source of what it transmits; "" when the node
+	// has none and the channel only receives.
+	Callsign string      `json:"callsign"`
+	Stats    radio.Stats `json:"stats"`
 }
 
 // State returns the node's status document.
@@ -440,6 +460,9 @@ func (n *Node) State() NodeStatus {
 		st.Clock = &c
 	}
 	st.Master = n.master.status(time.Now())
+	for _, rt := range n.Radios {
+		st.Radio = append(st.Radio, RadioChannel{Listen: rt.URL(), Callsign: rt.Callsign(), Stats: rt.Stats()})
+	}
 	if n.Router == nil {
 		st.Listen = []string{}
 		return st

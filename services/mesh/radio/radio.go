@@ -255,6 +255,18 @@ func (t *Transport) Network() string {
 // (services/mesh/forward/transport.go).
 func (t *Transport) Amateur() bool { return true }
 
+// URL is the fleet.toml listen entry the transport was opened from.
+func (t *Transport) URL() string { return t.cfg.URL }
+
+// Callsign is the AX.25 source address of what the transport sends, as
+// CALL-SSID; "" when it has none and only receives.
+func (t *Transport) Callsign() string {
+	if t.cfg.Callsign.Call == "" {
+		return ""
+	}
+	return t.cfg.Callsign.String()
+}
+
 // LocalAddr is the listen entry and the callsign: "kiss+tcp://127.0.0.1:8001 as N0CALL-7".
 func (t *Transport) LocalAddr() string {
 	if t.cfg.Callsign.Call == "" {
