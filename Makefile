@@ -64,10 +64,11 @@ bench: ## benchmarks (ratios printed by the benchmarks themselves)
 # SKYFLEET_UPDATE_CUTS from the environment override the 200 kills, the 10 power cuts
 # of the QEMU image while messages flow and the 30 during updates (CI: 20 kills, 2 and
 # 3 cuts); SKYFLEET_QEMU_UPDATE=1 makes TestQEMUUpdate try all three failing releases
-# (CI: the failed health check).
+# (CI: the failed health check); SKYFLEET_RADIO_FILE the bytes streamed over each
+# radio link (CI: 2048).
 .PHONY: soak
-soak: bin/testcheck ## long runs outside CI: custody under 200 SIGKILLs, 10 power cuts of the QEMU image while messages flow and 30 during updates, every failing update (2-3 hours)
-	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} SKYFLEET_QEMU_CUTS=$${SKYFLEET_QEMU_CUTS:-10} SKYFLEET_UPDATE_CUTS=$${SKYFLEET_UPDATE_CUTS:-30} SKYFLEET_QEMU_UPDATE=1 $(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 240m -run '^(TestCustodySurvivesKills|TestQEMUPowerCutsWhileMessagesFlow|TestQEMUUpdate|TestQEMUUpdatePowerCuts)$$' ./e2e/
+soak: bin/testcheck ## long runs outside CI: custody under 200 SIGKILLs, 10 power cuts of the QEMU image while messages flow and 30 during updates, every failing update, 20 KB over each radio link (2-3 hours)
+	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} SKYFLEET_QEMU_CUTS=$${SKYFLEET_QEMU_CUTS:-10} SKYFLEET_UPDATE_CUTS=$${SKYFLEET_UPDATE_CUTS:-30} SKYFLEET_QEMU_UPDATE=1 SKYFLEET_RADIO_FILE=$${SKYFLEET_RADIO_FILE:-20480} $(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 240m -run '^(TestCustodySurvivesKills|TestQEMUPowerCutsWhileMessagesFlow|TestQEMUUpdate|TestQEMUUpdatePowerCuts|TestRadioMessageThroughTwoDirewolves|TestRadioModemBothEnds)$$' ./e2e/
 
 # Skyfleet against a peer mesh, outside CI: e2e/ygg_bench_test.go builds only with the
 # yggbench tag. ROUNDS from the environment overrides the 3 rounds.
