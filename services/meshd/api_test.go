@@ -229,3 +229,37 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// A radio entry the radio package cannot honour (paclen 10) leaves that
+// channel closed and says so in config_errors; a sound card that is not
+// there is a channel that is down, retried, with the reason in /status.
+// Neither stops the node or its IP link.
+func TestRadioEntriesDoNotStopTheNode(t *testing.T) {
+	t.Chdir(t.TempDir())
+	listen := fmt.Sprintf("udp://127.0.0.1:%d", freeUDPPort(t))
+	base, _, n, err := startNode(t, listen, "[radio]\ncallsign = \"N0CALL-7\"\n", func(o *Options) {
+		o.Config.Node.Listen = append(o.Config.Node.Listen, "kiss+tcp://127.0.0.1:1?paclen=10", "afsk:///dev/snd/pcmC7D7")
+	})
+	if err != nil {
+		t.Fatalf("a bad radio entry stopped the node: %v", err)
+	}
+	if n.Router == nil {
+		t.Fatal("no router")
+	}
+	code, body := get(t, "GET", base+"/status", nil)
+	var st NodeStatus
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+		t.Fatalf("status: %d %s", code, body)
+	}
+	said := false
+	for _, p := range st.ConfigErrors {
+		said = said || p.Key == "node.listen" && strings.Contains(p.Message, "paclen") && !p.Fatal
+	}
+	if !said {
+		t.Errorf("config_errors do not name the bad radio option: %s", body)
+	}
+	if len(st.Radio) != 1 || st.Radio[0].Listen != "afsk:///dev/snd/pcmC7D7" || st.Radio[0].Callsign != "N0CALL-7" ||
+		!strings.Contains(st.Radio[0].Stats.PortError, "pcmC7D7p") {
+		t.Errorf("status radio %+v: want the sound card's channel, down, saying why", st.Radio)
+	}
+}

@@ -263,18 +263,25 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		}
 	}
 	for _, u := range cfg.Node.Listen {
-		var tr mesh.Transport
-		var err error
 		if fleetconf.IsRadioListen(u) {
 			// Without a callsign it receives only (config_errors says so).
-			var rt *radio.Transport
-			if rt, err = radio.Listen(u, callsign, opts.Logf); err == nil {
-				tr = rt
-				n.Radios = append(n.Radios, rt)
+			// A device that is not there yet is retried in the background;
+			// an entry radio cannot honour (a bad option) leaves that
+			// channel closed, said in config_errors, and the rest of the
+			// node running: a typo in a radio option must not take the IP
+			// mesh down with it.
+			rt, err := radio.Listen(u, callsign, opts.Logf)
+			if err != nil {
+				opts.Logf("radio channel %s not opened: %v", u, err)
+				n.opts.Problems = append(n.opts.Problems, fleetconf.Problem{Key: "node.listen",
+					Message: fmt.Sprintf("%v: the channel stays closed until fleet.toml is fixed and the node restarts", err)})
+				continue
 			}
-		} else {
-			tr, err = transport.Open(u)
+			n.Radios = append(n.Radios, rt)
+			trs = append(trs, rt)
+			continue
 		}
+		tr, err := transport.Open(u)
 		if err != nil {
 			for _, t := range trs {
 				t.Close()

@@ -161,6 +161,10 @@ type Stats struct {
 	IDs uint64 `json:"ids"`
 	// Reopens counts times the port broke and was opened again.
 	Reopens uint64 `json:"reopens"`
+	// PortError, when not "", is why the channel is down: the TNC, serial
+	// port or sound card did not open (it is tried again, up to every 30 s)
+	// or broke.
+	PortError string `json:"port_error,omitempty"`
 	// EstimatedAirtime is the airtime of the frames sent, from their bits at
 	// the bit rate plus TXDELAY per transmission, for a port that cannot
 	// measure it.
@@ -206,13 +210,27 @@ type Transport struct {
 	framesIn, framesOut, foreign, bad   atomic.Uint64
 	dgramsIn, dgramsOut, drops, noCall  atomic.Uint64
 	idCount, reopens, incomplete, airNS atomic.Uint64
+	// portErr is why the port is down (nil while it is open).
+	portErr atomic.Pointer[error]
 
 	wg sync.WaitGroup
 }
 
-// New starts a transport on the port cfg.Open opens (now, and again whenever it
-// breaks). Errors: a bad Paclen, or the first Open's error (a node that names a
-// TNC it cannot reach should say so at start, not run deaf).
+// downPort stands in for a port that did not open: every call fails with
+// why, so the receiver goes straight to reopening it and datagrams are
+// dropped (counted) until it opens.
+type downPort struct{ why error }
+
+func (d downPort) Send([]byte) error        { return d.why }
+func (d downPort) Receive() ([]byte, error) { return nil, d.why }
+func (d downPort) Close() error             { return nil }
+
+// New starts a transport on the port cfg.Open opens, now and again whenever it
+// breaks. A port that does not open at first (a TNC not yet running, a USB
+// sound dongle not plugged in) is tried again in the background, from 1 s
+// to every 30 s, as a broken one is: the node runs meanwhile, and
+// Stats.PortError and the log say why the channel is down. Errors: a bad
+// Paclen.
 func New(cfg Config) (*Transport, error) {
 	if cfg.Paclen == 0 {
 		cfg.Paclen = DefaultPaclen
@@ -229,8 +247,7 @@ func New(cfg Config) (*Transport, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	port, err := cfg.Open(ctx)
 	if err != nil {
-		cancel()
-		return nil, err
+		port = downPort{err}
 	}
 	t := &Transport{cfg: cfg, paclen: cfg.Paclen, ctx: ctx, cancel: cancel,
 		out: make(chan outgoing, queueLen), in: make(chan received, queueLen), port: port,
@@ -238,6 +255,9 @@ func New(cfg Config) (*Transport, error) {
 	var b [2]byte
 	rand.Read(b[:])
 	t.num.Store(uint32(binary.BigEndian.Uint16(b[:])))
+	if err != nil {
+		t.portErr.Store(&err)
+	}
 	t.wg.Add(2)
 	go t.receive(port)
 	go t.send()
@@ -391,6 +411,9 @@ func (t *Transport) Stats() Stats {
 		IDs: t.idCount.Load(), Reopens: t.reopens.Load(),
 		EstimatedAirtime: time.Duration(t.airNS.Load()),
 	}
+	if e := t.portErr.Load(); e != nil {
+		s.PortError = (*e).Error()
+	}
 	t.mu.Lock()
 	if sp, ok := t.port.(StatsPort); ok {
 		s.PortStats = sp.PortStats()
@@ -479,7 +502,12 @@ func (t *Transport) reopen(broken Port, why error) Port {
 		return nil
 	}
 	broken.Close()
-	t.logf("radio %s: the port broke (%v); reopening it", t.cfg.URL, why)
+	t.portErr.Store(&why)
+	if _, down := broken.(downPort); down {
+		t.logf("radio %s: the channel did not open (%v); trying again in the background", t.cfg.URL, why)
+	} else {
+		t.logf("radio %s: the port broke (%v); reopening it", t.cfg.URL, why)
+	}
 	wait := time.Second
 	for {
 		select {
@@ -488,6 +516,9 @@ func (t *Transport) reopen(broken Port, why error) Port {
 			return nil
 		}
 		p, err := t.cfg.Open(t.ctx)
+		if err != nil {
+			t.portErr.Store(&err)
+		}
 		if err == nil {
 			t.mu.Lock()
 			if t.closed {
@@ -497,6 +528,7 @@ func (t *Transport) reopen(broken Port, why error) Port {
 			}
 			t.port = p
 			t.mu.Unlock()
+			t.portErr.Store(nil)
 			t.reopens.Add(1)
 			t.logf("radio %s: reopened", t.cfg.URL)
 			return p

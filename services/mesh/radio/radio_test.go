@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -311,6 +312,48 @@ func TestPortReopens(t *testing.T) {
 	ports[0].Close()
 	mu.Unlock()
 	waitFor(t, "the port reopened", func() bool { return a.Stats().Reopens == 1 })
+	if err := a.WriteTo([]byte("after"), transport.NamedEndpoint("N0CALL-2")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := read(t, b); string(got) != "after" {
+		t.Fatalf("%q", got)
+	}
+}
+
+// A port that does not open at first (a TNC not yet up, a sound card not yet
+// plugged in) does not stop the transport: PortError says why, datagrams are
+// dropped and counted meanwhile, and once it opens the channel works.
+func TestPortDownAtStart(t *testing.T) {
+	e := ether.New()
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	b := station(t, e, "N0CALL-2", clk)
+	var mu sync.Mutex
+	plugged := false
+	a, err := New(Config{URL: "afsk:///dev/snd/pcmC1D0", Callsign: call(t, "N0CALL-1"), Now: clk.Now,
+		Open: func(context.Context) (Port, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !plugged {
+				return nil, errors.New("open /dev/snd/pcmC1D0p: no such file or directory")
+			}
+			return e.Port(), nil
+		}})
+	if err != nil {
+		t.Fatalf("New with the port down: %v", err)
+	}
+	defer a.Close()
+	if st := a.Stats(); !strings.Contains(st.PortError, "pcmC1D0p") {
+		t.Fatalf("PortError %q, want why the port is down", st.PortError)
+	}
+	a.WriteTo([]byte("lost"), transport.NamedEndpoint("N0CALL-2"))
+	waitFor(t, "the datagram dropped while down", func() bool { return a.Stats().Drops+a.Stats().FramesOut > 0 })
+	if a.Stats().FramesOut != 0 {
+		t.Fatal("a frame went out on a port that is down")
+	}
+	mu.Lock()
+	plugged = true
+	mu.Unlock()
+	waitFor(t, "the port opened", func() bool { st := a.Stats(); return st.Reopens == 1 && st.PortError == "" })
 	if err := a.WriteTo([]byte("after"), transport.NamedEndpoint("N0CALL-2")); err != nil {
 		t.Fatal(err)
 	}
