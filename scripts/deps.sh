@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Skyfleet's build and tests use, when they are missing:
-# QEMU (boots images), dosfstools and e2fsprogs (fsck gates on every image), mtools
-# (an independent FAT reader in tests), iproute2 (`ip netns` and veth for the mesh
-# tests), curl (its --pinnedpubkey checks the master's TLS pin), Dire Wolf, multimon-ng
-# and sox (they decode what the AFSK modem sends), chromium and a font (the fleet
-# dashboard's test in a real headless browser). As root it runs apt-get; otherwise it
-# prints the exact command and fails, so nothing half-works.
+# QEMU (boots images; the x86-64 one, with cpio and xz, runs Debian's own kernel with
+# snd-aloop for the ALSA driver's tests, see scripts/kernelvm.sh), dosfstools and
+# e2fsprogs (fsck gates on every image), mtools (an independent FAT reader in tests),
+# iproute2 (`ip netns` and veth for the mesh tests), curl (its --pinnedpubkey checks
+# the master's TLS pin), Dire Wolf, multimon-ng and sox (they decode what the AFSK modem
+# sends), chromium and a font (the fleet dashboard's test in a real headless browser).
+# As root it runs apt-get; otherwise it prints the exact command and fails, so nothing
+# half-works.
 set -euo pipefail
 declare -A need=(
   [qemu-system-aarch64]=qemu-system-arm
+  [qemu-system-x86_64]=qemu-system-x86
+  [cpio]=cpio
+  [xz]=xz-utils
   [fsck.vfat]=dosfstools
   [e2fsck]=e2fsprogs
   [mcopy]=mtools

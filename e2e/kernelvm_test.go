@@ -1,0 +1,107 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The kernel VM (scripts/kernelvm.sh): Debian's own x86-64 kernel booted under QEMU's
+// software emulation with the snd-aloop ALSA loopback driver loaded, for tests that
+// need a real kernel's /dev/snd, which neither the hosts nor CI have.
+
+var (
+	kernelVMOnce sync.Once
+	kernelVMDir  string
+	kernelVMErr  error
+	kernelVMOut  string
+)
+
+// kernelVM fills the kernel VM's cache (the kernel, busybox and the sound modules,
+// fetched with apt-get download into os.UserCacheDir()/skyfleet/kernelvm) once per
+// process and returns its directory.
+func kernelVM(t *testing.T) string {
+	t.Helper()
+	kernelVMOnce.Do(func() {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			kernelVMErr = err
+			return
+		}
+		kernelVMDir = filepath.Join(cache, "skyfleet", "kernelvm")
+		start := time.Now()
+		out, err := exec.Command("../scripts/kernelvm.sh", "fetch", kernelVMDir).CombinedOutput()
+		kernelVMOut, kernelVMErr = string(out), err
+		if err == nil {
+			t.Logf("kernelvm fetch (%v):\n%s", time.Since(start).Round(time.Millisecond), out)
+		}
+	})
+	if kernelVMErr != nil {
+		t.Fatalf("scripts/kernelvm.sh fetch %s: %v\n%s", kernelVMDir, kernelVMErr, kernelVMOut)
+	}
+	return kernelVMDir
+}
+
+// runInKernelVM builds the test binary of package pkg (relative to the repository
+// root, e.g. "./drivers/audio/alsa/") static with the build tags tags, runs it in the
+// kernel VM as `test.bin -test.v -test.run run`, keeps the whole console in
+// artifacts(t)/console.log and returns it. A non-zero exit of the binary, or a VM that
+// never ran it, fails t with the console's tail.
+func runInKernelVM(t *testing.T, pkg, tags, run string) string {
+	t.Helper()
+	dir := kernelVM(t)
+	bin := filepath.Join(t.TempDir(), "test.bin")
+	args := []string{"test", "-c", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	build := exec.Command("go", append(args, pkg)...)
+	build.Dir = ".." // the repository root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(build.Args[1:], " "), err, out)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("go test -c %s wrote no binary (no test files with tags %q?): %v", pkg, tags, err)
+	}
+
+	testArgs := []string{"-test.v"}
+	if run != "" {
+		testArgs = append(testArgs, "-test.run", run)
+	}
+	logPath := filepath.Join(artifacts(t), "console.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	var out bytes.Buffer
+	cmd := exec.Command("../scripts/kernelvm.sh", append([]string{"run", dir, bin}, testArgs...)...)
+	// Written to the log as it comes, so a run that hangs still leaves its console.
+	cmd.Stdout = io.MultiWriter(&out, log)
+	cmd.Stderr = cmd.Stdout
+	start := time.Now()
+	err = cmd.Run()
+	t.Logf("kernel VM ran %s (-test.run %q) in %v; console in %s", pkg, run, time.Since(start).Round(time.Millisecond), logPath)
+	if err != nil {
+		t.Fatalf("kernel VM run of %s: %v; last lines of the console:\n%s", pkg, err, lastLines(out.String(), 60))
+	}
+	return out.String()
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
