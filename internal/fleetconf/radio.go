@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -16,13 +17,14 @@ import (
 //
 //	kiss+tcp://HOST:PORT[?options]         a KISS TCP server (Dire Wolf's 127.0.0.1:8001)
 //	kiss+serial:///dev/NAME[?options]      a KISS TNC on a serial port
+//	afsk:///dev/snd/pcmC1D0[?options]      the built-in modem on a sound card (ALSA)
 //	afsk+fifo:///PATH?out=/PATH[&options]  the built-in modem on raw PCM FIFOs
 //
 // A radio peer is "kiss://CALLSIGN-SSID#pubkeyhex" (or afsk://): the station's
 // callsign is its address on the channel.
 
 // radioListenSchemes are the listen schemes of radio channels.
-var radioListenSchemes = []string{"kiss+tcp", "kiss+serial", "afsk+fifo"}
+var radioListenSchemes = []string{"kiss+tcp", "kiss+serial", "afsk", "afsk+fifo"}
 
 // radioPeerSchemes are the peer schemes of radio channels: a listen scheme's
 // part before "+" (services/mesh/radio Transport.Network).
@@ -54,6 +56,10 @@ func checkRadioListen(s string) (string, error) {
 		if u.Host != "" || !strings.HasPrefix(u.Path, "/dev/") {
 			return "", errors.New("want kiss+serial:///dev/NAME (three slashes: the device's absolute path)")
 		}
+	case "afsk":
+		if u.Host != "" || !alsaPCM.MatchString(u.Path) {
+			return "", errors.New("want afsk:///dev/snd/pcmC<card>D<device>, such as afsk:///dev/snd/pcmC1D0 for card 1 of /proc/asound/cards")
+		}
 	case "afsk+fifo":
 		if u.Host != "" || !strings.HasPrefix(u.Path, "/") || !strings.HasPrefix(u.Query().Get("out"), "/") {
 			return "", errors.New("want afsk+fifo:///path/receive-audio?out=/path/transmit-audio")
@@ -64,6 +70,10 @@ func checkRadioListen(s string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// alsaPCM is an afsk:// entry's path: a sound card's PCM device without its
+// direction letter (p or c).
+var alsaPCM = regexp.MustCompile(`^/dev/snd/pcmC[0-9]+D[0-9]+$`)
 
 // parseRadioPeer parses the part of a radio peer entry before "#": scheme
 // kiss or afsk, and a callsign. It returns the scheme and the callsign in

@@ -7,7 +7,7 @@ import (
 )
 
 // Radio channels in node.listen and radio stations in network.peers: the
-// three listen forms are kept (scheme in lower case), malformed ones are
+// four listen forms are kept (scheme in lower case), malformed ones are
 // refused with the form to use, a peer's address is its callsign, and a radio
 // channel without [radio] callsign is a config_errors line saying it will not
 // transmit.
@@ -18,16 +18,19 @@ listen = [
   "KISS+TCP://127.0.0.1:8001",
   "kiss+serial:///dev/ttyUSB0?baud=9600",
   "afsk+fifo:///run/rx?out=/run/tx&rate=22050",
+  "afsk:///dev/snd/pcmC1D0?rate=48000&ptt=rts:/dev/ttyUSB0",
   "kiss+tcp://127.0.0.1",
   "kiss+serial://ttyUSB0",
   "afsk+fifo:///run/rx",
+  "afsk:///dev/dsp",
 ]
 [network]
 peers = ["kiss://n0call-3#` + pubHex(2) + `", "afsk://N0CALL-16#` + pubHex(3) + `"]
 `
 	c, probs := Parse([]byte(src), true)
 	wantListen := []string{"udp://0.0.0.0:5505", "kiss+tcp://127.0.0.1:8001",
-		"kiss+serial:///dev/ttyUSB0?baud=9600", "afsk+fifo:///run/rx?out=/run/tx&rate=22050"}
+		"kiss+serial:///dev/ttyUSB0?baud=9600", "afsk+fifo:///run/rx?out=/run/tx&rate=22050",
+		"afsk:///dev/snd/pcmC1D0?rate=48000&ptt=rts:/dev/ttyUSB0"}
 	if !reflect.DeepEqual(c.Node.Listen, wantListen) {
 		t.Errorf("listen = %q", c.Node.Listen)
 	}
@@ -42,9 +45,11 @@ peers = ["kiss://n0call-3#` + pubHex(2) + `", "afsk://N0CALL-16#` + pubHex(3) + 
 		{"node.listen", "kiss+tcp://127.0.0.1:8001: receive only: nothing is transmitted there until [radio] callsign is set"},
 		{"node.listen", "kiss+serial:///dev/ttyUSB0?baud=9600: receive only"},
 		{"node.listen", "afsk+fifo:///run/rx?out=/run/tx&rate=22050: receive only"},
-		{"node.listen", `entry 5 "kiss+tcp://127.0.0.1": want kiss+tcp://host:port`},
-		{"node.listen", `entry 6 "kiss+serial://ttyUSB0": want kiss+serial:///dev/NAME`},
-		{"node.listen", `entry 7 "afsk+fifo:///run/rx": want afsk+fifo:///path/receive-audio?out=`},
+		{"node.listen", "afsk:///dev/snd/pcmC1D0?rate=48000&ptt=rts:/dev/ttyUSB0: receive only"},
+		{"node.listen", `entry 6 "kiss+tcp://127.0.0.1": want kiss+tcp://host:port`},
+		{"node.listen", `entry 7 "kiss+serial://ttyUSB0": want kiss+serial:///dev/NAME`},
+		{"node.listen", `entry 8 "afsk+fifo:///run/rx": want afsk+fifo:///path/receive-audio?out=`},
+		{"node.listen", `entry 9 "afsk:///dev/dsp": want afsk:///dev/snd/pcmC<card>D<device>`},
 		{"network.peers", `entry 2 "afsk://N0CALL-16#` + pubHex(3) + `": callsign "N0CALL-16": SSID must be 0-15`},
 	}
 	if len(probs) != len(want) {

@@ -54,6 +54,7 @@ func (k *kissPort) PortStats() PortStats {
 //
 //	kiss+tcp://HOST:PORT[?options]       a KISS TCP server (Dire Wolf: 127.0.0.1:8001)
 //	kiss+serial:///dev/ttyUSB0[?options] a KISS TNC on a serial port (baud=, default 9600)
+//	afsk:///dev/snd/pcmC1D0              the built-in modem on a sound card (modem.go)
 //	afsk+fifo:///path/rx?out=/path/tx    the built-in modem on raw PCM FIFOs (modem.go)
 //
 // Options: port=N (the TNC's radio port, 0-15), paclen=N (info bytes per
@@ -67,7 +68,7 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 	if err != nil {
 		return nil, fmt.Errorf("radio: %q: %w", entry, err)
 	}
-	if strings.EqualFold(u.Scheme, "afsk+fifo") {
+	if strings.EqualFold(u.Scheme, "afsk+fifo") || strings.EqualFold(u.Scheme, "afsk") {
 		return listenModem(entry, u, callsign, logf)
 	}
 	o, err := parseOptions(entry, u, "port", "paclen", "bitrate", "baud", "txdelay", "persist", "slottime", "txtail")
@@ -130,7 +131,7 @@ func Listen(entry string, callsign ax25.Address, logf func(string, ...any)) (*Tr
 		}
 		dial = func(context.Context) (*kiss.TNC, error) { return kiss.OpenSerial(u.Path, baud) }
 	default:
-		return nil, fmt.Errorf("radio: %q: unknown scheme %q (kiss+tcp, kiss+serial or afsk+fifo)", entry, u.Scheme)
+		return nil, fmt.Errorf("radio: %q: unknown scheme %q (kiss+tcp, kiss+serial, afsk or afsk+fifo)", entry, u.Scheme)
 	}
 	open := func(ctx context.Context) (Port, error) {
 		tnc, err := dial(ctx)

@@ -36,6 +36,10 @@ func TestListenRefuses(t *testing.T) {
 		"afsk+fifo:///tmp/in?out=/tmp/out&ptt=gpio:17":    "GPIO keying is not available",
 		"afsk+fifo:///tmp/in?out=/tmp/out&ptt=ptt:/dev/x": "unknown keying",
 		"afsk+fifo:///tmp/in?out=/tmp/out&baud=9600":      "unknown option",
+		"afsk:///dev/dsp":                                 "want afsk:///dev/snd/pcmC<card>D<device>",
+		"afsk://dev/snd/pcmC1D0":                          "three slashes",
+		"afsk:///dev/snd/pcmC1D0?out=/tmp/x":              "unknown option",
+		"afsk:///dev/snd/pcmC1D0?rate=4000":               "rate",
 	} {
 		if _, err := Listen(entry, cs, nil); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error about %q", entry, err, want)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/skyfleet/skyfleet/drivers/audio/alsa"
 	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
 	"github.com/skyfleet/skyfleet/drivers/radio/modem"
 	"github.com/skyfleet/skyfleet/drivers/radio/ptt"
@@ -72,19 +74,30 @@ func parsePTT(s string) (func() (ptt.Keyer, error), error) {
 	return nil, fmt.Errorf("ptt=%q: unknown keying %q (vox, rts, dtr, cm108)", s, kind)
 }
 
-// listenModem opens an afsk+fifo:// entry: the built-in modem whose audio is
-// raw 16-bit mono PCM in two FIFOs (modem.Stream), the receive audio from
-// the entry's path and the transmit audio to out=, at rate= Hz (default
-// 22050), keyed by ptt= (default vox). It is how two nodes share a channel
-// without sound cards, and how a host feeds the modem from sox or arecord.
-// Other options: paclen=, txdelay=, txtail=, persist=, slottime=.
+// listenModem opens an afsk:// or afsk+fifo:// entry: the built-in modem on
+// a sound card through ALSA (afsk:///dev/snd/pcmC1D0: card 1, device 0, its
+// playback and capture; drivers/audio/alsa), or on raw 16-bit mono PCM in two
+// FIFOs (modem.Stream): the receive audio from the entry's path and the
+// transmit audio to out=. The FIFOs are how two nodes share a channel without
+// sound cards, and how a host feeds the modem from sox or arecord. Both take
+// rate= Hz (default 22050; USB sound dongles often take only 44100 or 48000)
+// and ptt= keying (default vox), and paclen=, txdelay=, txtail=, persist=,
+// slottime=.
 func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(string, ...any)) (*Transport, error) {
-	o, err := parseOptions(entry, u, "out", "rate", "ptt", "paclen", "txdelay", "txtail", "persist", "slottime")
+	fifo := strings.EqualFold(u.Scheme, "afsk+fifo")
+	allowed := []string{"rate", "ptt", "paclen", "txdelay", "txtail", "persist", "slottime"}
+	if fifo {
+		allowed = append(allowed, "out")
+	}
+	o, err := parseOptions(entry, u, allowed...)
 	if err != nil {
 		return nil, err
 	}
-	if u.Host != "" || !strings.HasPrefix(u.Path, "/") || !strings.HasPrefix(o.get("out"), "/") {
+	switch {
+	case fifo && (u.Host != "" || !strings.HasPrefix(u.Path, "/") || !strings.HasPrefix(o.get("out"), "/")):
 		return nil, fmt.Errorf("radio: %q: want afsk+fifo:///path/receive-audio?out=/path/transmit-audio", entry)
+	case !fifo && (u.Host != "" || !alsaDevice.MatchString(u.Path)):
+		return nil, fmt.Errorf("radio: %q: want afsk:///dev/snd/pcmC<card>D<device> (three slashes; the card numbers are in /proc/asound/cards)", entry)
 	}
 	rate, err := o.integer("rate", 22050, 8000, 192000)
 	if err != nil {
@@ -108,26 +121,35 @@ func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(stri
 	if err != nil {
 		return nil, err
 	}
-	in, out := u.Path, o.get("out")
-	open := func(context.Context) (Port, error) {
-		// Read-write opens: a FIFO opened for reading alone waits for a
-		// writer, and the other node waits for this one.
-		rx, err := os.OpenFile(in, os.O_RDWR, 0)
-		if err != nil {
-			return nil, err
+	openAudio := func() (modem.Audio, error) { return alsa.OpenDevice(u.Path, rate) }
+	if fifo {
+		in, out := u.Path, o.get("out")
+		openAudio = func() (modem.Audio, error) {
+			// Read-write opens: a FIFO opened for reading alone waits for
+			// a writer, and the other node waits for this one.
+			rx, err := os.OpenFile(in, os.O_RDWR, 0)
+			if err != nil {
+				return nil, err
+			}
+			tx, err := os.OpenFile(out, os.O_RDWR, 0)
+			if err != nil {
+				rx.Close()
+				return nil, err
+			}
+			return modem.NewStream(rate, rx, tx), nil
 		}
-		tx, err := os.OpenFile(out, os.O_RDWR, 0)
+	}
+	open := func(context.Context) (Port, error) {
+		audio, err := openAudio()
 		if err != nil {
-			rx.Close()
 			return nil, err
 		}
 		k, err := key()
 		if err != nil {
-			rx.Close()
-			tx.Close()
+			audio.Close()
 			return nil, err
 		}
-		return ModemPort(modem.Config{Rate: rate, Audio: modem.NewStream(rate, rx, tx), Keyer: k,
+		return ModemPort(modem.Config{Rate: rate, Audio: audio, Keyer: k,
 			Channel: ptt.Params{SlotTime: times[2], Persistence: persist},
 			TXDelay: times[0], TXTail: times[1]})
 	}
@@ -137,3 +159,7 @@ func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(stri
 	}
 	return New(Config{URL: entry, Callsign: callsign, Open: open, Paclen: paclen, TXDelay: txdelay, Logf: logf})
 }
+
+// alsaDevice is an afsk:// entry's path: a sound card's PCM device without
+// its direction letter.
+var alsaDevice = regexp.MustCompile(`^/dev/snd/pcmC[0-9]+D[0-9]+$`)
