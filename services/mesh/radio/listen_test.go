@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
 	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
 	"github.com/skyfleet/skyfleet/drivers/radio/kiss"
 	"github.com/skyfleet/skyfleet/drivers/radio/modem"
@@ -33,7 +37,7 @@ func TestListenRefuses(t *testing.T) {
 		"afsk+fifo:///tmp/in":                             "out=",
 		"afsk+fifo:///tmp/in?out=/tmp/out&rate=100":       "rate",
 		"afsk+fifo:///tmp/in?out=/tmp/out&ptt=rts:COM":    "ptt",
-		"afsk+fifo:///tmp/in?out=/tmp/out&ptt=gpio:17":    "GPIO keying is not available",
+		"afsk+fifo:///tmp/in?out=/tmp/out&ptt=gpio:":      "want gpio:GPIO17",
 		"afsk+fifo:///tmp/in?out=/tmp/out&ptt=ptt:/dev/x": "unknown keying",
 		"afsk+fifo:///tmp/in?out=/tmp/out&baud=9600":      "unknown option",
 		"afsk:///dev/dsp":                                 "want afsk:///dev/snd/pcmC<card>D<device>",
@@ -167,5 +171,48 @@ func TestModemPortPipes(t *testing.T) {
 	}
 	if a.Network() != "afsk" {
 		t.Fatalf("network %q", a.Network())
+	}
+}
+
+// ptt=gpio:NAME keys the board's pin of that name from periph.io's registry
+// (here a test double registered under a name no board has), and gpio!: keys
+// it low; a name the board lacks is an error when the keyer opens.
+func TestPTTByGPIOName(t *testing.T) {
+	pin := &gpiotest.Pin{N: "SKYFLEET_TEST_PTT", Num: 1017, L: gpio.High}
+	if err := gpioreg.Register(pin); err != nil {
+		t.Fatal(err)
+	}
+	defer gpioreg.Unregister(pin.N)
+	for _, c := range []struct {
+		opt      string
+		keyed    gpio.Level
+		released gpio.Level
+	}{{"gpio:SKYFLEET_TEST_PTT", gpio.High, gpio.Low}, {"gpio!:SKYFLEET_TEST_PTT", gpio.Low, gpio.High}} {
+		open, err := parsePTT(c.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := open()
+		if err != nil {
+			t.Fatalf("%s: %v", c.opt, err)
+		}
+		if pin.Read() != c.released {
+			t.Errorf("%s: %v at open, want %v (unkeyed)", c.opt, pin.Read(), c.released)
+		}
+		k.Key(true)
+		if pin.Read() != c.keyed {
+			t.Errorf("%s: %v keyed, want %v", c.opt, pin.Read(), c.keyed)
+		}
+		k.Close()
+		if pin.Read() != c.released {
+			t.Errorf("%s: %v after close, want %v", c.opt, pin.Read(), c.released)
+		}
+	}
+	open, err := parsePTT("gpio:SKYFLEET_NO_SUCH_PIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(); err == nil || !strings.Contains(err.Error(), "no such pin") {
+		t.Fatalf("a pin the board lacks: %v", err)
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/host/v3"
+
 	"github.com/skyfleet/skyfleet/drivers/audio/alsa"
 	"github.com/skyfleet/skyfleet/drivers/radio/ax25"
 	"github.com/skyfleet/skyfleet/drivers/radio/modem"
@@ -36,17 +39,25 @@ func ModemPort(cfg modem.Config) (Port, error) {
 
 // parsePTT reads a ptt= option: "vox" (the default), "rts:/dev/ttyUSB0",
 // "dtr:/dev/ttyUSB0" (add "!" after the line to key with it low, "rts!:"),
-// "cm108:/dev/hidraw0" or "cm108:/dev/hidraw0:3" (the GPIO pin, default 3).
-// It returns a function that opens the keyer.
+// "cm108:/dev/hidraw0" or "cm108:/dev/hidraw0:3" (the GPIO pin, default 3),
+// "gpio:GPIO17" or "gpio:17" (a pin of the board's header, by its name or BCM
+// number, through periph.io; "gpio!:" keys it low). It returns a function that
+// opens the keyer.
 func parsePTT(s string) (func() (ptt.Keyer, error), error) {
 	if s == "" || s == "vox" {
 		return func() (ptt.Keyer, error) { return ptt.VOX{}, nil }, nil
 	}
 	kind, dev, ok := strings.Cut(s, ":")
 	if strings.TrimSuffix(kind, "!") == "gpio" {
-		// ptt.GPIO drives a periph.io pin; naming one here needs the
-		// board's pin registry (periph.io/x/host), not linked yet.
-		return nil, fmt.Errorf("ptt=%q: GPIO keying is not available in listen entries yet (use rts, dtr, cm108 or vox)", s)
+		name := dev
+		if _, err := strconv.Atoi(name); err == nil {
+			name = "GPIO" + name // a BCM number, as on the Pi's pinout
+		}
+		if !ok || name == "" {
+			return nil, fmt.Errorf("ptt=%q: want gpio:GPIO17 (or gpio:17: the BCM number)", s)
+		}
+		invert := strings.HasSuffix(kind, "!")
+		return func() (ptt.Keyer, error) { return openGPIO(name, invert) }, nil
 	}
 	if !ok || !strings.HasPrefix(dev, "/dev/") {
 		return nil, fmt.Errorf("ptt=%q: want vox, rts:/dev/NAME, dtr:/dev/NAME or cm108:/dev/hidrawN[:PIN]", s)
@@ -71,7 +82,22 @@ func parsePTT(s string) (func() (ptt.Keyer, error), error) {
 		}
 		return func() (ptt.Keyer, error) { return ptt.OpenCM108(dev, pin, invert) }, nil
 	}
-	return nil, fmt.Errorf("ptt=%q: unknown keying %q (vox, rts, dtr, cm108)", s, kind)
+	return nil, fmt.Errorf("ptt=%q: unknown keying %q (vox, rts, dtr, cm108, gpio)", s, kind)
+}
+
+// openGPIO keys by the board's pin called name (periph.io's registry, which
+// host.Init fills with the pins of the SoC it finds). Errors: the host's
+// drivers do not load, or no pin has that name here (not a Pi, or a name
+// the Pi does not have).
+func openGPIO(name string, invert bool) (ptt.Keyer, error) {
+	if _, err := host.Init(); err != nil {
+		return nil, fmt.Errorf("ptt gpio:%s: the board's GPIO drivers: %w", name, err)
+	}
+	pin := gpioreg.ByName(name)
+	if pin == nil {
+		return nil, fmt.Errorf("ptt gpio:%s: this board has no such pin", name)
+	}
+	return ptt.NewGPIO(pin, invert)
 }
 
 // listenModem opens an afsk:// or afsk+fifo:// entry: the built-in modem on
