@@ -1542,15 +1542,18 @@ func (r *Router) streamConfig(radio bool) stream.Config {
 	return c
 }
 
-// radioStreamWindow is a radio stream's bytes in flight: about two minutes of
-// air at 1200 bit/s, twice the radio link's own window (forward/sf.go), so
-// that the link never waits for the stream.
-const radioStreamWindow = 16 << 10
+// radioStreamWindow is a radio stream's bytes in flight: about 27 s of air at
+// 1200 bit/s, a little more than the radio link's own window (forward/sf.go)
+// so that the link does not wait for the stream. With 16 KB (two minutes of
+// air) the segments queued behind the link timed out before they were on
+// the air and were sent again: over Dire Wolf a 20 KB file put 80 KB on the
+// air in 11 minutes, and over the built-in modem it did not arrive.
+const radioStreamWindow = 4 << 10
 
-// radioStreamMinRTO is a radio stream's least RTO: a little more than the
-// round trip of a full datagram each way at 1200 bit/s with the link's ack
-// hold (about 2 × 1550 × 8 / 1200 s + 2 s).
-const radioStreamMinRTO = 25 * time.Second
+// radioStreamMinRTO is a radio stream's least RTO: above the time a full
+// window takes to go on the air and be acknowledged at 1200 bit/s (27 s of
+// air, a datagram of the other station's and the link's ack hold).
+const radioStreamMinRTO = 45 * time.Second
 
 // maxResetsPerSecond caps the stream resets sent to one peer (streamSegment).
 const maxResetsPerSecond = 20

@@ -725,6 +725,9 @@ func appendReliable(dst []byte, seq, base uint32, frames []byte) []byte {
 // neighbour may have missed; it returns when the link next needs a look.
 func (n *neighbour) sfTimers(now time.Time) time.Duration {
 	floor := max(linkRTOFloor, n.rtt())
+	if n.amateur {
+		floor = max(floor, radioRTOFloor(n.at.Load()))
+	}
 	l := n.sf
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/skyfleet/skyfleet/services/mesh/link"
+	"github.com/skyfleet/skyfleet/services/mesh/transport"
 )
 
 // TestReadyAgreesWithPack: whenever the link says it has route data ready, pack
@@ -144,4 +145,49 @@ func bareRouter(t *testing.T) *Router {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// slowChannel is a transport that says how long a datagram takes on its air:
+// 10 s for a full one.
+type slowChannel struct{ Transport }
+
+func (slowChannel) Airtime(n int) time.Duration { return time.Duration(n) * 10 * time.Second / 1500 }
+func (slowChannel) MTU(transport.Endpoint) int  { return 1500 }
+
+// On an amateur link a reliable datagram is not sent again before the air of
+// two full datagrams and the ack hold have passed (radioRTOFloor), however
+// short the link's measured round trip: its ack may be waiting behind the
+// neighbour's datagram for the half-duplex channel. An IP link with the same
+// round trip sends it again long before.
+func TestRadioLinkWaitsForTheAir(t *testing.T) {
+	r := bareRouter(t)
+	floor := 2*slowChannel{}.Airtime(1500) + radioCtrlHold // 22 s
+	for _, amateur := range []bool{false, true} {
+		n := &neighbour{r: r, id: 7, sf: newLinkSF(1, amateur), amateur: amateur, srtt: 500 * time.Millisecond}
+		n.at.Store(&endpoint{tr: slowChannel{r.cfg.Transports[0]}, ep: transport.NamedEndpoint("N0CALL-2")})
+		t0 := time.Now()
+		n.enqueue(&Rule{in: hop{local, 1}, out: hop{7, 9}}, 9, false, make([]byte, 100))
+		if out := n.pack(nil, 1400, t0); len(out) == 0 {
+			t.Fatal("nothing packed")
+		}
+		due := func(at time.Duration) bool {
+			n.sf.nextDue = time.Time{}
+			n.sfTimers(t0.Add(at))
+			n.sf.mu.Lock()
+			defer n.sf.mu.Unlock()
+			return len(n.sf.resend) > 0
+		}
+		if !amateur {
+			if !due(5 * time.Second) {
+				t.Error("an IP link with a 0.5 s round trip did not send again after 5 s")
+			}
+			continue
+		}
+		if due(floor) {
+			t.Errorf("the radio link sent again after %v, within the air of two datagrams and the ack hold", floor)
+		}
+		if !due(3*floor + time.Second) {
+			t.Errorf("the radio link did not send again after %v", 3*floor+time.Second)
+		}
+	}
 }

@@ -36,7 +36,10 @@ type Paths interface {
 // Config tunes a Conn. The zero value gives the defaults.
 type Config struct {
 	// Window is the most bytes in flight (sent, not yet acknowledged) and the
-	// size of the send buffer; default 4 MiB.
+	// size of the send buffer; default 4 MiB, at least MinWindow. A small one
+	// suits a path whose queue is its transmitter (a radio link): what is in
+	// flight there waits for the air, and a window of minutes of air times
+	// out and is sent again while still queued.
 	Window int
 	// RecvBuffer is the receive buffer, advertised to the peer as its flow
 	// control window; default 4 MiB.
@@ -62,6 +65,7 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultWindow      = 4 << 20               // Config.Window
+	MinWindow          = 2 << 10               // Config.Window's least
 	DefaultRecvBuffer  = 4 << 20               // Config.RecvBuffer
 	DefaultMinRTO      = 50 * time.Millisecond // Config.MinRTO
 	DefaultMaxRTO      = 2 * time.Second       // Config.MaxRTO
@@ -73,8 +77,8 @@ func (c Config) withDefaults() Config {
 	if c.Window <= 0 {
 		c.Window = DefaultWindow
 	}
-	if c.Window < 16<<10 {
-		c.Window = 16 << 10
+	if c.Window < MinWindow {
+		c.Window = MinWindow
 	}
 	if c.RecvBuffer <= 0 {
 		c.RecvBuffer = DefaultRecvBuffer

@@ -842,3 +842,32 @@ func TestSYNScheduleFollowsSlowRTO(t *testing.T) {
 		}
 	}
 }
+
+// A Window below the old 16 KB floor is honoured (at least MinWindow): on a
+// slow link the bytes queued at the bottleneck stay within it, as a radio
+// link needs (its queue is its transmitter, seconds a datagram).
+func TestSmallWindowBoundsTheQueue(t *testing.T) {
+	leakCheck(t)
+	const rate = 20e3 // bytes per second
+	lc := linkCfg{delay: 5 * time.Millisecond, rate: rate, queue: 10 * time.Second}
+	tp := newTestPair(1, lc, Config{Window: 4 << 10})
+	a, b, err := tp.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (Config{Window: 100}).withDefaults().Window; got != MinWindow {
+		t.Errorf("Window 100 became %d, want MinWindow %d", got, MinWindow)
+	}
+	transfer(t, tp, a, b, 64<<10, false, nil)
+	l := tp.ab[0]
+	l.mu.Lock()
+	mq := l.maxQueue
+	l.mu.Unlock()
+	// The window and one more segment's worth, as queueing time.
+	bound := time.Duration(float64((4<<10)+1500) / rate * float64(time.Second))
+	if mq > bound {
+		t.Fatalf("the bottleneck queued %v, more than a 4 KB window allows (%v)", mq, bound)
+	}
+	t.Logf("largest queue %v (bound %v)", mq, bound)
+	closeBoth(t, tp, a, b)
+}
