@@ -199,7 +199,10 @@ type Transport struct {
 	num    atomic.Uint32 // datagram numbers, from a random start
 	lastID time.Time     // the last ID sent, zero before the first; sender goroutine only
 	// onAir is when the frames handed to a paced port are estimated to be
-	// sent (wall clock); sender goroutine only.
+	// sent (wall clock). The sender moves it on with each frame it hands
+	// over, the receiver with each frame heard meanwhile (the channel is half
+	// duplex: the TNC holds ours while another station transmits).
+	airMu sync.Mutex
 	onAir time.Time
 
 	// roomMu guards room, closed and replaced each time the sender takes a
@@ -447,6 +450,7 @@ func (t *Transport) receive(port Port) {
 			continue
 		}
 		t.framesIn.Add(1)
+		t.heard(len(frame))
 		now := t.cfg.Now()
 		f, err := ax25.Decode(frame)
 		if err != nil {
@@ -482,6 +486,22 @@ func (t *Transport) receive(port Port) {
 		case <-t.ctx.Done():
 			return
 		}
+	}
+}
+
+// heard moves the paced estimate of when our frames go on the air by the
+// airtime of a frame of n bytes another station sent: while ours waited at
+// the TNC, the channel was that station's. Without it the estimate ran ahead
+// of the air whenever the neighbour answered, the TNC's queue grew unseen,
+// and acks came a datagram or two later than the router expected.
+func (t *Transport) heard(n int) {
+	if !t.cfg.Pace {
+		return
+	}
+	t.airMu.Lock()
+	defer t.airMu.Unlock()
+	if t.onAir.After(time.Now()) {
+		t.onAir = t.onAir.Add(t.frameAirtime(n))
 	}
 }
 
@@ -596,20 +616,45 @@ func (t *Transport) idFrame() *ax25.Frame {
 }
 
 // transmit sends one frame and counts it; false when it could not be sent.
+// frameAirtime estimates how long a frame of n bytes (addresses to FCS)
+// keeps the transmitter keyed: its bits with a flag each side, bit stuffing
+// (up to 1/5 more, about 1/60 on random bytes), and TXDELAY (a KISS TNC keys
+// up for each frame it gets while idle).
+func (t *Transport) frameAirtime(n int) time.Duration {
+	bits := (n + 2) * 8 * 61 / 60
+	return t.cfg.TXDelay + time.Duration(bits)*time.Second/time.Duration(t.cfg.BitRate)
+}
+
+// Airtime estimates how long a datagram of n bytes keeps the transmitter
+// keyed: its fragments, each an AX.25 UI frame from this node's callsign,
+// at the channel's bit rate with TXDELAY each (the router's RTO floor on a
+// radio link, forward.radioRTOFloor).
+func (t *Transport) Airtime(n int) time.Duration {
+	per := t.paclen - fragHeader
+	frames := max(1, (n+per-1)/per)
+	// Two 7-byte addresses, control, PID and the 2-byte FCS around each
+	// fragment's header and bytes.
+	return time.Duration(frames)*t.frameAirtime(2*7+2+2+fragHeader) + t.frameAirtime(n) - t.frameAirtime(0)
+}
+
 func (t *Transport) transmit(port Port, f *ax25.Frame) bool {
 	b, err := f.Encode()
 	if err != nil {
 		t.bad.Add(1)
 		return false
 	}
-	// Flags, addresses to FCS, a closing flag; bit stuffing adds up to 1/5
-	// but about 1/60 on random bytes; TXDELAY per frame (a KISS TNC keys up
-	// for each one it gets while idle).
-	bits := (len(b) + 2) * 8 * 61 / 60
-	air := t.cfg.TXDelay + time.Duration(bits)*time.Second/time.Duration(t.cfg.BitRate)
+	air := t.frameAirtime(len(b))
 	if t.cfg.Pace {
-		// Hand the TNC this frame when the ones before it are about to end.
-		if wait := time.Until(t.onAir.Add(-air)); !t.onAir.IsZero() && wait > 0 {
+		// Hand the TNC this frame when the ones before it are about to end,
+		// looking again after each wait: what was heard meanwhile moved
+		// that on (heard).
+		for {
+			t.airMu.Lock()
+			wait := time.Until(t.onAir.Add(-air))
+			t.airMu.Unlock()
+			if wait <= 0 {
+				break
+			}
 			select {
 			case <-time.After(wait):
 			case <-t.ctx.Done():
@@ -621,10 +666,12 @@ func (t *Transport) transmit(port Port, f *ax25.Frame) bool {
 		return false
 	}
 	if t.cfg.Pace {
+		t.airMu.Lock()
 		if now := time.Now(); t.onAir.Before(now) {
 			t.onAir = now
 		}
 		t.onAir = t.onAir.Add(air)
+		t.airMu.Unlock()
 	}
 	t.framesOut.Add(1)
 	t.airNS.Add(uint64(air))

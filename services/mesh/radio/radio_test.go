@@ -406,3 +406,88 @@ func TestSpoofedNumbersDoNotBlock(t *testing.T) {
 		t.Fatalf("a digipeated copy delivered again: %q", d)
 	}
 }
+
+// Airtime estimates a datagram's time on the air from its fragments: at
+// least its bits at the bit rate plus a TXDELAY per frame, within the frames'
+// headers, flags and bit stuffing of that; a bigger datagram takes longer.
+func TestAirtime(t *testing.T) {
+	tr := &Transport{cfg: Config{BitRate: 1200, TXDelay: 300 * time.Millisecond}, paclen: DefaultPaclen}
+	got := tr.Airtime(MTU)
+	frames := (MTU + DefaultPaclen - fragHeader - 1) / (DefaultPaclen - fragHeader)
+	least := time.Duration(frames)*300*time.Millisecond + time.Duration(MTU*8)*time.Second/1200
+	if got < least || got > least*5/4 {
+		t.Fatalf("Airtime(%d) = %v at 1200 bit/s, want %v to %v (%d frames)", MTU, got, least, least*5/4, frames)
+	}
+	if small := tr.Airtime(100); small >= got || small < 300*time.Millisecond+100*8*time.Second/1200 {
+		t.Fatalf("Airtime(100) = %v, Airtime(%d) = %v", small, MTU, got)
+	}
+}
+
+// pacedPort is a KISS TNC for the pacing test: it records when each frame was
+// handed over, and plays the frames pushed on heard as another station's.
+type pacedPort struct {
+	mu    sync.Mutex
+	sent  []time.Time
+	heard chan []byte
+	done  chan struct{}
+}
+
+func (p *pacedPort) Send([]byte) error {
+	p.mu.Lock()
+	p.sent = append(p.sent, time.Now())
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *pacedPort) Receive() ([]byte, error) {
+	select {
+	case f := <-p.heard:
+		return f, nil
+	case <-p.done:
+		return nil, errors.New("closed")
+	}
+}
+
+func (p *pacedPort) Close() error { return nil }
+
+// A paced transport hands a KISS TNC its frames about as fast as they go on
+// the air, and what it hears from another station meanwhile (the channel is
+// half duplex: the TNC holds ours) pushes the rest back by that frame's air.
+func TestPacingCountsWhatIsHeard(t *testing.T) {
+	for _, hear := range []bool{false, true} {
+		port := &pacedPort{heard: make(chan []byte, 1), done: make(chan struct{})}
+		tr, err := New(Config{URL: "kiss+tcp://test:8001", Callsign: call(t, "N0CALL-1"), BitRate: 2400, Pace: true,
+			TXDelay: time.Millisecond, Open: func(context.Context) (Port, error) { return port, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three frames of about 250 bytes, about 0.85 s each at 2400 bit/s.
+		if err := tr.WriteTo(bytes.Repeat([]byte{7}, 700), transport.NamedEndpoint("N0CALL-2")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the ID and the first fragment handed over", func() bool { port.mu.Lock(); defer port.mu.Unlock(); return len(port.sent) >= 2 })
+		if hear {
+			// Another station's 250-byte frame, heard while ours wait.
+			f, err := ax25.NewUI(call(t, "N0CALL-1"), call(t, "N0CALL-2"), nil, bytes.Repeat([]byte{'x'}, 234)).Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			port.heard <- f
+		}
+		waitFor(t, "the third frame (the second fragment) handed over", func() bool { port.mu.Lock(); defer port.mu.Unlock(); return len(port.sent) >= 3 })
+		port.mu.Lock()
+		gap := port.sent[2].Sub(port.sent[0])
+		port.mu.Unlock()
+		close(port.done)
+		tr.Close()
+		// The frames: the ID (about 0.17 s of air), then the fragments.
+		// Unheard, the second fragment goes as the ID ends (about 0.17 s
+		// after it); heard, the other station's frame later (about 1.0 s).
+		// Only the lower bound is checked: a slow machine makes every frame
+		// later, never earlier.
+		if hear && gap < 800*time.Millisecond {
+			t.Errorf("with a frame heard, the third frame went %v after the first, before the heard frame's air had passed", gap)
+		}
+		t.Logf("heard %v: third frame %v after the first", hear, gap.Round(time.Millisecond))
+	}
+}
