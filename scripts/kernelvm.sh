@@ -26,7 +26,9 @@
 #       if it never comes (boot failure, timeout, a module that will not load) the
 #       script says why on stderr and exits 125. BINARY must be static (for Go:
 #       CGO_ENABLED=0). Its environment: PATH=/bin (busybox), HOME=TMPDIR=/tmp (a
-#       tmpfs), working directory /tmp, /proc, /sys and devtmpfs on /dev.
+#       tmpfs), working directory /tmp, /proc, /sys and devtmpfs on /dev. The guest
+#       has a second 16550 UART, /dev/ttyS1, wired to nothing: a real serial
+#       driver's modem lines for the push-to-talk tests (a pty has none).
 #
 #   Knobs (environment): KERNELVM_TIMEOUT (seconds for the whole boot and test,
 #   default 300), KERNELVM_SMP (guest CPUs, default 2), KERNELVM_MEM (MiB, default 512),
@@ -277,7 +279,7 @@ run() {
   set +e
   timeout -k 10 "$timeout" qemu-system-x86_64 \
     -M q35 -accel tcg -cpu max -smp "${KERNELVM_SMP:-2}" -m "${KERNELVM_MEM:-512}" \
-    -nic none -display none -monitor none -serial stdio -no-reboot \
+    -nic none -display none -monitor none -serial stdio -serial null -no-reboot \
     -kernel "$dir/vmlinuz" -initrd "$tmp/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1 mitigations=off" \
     </dev/null 2>&1 | tee "$tmp/console.log"

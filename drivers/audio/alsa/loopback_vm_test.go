@@ -1,8 +1,8 @@
-//go:build alsavm
+//go:build kernelvm
 
 // These tests need a kernel with the snd-aloop loopback card: they run in
 // the virtual machine of e2e/kernelvm_test.go (TestALSALoopbackInVM), never
-// on a host, which is why they build only with the alsavm tag (and so never
+// on a host, which is why they build only with the kernelvm tag (and so never
 // skip for want of a card).
 
 package alsa
