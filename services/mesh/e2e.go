@@ -1537,7 +1537,11 @@ func (r *Router) streamConfig(radio bool) stream.Config {
 	if radio {
 		c.Window = radioStreamWindow
 		c.MinRTO, c.MaxRTO = radioStreamMinRTO, 2*time.Minute
-		c.KeepAlive, c.IdleTimeout = 30*time.Second, 5*time.Minute
+		// A probe every 90 s: store and forward keeps a radio neighbour's
+		// custody stream open for minutes between messages (saf's
+		// radioSessionIdle), and at 30 s its probes were a few percent of
+		// the channel for nothing.
+		c.KeepAlive, c.IdleTimeout = 90*time.Second, 5*time.Minute
 	}
 	return c
 }

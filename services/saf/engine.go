@@ -72,6 +72,13 @@ const (
 	// and again, and no bundle ever crossed.
 	radioAckTimeout  = 3 * time.Minute
 	radioDialTimeout = 2 * time.Minute
+	// sessionIdle closes a custody stream that had nothing to send this long;
+	// radioSessionIdle towards a radio neighbour, where opening the next one
+	// costs a round trip of 6-10 s of air (the stream's SYN) before the
+	// bundle can go: a message on a warm Dire Wolf link took three round
+	// trips, 25-33 s, with the stream closed after 10 s.
+	sessionIdle      = 10 * time.Second
+	radioSessionIdle = 4 * time.Minute
 	// maxServe bounds the Transfers of one incoming stream being committed at
 	// once; they share group commits.
 	maxServe = Window
@@ -798,9 +805,9 @@ func (p *outPeer) release(id ID) {
 // or the engine stops.
 func (p *outPeer) session() error {
 	e := p.e
-	dialWait, ackWait := dialTimeout, ackTimeout
+	dialWait, ackWait, idleWait := dialTimeout, ackTimeout, sessionIdle
 	if e.mesh.Radio(p.key) {
-		dialWait, ackWait = radioDialTimeout, radioAckTimeout
+		dialWait, ackWait, idleWait = radioDialTimeout, radioAckTimeout, radioSessionIdle
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, dialWait)
 	c, err := e.mesh.Dial(ctx, p.key, CustodyPort)
@@ -863,7 +870,7 @@ func (p *outPeer) session() error {
 			}
 			idle = time.Now()
 		}
-		if pending == 0 && len(batch) == 0 && time.Since(idle) > 10*time.Second {
+		if pending == 0 && len(batch) == 0 && time.Since(idle) > idleWait {
 			return nil // nothing to send for a while: let the stream go
 		}
 		select {

@@ -81,3 +81,50 @@ func TestSealedBundlesStayOffRadio(t *testing.T) {
 		t.Fatalf("the sealed broadcast reached D %d times", viaD)
 	}
 }
+
+// A custody stream to a radio neighbour stays open radioSessionIdle after
+// its queue empties, so the next bundle goes at once instead of after a new
+// stream's SYN round trip on the air; to an IP neighbour it closes after
+// sessionIdle and the next bundle dials again.
+func TestRadioSessionStaysOpen(t *testing.T) {
+	w := newWorld()
+	a := startNode(t, w, keyN(1), t.TempDir())
+	b := startNode(t, w, keyN(2), t.TempDir())
+	c := startNode(t, w, keyN(3), t.TempDir())
+	for _, n := range []*testNode{a, b, c} {
+		n.eng.RegisterClear(PortMsg, clearPayload)
+	}
+	w.link(a.key, b.key, true)
+	w.link(a.key, c.key, true)
+	w.mu.Lock()
+	w.radio[pair(a.key, b.key)] = true
+	w.mu.Unlock()
+	seq := uint64(0)
+	send := func(dst *testNode) {
+		seq++
+		id, err := a.eng.Send(&Bundle{Port: PortMsg, Source: a.key, Destination: dst.key, Seq: seq,
+			Lifetime: time.Hour, Payload: []byte("Clear text")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the bundle at its destination", func() bool { return dst.received()[id] == 1 })
+	}
+	dials := func(to *testNode) int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.pipes[pair(a.key, to.key)]) / 2
+	}
+	send(b)
+	send(c)
+	// The condition is time itself: longer than sessionIdle, far shorter
+	// than radioSessionIdle.
+	time.Sleep(sessionIdle + time.Second)
+	send(b)
+	send(c)
+	if got := dials(b); got != 1 {
+		t.Errorf("%d custody streams to the radio neighbour, want 1 (kept open)", got)
+	}
+	if got := dials(c); got != 2 {
+		t.Errorf("%d custody streams to the IP neighbour, want 2 (closed when idle)", got)
+	}
+}
