@@ -743,7 +743,7 @@ func (c *Conn) probeTimeLocked(x *pathState, now time.Time) time.Time {
 	}
 	idle := c.cfg.KeepAlive
 	if c.activeLocked(now) {
-		// Not below MinRTO: on a slow path (a radio link's 25 s) a probe
+		// Not below MinRTO: on a slow path (a radio link's 45 s) a probe
 		// every 300 ms is all the path would carry.
 		idle = min(idle, max(activeProbeIdle, c.cfg.MinRTO))
 	}
