@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/skyfleet/skyfleet/drivers/audio/alsa"
 )
 
 // Radio entries of node.listen and network.peers (services/mesh/radio has the
@@ -57,7 +58,7 @@ func checkRadioListen(s string) (string, error) {
 			return "", errors.New("want kiss+serial:///dev/NAME (three slashes: the device's absolute path)")
 		}
 	case "afsk":
-		if u.Host != "" || !alsaPCM.MatchString(u.Path) {
+		if u.Host != "" || !alsa.IsDevice(u.Path) {
 			return "", errors.New("want afsk:///dev/snd/pcmC<card>D<device>, such as afsk:///dev/snd/pcmC1D0 for card 1 of /proc/asound/cards")
 		}
 	case "afsk+fifo":
@@ -70,10 +71,6 @@ func checkRadioListen(s string) (string, error) {
 	}
 	return u.String(), nil
 }
-
-// alsaPCM is an afsk:// entry's path: a sound card's PCM device without its
-// direction letter (p or c).
-var alsaPCM = regexp.MustCompile(`^/dev/snd/pcmC[0-9]+D[0-9]+$`)
 
 // parseRadioPeer parses the part of a radio peer entry before "#": scheme
 // kiss or afsk, and a callsign. It returns the scheme and the callsign in

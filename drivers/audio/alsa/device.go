@@ -18,12 +18,17 @@ type Device struct {
 // devicePath is a PCM device's path without its direction letter.
 var devicePath = regexp.MustCompile(`^/dev/snd/pcmC[0-9]+D[0-9]+$`)
 
+// IsDevice reports whether base names a sound card's PCM device as
+// OpenDevice takes it: /dev/snd/pcmC<card>D<device>, without the direction
+// letter. Config checks use it to refuse a malformed path before any open.
+func IsDevice(base string) bool { return devicePath.MatchString(base) }
+
 // OpenDevice opens base+"p" to play and base+"c" to capture (base as
 // /dev/snd/pcmC1D0: card 1, device 0, as /proc/asound/cards numbers them)
 // at rate Hz. Errors: a base of another shape, and Open's for either
 // direction.
 func OpenDevice(base string, rate int) (*Device, error) {
-	if !devicePath.MatchString(base) {
+	if !IsDevice(base) {
 		return nil, fmt.Errorf("alsa: %q: want /dev/snd/pcmC<card>D<device> (see /proc/asound/cards)", base)
 	}
 	play, err := Open(base+"p", false, Params{Rate: rate})

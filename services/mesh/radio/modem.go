@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -122,7 +121,7 @@ func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(stri
 	switch {
 	case fifo && (u.Host != "" || !strings.HasPrefix(u.Path, "/") || !strings.HasPrefix(o.get("out"), "/")):
 		return nil, fmt.Errorf("radio: %q: want afsk+fifo:///path/receive-audio?out=/path/transmit-audio", entry)
-	case !fifo && (u.Host != "" || !alsaDevice.MatchString(u.Path)):
+	case !fifo && (u.Host != "" || !alsa.IsDevice(u.Path)):
 		return nil, fmt.Errorf("radio: %q: want afsk:///dev/snd/pcmC<card>D<device> (three slashes; the card numbers are in /proc/asound/cards)", entry)
 	}
 	rate, err := o.integer("rate", 22050, 8000, 192000)
@@ -185,7 +184,3 @@ func listenModem(entry string, u *url.URL, callsign ax25.Address, logf func(stri
 	}
 	return New(Config{URL: entry, Callsign: callsign, Open: open, Paclen: paclen, TXDelay: txdelay, Logf: logf})
 }
-
-// alsaDevice is an afsk:// entry's path: a sound card's PCM device without
-// its direction letter.
-var alsaDevice = regexp.MustCompile(`^/dev/snd/pcmC[0-9]+D[0-9]+$`)
