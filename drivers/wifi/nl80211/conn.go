@@ -106,10 +106,10 @@ type IfType uint32
 
 // The interface types Skyfleet uses.
 const (
-	IfTypeStation   IfType = unix.NL80211_IFTYPE_STATION   // a client of an access point
-	IfTypeAdHoc     IfType = unix.NL80211_IFTYPE_ADHOC     // an IBSS member
-	IfTypeAP        IfType = unix.NL80211_IFTYPE_AP        // an access point
-	IfTypeMonitor   IfType = unix.NL80211_IFTYPE_MONITOR   // sees raw frames
+	IfTypeStation   IfType = unix.NL80211_IFTYPE_STATION    // a client of an access point
+	IfTypeAdHoc     IfType = unix.NL80211_IFTYPE_ADHOC      // an IBSS member
+	IfTypeAP        IfType = unix.NL80211_IFTYPE_AP         // an access point
+	IfTypeMonitor   IfType = unix.NL80211_IFTYPE_MONITOR    // sees raw frames
 	IfTypeMeshPoint IfType = unix.NL80211_IFTYPE_MESH_POINT // an 802.11s mesh point
 	IfTypeP2PDevice IfType = unix.NL80211_IFTYPE_P2P_DEVICE // Wi-Fi Direct management only, no netdev
 )

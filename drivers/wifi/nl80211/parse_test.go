@@ -304,4 +304,3 @@ func FuzzParsePHYs(f *testing.F) {
 		}
 	})
 }
-
