@@ -139,10 +139,14 @@ const (
 // announces (1, 2, 4 or 16, from bits 2-3). hostapd announces 16 whenever WMM
 // is on, because each of the four access categories may then reorder
 // frames: that is the 0C 00 seen in most real APs' RSN elements.
-func (c RSNCapabilities) PTKSAReplayCounters() int { return 1 << (2 * ((c >> rsnCapPTKSAShift) & 3)) }
+func (c RSNCapabilities) PTKSAReplayCounters() int { return replayCounters[(c>>rsnCapPTKSAShift)&3] }
 
 // GTKSAReplayCounters is PTKSAReplayCounters for the GTKSA (bits 4-5).
-func (c RSNCapabilities) GTKSAReplayCounters() int { return 1 << (2 * ((c >> rsnCapGTKSAShift) & 3)) }
+func (c RSNCapabilities) GTKSAReplayCounters() int { return replayCounters[(c>>rsnCapGTKSAShift)&3] }
+
+// replayCounters maps the 2-bit replay counter subfields to counts
+// (IEEE 802.11-2020 §9.4.2.24.4).
+var replayCounters = [4]int{1, 2, 4, 16}
 
 // RSNCapReplayCounters16 is the RSN Capabilities value hostapd writes with WMM
 // enabled: 16 PTKSA replay counters (bits 2-3 = 3).
