@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,8 +16,9 @@ import (
 )
 
 // The kernel VM (scripts/kernelvm.sh): Debian's own x86-64 kernel booted under QEMU's
-// software emulation with the snd-aloop ALSA loopback driver loaded, for tests that
-// need a real kernel's /dev/snd, which neither the hosts nor CI have.
+// software emulation with the snd-aloop ALSA loopback driver or the mac80211_hwsim
+// simulated radios loaded, for tests that need a real kernel's /dev/snd or
+// cfg80211/mac80211, which neither the hosts nor CI have.
 
 var (
 	kernelVMOnce sync.Once
@@ -25,7 +27,8 @@ var (
 	kernelVMOut  string
 )
 
-// kernelVM fills the kernel VM's cache (the kernel, busybox and the sound modules,
+// kernelVM fills the kernel VM's cache (the kernel, busybox, the sound and Wi-Fi
+// modules and the regulatory database,
 // fetched with apt-get download into os.UserCacheDir()/skyfleet/kernelvm) once per
 // process and returns its directory.
 func kernelVM(t *testing.T) string {
@@ -52,10 +55,61 @@ func kernelVM(t *testing.T) string {
 
 // runInKernelVM builds the test binary of package pkg (relative to the repository
 // root, e.g. "./drivers/audio/alsa/") static with the build tags tags, runs it in the
-// kernel VM as `test.bin -test.v -test.run run`, keeps the whole console in
-// artifacts(t)/console.log and returns it. A non-zero exit of the binary, or a VM that
-// never ran it, fails t with the console's tail.
+// kernel VM with snd-aloop loaded as `test.bin -test.v -test.run run`, keeps the whole
+// console in artifacts(t)/console.log and returns it. A non-zero exit of the binary,
+// or a VM that never ran it, fails t with the console's tail.
 func runInKernelVM(t *testing.T, pkg, tags, run string) string {
+	t.Helper()
+	return runInKernelVMWith(t, pkg, tags, run, vmOptions{})
+}
+
+// vmOptions are a kernel VM run's settings beyond runInKernelVM's defaults; each
+// becomes one of scripts/kernelvm.sh's knobs.
+type vmOptions struct {
+	// Modules are the root modules to load, in order (KERNELVM_MODULES); nil means
+	// the script's default, snd-aloop. E.g. {"mac80211_hwsim"}.
+	Modules []string
+	// Params are module parameters by module name (KERNELVM_ALOOP_PARAMS for
+	// "snd-aloop", KERNELVM_HWSIM_PARAMS for "mac80211_hwsim", whose default is
+	// "radios=3"); a module not named gets the script's default.
+	Params map[string]string
+	// Tools are host programs copied into the guest with their libraries
+	// (KERNELVM_TOOLS), e.g. {"hostapd", "wpa_supplicant", "iw"}.
+	Tools []string
+	// Timeout bounds the whole boot and test (KERNELVM_TIMEOUT); zero means the
+	// script's 300 s.
+	Timeout time.Duration
+}
+
+// env returns o as scripts/kernelvm.sh's environment variables.
+func (o vmOptions) env(t *testing.T) []string {
+	t.Helper()
+	var env []string
+	if o.Modules != nil {
+		env = append(env, "KERNELVM_MODULES="+strings.Join(o.Modules, " "))
+	}
+	for m, p := range o.Params {
+		switch strings.ReplaceAll(m, "_", "-") {
+		case "snd-aloop":
+			env = append(env, "KERNELVM_ALOOP_PARAMS="+p)
+		case "mac80211-hwsim":
+			env = append(env, "KERNELVM_HWSIM_PARAMS="+p)
+		default:
+			t.Fatalf("vmOptions.Params: scripts/kernelvm.sh takes no parameters for module %q", m)
+		}
+	}
+	if o.Tools != nil {
+		env = append(env, "KERNELVM_TOOLS="+strings.Join(o.Tools, " "))
+	}
+	if o.Timeout > 0 {
+		env = append(env, fmt.Sprintf("KERNELVM_TIMEOUT=%d", int((o.Timeout+time.Second-1)/time.Second)))
+	}
+	return env
+}
+
+// runInKernelVMWith is runInKernelVM with the modules, their parameters, the host
+// tools and the timeout of opt.
+func runInKernelVMWith(t *testing.T, pkg, tags, run string, opt vmOptions) string {
 	t.Helper()
 	dir := kernelVM(t)
 	bin := filepath.Join(t.TempDir(), "test.bin")
@@ -85,6 +139,7 @@ func runInKernelVM(t *testing.T, pkg, tags, run string) string {
 	defer log.Close()
 	var out bytes.Buffer
 	cmd := exec.Command("../scripts/kernelvm.sh", append([]string{"run", dir, bin}, testArgs...)...)
+	cmd.Env = append(os.Environ(), opt.env(t)...)
 	// Written to the log as it comes, so a run that hangs still leaves its console.
 	cmd.Stdout = io.MultiWriter(&out, log)
 	cmd.Stderr = cmd.Stdout
