@@ -351,12 +351,13 @@ tool_package() {
 # root $1 at their host paths, with the shared libraries ldd names and the dynamic
 # loader, so that they run in the guest.
 copy_tools() {
-  local root=$1 t path missing=() files=() f
+  local root=$1 t path missing=() pkgs=() files=() f
   shift
   for t in "$@"; do
     path=$(PATH="$PATH:/usr/sbin:/sbin" command -v "$t" || true)
     if [ -z "$path" ]; then
-      missing+=("$(tool_package "$t")")
+      missing+=("$t")
+      pkgs+=("$(tool_package "$t")")
       continue
     fi
     files+=("$path")
@@ -366,7 +367,7 @@ copy_tools() {
     )
   done
   [ ${#missing[@]} -eq 0 ] ||
-    die "KERNELVM_TOOLS: missing host packages: ${missing[*]} (run scripts/deps.sh, or apt-get install ${missing[*]})"
+    die "KERNELVM_TOOLS: ${missing[*]} not on this host; missing Debian packages: ${pkgs[*]} (run scripts/deps.sh, or apt-get install ${pkgs[*]})"
   local n=0
   while IFS= read -r f; do
     mkdir -p "$root/${f%/*}"
@@ -379,7 +380,7 @@ copy_tools() {
 run() {
   local dir=$1 bin=$2
   shift 2
-  complete "$dir" || die "$dir is not a complete kernel cache; run: $0 fetch $dir"
+  complete "$dir" || die "$dir is not a complete kernel cache of this script's layout; run: $0 fetch $dir"
   [ -f "$bin" ] || die "no test binary $bin"
   need qemu-system-x86_64=qemu-system-x86 cpio=cpio gzip=gzip timeout=coreutils
   # A dynamically linked binary would fail in the guest with a baffling "not found".
