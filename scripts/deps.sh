@@ -8,7 +8,44 @@
 # sends), chromium and a font (the fleet dashboard's test in a real headless browser).
 # As root it runs apt-get; otherwise it prints the exact command and fails, so nothing
 # half-works.
+#
+# It also makes sure apt sees Debian's non-free-firmware component: `skyfleet image`
+# fetches the Pi's Wi-Fi firmware with `apt-get download firmware-brcm80211` (never
+# installed on the host), and that package lives there. Only Debian's own archive
+# entries get the component, each once; the lists are refreshed only if one changed.
 set -euo pipefail
+
+# add_nonfree_firmware adds non-free-firmware to every Debian archive entry lacking
+# it, in the deb822 file (Components: lines of stanzas whose URIs are Debian's) and in
+# one-line sources.list files. Prints the files it changed.
+add_nonfree_firmware() {
+  local f changed=()
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    # A stanza is a paragraph: remember whether its URIs are Debian's, then add the
+    # component to its Components: line when that line lacks it.
+    if awk 'BEGIN{RS=""; FS="\n"} {deb=0; comp=0; for(i=1;i<=NF;i++){if($i~/^URIs:.*\/debian(-security)?\/?([ \t]|$)/)deb=1; if($i~/^Components:/ && $i!~/[ \t]non-free-firmware([ \t]|$)/)comp=1} if(deb&&comp)found=1} END{exit !found}' "$f"; then
+      [ "$(id -u)" = 0 ] || { echo "deps: $f lacks the non-free-firmware component (the Wi-Fi firmware's); run this as root" >&2; return 1; }
+      awk 'BEGIN{RS=""; ORS="\n\n"; FS=OFS="\n"} {deb=0; for(i=1;i<=NF;i++) if($i~/^URIs:.*\/debian(-security)?\/?([ \t]|$)/)deb=1; if(deb) for(i=1;i<=NF;i++) if($i~/^Components:/ && $i!~/[ \t]non-free-firmware([ \t]|$)/) $i=$i" non-free-firmware"; print}' "$f" >"$f.skyfleet.tmp"
+      mv "$f.skyfleet.tmp" "$f"
+      changed+=("$f")
+    fi
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    if grep -Eq '^[[:space:]]*deb(-src)?[[:space:]].*/debian(-security)?/?[[:space:]]' "$f" &&
+      grep -E '^[[:space:]]*deb(-src)?[[:space:]].*/debian(-security)?/?[[:space:]]' "$f" | grep -vq '[[:space:]]non-free-firmware\([[:space:]]\|$\)'; then
+      [ "$(id -u)" = 0 ] || { echo "deps: $f lacks the non-free-firmware component (the Wi-Fi firmware's); run this as root" >&2; return 1; }
+      sed -E -i '/^[[:space:]]*deb(-src)?[[:space:]].*\/debian(-security)?\/?[[:space:]]/{/[[:space:]]non-free-firmware([[:space:]]|$)/!s/[[:space:]]*$/ non-free-firmware/}' "$f"
+      changed+=("$f")
+    fi
+  done
+  if [ ${#changed[@]} -gt 0 ]; then
+    echo "deps: added Debian's non-free-firmware component (for firmware-brcm80211) to ${changed[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  fi
+}
+add_nonfree_firmware
 declare -A need=(
   [qemu-system-aarch64]=qemu-system-arm
   [qemu-system-x86_64]=qemu-system-x86
