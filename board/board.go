@@ -34,6 +34,10 @@ type Profile struct {
 	// Modules names the kernel modules (without .ko) PID 1 loads at boot, in order;
 	// their dependencies come from modules.dep.
 	Modules []string
+	// WiFi lists the Wi-Fi radios the board's models carry, one per model and chip:
+	// the card must hold the firmware of every one of them, since the same card boots
+	// any model the profile covers. WiFiFirmware turns it into file names.
+	WiFi []Radio
 	// QEMU describes how to emulate the board, or is nil when QEMU cannot.
 	QEMU *QEMU
 }
@@ -52,8 +56,67 @@ type QEMU struct {
 }
 
 // wifiModules are the Broadcom FullMAC Wi-Fi drivers of every supported board's radio
-// (BCM43430 on the 3B and Zero 2 W, BCM43455 on the 3B+, 4B and 5).
-var wifiModules = []string{"brcmutil", "brcmfmac"}
+// (BCM43430 on the 3B, BCM43436/43436s on the Zero 2 W, BCM43455 on the 3B+, 4B and 5,
+// BCM43456 on the 400). Since Linux 6.7 brcmfmac hands firmware-vendor specifics to
+// brcmfmac-wcc or brcmfmac-cyw and asks for it with request_module, which runs
+// /sbin/modprobe: the initramfs has none, so PID 1 loads both vendor modules itself,
+// after brcmfmac, whose symbols they use. Raspberry Pi's kernel has moved its chips
+// between the two vendors, and each module only registers itself: loading both costs
+// nothing and works either way.
+var wifiModules = []string{"brcmutil", "brcmfmac", "brcmfmac_wcc", "brcmfmac_cyw"}
+
+// Radio is one Wi-Fi chip on one Raspberry Pi model, named as brcmfmac names its
+// firmware files for it.
+type Radio struct {
+	// Model is the Pi model, e.g. "Pi 3 Model B".
+	Model string
+	// Chip is the chip as brcmfmac identifies it, e.g. "BCM43430/1" (chip 43430,
+	// revision 1), with the name on the package where that differs.
+	Chip string
+	// Compatible is the first compatible string of the model's device-tree root, e.g.
+	// "raspberrypi,3-model-b": brcmfmac tries "<Firmware>.<Compatible>.<ext>" before
+	// "<Firmware>.<ext>" for each file (drivers/.../brcmfmac/firmware.c, board_type).
+	Compatible string
+	// Firmware is the base name the driver derives from chip and revision
+	// (brcmf_sdio_fwnames in sdio.c), under /lib/firmware/brcm/, e.g.
+	// "brcmfmac43430-sdio".
+	Firmware string
+}
+
+// FirmwareFile is one file brcmfmac loads for a radio, with the names it tries, under
+// /lib/firmware, in the kernel's order.
+type FirmwareFile struct {
+	// Radio is the radio that needs the file.
+	Radio Radio
+	// Kind says what the file is: "firmware" (the chip's code, .bin), "NVRAM" (the
+	// board's RF calibration, .txt) or "CLM blob" (regulatory data, .clm_blob).
+	Kind string
+	// Names are the paths the kernel asks for, relative to /lib/firmware, first the
+	// board-specific one, e.g. "brcm/brcmfmac43430-sdio.raspberrypi,3-model-b.txt",
+	// then the generic one; the first that exists is used.
+	Names []string
+}
+
+// wifiKinds are the files brcmfmac requests for an SDIO chip (brcmf_sdio_prepare_fw_request):
+// the code, the NVRAM and the CLM blob. The driver calls the CLM blob optional, but
+// without it the firmware knows no country's channels and power limits; a card carries it.
+var wifiKinds = []struct{ kind, ext string }{{"firmware", ".bin"}, {"NVRAM", ".txt"}, {"CLM blob", ".clm_blob"}}
+
+// WiFiFirmware returns every file the board's radios need, in WiFi order, each with
+// the names the kernel tries. Two radios sharing a chip (the 3B+ and the 4B) each list
+// the chip's files: the caller puts a path on the card once.
+func (p Profile) WiFiFirmware() []FirmwareFile {
+	var out []FirmwareFile
+	for _, r := range p.WiFi {
+		for _, k := range wifiKinds {
+			out = append(out, FirmwareFile{Radio: r, Kind: k.kind, Names: []string{
+				"brcm/" + r.Firmware + "." + r.Compatible + k.ext,
+				"brcm/" + r.Firmware + k.ext,
+			}})
+		}
+	}
+	return out
+}
 
 var profiles = map[string]Profile{
 	"rpi3b": {
@@ -66,7 +129,11 @@ var profiles = map[string]Profile{
 		Config:  []string{"dtoverlay=disable-bt"},
 		Console: "serial0",
 		Modules: wifiModules,
-		QEMU:    &QEMU{Machine: "raspi3b", Memory: "1G", DTB: "bcm2710-rpi-3-b.dtb", Console: "ttyAMA1"},
+		WiFi: []Radio{
+			{Model: "Pi 3 Model B", Chip: "BCM43430/1 (CYW43438)", Compatible: "raspberrypi,3-model-b", Firmware: "brcmfmac43430-sdio"},
+			{Model: "Pi 3 Model B+", Chip: "BCM4345/6 (CYW43455)", Compatible: "raspberrypi,3-model-b-plus", Firmware: "brcmfmac43455-sdio"},
+		},
+		QEMU: &QEMU{Machine: "raspi3b", Memory: "1G", DTB: "bcm2710-rpi-3-b.dtb", Console: "ttyAMA1"},
 	},
 	"zero2w": {
 		Name:     "zero2w",
@@ -76,6 +143,13 @@ var profiles = map[string]Profile{
 		Config:   []string{"dtoverlay=disable-bt"},
 		Console:  "serial0",
 		Modules:  wifiModules,
+		// Zero 2 Ws carry one of two chips that both report as a BCM43430: the 43436s
+		// as revision 1 (the 3B's names), the 43436 as revision 2 (B0). Raspberry Pi
+		// ships each its own firmware under these board-specific names.
+		WiFi: []Radio{
+			{Model: "Zero 2 W (BCM43436s)", Chip: "BCM43430/1 (BCM43436s)", Compatible: "raspberrypi,model-zero-2-w", Firmware: "brcmfmac43430-sdio"},
+			{Model: "Zero 2 W (BCM43436)", Chip: "BCM43430/2 (BCM43436)", Compatible: "raspberrypi,model-zero-2-w", Firmware: "brcmfmac43430b0-sdio"},
+		},
 	},
 	"rpi4b": {
 		Name:     "rpi4b",
@@ -85,6 +159,11 @@ var profiles = map[string]Profile{
 		Config:   []string{"dtoverlay=disable-bt"},
 		Console:  "serial0",
 		Modules:  wifiModules,
+		// The 400 has the 43456 (chip 4345 revision 9), not the 4B's 43455.
+		WiFi: []Radio{
+			{Model: "Pi 4 Model B", Chip: "BCM4345/6 (CYW43455)", Compatible: "raspberrypi,4-model-b", Firmware: "brcmfmac43455-sdio"},
+			{Model: "Pi 400", Chip: "BCM4345/9 (CYW43456)", Compatible: "raspberrypi,400", Firmware: "brcmfmac43456-sdio"},
+		},
 	},
 	"rpi5": {
 		Name:  "rpi5",
@@ -96,6 +175,10 @@ var profiles = map[string]Profile{
 		Config:  []string{"dtparam=uart0_console"},
 		Console: "serial0",
 		Modules: wifiModules,
+		// Both steppings' trees say "raspberrypi,5-model-b".
+		WiFi: []Radio{
+			{Model: "Pi 5", Chip: "BCM4345/6 (CYW43455)", Compatible: "raspberrypi,5-model-b", Firmware: "brcmfmac43455-sdio"},
+		},
 	},
 }
 

@@ -1,6 +1,9 @@
 package board
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,4 +134,118 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// Every radio's names are the ones the pinned kernel asks for: its Firmware is a base
+// name compiled into brcmfmac.ko, and its Compatible is the root compatible of one of
+// the board's device trees (the driver's board_type). Every device tree's model has a
+// radio, so no model of a board goes without Wi-Fi firmware.
+func TestWiFiRadiosMatchKernelAndDTBs(t *testing.T) {
+	kdir, _, err := gomod.Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kos, _ := filepath.Glob(filepath.Join(kdir, "lib/modules/*/kernel/drivers/net/wireless/broadcom/brcm80211/brcmfmac/brcmfmac.ko"))
+	if len(kos) != 1 {
+		t.Fatalf("brcmfmac.ko: found %v", kos)
+	}
+	ko, err := os.ReadFile(kos[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range Names() {
+		p, _ := Get(name)
+		if len(p.WiFi) == 0 {
+			t.Errorf("%s: no Wi-Fi radios", name)
+		}
+		compat := map[string]bool{}
+		for _, d := range p.DTBs {
+			data, err := os.ReadFile(filepath.Join(kdir, d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := rootCompatible(data)
+			if err != nil {
+				t.Fatalf("%s: %v", d, err)
+			}
+			compat[c] = true
+		}
+		covered := map[string]bool{}
+		for _, r := range p.WiFi {
+			if !bytes.Contains(ko, []byte("brcm/"+r.Firmware+"\x00")) {
+				t.Errorf("%s %s: brcmfmac.ko never asks for brcm/%s", name, r.Model, r.Firmware)
+			}
+			if !compat[r.Compatible] {
+				t.Errorf("%s %s: compatible %q is none of the board's device trees' %v", name, r.Model, r.Compatible, compat)
+			}
+			covered[r.Compatible] = true
+		}
+		for c := range compat {
+			if !covered[c] {
+				t.Errorf("%s: the device tree for %q has no radio", name, c)
+			}
+		}
+	}
+}
+
+// The names, in the kernel's order, for one radio: board-specific first, then generic,
+// for the code, the NVRAM and the CLM blob.
+func TestWiFiFirmwareNames(t *testing.T) {
+	p, _ := Get("rpi4b")
+	var got []string
+	for _, f := range p.WiFiFirmware() {
+		if f.Radio.Model == "Pi 4 Model B" {
+			got = append(got, f.Kind+": "+strings.Join(f.Names, " "))
+		}
+	}
+	want := []string{
+		"firmware: brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.bin brcm/brcmfmac43455-sdio.bin",
+		"NVRAM: brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.txt brcm/brcmfmac43455-sdio.txt",
+		"CLM blob: brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.clm_blob brcm/brcmfmac43455-sdio.clm_blob",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The vendor modules come after brcmfmac: they link against it.
+	if strings.Join(p.Modules, " ") != "brcmutil brcmfmac brcmfmac_wcc brcmfmac_cyw" {
+		t.Errorf("modules %v", p.Modules)
+	}
+}
+
+// rootCompatible returns the first string of the root node's compatible property in
+// a flattened device tree (the devicetree specification's FDT format).
+func rootCompatible(d []byte) (string, error) {
+	be := binary.BigEndian
+	if len(d) < 40 || be.Uint32(d) != 0xd00dfeed {
+		return "", fmt.Errorf("not a flattened device tree")
+	}
+	structOff, stringsOff := be.Uint32(d[8:]), be.Uint32(d[12:])
+	i, depth := int(structOff), 0
+	for i+4 <= len(d) {
+		tok := be.Uint32(d[i:])
+		i += 4
+		switch tok {
+		case 1: // FDT_BEGIN_NODE: name, NUL, padded to 4
+			depth++
+			if depth > 1 {
+				return "", fmt.Errorf("root has no compatible")
+			}
+			n := bytes.IndexByte(d[i:], 0)
+			i = (i + n + 1 + 3) &^ 3
+		case 3: // FDT_PROP: len, nameoff, value padded to 4
+			l, nameOff := int(be.Uint32(d[i:])), int(be.Uint32(d[i+4:]))
+			i += 8
+			name := d[int(stringsOff)+nameOff:]
+			name = name[:bytes.IndexByte(name, 0)]
+			if string(name) == "compatible" {
+				v := d[i : i+l]
+				return string(v[:bytes.IndexByte(v, 0)]), nil
+			}
+			i = (i + l + 3) &^ 3
+		case 4: // FDT_NOP
+		default:
+			return "", fmt.Errorf("token %d before the root's compatible", tok)
+		}
+	}
+	return "", fmt.Errorf("truncated")
 }
