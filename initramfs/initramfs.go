@@ -27,6 +27,10 @@ type Spec struct {
 	Tools map[string][]byte
 	// Symlinks maps archive paths to targets, e.g. "/bbin/ls" -> "bb".
 	Symlinks map[string]string
+	// Files are data files (mode 0644) keyed by absolute archive path, e.g. the Wi-Fi
+	// firmware at "/lib/firmware/brcm/brcmfmac43455-sdio.bin"; parent directories are
+	// created. A path that Init, Tools or the modules also use is an error.
+	Files map[string][]byte
 	// KernelRelease is the kernel's `uname -r`, e.g. "6.12.47-v8"; modules go under
 	// /lib/modules/<KernelRelease>/.
 	KernelRelease string
@@ -61,8 +65,15 @@ func Write(w io.Writer, s Spec) (Stats, error) {
 	}
 	// The kernel opens /dev/console for PID 1's stdio before anything is mounted.
 	recs = append(recs, cpio.CharDev("dev/console", 0o600, 5, 1), cpio.CharDev("dev/null", 0o666, 1, 3))
+	seen := map[string]bool{}
+	var dup []string
 	file := func(name string, data []byte, perm uint64) {
-		recs = append(recs, cpio.StaticRecord(data, cpio.Info{Name: strings.TrimPrefix(name, "/"), Mode: cpio.S_IFREG | perm}))
+		name = strings.TrimPrefix(name, "/")
+		if seen[name] {
+			dup = append(dup, name)
+		}
+		seen[name] = true
+		recs = append(recs, cpio.StaticRecord(data, cpio.Info{Name: name, Mode: cpio.S_IFREG | perm}))
 		st.Files++
 		st.Bytes += len(data)
 	}
@@ -72,6 +83,12 @@ func Write(w io.Writer, s Spec) (Stats, error) {
 	file("etc/group", []byte("root:x:0:\n"), 0o644)
 	for _, name := range sortedKeys(s.Tools) {
 		file(name, s.Tools[name], 0o755)
+	}
+	for _, name := range sortedKeys(s.Files) {
+		if !path.IsAbs(name) || path.Clean(name) != name {
+			return st, fmt.Errorf("initramfs: file %q: want a clean absolute path", name)
+		}
+		file(name, s.Files[name], 0o644)
 	}
 	for _, name := range sortedKeys(s.Symlinks) {
 		recs = append(recs, cpio.Symlink(strings.TrimPrefix(name, "/"), s.Symlinks[name]))
@@ -95,6 +112,9 @@ func Write(w io.Writer, s Spec) (Stats, error) {
 			}
 			file(path.Join(base, rel), data, 0o644)
 		}
+	}
+	if len(dup) > 0 {
+		return st, fmt.Errorf("initramfs: %s given twice", strings.Join(dup, ", "))
 	}
 	for i := range recs {
 		recs[i] = cpio.MakeReproducible(recs[i])

@@ -163,3 +163,24 @@ func TestStampVersion(t *testing.T) {
 		}
 	}
 }
+
+// Data files (the Wi-Fi firmware) land at their paths with their parents; a path
+// given twice or not clean is refused.
+func TestDataFiles(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := Write(&buf, Spec{Init: []byte("init"), Files: map[string][]byte{"/lib/firmware/brcm/x.bin": []byte("fw")}}); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := List(bytes.NewReader(buf.Bytes()))
+	for _, want := range []string{"lib/firmware", "lib/firmware/brcm", "lib/firmware/brcm/x.bin"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("archive lacks %s: %v", want, names)
+		}
+	}
+	if _, err := Write(&bytes.Buffer{}, Spec{Init: []byte("init"), Files: map[string][]byte{"/init": []byte("x")}}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a file over /init: err = %v", err)
+	}
+	if _, err := Write(&bytes.Buffer{}, Spec{Init: []byte("init"), Files: map[string][]byte{"lib/../x": []byte("x")}}); err == nil {
+		t.Error("an unclean path accepted")
+	}
+}
