@@ -58,6 +58,7 @@ func updateBuild(args []string) error {
 	from := fs.String("from", "", "take the slot's files from this `dir`ectory (every regular file under it) instead of building them")
 	out := fs.String("o", "", "write the bundle to this `file` (replaced atomically)")
 	deltaFrom := fs.String("delta-from", "", "make a delta against this earlier `bundle` (the release the nodes run): files it has unchanged are not carried but copied from the node's running slot; a node running anything else refuses the delta and needs the full bundle")
+	wifi := addWiFiFlags(fs) // the slot's initramfs carries the Wi-Fi firmware, as on a card
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func updateBuild(args []string) error {
 		}
 	}
 	if *from == "" {
-		opts, err := prepare(p, nil, *version)
+		opts, err := prepare(p, nil, *version, wifi.source())
 		if err != nil {
 			return err
 		}
