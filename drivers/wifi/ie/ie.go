@@ -15,16 +15,17 @@ import (
 )
 
 // ID is an element ID, the first octet of every element (IEEE 802.11-2020
-// §9.4.2.1, Table 9-92).
+// §9.4.2.1).
 type ID uint8
 
-// Element IDs used by Skyfleet (IEEE 802.11-2020 Table 9-92).
+// Element IDs used by Skyfleet (IEEE 802.11-2020 §9.4.2.1), with the
+// subclause of each element's format.
 const (
 	IDSSID            ID = 0   // SSID, §9.4.2.2
 	IDSupportedRates  ID = 1   // Supported Rates and BSS Membership Selectors, §9.4.2.3
 	IDDSParams        ID = 3   // DSSS Parameter Set (the current channel), §9.4.2.4
-	IDCFParams        ID = 4   // CF Parameter Set, §9.4.2.5
-	IDTIM             ID = 5   // Traffic Indication Map, §9.4.2.5.1
+	IDCFParams        ID = 4   // CF Parameter Set: PCF is gone from IEEE 802.11-2020, old APs still send it
+	IDTIM             ID = 5   // Traffic Indication Map (TIM), §9.4.2.5
 	IDIBSSParams      ID = 6   // IBSS Parameter Set, §9.4.2.6
 	IDCountry         ID = 7   // Country, §9.4.2.8
 	IDChallengeText   ID = 16  // Challenge text (shared key authentication), §9.4.2.7
@@ -34,7 +35,7 @@ const (
 	IDExtendedRates   ID = 50  // Extended Supported Rates and BSS Membership Selectors, §9.4.2.12
 	IDHTOperation     ID = 61  // HT Operation, §9.4.2.56
 	IDExtCapabilities ID = 127 // Extended Capabilities, §9.4.2.26
-	IDMeshID          ID = 114 // Mesh ID, §9.4.2.99
+	IDMeshID          ID = 114 // Mesh ID, §9.4.2.98
 	IDVendorSpecific  ID = 221 // Vendor Specific, §9.4.2.25
 	IDExtension       ID = 255 // Element ID Extension: the body starts with an extension ID, §9.4.2.1
 )
@@ -44,7 +45,7 @@ const (
 	maxBody = 255 // one length octet, IEEE 802.11-2020 §9.4.2.1
 	// MaxSSIDLen is the longest SSID, IEEE 802.11-2020 §9.4.2.2.
 	MaxSSIDLen = 32
-	// MaxMeshIDLen is the longest Mesh ID, IEEE 802.11-2020 §9.4.2.99.
+	// MaxMeshIDLen is the longest Mesh ID, IEEE 802.11-2020 §9.4.2.98.
 	MaxMeshIDLen = 32
 	// MaxSupportedRates is how many rates the Supported Rates element
 	// holds; the rest go in Extended Supported Rates (IEEE 802.11-2020
@@ -202,8 +203,8 @@ func (es Elements) SSID() ([]byte, error) {
 }
 
 // Hidden reports whether ssid is how an AP hides its network name in Beacons:
-// empty, or all NUL octets of the real length (both are in use, IEEE
-// 802.11-2020 §11.1.3.1 allows either).
+// empty, or all NUL octets of the real length. Both are in use, so a
+// scanner must treat both as hidden.
 func Hidden(ssid []byte) bool {
 	for _, c := range ssid {
 		if c != 0 {
@@ -244,7 +245,7 @@ func AppendDSParams(b []byte, channel uint8) []byte {
 }
 
 // HasTIM reports whether a TIM element is present (IEEE 802.11-2020
-// §9.4.2.5.1): it is in every Beacon of an AP and in no Probe Response, and
+// §9.4.2.5): it is in every Beacon of an AP and in no Probe Response, and
 // mac80211 writes it itself, which is why package mgmt splits beacons
 // around it.
 func (es Elements) HasTIM() bool {
@@ -296,7 +297,7 @@ func (es Elements) Country() (string, error) {
 }
 
 // MeshID returns the body of the Mesh ID element (IEEE 802.11-2020
-// §9.4.2.99), the mesh's name: 0 to 32 octets, like an SSID. ErrNotFound if
+// §9.4.2.98), the mesh's name: 0 to 32 octets, like an SSID. ErrNotFound if
 // absent, ErrMalformed past 32 octets.
 func (es Elements) MeshID() ([]byte, error) {
 	e, ok := es.Find(IDMeshID)

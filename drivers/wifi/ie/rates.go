@@ -9,13 +9,13 @@ import (
 // (IEEE 802.11-2020 §9.4.2.3): the low 7 bits are a rate in units of
 // 500 kb/s, the top bit marks it as a basic rate (one every station in the
 // BSS must support). With the top bit set some values are BSS membership
-// selectors instead of rates (Table 9-78), e.g. 0xFF "HT PHY" (127).
+// selectors instead of rates, e.g. 0xFF "HT PHY" (127).
 type Rate uint8
 
 // BasicRate is the basic-rate bit of a Rate (IEEE 802.11-2020 §9.4.2.3).
 const BasicRate Rate = 0x80
 
-// BSS membership selectors (IEEE 802.11-2020 Table 9-78), the 7-bit value
+// BSS membership selectors (IEEE 802.11-2020 §9.4.2.3), the 7-bit value
 // carried with the basic-rate bit set.
 const (
 	SelectorHTPHY  = 127 // station must support HT (802.11n)
@@ -45,7 +45,7 @@ func (r Rate) Units500k() uint8 { return uint8(r &^ BasicRate) }
 // Kbps returns the rate in kb/s (e.g. 5500 for 0x0B or 0x8B).
 func (r Rate) Kbps() int { return int(r.Units500k()) * 500 }
 
-// Selector reports whether r is a BSS membership selector (Table 9-78) rather
+// Selector reports whether r is a BSS membership selector rather
 // than a rate: a basic-rate octet whose value is a known selector.
 func (r Rate) Selector() bool {
 	switch r.Units500k() {

@@ -13,12 +13,12 @@ var (
 )
 
 // CipherSuite is a cipher suite selector (IEEE 802.11-2020 §9.4.2.24.2,
-// Table 9-149): the 3-octet OUI in the high 24 bits and the suite type in the
+// cipher suite selectors): the 3-octet OUI in the high 24 bits and the suite type in the
 // low 8, so 00-0F-AC:4 is 0x000FAC04. On the air it is the OUI octets in
 // order, then the type.
 type CipherSuite uint32
 
-// Cipher suites of OUI 00-0F-AC (IEEE 802.11-2020 Table 9-149).
+// Cipher suites of OUI 00-0F-AC (IEEE 802.11-2020 §9.4.2.24.2).
 const (
 	CipherUseGroup   CipherSuite = 0x000FAC00 // "use group cipher suite"
 	CipherWEP40      CipherSuite = 0x000FAC01
@@ -43,10 +43,10 @@ const (
 )
 
 // AKMSuite is an authentication and key management (AKM) suite selector
-// (IEEE 802.11-2020 §9.4.2.24.3, Table 9-151), packed like CipherSuite.
+// (IEEE 802.11-2020 §9.4.2.24.3), packed like CipherSuite.
 type AKMSuite uint32
 
-// AKM suites of OUI 00-0F-AC (IEEE 802.11-2020 Table 9-151).
+// AKM suites of OUI 00-0F-AC (IEEE 802.11-2020 §9.4.2.24.3).
 const (
 	AKM8021X          AKMSuite = 0x000FAC01 // WPA2-Enterprise
 	AKMPSK            AKMSuite = 0x000FAC02 // WPA2-Personal
@@ -119,7 +119,7 @@ func (s AKMSuite) Type() uint8 { return uint8(s) }
 func (s AKMSuite) String() string { return suiteString(uint32(s), akmNames) }
 
 // RSNCapabilities is the RSN Capabilities field (IEEE 802.11-2020
-// §9.4.2.24.4, Figure 9-257), little-endian on the air.
+// §9.4.2.24.4), little-endian on the air.
 type RSNCapabilities uint16
 
 // RSN Capabilities bits (IEEE 802.11-2020 §9.4.2.24.4).

@@ -3,10 +3,10 @@ package mgmt
 import "fmt"
 
 // StatusCode is the Status Code field of Authentication and (Re)Association
-// Response frames (IEEE 802.11-2020 §9.4.1.9, Table 9-50): 0 is success.
+// Response frames (IEEE 802.11-2020 §9.4.1.9): 0 is success.
 type StatusCode uint16
 
-// Common status codes (IEEE 802.11-2020 Table 9-50).
+// Common status codes (IEEE 802.11-2020 §9.4.1.9).
 const (
 	StatusSuccess                   StatusCode = 0
 	StatusUnspecifiedFailure        StatusCode = 1
@@ -68,10 +68,10 @@ func (s StatusCode) String() string {
 }
 
 // ReasonCode is the Reason Code field of Deauthentication and Disassociation
-// frames (IEEE 802.11-2020 §9.4.1.7, Table 9-49).
+// frames (IEEE 802.11-2020 §9.4.1.7).
 type ReasonCode uint16
 
-// Common reason codes (IEEE 802.11-2020 Table 9-49).
+// Common reason codes (IEEE 802.11-2020 §9.4.1.7).
 const (
 	ReasonUnspecified             ReasonCode = 1
 	ReasonPrevAuthNotValid        ReasonCode = 2

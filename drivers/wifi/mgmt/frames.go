@@ -77,7 +77,7 @@ func short(name, field string, need, have int) error {
 // Beacon is a Beacon or Probe Response frame (IEEE 802.11-2020 §9.3.3.2,
 // §9.3.3.10), which share their fixed fields: Timestamp (the TSF timer, in
 // µs), Beacon Interval (in TUs of 1024 µs), Capability Information, then
-// the elements in the order of Table 9-34.
+// the elements in the order the Beacon frame body table of §9.3.3.2 gives.
 type Beacon struct {
 	Header         Header
 	ProbeResponse  bool   // subtype 5 rather than 8
@@ -132,7 +132,8 @@ func (f Beacon) Append(b []byte) ([]byte, error) {
 }
 
 // beforeTIM reports whether an element goes between the fixed fields and
-// the TIM in a Beacon (IEEE 802.11-2020 Table 9-34, orders 4 to 8).
+// the TIM in a Beacon (IEEE 802.11-2020 §9.3.3.2), FH Parameter Set (2)
+// included for old frames.
 func beforeTIM(e ie.Element) bool {
 	switch e.ID {
 	case ie.IDSSID, ie.IDSupportedRates, 2 /* FH Parameter Set */, ie.IDDSParams, ie.IDCFParams, ie.IDIBSSParams:
@@ -146,7 +147,7 @@ func beforeTIM(e ie.Element) bool {
 // is the part before the TIM element, NL80211_ATTR_BEACON_TAIL the part
 // after it, and mac80211 writes the TIM between them at every beacon as
 // stations doze and wake. So head is the MAC header, the fixed fields and the
-// elements that precede the TIM in Table 9-34 (SSID, Supported Rates, DSSS
+// elements that precede the TIM in §9.3.3.2 (SSID, Supported Rates, DSSS
 // and IBSS Parameter Sets), tail is the rest (Country, ERP, Extended
 // Supported Rates, RSN, HT...). Errors: ErrInvalid if f has a TIM element or
 // puts a pre-TIM element after a later one; those of Append.
@@ -175,6 +176,16 @@ func (f Beacon) HeadTail() (head, tail []byte, err error) {
 	return head, tail, nil
 }
 
+// AsProbeResponse returns f as the Probe Response an AP sends to da, the
+// Probe Request's SA: same fixed fields and elements, addressed to one
+// station. f must not carry a TIM, which Probe Responses do not have
+// (IEEE 802.11-2020 §9.3.3.10); HeadTail refuses one for the same reason.
+func (f Beacon) AsProbeResponse(da Addr) Beacon {
+	f.ProbeResponse = true
+	f.Header.DA = da
+	return f
+}
+
 // ProbeRequest is a Probe Request frame (IEEE 802.11-2020 §9.3.3.9): no
 // fixed fields, then SSID, Supported Rates and further elements. The SSID
 // element is empty in a wildcard probe, which every AP answers.
@@ -200,7 +211,7 @@ func ParseProbeRequest(b []byte) (ProbeRequest, error) {
 }
 
 // Wildcard reports whether the probe asks every BSS to answer: its SSID
-// element is present and empty (IEEE 802.11-2020 §11.1.4.3.2).
+// element is present and empty (IEEE 802.11-2020 §9.4.2.2).
 func (f ProbeRequest) Wildcard() bool {
 	s, err := f.Elements.SSID()
 	return err == nil && len(s) == 0
@@ -285,7 +296,7 @@ func (f Auth) Append(b []byte) ([]byte, error) {
 
 // OpenAuthResponse returns the AP's answer to an open system
 // Authentication request: to the requester, from bssid, sequence 2 with
-// status (IEEE 802.11-2020 §11.3.4.2).
+// status (IEEE 802.11-2020 §9.3.3.12).
 func OpenAuthResponse(req Auth, bssid Addr, status StatusCode) Auth {
 	return Auth{
 		Header:    Header{FrameControl: MgmtFrameControl(SubtypeAuth), DA: req.Header.SA, SA: bssid, BSSID: bssid},
@@ -295,8 +306,8 @@ func OpenAuthResponse(req Auth, bssid Addr, status StatusCode) Auth {
 	}
 }
 
-// AssocRequest is an Association Request (IEEE 802.11-2020 §9.3.3.6) or,
-// with Reassoc, a Reassociation Request (§9.3.3.8), which adds the Current
+// AssocRequest is an Association Request (IEEE 802.11-2020 §9.3.3.5) or,
+// with Reassoc, a Reassociation Request (§9.3.3.7), which adds the Current
 // AP Address between the listen interval and the elements. The elements
 // start with SSID and Supported Rates and carry the STA's RSN element.
 type AssocRequest struct {
@@ -361,8 +372,8 @@ const MaxAID = 2007
 // field the AID also travels in (PS-Poll).
 const aidTopBits = 0xC000
 
-// AssocResponse is an Association Response (IEEE 802.11-2020 §9.3.3.7) or,
-// with Reassoc, a Reassociation Response (§9.3.3.9): capability, status,
+// AssocResponse is an Association Response (IEEE 802.11-2020 §9.3.3.6) or,
+// with Reassoc, a Reassociation Response (§9.3.3.8): capability, status,
 // AID, then Supported Rates and further elements.
 type AssocResponse struct {
 	Header     Header
@@ -419,7 +430,7 @@ func (f AssocResponse) Append(b []byte) ([]byte, error) {
 }
 
 // ReasonFrame is a Deauthentication (IEEE 802.11-2020 §9.3.3.13) or, with
-// Disassoc, a Disassociation frame (§9.3.3.5): a reason code, then
+// Disassoc, a Disassociation frame (§9.3.3.4): a reason code, then
 // optional vendor elements.
 type ReasonFrame struct {
 	Header   Header

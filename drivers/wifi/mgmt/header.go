@@ -215,7 +215,7 @@ func parseAs(b []byte, name string, want ...Subtype) (Header, []byte, error) {
 // §9.4.1.4) of Beacons, Probe Responses and (Re)Association frames.
 type Capability uint16
 
-// Capability Information bits (IEEE 802.11-2020 §9.4.1.4, Figure 9-68).
+// Capability Information bits (IEEE 802.11-2020 §9.4.1.4).
 const (
 	CapESS              Capability = 1 << 0 // sent by an AP
 	CapIBSS             Capability = 1 << 1 // sent by a station of an IBSS (ad hoc)

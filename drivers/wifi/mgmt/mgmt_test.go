@@ -510,3 +510,16 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestAsProbeResponse(t *testing.T) {
+	b := frame(t, "probe_response_wpa1.hex")
+	pr, _ := ParseBeacon(b)
+	bc := pr
+	bc.ProbeResponse, bc.Header.DA = false, Broadcast
+	bc.Header.FrameControl = MgmtFrameControl(SubtypeBeacon)
+	got := bc.AsProbeResponse(pr.Header.DA)
+	roundTrip(t, got, b)
+	if bc.ProbeResponse || bc.Header.DA != Broadcast {
+		t.Fatal("AsProbeResponse changed its receiver")
+	}
+}
