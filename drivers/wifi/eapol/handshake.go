@@ -72,7 +72,7 @@ func build(f *KeyFrame, kck []byte) ([]byte, error) {
 }
 
 // wrapKeyData pads and AES-key-wraps Key Data under kek (§12.7.2).
-func wrapKeyData(kek []byte, kd []byte) ([]byte, error) {
+func wrapKeyData(kek, kd []byte) ([]byte, error) {
 	p := PadKeyData(kd)
 	defer clear(p)
 	return Wrap(kek, p)

@@ -107,7 +107,7 @@ func ParseKeyData(b []byte) (*KeyData, error) {
 // AppendGTKKDE appends a GTK KDE for g (key ID, Tx bit and key; RSC is not
 // part of the KDE) to b (IEEE 802.11-2020 §12.7.2 Figure 12-35).
 func AppendGTKKDE(b []byte, g *GroupKey) []byte {
-	var id byte = g.Index & 0x03
+	id := g.Index & 0x03
 	if g.Tx {
 		id |= 0x04
 	}

@@ -27,7 +27,7 @@ func Wrap(kek, plaintext []byte) ([]byte, error) {
 	n := len(plaintext) / 8
 	out := make([]byte, 8+len(plaintext))
 	copy(out[8:], plaintext)
-	var a [8]byte = wrapIV
+	a := wrapIV
 	var b [16]byte
 	for j := 0; j < 6; j++ {
 		for i := 1; i <= n; i++ {
