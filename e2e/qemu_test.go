@@ -405,7 +405,8 @@ type sharedVM struct {
 // TestQEMUNode boots one node in QEMU and runs, as subtests, every test that can share
 // a booted node (QEMU boots are the slowest part of the e2e tier; see the power-cut
 // and no-perm tests above for the ones that need their own): Status, the read-only
-// boot checks; Fleet, the master on the host listing and controlling the node; Mesh,
+// boot checks; Fleet, the master on the host listing and controlling the node;
+// WiFiFirmware, the Wi-Fi modules loaded and their firmware in place; Mesh,
 // the node and a host node pinging each other. Fleet runs first because it times how
 // soon the node is listed after it was ready. The node then powers off cleanly.
 func TestQEMUNode(t *testing.T) {
@@ -429,6 +430,7 @@ func TestQEMUNode(t *testing.T) {
 
 	t.Run("Status", func(t *testing.T) { testQEMUStatus(t, g) })
 	t.Run("Fleet", func(t *testing.T) { testQEMUFleet(t, g) })
+	t.Run("WiFiFirmware", func(t *testing.T) { testQEMUWiFiFirmware(t, g) })
 	t.Run("Mesh", func(t *testing.T) { testQEMUMesh(t, g) })
 	t.Run("Messages", func(t *testing.T) { testQEMUMessages(t, g) })
 	t.Run("UpdateRefused", func(t *testing.T) { testQEMUUpdateRefused(t, g) })
