@@ -3,6 +3,9 @@ BOARD   ?= rpi3b
 IMG     ?= skyfleet-$(BOARD).img
 PORT    ?= 8080
 FLEET   ?=
+# FIRMWARE: a directory laid out as /lib/firmware with the board's Wi-Fi firmware
+# (default: Debian's firmware-brcm80211 and wireless-regdb, see README).
+FIRMWARE ?=
 GO      ?= go
 export PATH := $(PATH):/usr/sbin:/sbin
 
@@ -30,8 +33,8 @@ bin/testcheck: FORCE
 deps: ## install QEMU, dosfstools, e2fsprogs, mtools (apt-get as root; else prints the command)
 	@scripts/deps.sh
 
-image: bin/skyfleet ## build the SD-card image for BOARD (default rpi3b) as skyfleet-BOARD.img
-	bin/skyfleet image --board $(BOARD) $(if $(FLEET),--fleet $(FLEET)) -o $(IMG)
+image: bin/skyfleet ## build the SD-card image for BOARD (default rpi3b) as skyfleet-BOARD.img (FIRMWARE=DIR: Wi-Fi firmware)
+	bin/skyfleet image --board $(BOARD) $(if $(FLEET),--fleet $(FLEET)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) -o $(IMG)
 
 run: deps ## build the rpi3b image and boot it in QEMU; status on 127.0.0.1:PORT
 	@$(MAKE) --no-print-directory image BOARD=rpi3b

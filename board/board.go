@@ -1,7 +1,8 @@
 // Package board describes the Raspberry Pi models Skyfleet builds cards for: which
 // firmware files the Pi's boot ROM and bootloader need on the FAT partition, which device
 // trees the kernel needs, what config.txt and cmdline.txt must say, which console the
-// kernel talks to and which kernel modules PID 1 loads.
+// kernel talks to, which kernel modules PID 1 loads and which Wi-Fi chips the board's
+// models carry (and so which firmware files the kernel will ask for).
 //
 // A profile is data, not code: images/card turns it into files on the boot partition and
 // initramfs/ into the boot archive. Nothing here touches the disk.

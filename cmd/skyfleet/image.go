@@ -18,7 +18,7 @@ import (
 
 func cmdImage(args []string) error {
 	fs := newFlags("image", "image --board B [--fleet fleet.toml] [--firmware DIR | --no-wifi-firmware] -o OUT.img",
-		"skyfleet image --board rpi4b --fleet fleet.toml -o kit-07.img && sudo dd if=kit-07.img of=/dev/sdX bs=4M conv=fsync")
+		"skyfleet image --board rpi4b --fleet fleet.toml --firmware /media/$USER/rootfs/lib/firmware -o kit-07.img && sudo dd if=kit-07.img of=/dev/sdX bs=4M conv=fsync")
 	boardName := fs.String("board", board.Default, "board profile: "+fmt.Sprint(board.Names()))
 	fleet := fs.String("fleet", "", "fleet.toml to put on the boot partition (default: a commented template)")
 	out := fs.String("o", "skyfleet.img", "output image path; a .sha256 file is written beside it")
