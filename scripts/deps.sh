@@ -25,7 +25,7 @@ add_nonfree_firmware() {
     # A stanza is a paragraph: remember whether its URIs are Debian's, then add the
     # component to its Components: line when that line lacks it.
     if awk 'BEGIN{RS=""; FS="\n"} {deb=0; comp=0; for(i=1;i<=NF;i++){if($i~/^URIs:.*\/debian(-security)?\/?([ \t]|$)/)deb=1; if($i~/^Components:/ && $i!~/[ \t]non-free-firmware([ \t]|$)/)comp=1} if(deb&&comp)found=1} END{exit !found}' "$f"; then
-      [ "$(id -u)" = 0 ] || { echo "deps: $f lacks the non-free-firmware component (the Wi-Fi firmware's); run this as root" >&2; return 1; }
+      [ "$(id -u)" = 0 ] || { echo "deps: $f lacks the non-free-firmware component (the Wi-Fi firmware's); run: sudo scripts/deps.sh" >&2; return 1; }
       awk 'BEGIN{RS=""; ORS="\n\n"; FS=OFS="\n"} {deb=0; for(i=1;i<=NF;i++) if($i~/^URIs:.*\/debian(-security)?\/?([ \t]|$)/)deb=1; if(deb) for(i=1;i<=NF;i++) if($i~/^Components:/ && $i!~/[ \t]non-free-firmware([ \t]|$)/) $i=$i" non-free-firmware"; print}' "$f" >"$f.skyfleet.tmp"
       mv "$f.skyfleet.tmp" "$f"
       changed+=("$f")
@@ -35,7 +35,7 @@ add_nonfree_firmware() {
     [ -f "$f" ] || continue
     if grep -Eq '^[[:space:]]*deb(-src)?[[:space:]].*/debian(-security)?/?[[:space:]]' "$f" &&
       grep -E '^[[:space:]]*deb(-src)?[[:space:]].*/debian(-security)?/?[[:space:]]' "$f" | grep -vq '[[:space:]]non-free-firmware\([[:space:]]\|$\)'; then
-      [ "$(id -u)" = 0 ] || { echo "deps: $f lacks the non-free-firmware component (the Wi-Fi firmware's); run this as root" >&2; return 1; }
+      [ "$(id -u)" = 0 ] || { echo "deps: $f lacks the non-free-firmware component (the Wi-Fi firmware's); run: sudo scripts/deps.sh" >&2; return 1; }
       sed -E -i '/^[[:space:]]*deb(-src)?[[:space:]].*\/debian(-security)?\/?[[:space:]]/{/[[:space:]]non-free-firmware([[:space:]]|$)/!s/[[:space:]]*$/ non-free-firmware/}' "$f"
       changed+=("$f")
     fi
