@@ -93,6 +93,8 @@ func FuzzSupplicantHandle(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add(harkonenFrame(f))
+	f.Add(unhex(f, inductionM1))
+	f.Add(unhex(f, inductionM3))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, a := newPair(t, testPMK, testPMK)
 		m1, _ := a.Start()
@@ -125,6 +127,8 @@ func FuzzAuthenticatorHandle(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add(harkonenFrame(f))
+	f.Add(unhex(f, inductionM1))
+	f.Add(unhex(f, inductionM3))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, a := newPair(t, testPMK, testPMK)
 		m1, _ := a.Start()
