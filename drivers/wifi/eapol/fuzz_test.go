@@ -23,6 +23,9 @@ func FuzzParseKeyFrame(f *testing.F) {
 	for _, b := range fuzzFrames(f) {
 		f.Add(b)
 	}
+	for _, h := range []string{inductionM1, inductionM2, inductionM3, inductionM4} {
+		f.Add(unhex(f, h))
+	}
 	f.Add([]byte{2, 3, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
