@@ -29,6 +29,10 @@ type AuthenticatorConfig struct {
 	STARSNE []byte
 	// GTK is the current group key (index 1..3, 16 bytes for CCMP, and
 	// its current transmit sequence counter as RSC), sent in message 3.
+	// Its RSC is read once: a PTK rekey later in the association resends
+	// it as it was, which only lets the station accept group frames a
+	// little older than it could; make a new Authenticator per
+	// association so each starts from the current counter.
 	GTK *GroupKey
 	// Rand supplies the ANonce; nil means crypto/rand.
 	Rand io.Reader
@@ -52,8 +56,9 @@ const (
 // §12.7.6) and group key handshake (§12.7.7) with one station, over
 // EAPOL-Key frames with key descriptor version 2 (WPA2-PSK, CCMP-128).
 // The caller sends the frames, and calls Retry when its retransmission
-// timer fires (hostapd waits 100 ms for message 1 and 3, then 1 s). It is
-// not safe for concurrent use.
+// timer fires (hostapd's defaults: 100 ms before the first retry of a
+// 4-way message, 1 s between later ones). It is not safe for concurrent
+// use.
 type Authenticator struct {
 	cfg      AuthenticatorConfig
 	rand     io.Reader

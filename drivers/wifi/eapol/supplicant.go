@@ -72,9 +72,9 @@ func NewSupplicant(cfg SupplicantConfig) (*Supplicant, error) {
 
 // Handle processes one EAPOL-Key frame from the AP (an EAPOL PDU, see
 // ParseKeyFrame) and returns the frame to send back, if any, and the keys
-// to install, if any, in that order: install the keys before sending the
-// reply only if the driver needs them to encrypt it (message 4 goes out
-// unencrypted in WPA2; group message 2 encrypted with the PTK).
+// to install, if any. Send the reply first, then install: message 4 must
+// leave before the new PTK is in use (IEEE 802.11-2020 §12.7.6.5), and
+// group message 2 goes out under the PTK already installed.
 //
 //   - Message 1: derives the PTK from a fresh SNonce (kept across
 //     retransmitted message 1s) and replies message 2 with RSNE.
