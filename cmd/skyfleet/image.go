@@ -48,6 +48,10 @@ func cmdImage(args []string) error {
 	}
 	bar.Done()
 	fmt.Fprintf(os.Stderr, "%s: %s card, %s, slot %s, version %s\n", *out, p.Name, progress.MiB(opts.Size), card.Slot, opts.Version)
+	if *wifi.none {
+		// Said again last, where the operator looks, so a card without Wi-Fi is never a surprise.
+		fmt.Fprintf(os.Stderr, "WARNING: %s carries NO Wi-Fi firmware (--no-wifi-firmware): Wi-Fi will not come up on it\n", *out)
+	}
 	return nil
 }
 
