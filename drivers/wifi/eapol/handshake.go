@@ -1,8 +1,8 @@
 package eapol
 
 import (
-	"bytes"
 	"crypto/rand"
+	"crypto/subtle"
 	"fmt"
 	"io"
 )
@@ -100,7 +100,7 @@ func unwrapKeyData(kek []byte, f *KeyFrame) (*KeyData, error) {
 // index, the test that stops a replayed group message from reinstalling
 // (and so resetting the replay counter of) the current GTK.
 func sameGroupKey(a, b *GroupKey) bool {
-	return a != nil && b != nil && a.Index == b.Index && bytes.Equal(a.Key, b.Key)
+	return a != nil && b != nil && a.Index == b.Index && subtle.ConstantTimeCompare(a.Key, b.Key) == 1
 }
 
 // String names the Supplicant's state and nothing else: the default
