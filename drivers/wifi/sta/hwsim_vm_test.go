@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"golang.org/x/sys/unix"
 
 	"github.com/skyfleet/skyfleet/drivers/wifi/eapol"
 	"github.com/skyfleet/skyfleet/drivers/wifi/ie"
@@ -35,7 +36,6 @@ const (
 	apSSID      = "skyfleet-sta-test"
 	apPSK       = "correct horse battery staple"
 	stepTimeout = 30 * time.Second
-	roleEnv     = "SKYFLEET_STA_NODE" // JSON nodeArgs: run as the station node
 )
 
 // nodeArgs tells a re-executed test binary what to join.
@@ -48,7 +48,6 @@ type nodeArgs struct {
 
 // nodeResult is the node's last output line, after "NODE-RESULT ".
 type nodeResult struct {
-	Err       string
 	ScanMS    int64 // until the AP was in a scan result
 	AssocMS   int64 // scan result to port open (association + 4-way handshake)
 	DHCPMS    int64 // port open to a DHCP lease
@@ -59,18 +58,17 @@ type nodeResult struct {
 }
 
 func TestMain(m *testing.M) {
-	if a := os.Getenv(roleEnv); a != "" {
+	hwsimtest.NodeMain(func(raw []byte) error {
 		var args nodeArgs
-		res := nodeResult{}
-		if err := json.Unmarshal([]byte(a), &args); err != nil {
-			res.Err = err.Error()
-		} else if err := runNode(args, &res); err != nil {
-			res.Err = err.Error()
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return err
 		}
+		var res nodeResult
+		err := runNode(args, &res)
 		b, _ := json.Marshal(res)
-		fmt.Printf("NODE-RESULT %s\n", b)
-		os.Exit(0)
-	}
+		fmt.Printf("STA-RESULT %s\n", b)
+		return err
+	})
 	os.Exit(m.Run())
 }
 
@@ -127,8 +125,15 @@ func runNode(a nodeArgs, res *nodeResult) error {
 			return errors.New("the AP never showed up in a scan")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		scanStart := time.Now()
 		bsses, err := c.Scan(ctx, ifi.Index)
 		cancel()
+		fmt.Printf("scan took %v: %d results, %v\n", time.Since(scanStart).Round(time.Millisecond), len(bsses), err)
+		if errors.Is(err, unix.EBUSY) {
+			// The kernel scans on its own too: try again shortly.
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 			continue
 		}
@@ -202,95 +207,29 @@ func runNode(a nodeArgs, res *nodeResult) error {
 	return s.Close()
 }
 
-// startNode runs the station role in ns.
-func startNode(t *testing.T, ns *hwsimtest.Netns, a nodeArgs) *hwsimtest.Daemon {
+// stationResult waits for the node's STA-RESULT line and its NODE-RESULT.
+func stationResult(t *testing.T, d *hwsimtest.Daemon) (nodeResult, string) {
 	t.Helper()
-	b, _ := json.Marshal(a)
-	os.Setenv(roleEnv, string(b))
-	defer os.Unsetenv(roleEnv)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ns.Start(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Stop()
-		t.Logf("station node's output:\n%s", d.Output())
-	})
-	return d
-}
-
-// result waits for the node's NODE-RESULT line.
-func result(t *testing.T, d *hwsimtest.Daemon) nodeResult {
-	t.Helper()
-	l, err := d.WaitFor("NODE-RESULT ", 2*stepTimeout)
+	l, err := d.WaitFor("STA-RESULT ", 2*stepTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var r nodeResult
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(l.Text[strings.Index(l.Text, "NODE-RESULT "):], "NODE-RESULT ")), &r); err != nil {
-		t.Fatalf("node result %q: %v", l.Text, err)
+	if err := json.Unmarshal([]byte(l.Text[strings.Index(l.Text, "{"):]), &r); err != nil {
+		t.Fatalf("station result %q: %v", l.Text, err)
 	}
-	return r
-}
-
-type radio struct {
-	phy, iface string
-	ns         *hwsimtest.Netns
-}
-
-func radios(t *testing.T, n int) []radio {
-	t.Helper()
-	// A previous test's namespaces give their radios back asynchronously
-	// (the kernel's netns cleanup): wait for them.
-	var phys []string
-	if err := hwsimtest.Poll(stepTimeout, 50*time.Millisecond, func() (err error) {
-		phys, err = hwsimtest.Phys()
-		if err == nil && len(phys) < n {
-			err = fmt.Errorf("need %d radios, have %v", n, phys)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var rs []radio
-	for _, phy := range phys[:n] {
-		ifs, err := hwsimtest.Interfaces(phy)
-		if err != nil || len(ifs) != 1 {
-			t.Fatalf("%s's interfaces: %v %v", phy, ifs, err)
-		}
-		ns, err := hwsimtest.NewNetns()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ns.Close() })
-		if err := ns.MovePhy(phy); err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, radio{phy: phy, iface: ifs[0], ns: ns})
-	}
-	return rs
-}
-
-func mustRun(t *testing.T, ns *hwsimtest.Netns, name string, args ...string) {
-	t.Helper()
-	if out, err := ns.Run(name, args...); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	return r, hwsimtest.NodeResult(t, d, stepTimeout)
 }
 
 // startAP runs hostapd (WPA2-PSK CCMP, or open) and udhcpd on r.
-func startAP(t *testing.T, r radio, psk string) {
+func startAP(t *testing.T, r hwsimtest.Radio, psk string) {
 	t.Helper()
 	dir := t.TempDir()
-	conf := fmt.Sprintf("interface=%s\ndriver=nl80211\nssid=%s\nhw_mode=g\nchannel=6\n", r.iface, apSSID)
+	conf := fmt.Sprintf("interface=%s\ndriver=nl80211\nssid=%s\nhw_mode=g\nchannel=6\n", r.Iface, apSSID)
 	if psk != "" {
 		conf += fmt.Sprintf("wpa=2\nwpa_key_mgmt=WPA-PSK\nrsn_pairwise=CCMP\nwpa_passphrase=%s\n", psk)
 	}
-	ap, err := hwsimtest.Hostapd(r.ns, dir, conf)
+	ap, err := hwsimtest.Hostapd(r.NS, dir, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,12 +240,12 @@ func startAP(t *testing.T, r radio, psk string) {
 	if _, err := ap.WaitFor("AP-ENABLED", stepTimeout); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, r.ns, "ip", "addr", "add", "192.168.77.1/24", "dev", r.iface)
+	r.MustRun(t, "ip", "addr", "add", "192.168.77.1/24", "dev", r.Iface)
 	leases := dir + "/leases"
 	os.WriteFile(leases, nil, 0o644)
 	udhcpdConf := dir + "/udhcpd.conf"
-	os.WriteFile(udhcpdConf, []byte(fmt.Sprintf("start 192.168.77.100\nend 192.168.77.150\ninterface %s\nlease_file %s\noption subnet 255.255.255.0\noption lease 600\n", r.iface, leases)), 0o644)
-	dhcpd, err := r.ns.Start("udhcpd", "-f", udhcpdConf)
+	os.WriteFile(udhcpdConf, []byte(fmt.Sprintf("start 192.168.77.100\nend 192.168.77.150\ninterface %s\nlease_file %s\noption subnet 255.255.255.0\noption lease 600\n", r.Iface, leases)), 0o644)
+	dhcpd, err := r.NS.Start("udhcpd", "-f", udhcpdConf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,25 +256,25 @@ func startAP(t *testing.T, r radio, psk string) {
 // WPA2-PSK network, joins it with the Go supplicant, gets an address from
 // a DHCP server behind the AP and passes traffic both ways.
 func TestStationJoinsHostapd(t *testing.T) {
-	rs := radios(t, 2)
+	rs := hwsimtest.Radios(t, 2, stepTimeout)
 	ap, st := rs[0], rs[1]
 	startAP(t, ap, apPSK)
 
-	d := startNode(t, st.ns, nodeArgs{Iface: st.iface, SSID: apSSID, PSK: apPSK, DHCP: true})
+	d := hwsimtest.StartNode(t, "station", st.NS, nodeArgs{Iface: st.Iface, SSID: apSSID, PSK: apPSK, DHCP: true})
 	if _, err := d.WaitFor("NODE-JOINED", 2*stepTimeout); err != nil {
-		r := result(t, d)
-		t.Fatalf("the station did not join: %s", r.Err)
+		_, e := stationResult(t, d)
+		t.Fatalf("the station did not join: %s", e)
 	}
 	// The AP's side pings the leased address: traffic crossed both ways
 	// under the keys the Go supplicant installed.
-	out, err := st.ns.Run("ip", "-4", "-o", "addr", "show", "dev", st.iface)
+	out, err := st.NS.Run("ip", "-4", "-o", "addr", "show", "dev", st.Iface)
 	if err != nil || !strings.Contains(out, "192.168.77.1") {
-		t.Fatalf("no DHCP address on %s: %v %s", st.iface, err, out)
+		t.Fatalf("no DHCP address on %s: %v %s", st.Iface, err, out)
 	}
 	addr := strings.Fields(out[strings.Index(out, "inet ")+5:])[0]
 	addr = addr[:strings.Index(addr, "/")]
 	if err := hwsimtest.Poll(stepTimeout, 100*time.Millisecond, func() error {
-		out, err := ap.ns.Run("ping", "-c", "1", "-W", "1", addr)
+		out, err := ap.NS.Run("ping", "-c", "1", "-W", "1", addr)
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
@@ -344,9 +283,9 @@ func TestStationJoinsHostapd(t *testing.T) {
 		t.Fatalf("ping %s from the AP: %v", addr, err)
 	}
 	d.Stop()
-	r := result(t, d)
-	if r.Err != "" {
-		t.Fatal(r.Err)
+	r, e := stationResult(t, d)
+	if e != "" {
+		t.Fatal(e)
 	}
 	if r.Security != "wpa2-psk" {
 		t.Errorf("the scan called the AP %q, want wpa2-psk", r.Security)
@@ -358,13 +297,13 @@ func TestStationJoinsHostapd(t *testing.T) {
 // TestStationWrongPSK: a wrong passphrase ends the join with ErrWrongKey's
 // message, not a hang or a generic failure.
 func TestStationWrongPSK(t *testing.T) {
-	rs := radios(t, 2)
+	rs := hwsimtest.Radios(t, 2, stepTimeout)
 	ap, st := rs[0], rs[1]
 	startAP(t, ap, apPSK)
-	d := startNode(t, st.ns, nodeArgs{Iface: st.iface, SSID: apSSID, PSK: "not the passphrase"})
-	r := result(t, d)
-	if !strings.Contains(r.Err, ErrWrongKey.Error()) {
-		t.Fatalf("join with a wrong passphrase ended with %q, want %q", r.Err, ErrWrongKey)
+	d := hwsimtest.StartNode(t, "station", st.NS, nodeArgs{Iface: st.Iface, SSID: apSSID, PSK: "not the passphrase"})
+	_, e := stationResult(t, d)
+	if !strings.Contains(e, ErrWrongKey.Error()) {
+		t.Fatalf("join with a wrong passphrase ended with %q, want %q", e, ErrWrongKey)
 	}
-	t.Logf("wrong passphrase: %s", r.Err)
+	t.Logf("wrong passphrase: %s", e)
 }
