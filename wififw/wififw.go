@@ -145,8 +145,10 @@ var compressed = []struct {
 // (plain, or with a .zst or .xz suffix, decompressed) and placing it under that name.
 // A path two radios share is returned once. source describes dir in errors. Symlinks
 // are followed only inside dir (Debian links brcm/ names to cypress/ files). If any
-// file is missing it returns a *Missing naming all of them; any other error (an
-// unreadable file, a symlink out of dir, a corrupt compressed file) names the file.
+// file is missing it returns the files it found and a *Missing naming all the others
+// (the caller decides whether a card without some model's files is acceptable); any
+// other error (an unreadable file, a symlink out of dir, a corrupt compressed file)
+// names the file and returns no files.
 func Select(p board.Profile, dir, source string) ([]File, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -184,7 +186,7 @@ func Select(p board.Profile, dir, source string) ([]File, error) {
 		}
 	}
 	if len(missing.Files) > 0 {
-		return nil, missing
+		return files, missing
 	}
 	return files, nil
 }

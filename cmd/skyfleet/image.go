@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -168,7 +169,16 @@ func wifiFirmware(p board.Profile, wifi wifiSource, cacheDir string, step func(s
 		regSource = fmt.Sprintf("Debian's %s %s (%s)", wififw.RegdbPackage, ver, regDir)
 	}
 	files, err := wififw.Select(p, dir, source)
-	if err != nil {
+	var missing *wififw.Missing
+	if errors.As(err, &missing) && wifi.Dir == "" {
+		// Debian's package lacks some Raspberry Pi models' files (the Pi 400's
+		// 43456, the Zero 2 W's and Pi 5's NVRAM): the card is still built, for
+		// the models it serves, and the operator is told which will have no
+		// Wi-Fi. A directory given with --firmware must be complete.
+		for _, l := range strings.Split(missing.Error(), "\n") {
+			step("WARNING: " + l)
+		}
+	} else if err != nil {
 		return nil, err
 	}
 	reg, err := wififw.Regdb(regDir, regSource)
