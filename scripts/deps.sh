@@ -5,7 +5,9 @@
 # e2fsprogs (fsck gates on every image), mtools (an independent FAT reader in tests),
 # iproute2 (`ip netns` and veth for the mesh tests), curl (its --pinnedpubkey checks
 # the master's TLS pin), Dire Wolf, multimon-ng and sox (they decode what the AFSK modem
-# sends), chromium and a font (the fleet dashboard's test in a real headless browser).
+# sends), chromium and a font (the fleet dashboard's test in a real headless browser),
+# hostapd, wpa_supplicant and iw (the reference Wi-Fi access point and station that
+# Skyfleet's own are tested against, inside the kernel VM only, on mac80211_hwsim).
 # As root it runs apt-get; otherwise it prints the exact command and fails, so nothing
 # half-works.
 #
@@ -60,6 +62,9 @@ declare -A need=(
   [atest]=direwolf
   [multimon-ng]=multimon-ng
   [sox]=sox
+  [hostapd]=hostapd
+  [wpa_supplicant]=wpasupplicant
+  [iw]=iw
 )
 missing=()
 for bin in "${!need[@]}"; do
