@@ -138,14 +138,68 @@ type Radio struct {
 	Callsign string `toml:"callsign" json:"callsign"`
 }
 
-// Wifi is the [wifi] table, the Wi-Fi network PID 1 joins on wlan0.
+// Wifi is the [wifi] table: what the node's Wi-Fi radio (wlan0) does.
 type Wifi struct {
-	// SSID is the network name, at most 32 bytes; "" means no Wi-Fi.
+	// Mode is "station" (join the networks below), "ap" (an access point
+	// for phones), "peer" (the fleet's peering IBSS, where kits find each
+	// other without infrastructure) or "off". Default: "station" when ssid
+	// is set, else "peer".
+	Mode string `toml:"mode" json:"mode"`
+	// Country is the regulatory domain, an ISO 3166-1 alpha-2 code in upper
+	// case ("DE", "US"); "" keeps the kernel's world domain "00", whose
+	// rules every country allows. Default "".
+	Country string `toml:"country" json:"country"`
+	// SSID is the first network to join, at most 32 bytes; "" means none.
 	// Default "".
 	SSID string `toml:"ssid" json:"ssid"`
 	// PSK is the WPA2 passphrase (8-63 printable ASCII characters) or the
 	// raw key as 64 hex characters; "" means an open network. Default "".
 	PSK string `toml:"psk" json:"psk"`
+	// SSID2/PSK2 and SSID3/PSK3 are the second and third choices, joined
+	// when the ones before are out of reach or refuse the key. Default "".
+	SSID2 string `toml:"ssid_2" json:"ssid_2"`
+	PSK2  string `toml:"psk_2" json:"psk_2"`
+	SSID3 string `toml:"ssid_3" json:"ssid_3"`
+	PSK3  string `toml:"psk_3" json:"psk_3"`
+	// APSSID is the access point's network name in mode "ap"; "" makes
+	// it "skyfleet-" and the node's name. Default "".
+	APSSID string `toml:"ap_ssid" json:"ap_ssid"`
+	// APPSK is the access point's WPA2 passphrase (8-63 printable ASCII
+	// characters); "" without ap_open leaves the AP off. Default "".
+	APPSK string `toml:"ap_psk" json:"ap_psk"`
+	// APOpen runs the access point without a key, for a public emergency
+	// kit. Ignored when ap_psk is set. Default false.
+	APOpen bool `toml:"ap_open" json:"ap_open"`
+}
+
+// WifiNetwork is one network to join, from [wifi] ssid/psk, ssid_2/psk_2
+// and ssid_3/psk_3.
+type WifiNetwork struct {
+	SSID string
+	PSK  string // "" for an open network
+}
+
+// Networks returns the [wifi] networks in the order the node tries them,
+// those with an empty SSID left out.
+func (w Wifi) Networks() []WifiNetwork {
+	var out []WifiNetwork
+	for _, n := range []WifiNetwork{{w.SSID, w.PSK}, {w.SSID2, w.PSK2}, {w.SSID3, w.PSK3}} {
+		if n.SSID != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// EffectiveMode is Mode, or its default when Mode is "".
+func (w Wifi) EffectiveMode() string {
+	switch {
+	case w.Mode != "":
+		return w.Mode
+	case len(w.Networks()) > 0:
+		return "station"
+	}
+	return "peer"
 }
 
 // System is the [system] table.
@@ -262,6 +316,11 @@ func parsePeers(key string, ss []string) ([]Peer, error) {
 func (c Config) Redacted() Config {
 	if c.Network.PSK != "" {
 		c.Network.PSK = "(set)"
+	}
+	for _, p := range []*string{&c.Wifi.PSK2, &c.Wifi.PSK3, &c.Wifi.APPSK} {
+		if *p != "" {
+			*p = "(set)"
+		}
 	}
 	if c.Wifi.PSK != "" {
 		c.Wifi.PSK = "(set)"

@@ -486,8 +486,17 @@ var schema = []section{
 		str("callsign", checkCallsign, func(c *Config) *string { return &c.Radio.Callsign }),
 	}},
 	{"wifi", []field{
+		str("mode", checkWifiMode, func(c *Config) *string { return &c.Wifi.Mode }),
+		str("country", checkCountry, func(c *Config) *string { return &c.Wifi.Country }),
 		str("ssid", checkSSID, func(c *Config) *string { return &c.Wifi.SSID }),
 		secret(str("psk", checkWifiPSK, func(c *Config) *string { return &c.Wifi.PSK }), `"<passphrase of 8-63 characters>"`),
+		str("ssid_2", checkSSID, func(c *Config) *string { return &c.Wifi.SSID2 }),
+		secret(str("psk_2", checkWifiPSK, func(c *Config) *string { return &c.Wifi.PSK2 }), `"<passphrase of 8-63 characters>"`),
+		str("ssid_3", checkSSID, func(c *Config) *string { return &c.Wifi.SSID3 }),
+		secret(str("psk_3", checkWifiPSK, func(c *Config) *string { return &c.Wifi.PSK3 }), `"<passphrase of 8-63 characters>"`),
+		str("ap_ssid", checkSSID, func(c *Config) *string { return &c.Wifi.APSSID }),
+		secret(str("ap_psk", checkAPPSK, func(c *Config) *string { return &c.Wifi.APPSK }), `"<passphrase of 8-63 characters>"`),
+		flag("ap_open", func(c *Config) *bool { return &c.Wifi.APOpen }),
 	}},
 	{"system", []field{
 		str("hostname", checkHostname, func(c *Config) *string { return &c.System.Hostname }),
@@ -802,17 +811,40 @@ func (p *parser) apply(key string, f *field, prim toml.Primitive) {
 	}
 }
 
+// wifiChecks fails [wifi] closed: a network whose psk is invalid is dropped
+// (without its key the node would join an open network of that name, which
+// anyone can set up), and an access point whose psk is invalid stays off
+// rather than open.
+func (p *parser) wifiChecks() {
+	w := &p.cfg.Wifi
+	for _, n := range []struct {
+		ssidKey, pskKey string
+		ssid, psk       *string
+	}{{"wifi.ssid", "wifi.psk", &w.SSID, &w.PSK}, {"wifi.ssid_2", "wifi.psk_2", &w.SSID2, &w.PSK2}, {"wifi.ssid_3", "wifi.psk_3", &w.SSID3, &w.PSK3}} {
+		if p.invalid[n.pskKey] {
+			if *n.ssid != "" {
+				p.add(p.keyLine[n.ssidKey], n.ssidKey, "this network is not joined until "+n.pskKey+" is fixed, rather than join an open network of this name")
+			}
+			*n.ssid, *n.psk = "", ""
+		}
+	}
+	if p.invalid["wifi.ap_psk"] {
+		p.add(p.keyLine["wifi.ap_psk"], "wifi.ap_psk", "the access point stays off until wifi.ap_psk is fixed, rather than run open")
+		w.APOpen = false
+	}
+	if w.APPSK != "" && w.APOpen {
+		p.add(p.keyLine["wifi.ap_open"], "wifi.ap_open", "ignored while wifi.ap_psk is set: the access point uses the key")
+		w.APOpen = false
+	}
+	if w.EffectiveMode() == "ap" && w.APPSK == "" && !w.APOpen && !p.invalid["wifi.ap_psk"] {
+		p.add(p.keyLine["wifi.mode"], "wifi.mode", `the access point needs wifi.ap_psk, or ap_open = true for a public kit; it stays off`)
+	}
+}
+
 // crossChecks validates keys that depend on each other.
 func (p *parser) crossChecks() {
 	p.radioChecks()
-	if p.invalid["wifi.psk"] {
-		// Without its key the node would join an open network of that
-		// name, which anyone can set up: stay off Wi-Fi instead.
-		if p.cfg.Wifi.SSID != "" {
-			p.add(p.keyLine["wifi.ssid"], "wifi.ssid", "Wi-Fi stays off until wifi.psk is fixed, rather than join an open network of this name")
-		}
-		p.cfg.Wifi = Wifi{}
-	}
+	p.wifiChecks()
 	if m := &p.cfg.Messaging; m.Open && (m.Passphrase != "" || p.invalid["messaging.passphrase"]) {
 		// Two settings, or a broken one: the more closed one wins.
 		msg := "ignored while a passphrase is set: phones must log in (remove one of the two)"

@@ -419,12 +419,59 @@ func TestParseWifiPSKNotEchoed(t *testing.T) {
 		t.Fatalf("message shows the passphrase: %q", probs[1].Message)
 	}
 	// Without its key, the node must not join an open network of that
-	// name: Wi-Fi stays off, and a second problem says so.
-	if c.Wifi != (Wifi{}) {
-		t.Errorf("wifi = %+v, want off", c.Wifi)
+	// name: the network is dropped, and a second problem says so.
+	if c.Wifi != (Wifi{}) || len(c.Wifi.Networks()) != 0 {
+		t.Errorf("wifi = %+v, want no network", c.Wifi)
 	}
-	if p := probs[0]; p.Key != "wifi.ssid" || p.Line != 2 || !strings.Contains(p.Message, "Wi-Fi stays off") || p.Fatal {
+	if p := probs[0]; p.Key != "wifi.ssid" || p.Line != 2 || !strings.Contains(p.Message, "not joined until wifi.psk is fixed") || p.Fatal {
 		t.Errorf("second problem = %+v", p)
+	}
+}
+
+func TestParseWifiNetworksAndModes(t *testing.T) {
+	c, probs := Parse([]byte(`[wifi]
+country = "de"
+ssid = "base-camp"
+psk = "correct horse battery"
+ssid_2 = "relief-hq"
+psk_2 = "not valid \u0001 passphrase"
+ssid_3 = "cafe"
+`), true)
+	nets := c.Wifi.Networks()
+	if len(nets) != 2 || nets[0] != (WifiNetwork{"base-camp", "correct horse battery"}) || nets[1] != (WifiNetwork{"cafe", ""}) {
+		t.Errorf("networks %+v: want base-camp, then cafe (relief-hq dropped with its bad psk)", nets)
+	}
+	if c.Wifi.Country != "DE" || c.Wifi.EffectiveMode() != "station" {
+		t.Errorf("country %q, mode %q", c.Wifi.Country, c.Wifi.EffectiveMode())
+	}
+	if len(probs) != 2 || probs[0].Key != "wifi.ssid_2" || probs[1].Key != "wifi.psk_2" || FailClosed(probs) {
+		t.Errorf("problems %v", probs)
+	}
+	for _, tc := range []struct {
+		src, problemKey string
+		apOpen          bool
+	}{
+		{"[wifi]\nmode = \"ap\"\n", "wifi.mode", false},                                       // no key, not open: off
+		{"[wifi]\nmode = \"ap\"\nap_open = true\n", "", true},                                 // public kit
+		{"[wifi]\nmode = \"ap\"\nap_open = true\nap_psk = \"short\"\n", "wifi.ap_psk", false}, // a broken key never opens the AP
+		{"[wifi]\nmode = \"ap\"\nap_open = true\nap_psk = \"long enough pass\"\n", "wifi.ap_open", false},
+		{"[wifi]\nmode = \"mesh\"\n", "wifi.mode", false},
+		{"[wifi]\ncountry = \"Germany\"\n", "wifi.country", false},
+	} {
+		c, probs := Parse([]byte(tc.src), true)
+		if c.Wifi.APOpen != tc.apOpen {
+			t.Errorf("%q: ap_open %v, want %v", tc.src, c.Wifi.APOpen, tc.apOpen)
+		}
+		found := tc.problemKey == "" && len(probs) == 0
+		for _, p := range probs {
+			found = found || p.Key == tc.problemKey
+		}
+		if !found {
+			t.Errorf("%q: problems %v, want one on %q", tc.src, probs, tc.problemKey)
+		}
+	}
+	if (Wifi{}).EffectiveMode() != "peer" {
+		t.Error("with no network the default mode is not peer")
 	}
 }
 

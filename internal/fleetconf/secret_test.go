@@ -176,7 +176,11 @@ func TestNoSecretInProblems(t *testing.T) {
 // passphraseKey reports whether a secret key takes passphrases ([wifi] psk,
 // [messaging] passphrase), for which some of badValues are good values.
 func passphraseKey(tk [2]string) bool {
-	return tk == [2]string{"wifi", "psk"} || tk == [2]string{"messaging", "passphrase"}
+	switch tk {
+	case [2]string{"wifi", "psk"}, [2]string{"wifi", "psk_2"}, [2]string{"wifi", "psk_3"}, [2]string{"wifi", "ap_psk"}, [2]string{"messaging", "passphrase"}:
+		return true
+	}
+	return false
 }
 
 // validFile reports whether src is a valid file: some bad network keys are

@@ -265,6 +265,36 @@ func checkSSID(s string, _ bool) (string, error) {
 	return s, nil
 }
 
+func checkWifiMode(s string, _ bool) (string, error) {
+	switch s {
+	case "", "station", "ap", "peer", "off":
+		return s, nil
+	}
+	return "", errors.New(`must be "station", "ap", "peer" or "off"`)
+}
+
+// checkCountry takes an ISO 3166-1 alpha-2 code, as the kernel's regulatory
+// database keys its rules, and stores it in upper case.
+func checkCountry(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u := strings.ToUpper(s)
+	if len(u) != 2 || u[0] < 'A' || u[0] > 'Z' || u[1] < 'A' || u[1] > 'Z' {
+		return "", errors.New(`must be a two-letter ISO 3166-1 country code such as "DE" or "US"`)
+	}
+	return u, nil
+}
+
+// checkAPPSK takes the access point's passphrase: 8-63 printable ASCII
+// characters (IEEE 802.11-2020 Annex J.4.1), what phones let a user type.
+func checkAPPSK(s string, device bool) (string, error) {
+	if len(s) == 64 && isHex(s) {
+		return "", errors.New("must be a passphrase of 8-63 characters that phones can type, not a raw key")
+	}
+	return checkWifiPSK(s, device)
+}
+
 func checkWifiPSK(s string, _ bool) (string, error) {
 	if s == "" {
 		return "", nil

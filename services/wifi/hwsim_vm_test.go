@@ -43,10 +43,22 @@ type nodeArgs struct {
 	// Peer, for the sender: the name of the node to stream to; its address
 	// is read from Dir/<Peer>.addr, which every node writes.
 	Peer string
+	// Manager, if set, runs the Wi-Fi service with this configuration
+	// instead (managerNode).
+	Manager *Config
 }
 
 func TestMain(m *testing.M) {
-	hwsimtest.NodeMain(peerNode)
+	hwsimtest.NodeMain(func(raw []byte) error {
+		var a nodeArgs
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return err
+		}
+		if a.Manager != nil {
+			return managerNode(*a.Manager)
+		}
+		return peerNode(raw)
+	})
 	os.Exit(m.Run())
 }
 
