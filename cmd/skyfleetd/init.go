@@ -137,6 +137,8 @@ func runInit() {
 		{Name: "status", Args: statusArgs(cfg, st.PublicKey, dataDir)},
 		// The mesh router: its own process, so a crash restarts it without the node.
 		{Name: "mesh", Args: []string{"/init", "mesh", "--config", "/boot/fleet.toml", "--data", dataDir}},
+		// The Wi-Fi radio: its own process, as it parses what anyone in range sends.
+		{Name: "wifi", Args: []string{"/init", "wifi", "--config", "/boot/fleet.toml"}},
 	}
 	shellTTY := consoleTTY()
 	if _, err := os.Stat(shell); err == nil && shellTTY != "" {
@@ -228,6 +230,11 @@ func mountPerm(disk mounts.Disk) permState {
 func netConfig(cfg fleetconf.Config, host string) netconf.Config {
 	nc := netconf.Config{Hostname: host, Logf: logf}
 	for i, name := range cfg.Network.Interfaces {
+		if name == "wlan0" && cfg.Wifi.EffectiveMode() != "station" {
+			// As an access point or in the peering cell the Wi-Fi service
+			// gives wlan0 its address; there is no DHCP server to ask.
+			continue
+		}
 		ifc := netconf.Interface{Name: name}
 		if i == 0 && cfg.Network.Address != "" {
 			ifc.Address, _ = netip.ParsePrefix(cfg.Network.Address)

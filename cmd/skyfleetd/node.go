@@ -61,6 +61,9 @@ type statusDoc struct {
 	// real time lives in that service, next to the gossip it learns from. null
 	// while the mesh service does not answer.
 	Clock json.RawMessage `json:"clock"`
+	// Wifi is the Wi-Fi service's state (services/wifi.Status without the
+	// scan list and peers' addresses); null until the service has written it.
+	Wifi json.RawMessage `json:"wifi"`
 	// Update is the A/B update state: running, default and trial slots, the
 	// other slot's version and the last update's outcome; null when the node
 	// cannot update (no boot partition).
@@ -84,6 +87,7 @@ func (n *nodeState) handler(live func() (services, network any), logs func(strin
 		if n.clock != nil {
 			doc.Clock = n.clock() // a socket call: not under n.mu
 		}
+		doc.Wifi = publicWifi(wifiStatusFile)
 		if n.updater != nil {
 			s := n.updater.Status()
 			doc.Update = &s

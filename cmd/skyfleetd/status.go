@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/skyfleet/skyfleet/internal/apiauth"
@@ -143,6 +144,17 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 			http.Redirect(w, r, "/status", http.StatusFound)
 		})},
 		{Pattern: "GET /services/{name}/log", Access: apiauth.Control, Handler: proxy},
+		// The Wi-Fi service's whole status: the scan list and the addresses
+		// of phones and peers, which /status leaves out.
+		{Pattern: "GET /wifi", Access: apiauth.Control, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := os.ReadFile(wifiStatusFile)
+			if err != nil {
+				http.Error(w, "the Wi-Fi service has reported no status yet", http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(b)
+		})},
 		{Pattern: "/mesh/", Access: apiauth.Control, Handler: meshProxy},
 		{Pattern: "POST /mesh/send", Access: apiauth.Control, Handler: transfer},
 		{Pattern: "GET /mesh/recv", Access: apiauth.Control, Handler: transfer},

@@ -156,8 +156,8 @@ func unwrapPathErr(err error) error {
 //     Where that default could be more open than the value written (see
 //     schema for which keys), the Problem is Fatal; so is an unknown key
 //     or table that is such a key misspelt or misplaced. An invalid
-//     wifi.psk also turns Wi-Fi off (wifi.ssid ""), rather than join an
-//     open network of that name.
+//     wifi.psk (psk_2, psk_3) also drops its network (its ssid ""), rather
+//     than join an open network of that name.
 //
 // Problems are sorted by line; FailClosed tells whether any is Fatal. No
 // Problem holds any part of a secret value (see secret.go). Some values are
@@ -432,10 +432,12 @@ func guard(f field) field { f.guard = true; return f }
 //     node is merely unmanaged, which status shows. master.addresses are
 //     hints for reaching that key.
 //   - release.keys: dropped keys accept fewer updates; none accepts none.
-//   - wifi.psk: its default ("", an open network) would make the node join
-//     any open network with the configured name, a free evil twin; instead
-//     an invalid wifi.psk turns Wi-Fi off (see crossChecks), which is closed,
-//     and refusing mesh links would not keep the node off that network.
+//   - wifi.psk (and psk_2, psk_3): its default ("", an open network) would
+//     make the node join any open network with the configured name, a free
+//     evil twin; instead an invalid psk drops its network (see wifiChecks),
+//     which is closed, and refusing mesh links would not keep the node off
+//     that network. wifi.ap_psk: its default with ap_open would run the AP
+//     open; an invalid one keeps the AP off instead.
 //   - messaging.passphrase, messaging.open: their defaults ("", false) keep
 //     the messaging paths to the control credentials, the most closed
 //     setting; an invalid passphrase also overrides open = true (see
