@@ -14,6 +14,7 @@ import (
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/meshd"
+	"github.com/skyfleet/skyfleet/services/wifi"
 )
 
 // meshSocket is the mesh service's HTTP/JSON API; the status service proxies /mesh/.
@@ -59,6 +60,10 @@ func runMesh(args []string) error {
 		},
 		Describe: describeNode,
 		Ready: func(n *meshd.Node) {
+			if n.Router != nil {
+				// /mesh/links says which links the Wi-Fi radio carries, and their signal.
+				n.Router.SetLinkInfo(wifi.LinkInfo(wifiStatusFile, "/proc/net/arp"))
+			}
 			if n.Refused != "" {
 				fmt.Printf("mesh node %s links with nobody: %s\n", n.Address(), n.Refused)
 				return

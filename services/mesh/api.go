@@ -19,7 +19,7 @@ import (
 
 // Handler serves the mesh part of the status API:
 //
-//	GET  /mesh/links          {"address","links":[LinkStatus],"counters":{...}}
+//	GET  /mesh/links          {"address","links":[LinkStatus, with "medium" when SetLinkInfo says],"counters":{...}}
 //	GET  /mesh/routes         RoutesStatus
 //	GET  /mesh/graph          the topology snapshot
 //	GET  /mesh/route?addr=A   RouteQuery (404 when A is unknown or unreachable)
@@ -42,9 +42,22 @@ func (r *Router) Handler() http.Handler {
 	mux.HandleFunc("POST /mesh/send", r.serveSend)
 	mux.HandleFunc("GET /mesh/recv", r.serveRecv)
 	mux.HandleFunc("GET /mesh/links", func(w http.ResponseWriter, _ *http.Request) {
+		var links any = r.Links()
+		if f := r.linkInfo.Load(); f != nil {
+			type annotated struct {
+				forward.LinkStatus
+				Medium any `json:"medium,omitempty"`
+			}
+			ls := r.Links()
+			out := make([]annotated, len(ls))
+			for i, l := range ls {
+				out[i] = annotated{LinkStatus: l, Medium: (*f)(l.Endpoint)}
+			}
+			links = out
+		}
 		writeJSON(w, http.StatusOK, map[string]any{
 			"address": r.Address(), "key": hex.EncodeToString(r.self[:]),
-			"links": r.Links(), "counters": r.Counters(),
+			"links": links, "counters": r.Counters(),
 		})
 	})
 	mux.HandleFunc("GET /mesh/routes", func(w http.ResponseWriter, _ *http.Request) {

@@ -45,7 +45,14 @@ type Router struct {
 	e2e   *endToEnd
 
 	counters [numCounters]atomic.Uint64
+	linkInfo atomic.Pointer[func(endpoint string) any]
 }
+
+// SetLinkInfo makes GET /mesh/links add, to each link, what f says of the
+// link's endpoint (such as "udp://169.254.1.2:5505") under "medium": the
+// Wi-Fi radio and signal that carry it, say. f returns nil for nothing to
+// add; it runs on every request, so it must be quick.
+func (r *Router) SetLinkInfo(f func(endpoint string) any) { r.linkInfo.Store(&f) }
 
 // New checks cfg and builds a node; nothing runs until Start. Errors are
 // forward.New's.
