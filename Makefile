@@ -54,7 +54,7 @@ test-browser: bin/testcheck ## the fleet dashboard and the phones' messaging pag
 	SKYFLEET_ARTEFACTS=$(CURDIR)/e2e/artifacts/dashboard $(TESTCHECK) -- $(GO) test -json -tags e2e -count=1 -timeout 5m ./e2e/browser/ ./services/control/dashboard/ ./services/msg/web/
 
 test-e2e: bin/testcheck ## tiers 2-3: netns meshes, a 300-node fleet, QEMU boots (minutes; progress as go test -v)
-	$(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 60m ./e2e/
+	$(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 60m -parallel 4 ./e2e/
 
 fuzz: bin/testcheck ## every fuzz target within FUZZBUDGET in all (default 5m; CI: see .ci/run)
 	@GO="$(GO)" scripts/fuzz.sh $(FUZZBUDGET)

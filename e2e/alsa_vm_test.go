@@ -14,6 +14,7 @@ import (
 // at 22050, 44100 and 48000 Hz, and two of Skyfleet's modems, one on each
 // side through alsa.Device, exchange frames both ways.
 func TestALSALoopbackInVM(t *testing.T) {
+	t.Parallel() // with the radio tests; kernelVMRun keeps one VM at a time
 	out := runInKernelVM(t, "./drivers/audio/alsa/", "kernelvm", "^TestLoopback")
 	for _, want := range []string{"--- PASS: TestLoopbackPCM/22050", "--- PASS: TestLoopbackPCM/44100", "--- PASS: TestLoopbackPCM/48000", "--- PASS: TestLoopbackModems"} {
 		if !strings.Contains(out, want) {

@@ -21,6 +21,8 @@ import (
 // cfg80211/mac80211, which neither the hosts nor CI have.
 
 var (
+	// kernelVMRun is held while a kernel VM runs.
+	kernelVMRun  sync.Mutex
 	kernelVMOnce sync.Once
 	kernelVMDir  string
 	kernelVMErr  error
@@ -143,8 +145,13 @@ func runInKernelVMWith(t *testing.T, pkg, tags, run string, opt vmOptions) strin
 	// Written to the log as it comes, so a run that hangs still leaves its console.
 	cmd.Stdout = io.MultiWriter(&out, log)
 	cmd.Stderr = cmd.Stdout
+	// One VM at a time: each takes both cores under TCG, and the kernel VM
+	// tests run in parallel only to overlap with the radio tests, which
+	// mostly wait for their 1200 bit/s channels.
+	kernelVMRun.Lock()
 	start := time.Now()
 	err = cmd.Run()
+	kernelVMRun.Unlock()
 	t.Logf("kernel VM ran %s (-test.run %q) in %v; console in %s", pkg, run, time.Since(start).Round(time.Millisecond), logPath)
 	if err != nil {
 		t.Fatalf("kernel VM run of %s: %v; last lines of the console:\n%s", pkg, err, lastLines(out.String(), 60))

@@ -13,6 +13,7 @@ import (
 // 16550 (QEMU's, under the 8250 driver) and reads them back with TIOCMGET,
 // from the driver and through the chip's loopback.
 func TestPTTOnUARTInVM(t *testing.T) {
+	t.Parallel() // with the radio tests; kernelVMRun keeps one VM at a time
 	out := runInKernelVM(t, "./drivers/radio/ptt/", "kernelvm", "^TestSerialLinesOnAUART$")
 	if !strings.Contains(out, "--- PASS: TestSerialLinesOnAUART") {
 		t.Fatal("the VM's output lacks the test's pass")

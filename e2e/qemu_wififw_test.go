@@ -16,7 +16,8 @@ import (
 // the size it listed, and the kernel logged no brcmfmac error and no failed firmware
 // load. QEMU's raspi3b has no Wi-Fi chip on its SDIO bus, so the driver never asks for
 // the firmware here: what this shows is that the files are where the kernel looks and
-// that loading the modules leaves nothing missing for the emulated board.
+// that loading the modules leaves nothing missing for the emulated board. The Wi-Fi
+// service runs and reports the radio absent.
 func testQEMUWiFiFirmware(t *testing.T, g *sharedVM) {
 	v, s, m := g.vm.in(t), g.status, g.master
 	exec := func(args ...string) string {
@@ -101,4 +102,27 @@ func testQEMUWiFiFirmware(t *testing.T, g *sharedVM) {
 		}
 	}
 	t.Logf("kernel log, brcm and firmware lines:\n%s", strings.Join(brcm, "\n"))
+
+	// The Wi-Fi service runs and, with no radio on the emulated board, says so in
+	// the public /status (it polls for the radio every 2 s, so poll too).
+	var st struct {
+		Wifi *struct {
+			Mode  string `json:"mode"`
+			State string `json:"state"`
+			Error string `json:"error"`
+		} `json:"wifi"`
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		v.get("/status", &st)
+		if st.Wifi != nil && st.Wifi.State == "absent" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if st.Wifi == nil || st.Wifi.State != "absent" || st.Wifi.Mode != "peer" {
+		t.Errorf("/status wifi = %+v, want the service's peer mode with its radio absent", st.Wifi)
+	} else {
+		t.Logf("/status wifi: mode %s, state %s (%s)", st.Wifi.Mode, st.Wifi.State, st.Wifi.Error)
+	}
 }

@@ -15,6 +15,7 @@ import (
 // the 4-way handshake) and its open one; a phone with the wrong passphrase
 // is refused while another is served.
 func TestWifiAPInVM(t *testing.T) {
+	t.Parallel() // with the radio tests; kernelVMRun keeps one VM at a time
 	out := runInKernelVMWith(t, "./drivers/wifi/ap/", "kernelvm", "^TestAP", vmOptions{
 		Modules: []string{"mac80211_hwsim"},
 		Params:  map[string]string{"mac80211_hwsim": "radios=3"},

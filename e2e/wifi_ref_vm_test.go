@@ -14,6 +14,7 @@ import (
 // (CCMP, channel 1) and carry pings, then two radios ping over an open IBSS. It
 // proves the harness and the VM that Skyfleet's own Wi-Fi code is tested with.
 func TestWifiReferenceInVM(t *testing.T) {
+	t.Parallel() // with the radio tests; kernelVMRun keeps one VM at a time
 	out := runInKernelVMWith(t, "./internal/hwsimtest/", "kernelvm", "^TestReference$", vmOptions{
 		Modules: []string{"mac80211_hwsim"},
 		Params:  map[string]string{"mac80211_hwsim": "radios=3"},

@@ -15,6 +15,7 @@ import (
 // service in station mode survives a wrong passphrase, a vanished network
 // and a vanished radio; in AP mode a phone joins and takes a DHCP lease.
 func TestWifiServiceInVM(t *testing.T) {
+	t.Parallel() // with the radio tests; kernelVMRun keeps one VM at a time
 	out := runInKernelVMWith(t, "./services/wifi/", "kernelvm", "^Test(Peering|Manager)", vmOptions{
 		Modules: []string{"mac80211_hwsim"},
 		Params:  map[string]string{"mac80211_hwsim": "radios=3"},

@@ -14,6 +14,7 @@ import (
 // hostapd on WPA2-PSK, takes a DHCP lease from a server behind the AP and is
 // pinged from the AP's side; a wrong passphrase ends with a clear error.
 func TestWifiStationInVM(t *testing.T) {
+	t.Parallel() // with the radio tests; kernelVMRun keeps one VM at a time
 	out := runInKernelVMWith(t, "./drivers/wifi/sta/", "kernelvm", "^TestStation", vmOptions{
 		Modules: []string{"mac80211_hwsim"},
 		Params:  map[string]string{"mac80211_hwsim": "radios=3"},
