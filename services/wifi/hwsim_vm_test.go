@@ -74,18 +74,9 @@ func peerNode(raw []byte) error {
 		return err
 	}
 	defer c.Close()
-	ifs, err := c.Interfaces()
+	ifi, err := c.InterfaceByName(a.Iface)
 	if err != nil {
 		return err
-	}
-	var ifi nl80211.Interface
-	for _, i := range ifs {
-		if i.Name == a.Iface {
-			ifi = i
-		}
-	}
-	if ifi.Index == 0 {
-		return fmt.Errorf("no interface %s", a.Iface)
 	}
 	psk, _ := hex.DecodeString(fleetPSK)
 	p, err := PeeringFor(psk)

@@ -303,26 +303,20 @@ func (m *Manager) pass(ctx context.Context) error {
 
 // find returns the configured interface and its radio.
 func (m *Manager) find(c *nl80211.Conn) (nl80211.Interface, nl80211.PHY, error) {
-	ifs, err := c.Interfaces()
+	i, err := c.InterfaceByName(m.cfg.Iface)
 	if err != nil {
 		return nl80211.Interface{}, nl80211.PHY{}, err
 	}
-	for _, i := range ifs {
-		if i.Name != m.cfg.Iface {
-			continue
-		}
-		phys, err := c.PHYs()
-		if err != nil {
-			return nl80211.Interface{}, nl80211.PHY{}, err
-		}
-		for _, p := range phys {
-			if p.Index == i.PHY {
-				return i, p, nil
-			}
-		}
-		return i, nl80211.PHY{Index: i.PHY}, nil
+	phys, err := c.PHYs()
+	if err != nil {
+		return nl80211.Interface{}, nl80211.PHY{}, err
 	}
-	return nl80211.Interface{}, nl80211.PHY{}, fmt.Errorf("no Wi-Fi interface %s", m.cfg.Iface)
+	for _, p := range phys {
+		if p.Index == i.PHY {
+			return i, p, nil
+		}
+	}
+	return i, nl80211.PHY{Index: i.PHY}, nil
 }
 
 // setType puts ifi into type t (down, change, up) unless it is already.

@@ -59,18 +59,9 @@ func apNode(raw []byte) error {
 		return err
 	}
 	defer c.Close()
-	ifs, err := c.Interfaces()
+	ifi, err := c.InterfaceByName(a.Iface)
 	if err != nil {
 		return err
-	}
-	var ifi nl80211.Interface
-	for _, i := range ifs {
-		if i.Name == a.Iface {
-			ifi = i
-		}
-	}
-	if ifi.Index == 0 {
-		return fmt.Errorf("no interface %s", a.Iface)
 	}
 	if err := ipCmd("link", "set", a.Iface, "down"); err != nil {
 		return err

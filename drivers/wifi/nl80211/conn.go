@@ -163,6 +163,25 @@ func (c *Conn) Interfaces() ([]Interface, error) {
 	return out, nil
 }
 
+// ErrNoInterface is returned by InterfaceByName when the namespace has no
+// Wi-Fi interface of that name (no radio, or not yet probed).
+var ErrNoInterface = errors.New("nl80211: no such Wi-Fi interface")
+
+// InterfaceByName returns the Wi-Fi interface called name, or an error
+// wrapping ErrNoInterface.
+func (c *Conn) InterfaceByName(name string) (Interface, error) {
+	ifs, err := c.Interfaces()
+	if err != nil {
+		return Interface{}, err
+	}
+	for _, i := range ifs {
+		if i.Name == name {
+			return i, nil
+		}
+	}
+	return Interface{}, fmt.Errorf("%w: %s", ErrNoInterface, name)
+}
+
 // SetType changes an interface's type (NL80211_CMD_SET_INTERFACE). Most
 // drivers need the interface down for this; the caller brings it down and up.
 func (c *Conn) SetType(ifindex int, t IfType) error {

@@ -80,18 +80,9 @@ func runNode(a nodeArgs, res *nodeResult) error {
 		return err
 	}
 	defer c.Close()
-	ifs, err := c.Interfaces()
+	ifi, err := c.InterfaceByName(a.Iface)
 	if err != nil {
 		return err
-	}
-	var ifi nl80211.Interface
-	for _, i := range ifs {
-		if i.Name == a.Iface {
-			ifi = i
-		}
-	}
-	if ifi.Index == 0 {
-		return fmt.Errorf("no interface %s among %v", a.Iface, ifs)
 	}
 	if out, err := exec.Command("ip", "link", "set", a.Iface, "up").CombinedOutput(); err != nil {
 		return fmt.Errorf("ip link set up: %v: %s", err, out)
