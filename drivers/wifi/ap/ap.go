@@ -36,6 +36,7 @@ type Driver interface {
 	SetDefaultKey(ifindex int, index uint8) error
 	AuthorizeStation(ifindex int, peer net.HardwareAddr) error
 	ListenFrames(ifindex int, types ...uint16) (*nl80211.Frames, error)
+	Stations(ifindex int) ([]nl80211.Station, error)
 }
 
 // Config describes the access point.
@@ -70,6 +71,12 @@ const (
 	retryInterval = time.Second
 	beaconTU      = 100
 	dtimPeriod    = 2
+	// maxInactive drops an associated station the radio has not heard
+	// from for this long (hostapd's ap_max_inactivity): a phone that left
+	// without a word must not hold one of the MaxStations places forever.
+	maxInactive = 5 * time.Minute
+	// sweepEvery is how often inactivity is checked.
+	sweepEvery = 30 * time.Second
 )
 
 // Station is one station the AP knows, for the status page.
@@ -248,7 +255,40 @@ func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, 
 		a.wg.Add(1)
 		go a.serveEAPOL()
 	}
+	if a.frames != nil {
+		a.wg.Add(1)
+		go a.sweep()
+	}
 	return a, nil
+}
+
+// sweep drops associated stations the radio has not heard for maxInactive,
+// until Close.
+func (a *AP) sweep() {
+	defer a.wg.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case <-t.C:
+		}
+		sts, err := a.d.Stations(a.ifi.Index)
+		if err != nil {
+			continue
+		}
+		a.mu.Lock()
+		for _, st := range sts {
+			var mac mgmt.Addr
+			copy(mac[:], st.MAC)
+			if s := a.stas[mac]; s != nil && time.Duration(st.InactiveMS)*time.Millisecond > maxInactive {
+				a.log(fmt.Sprintf("ap: %s not heard for %v: dropped", s.mac, maxInactive))
+				a.dropLocked(s, mgmt.ReasonInactivity, true)
+			}
+		}
+		a.mu.Unlock()
+	}
 }
 
 func (a *AP) closeSockets() {
