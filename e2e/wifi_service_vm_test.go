@@ -10,8 +10,9 @@ import (
 
 // TestWifiServiceInVM runs services/wifi's kernelvm tests in the kernel VM
 // (Debian's kernel with mac80211_hwsim, under QEMU): two Skyfleet nodes of
-// one fleet join the IBSS derived from its psk, find each other by LAN
-// discovery and carry a 4 MiB mesh stream across the simulated radios; the
+// one fleet join the RSN IBSS derived from its psk, key each other, find each
+// other by LAN discovery and carry a 4 MiB mesh stream across the simulated
+// radios, while a stranger in the cell without the key gets nothing through; the
 // service in station mode survives a wrong passphrase, a vanished network
 // and a vanished radio; in AP mode a phone joins and takes a DHCP lease.
 func TestWifiServiceInVM(t *testing.T) {

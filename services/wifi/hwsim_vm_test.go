@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -83,12 +84,21 @@ func peerNode(raw []byte) error {
 	if err != nil {
 		return err
 	}
+	// The Wi-Fi service in peer mode joins the RSN cell and keys its members.
 	start := time.Now()
-	addr, err := JoinPeering(c, ifi, p)
-	if err != nil {
+	mctx, mcancel := context.WithCancel(context.Background())
+	defer mcancel()
+	wm := New(Config{Mode: ModePeer, Iface: a.Iface, FleetPSK: psk}, func(s string) { fmt.Println("service:", s) })
+	go wm.Run(mctx)
+	if err := hwsimtest.Poll(stepTimeout, 50*time.Millisecond, func() error {
+		if st := wm.Status(); st.State != "peering" {
+			return fmt.Errorf("service state %s %s", st.State, st.Error)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	fmt.Printf("PEERING joined %s (channel %d, BSSID %s) as %s in %v\n", p.SSID, p.Channel, p.BSSID, addr, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("PEERING joined %s (channel %d, BSSID %s) as %s in %v\n", p.SSID, p.Channel, p.BSSID, LinkLocal(ifi.MAC), time.Since(start).Round(time.Millisecond))
 
 	dir := filepath.Join(a.Dir, a.Name)
 	os.MkdirAll(dir, 0o700)
@@ -173,7 +183,7 @@ func send(ctx context.Context, n *meshd.Node, a nodeArgs, meshStart time.Time) e
 	}); err != nil {
 		return fmt.Errorf("no mesh link to %s over the peering cell: %w", a.Peer, err)
 	}
-	fmt.Printf("PEERING mesh link to %s after %v\n", a.Peer, time.Since(meshStart).Round(time.Millisecond))
+	fmt.Printf("PEERING mesh link to %s after %v, over link-layer keys\n", a.Peer, time.Since(meshStart).Round(time.Millisecond))
 	dctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	conn, err := n.Router.Dial(dctx, k, streamPort)
@@ -195,17 +205,43 @@ func send(ctx context.Context, n *meshd.Node, a nodeArgs, meshStart time.Time) e
 	}
 	d := time.Since(start)
 	fmt.Printf("MEASURE mesh stream over the simulated IBSS: %d bytes in %v, %.2f Mbit/s\n", streamBytes, d.Round(time.Millisecond), float64(streamBytes)*8/d.Seconds()/1e6)
-	return nil
+	// The kernel's view of the cell while the node is in it: the peer's
+	// port opened by the handshakes (the IBSS is RSN, nothing passes before).
+	out, err := exec.Command("iw", "dev", a.Iface, "station", "dump").CombinedOutput()
+	fmt.Printf("STATIONS %q\n", out)
+	return err
 }
 
-// TestPeeringMeshStream: two nodes of one fleet join the derived IBSS, link
-// by LAN discovery and move a 4 MiB mesh stream from one to the other.
+// TestPeeringMeshStream: two nodes of one fleet join the derived RSN IBSS,
+// key each other with the two 4-way handshakes, link by LAN discovery and
+// move a 4 MiB mesh stream from one to the other.
 func TestPeeringMeshStream(t *testing.T) {
-	rs := hwsimtest.Radios(t, 2, stepTimeout)
+	rs := hwsimtest.Radios(t, 3, stepTimeout)
 	dir := t.TempDir()
 	recv := hwsimtest.StartNode(t, "receiver", rs[0].NS, nodeArgs{Name: "kit-a", Iface: rs[0].Iface, Dir: dir})
+	joined, err := recv.WaitFor("PEERING joined", stepTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := recv.WaitFor("PEERING listening", stepTimeout); err != nil {
 		t.Fatal(err)
+	}
+	// A stranger joins the cell without its key (iw, an open IBSS of the
+	// same SSID, channel and BSSID) and tries to reach the receiver: the
+	// receiver's kernel drops its frames, as no handshake opened its port.
+	recvAddr := strings.Fields(joined.Text[strings.Index(joined.Text, " as ")+4:])[0]
+	recvAddr = recvAddr[:strings.Index(recvAddr, "/")]
+	psk, _ := hex.DecodeString(fleetPSK)
+	p, _ := PeeringFor(psk)
+	st := rs[2]
+	st.MustRun(t, "iw", "dev", st.Iface, "set", "type", "ibss")
+	st.MustRun(t, "ip", "link", "set", st.Iface, "up")
+	st.MustRun(t, "iw", "dev", st.Iface, "ibss", "join", p.SSID, fmt.Sprint(nl80211.ChannelFrequency(p.Channel)), "fixed-freq", p.BSSID.String())
+	st.MustRun(t, "ip", "addr", "add", "169.254.77.77/16", "dev", st.Iface)
+	if out, err := st.NS.Run("ping", "-c", "5", "-W", "1", recvAddr); err == nil {
+		t.Errorf("a stranger without the cell's key reached the receiver:\n%s", out)
+	} else {
+		t.Logf("the stranger's 5 pings to %s got no answer, as they must", recvAddr)
 	}
 	sender := hwsimtest.StartNode(t, "sender", rs[1].NS, nodeArgs{Name: "kit-b", Iface: rs[1].Iface, Dir: dir, Peer: "kit-a"})
 	if e := hwsimtest.NodeResult(t, sender, 3*stepTimeout); e != "" {
@@ -221,11 +257,13 @@ func TestPeeringMeshStream(t *testing.T) {
 			}
 		}
 	}
-	// Both radios are in the cell: iw reports it joined.
-	for _, r := range rs {
-		out := r.MustRun(t, "iw", "dev", r.Iface, "link")
-		if !strings.Contains(out, "Joined IBSS") {
-			t.Errorf("%s: %s", r.Iface, out)
+	// Both keyed the other; the sender's kernel had the receiver's port open.
+	for _, d := range []*hwsimtest.Daemon{recv, sender} {
+		if !strings.Contains(d.Output(), "keyed after") {
+			t.Errorf("%s's service never keyed its peer", d.Name)
 		}
+	}
+	if out := sender.Output(); !strings.Contains(out, "STATIONS ") || !strings.Contains(out, `authorized:\tyes`) {
+		t.Errorf("the sender's station dump shows no authorized peer:\n%s", out)
 	}
 }

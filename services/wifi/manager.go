@@ -89,6 +89,10 @@ type Status struct {
 	Scan []ScanEntry `json:"scan,omitempty"`
 	// Leases is the DHCP leases held by phones (AP mode).
 	Leases int `json:"leases,omitempty"`
+	// Keyed is the peering cell's members with link keys; HandshakesFailed
+	// counts handshakes given up (a member with another key).
+	Keyed            int `json:"keyed,omitempty"`
+	HandshakesFailed int `json:"handshakes_failed,omitempty"`
 	// Timings of the last successful join, in milliseconds.
 	ScanMS  int64  `json:"scan_ms,omitempty"`
 	JoinMS  int64  `json:"join_ms,omitempty"`
@@ -220,12 +224,22 @@ func (m *Manager) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	absent := 0
 	for ctx.Err() == nil {
 		err := m.pass(ctx)
 		if ctx.Err() != nil {
 			break
 		}
+		// A radio that is not there is looked for every 2 s at first, then
+		// less often, up to every 30 s: a board without Wi-Fi (or QEMU's)
+		// should not spend its CPU on asking.
 		wait := absentPoll
+		if errors.Is(err, errAbsent) {
+			absent++
+			wait = min(absentPoll*time.Duration(1<<min(absent/5, 4)), 30*time.Second)
+		} else {
+			absent = 0
+		}
 		if err != nil && !errors.Is(err, errAbsent) {
 			m.log(fmt.Sprintf("wifi: %v", err))
 			m.update(func(s *Status) { s.State, s.Error = "error", err.Error() })
@@ -295,7 +309,7 @@ func (m *Manager) pass(ctx context.Context) error {
 	case ModeAP:
 		return m.runAP(ctx, c, ifi, phy)
 	case ModePeer:
-		return m.runPeer(ctx, c, ifi)
+		return m.runPeer(ctx, c, ifi, events)
 	default:
 		return m.runStation(ctx, c, ifi, phy, events)
 	}
@@ -669,17 +683,30 @@ func security(protected bool) string {
 	return "open"
 }
 
-// runPeer joins the fleet's peering cell.
-func (m *Manager) runPeer(ctx context.Context, c *nl80211.Conn, ifi nl80211.Interface) error {
+// runPeer joins the fleet's peering cell and keys its members.
+func (m *Manager) runPeer(ctx context.Context, c *nl80211.Conn, ifi nl80211.Interface, events chan nl80211.Event) error {
 	p, err := PeeringFor(m.cfg.FleetPSK)
 	if err != nil {
 		return err
 	}
+	drain(events)
 	addr, err := JoinPeering(c, ifi, p)
 	if err != nil {
 		return err
 	}
-	m.log(fmt.Sprintf("wifi: in the fleet's peering cell %s (channel %d) as %s", p.SSID, p.Channel, addr))
+	cl, err := startCell(c, ifi, p.PMK, m.log)
+	if err != nil {
+		c.LeaveIBSS(ifi.Index)
+		return err
+	}
+	defer cl.close()
+	// Members the kernel already knows; later ones come as events.
+	if sts, err := c.Stations(ifi.Index); err == nil {
+		for _, st := range sts {
+			cl.newPeer(st.MAC)
+		}
+	}
+	m.log(fmt.Sprintf("wifi: in the fleet's peering cell %s (channel %d, RSN) as %s", p.SSID, p.Channel, addr))
 	m.update(func(s *Status) {
 		s.State, s.Error, s.SSID, s.BSSID, s.Frequency = "peering", "", p.SSID, p.BSSID.String(), nl80211.ChannelFrequency(p.Channel)
 	})
@@ -690,8 +717,17 @@ func (m *Manager) runPeer(ctx context.Context, c *nl80211.Conn, ifi nl80211.Inte
 		case <-ctx.Done():
 			c.LeaveIBSS(ifi.Index)
 			return nil
+		case ev := <-events:
+			switch ev.Kind {
+			case nl80211.EventNewStation:
+				cl.newPeer(ev.MAC)
+			case nl80211.EventDelStation:
+				cl.delPeer(ev.MAC)
+			}
 		case <-tick.C:
 			m.refreshPeers(c, ifi)
+			keyed, failed := cl.counts()
+			m.update(func(s *Status) { s.Keyed, s.HandshakesFailed = keyed, failed })
 		}
 	}
 }

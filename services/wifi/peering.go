@@ -20,10 +20,9 @@ import (
 // Peering is the IBSS in which a fleet's kits find each other without any
 // infrastructure. Every kit derives the same one from the fleet's network
 // psk, so kits started apart merge into one cell (same SSID, channel and
-// BSSID) and the mesh, with LAN discovery, runs over it. The cell is open
-// at the link layer: every mesh packet is already encrypted and
-// authenticated with keys only psk holders have, and a stranger who joins
-// the cell can send nothing the mesh accepts.
+// BSSID) and the mesh, with LAN discovery, runs over it. It is an RSN IBSS
+// keyed from the psk (see ibssrsn.go): a stranger in range gets no key, on
+// top of the mesh's own encryption of every packet.
 type Peering struct {
 	// SSID is "skyfleet-" and 8 hex digits derived from the psk: the same
 	// for the whole fleet, and telling nothing of the psk (HKDF is one-way).
@@ -33,6 +32,9 @@ type Peering struct {
 	Channel int
 	// BSSID is the cell's fixed, locally administered unicast BSSID.
 	BSSID net.HardwareAddr
+	// PMK is the cell's pairwise master key (PeeringPMK); nil joins the
+	// cell open, without link-layer keys.
+	PMK []byte
 }
 
 // peeringInfo is the HKDF info string of the peering parameters.
@@ -51,10 +53,15 @@ func PeeringFor(psk []byte) (Peering, error) {
 	}
 	bssid := net.HardwareAddr(append([]byte(nil), b[5:11]...))
 	bssid[0] = bssid[0]&^0x01 | 0x02 // unicast, locally administered (IEEE 802 §8.2.2)
+	pmk, err := PeeringPMK(psk)
+	if err != nil {
+		return Peering{}, err
+	}
 	return Peering{
 		SSID:    "skyfleet-" + hex.EncodeToString(b[:4]),
 		Channel: []int{1, 6, 11}[int(b[4])%3],
 		BSSID:   bssid,
+		PMK:     pmk,
 	}, nil
 }
 
@@ -77,7 +84,8 @@ type IBSSDriver interface {
 
 // JoinPeering puts ifi into the fleet's peering cell: IBSS mode, joined,
 // with its link-local address, ready for the mesh's LAN discovery. It
-// returns the address.
+// returns the address. With p.PMK the cell is an RSN IBSS and no member's
+// data passes until the caller's handshakes with it (startCell) are done.
 func JoinPeering(d IBSSDriver, ifi nl80211.Interface, p Peering) (*net.IPNet, error) {
 	link, err := netlink.LinkByIndex(ifi.Index)
 	if err != nil {
@@ -93,9 +101,11 @@ func JoinPeering(d IBSSDriver, ifi nl80211.Interface, p Peering) (*net.IPNet, er
 	if err := netlink.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("wifi: %s up: %w", ifi.Name, err)
 	}
-	if err := d.JoinIBSS(ifi.Index, nl80211.IBSSParams{
-		SSID: []byte(p.SSID), Frequency: nl80211.ChannelFrequency(p.Channel), BSSID: p.BSSID,
-	}); err != nil {
+	ip := nl80211.IBSSParams{SSID: []byte(p.SSID), Frequency: nl80211.ChannelFrequency(p.Channel), BSSID: p.BSSID}
+	if p.PMK != nil {
+		ip.Privacy, ip.IE = true, cellRSNE()
+	}
+	if err := d.JoinIBSS(ifi.Index, ip); err != nil {
 		return nil, fmt.Errorf("wifi: joining the peering cell %s: %w", p.SSID, err)
 	}
 	addr := LinkLocal(ifi.MAC)

@@ -73,3 +73,21 @@ func TestLinkLocal(t *testing.T) {
 		t.Errorf("2000 MACs gave only %d addresses: the spread is poor", len(seen))
 	}
 }
+
+// TestPeeringPMK recomputes the cell's PMK with x/crypto's HKDF and checks
+// that another fleet's differs.
+func TestPeeringPMK(t *testing.T) {
+	psk := []byte("0123456789abcdef0123456789abcdef")
+	p, _ := PeeringFor(psk)
+	want := make([]byte, 32)
+	if _, err := io.ReadFull(xhkdf.New(sha256.New, psk, nil, []byte(peeringPMKInfo)), want); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.PMK, want) {
+		t.Error("the cell's PMK is not HKDF-SHA256(psk, info)")
+	}
+	q, _ := PeeringFor([]byte("another fleet's psk, 32 bytes..."))
+	if bytes.Equal(p.PMK, q.PMK) || bytes.Equal(p.PMK, psk) {
+		t.Error("the PMK does not depend on the psk, or is the psk itself")
+	}
+}

@@ -273,13 +273,17 @@ type IBSSParams struct {
 	BSSID net.HardwareAddr
 	// BeaconInterval in TU; 0 for the kernel's default (100).
 	BeaconInterval uint16
-	// Basic rates are left to the kernel (the band's mandatory rates).
+	// Privacy makes an RSN IBSS (IEEE 802.11-2020 §12.6.11): beacons carry
+	// the Privacy bit and IE (the RSN element), and each peer's data path
+	// stays closed to all but EAPOL until AuthorizeStation, after the
+	// caller's 4-way handshakes with it. Basic rates are left to the kernel.
+	Privacy bool
+	IE      []byte
 }
 
 // JoinIBSS joins, or creates, an IBSS (NL80211_CMD_JOIN_IBSS). The interface
-// must be of type IfTypeAdHoc and up. Frames in it are not encrypted at
-// the link layer: Skyfleet's mesh encrypts and authenticates every packet
-// itself.
+// must be of type IfTypeAdHoc and up. Without Privacy, frames in it are not
+// encrypted at the link layer.
 func (c *Conn) JoinIBSS(ifindex int, p IBSSParams) error {
 	if len(p.SSID) == 0 || len(p.SSID) > 32 {
 		return fmt.Errorf("nl80211: SSID of %d bytes (want 1-32)", len(p.SSID))
@@ -294,6 +298,13 @@ func (c *Conn) JoinIBSS(ifindex int, p IBSSParams) error {
 		}
 		if p.BeaconInterval != 0 {
 			ae.Uint32(unix.NL80211_ATTR_BEACON_INTERVAL, uint32(p.BeaconInterval))
+		}
+		if p.Privacy {
+			ae.Flag(unix.NL80211_ATTR_PRIVACY, true)
+			ae.Flag(unix.NL80211_ATTR_CONTROL_PORT, true)
+		}
+		if len(p.IE) > 0 {
+			ae.Bytes(unix.NL80211_ATTR_IE, p.IE)
 		}
 	})
 	return err
