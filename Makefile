@@ -43,9 +43,11 @@ run: deps ## build the rpi3b image and boot it in QEMU; status on 127.0.0.1:PORT
 test: ## every tier in stages (deps, vet, unit, browser, e2e, fuzz), each stage's wall time printed and summed up
 	@MAKE="$(MAKE)" scripts/stages.sh deps=deps vet=vet unit=test-unit browser=test-browser e2e=test-e2e fuzz=fuzz
 
-vet: ## go vet, without and with the e2e tag
+vet: ## go vet, without and with the e2e, soak and kernelvm tags
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/... ./services/control/dashboard/ ./services/msg/web/
+	$(GO) vet -tags 'e2e soak' ./e2e/
+	$(GO) vet -tags kernelvm ./drivers/... ./services/wifi/ ./internal/hwsimtest/
 
 test-unit: bin/testcheck ## tier 1: go test ./... (unit, golden vectors, fuzz seeds)
 	$(TESTCHECK) -- $(GO) test -json ./...
@@ -54,7 +56,7 @@ test-browser: bin/testcheck ## the fleet dashboard and the phones' messaging pag
 	SKYFLEET_ARTEFACTS=$(CURDIR)/e2e/artifacts/dashboard $(TESTCHECK) -- $(GO) test -json -tags e2e -count=1 -timeout 5m ./e2e/browser/ ./services/control/dashboard/ ./services/msg/web/
 
 test-e2e: bin/testcheck ## tiers 2-3: netns meshes, a 300-node fleet, QEMU boots (minutes; progress as go test -v)
-	$(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 60m -parallel 4 ./e2e/
+	$(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 60m -parallel 12 ./e2e/
 
 fuzz: bin/testcheck ## every fuzz target within FUZZBUDGET in all (default 5m; CI: see .ci/run)
 	@GO="$(GO)" scripts/fuzz.sh $(FUZZBUDGET)
@@ -70,8 +72,8 @@ bench: ## benchmarks (ratios printed by the benchmarks themselves)
 # (CI: the failed health check); SKYFLEET_RADIO_FILE the bytes streamed over each
 # radio link (CI: 2048).
 .PHONY: soak
-soak: bin/testcheck ## long runs outside CI: custody under 200 SIGKILLs, 10 power cuts of the QEMU image while messages flow and 30 during updates, every failing update, 20 KB over each radio link (2-3 hours)
-	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} SKYFLEET_QEMU_CUTS=$${SKYFLEET_QEMU_CUTS:-10} SKYFLEET_UPDATE_CUTS=$${SKYFLEET_UPDATE_CUTS:-30} SKYFLEET_QEMU_UPDATE=1 SKYFLEET_RADIO_FILE=$${SKYFLEET_RADIO_FILE:-20480} $(TESTCHECK) -v -- $(GO) test -json -tags e2e -count=1 -timeout 240m -run '^(TestCustodySurvivesKills|TestQEMUPowerCutsWhileMessagesFlow|TestQEMUUpdate|TestQEMUUpdatePowerCuts|TestRadioMessageThroughTwoDirewolves|TestRadioModemBothEnds)$$' ./e2e/
+soak: bin/testcheck ## long runs outside CI: custody under 200 SIGKILLs, 10 power cuts of the QEMU image while messages flow and 30 during updates, every failing update, 20 KB over each radio link, hostapd and wpa_supplicant between themselves in the kernel VM (2-3 hours)
+	SKYFLEET_CUSTODY_KILLS=$${SKYFLEET_CUSTODY_KILLS:-200} SKYFLEET_QEMU_CUTS=$${SKYFLEET_QEMU_CUTS:-10} SKYFLEET_UPDATE_CUTS=$${SKYFLEET_UPDATE_CUTS:-30} SKYFLEET_QEMU_UPDATE=1 SKYFLEET_RADIO_FILE=$${SKYFLEET_RADIO_FILE:-20480} $(TESTCHECK) -v -- $(GO) test -json -tags 'e2e soak' -count=1 -timeout 240m -run '^(TestCustodySurvivesKills|TestQEMUPowerCutsWhileMessagesFlow|TestQEMUUpdate|TestQEMUUpdatePowerCuts|TestRadioMessageThroughTwoDirewolves|TestRadioModemBothEnds|TestWifiReferenceInVM)$$' ./e2e/
 
 # Skyfleet against a peer mesh, outside CI: e2e/ygg_bench_test.go builds only with the
 # yggbench tag. ROUNDS from the environment overrides the 3 rounds.

@@ -1,4 +1,8 @@
-//go:build e2e
+//go:build e2e && soak
+
+// In make soak only (the soak build tag): Skyfleet's own Wi-Fi tests already run
+// hostapd and wpa_supplicant in the VM in CI, so this proof of the harness and its
+// reference figures need not take CI's time.
 
 package e2e
 
