@@ -333,7 +333,7 @@ func updatePush(args []string) error {
 	via := fs.String("master", "", "send through the fleet master at `HOST:PORT` (its dashboard address) to NODE, a name, address or public key, over the mesh; --key is then the master's key")
 	token := fs.String("token", os.Getenv("SKYFLEET_TOKEN"), "with --master: the master's API `token` (env SKYFLEET_TOKEN); not needed on the master's host")
 	pin := addPinFlag(fs, true)
-	retries := fs.Int("retries", 5, "how many times a transfer that broke off is resumed from where it stopped")
+	retries := fs.Int("retries", 8, "how many times a transfer that broke off is resumed from where it stopped, or a node that went quiet (rebooting into its trial and back) is asked again; the pauses grow from 5 s to 1 min, about 5 min in all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -422,7 +422,7 @@ func sendBundle(connect func() (*nodeClient, func(), error), path string, retrie
 	haveBefore, sent, wholeAgain := false, false, false
 	for attempt := 0; ; attempt++ {
 		last := attempt >= retries
-		pause := min(time.Minute, retryPause<<attempt) // a reboot into the trial takes a minute or two
+		pause := min(time.Minute, retryPause<<attempt) // a reboot into the trial, and back after a failed one, takes minutes
 		retry := func(err error) bool {
 			if last {
 				return false

@@ -208,7 +208,7 @@ func updateFleet(args []string) error {
 	mf := addMasterFlags(fs, true)
 	canaries := fs.Int("canary", 1, "how many nodes take the update first; the rest only once every one of them committed")
 	wait := fs.Duration("wait", 20*time.Minute, "how long each stage may take to commit or roll back after its nodes took the bundle")
-	retries := fs.Int("retries", 5, "how many times a transfer to a node that broke off is resumed from where it stopped")
+	retries := fs.Int("retries", 8, "how many times a transfer to a node that broke off is resumed from where it stopped, or a node that went quiet (rebooting into its trial and back) is asked again; the pauses grow from 5 s to 1 min, about 5 min in all")
 	usage := fs.Usage
 	fs.Usage = func() {
 		usage()
