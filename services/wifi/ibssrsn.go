@@ -107,7 +107,7 @@ func startCell(d cellDriver, ifi nl80211.Interface, pmk []byte, log func(string)
 	if err := d.SetDefaultKey(ifi.Index, 1); err != nil {
 		return nil, fmt.Errorf("wifi: %w", err)
 	}
-	eap, err := packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, 0x888e, nil)
+	eap, err := packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, eapol.EtherType, nil)
 	if err != nil {
 		return nil, fmt.Errorf("wifi: EAPOL socket on %s: %w", ifi.Name, err)
 	}

@@ -221,7 +221,7 @@ func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, 
 		}
 	}
 	if cfg.PMK != nil && !cfg.Offload4Way {
-		a.eap, err = packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, 0x888e, nil)
+		a.eap, err = packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, eapol.EtherType, nil)
 		if err != nil {
 			a.closeSockets()
 			return nil, fmt.Errorf("ap: EAPOL socket on %s: %w", ifi.Name, err)

@@ -41,6 +41,10 @@ const (
 	MICLen = 16
 )
 
+// EtherType is the EtherType of EAPOL frames (IEEE 802.1X-2020 §11.1.4):
+// what a packet socket for the handshakes listens on.
+const EtherType = 0x888e
+
 // KeyInfo is the Key Information field of an EAPOL-Key frame, a 16-bit
 // big-endian bit field (IEEE 802.11-2020 §12.7.2, Figure 12-33).
 type KeyInfo uint16

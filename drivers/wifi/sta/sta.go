@@ -22,9 +22,6 @@ import (
 	"github.com/skyfleet/skyfleet/drivers/wifi/nl80211"
 )
 
-// EtherTypeEAPOL is the EtherType of EAPOL frames (IEEE 802.1X-2020 §11.1.4).
-const EtherTypeEAPOL = 0x888e
-
 // Driver is what a station needs of the kernel; *nl80211.Conn has it.
 type Driver interface {
 	Connect(ifindex int, p nl80211.ConnectParams) error
@@ -123,7 +120,7 @@ func Join(ctx context.Context, d Driver, ifi nl80211.Interface, t Target, events
 			s.sup = sup
 			// Open the EAPOL socket before associating: message 1 follows
 			// the association response within milliseconds.
-			eap, err := packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, EtherTypeEAPOL, nil)
+			eap, err := packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, eapol.EtherType, nil)
 			if err != nil {
 				return nil, fmt.Errorf("sta: EAPOL socket on %s: %w", ifi.Name, err)
 			}
