@@ -14,8 +14,14 @@
 # It also makes sure apt sees Debian's non-free-firmware component: `skyfleet image`
 # fetches the Pi's Wi-Fi firmware with `apt-get download firmware-brcm80211` (never
 # installed on the host), and that package lives there. Only Debian's own archive
-# entries get the component, each once; the lists are refreshed only if one changed.
+# entries get the component, each once. On Debian it adds the release's backports
+# suite too, for that component alone: the stable package (bookworm's 20230210) lacks
+# the NVRAM files of the Zero 2 W and the Pi 5, which backports' newer one carries.
+# Backports are never installed from unless asked for by name (apt gives them
+# priority 100), so this changes nothing else on the host. The lists are refreshed
+# only if a file changed.
 set -euo pipefail
+refresh=0
 
 # add_nonfree_firmware adds non-free-firmware to every Debian archive entry lacking
 # it, in the deb822 file (Components: lines of stanzas whose URIs are Debian's) and in
@@ -44,10 +50,39 @@ add_nonfree_firmware() {
   done
   if [ ${#changed[@]} -gt 0 ]; then
     echo "deps: added Debian's non-free-firmware component (for firmware-brcm80211) to ${changed[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    refresh=1
   fi
 }
+
+# add_backports_firmware adds <codename>-backports non-free-firmware in its own file
+# when no apt source names that suite yet (one that does got the component above).
+add_backports_firmware() {
+  local os_id="" codename="" f=/etc/apt/sources.list.d/skyfleet-backports-firmware.sources
+  [ -r /etc/os-release ] && . /etc/os-release
+  os_id=${ID:-} codename=${VERSION_CODENAME:-}
+  [ "$os_id" = debian ] && [ -n "$codename" ] && [ "$codename" != sid ] || return 0
+  if grep -Eqs "(^|[[:space:]])${codename}-backports([[:space:]]|$)" /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
+    return 0
+  fi
+  [ "$(id -u)" = 0 ] || { echo "deps: apt has no ${codename}-backports suite (the newer Wi-Fi firmware's); run: sudo scripts/deps.sh" >&2; return 1; }
+  cat >"$f.tmp" <<EOS
+# Added by Skyfleet's scripts/deps.sh: firmware-brcm80211 from backports for the
+# Raspberry Pi Wi-Fi NVRAM files stable lacks. Only downloaded, never installed.
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: ${codename}-backports
+Components: non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+  mv "$f.tmp" "$f"
+  echo "deps: added Debian's ${codename}-backports non-free-firmware (newer firmware-brcm80211) in $f"
+  refresh=1
+}
 add_nonfree_firmware
+add_backports_firmware
+if [ "$refresh" = 1 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+fi
 declare -A need=(
   [qemu-system-aarch64]=qemu-system-arm
   [qemu-system-x86_64]=qemu-system-x86

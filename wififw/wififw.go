@@ -258,7 +258,8 @@ func InitramfsFiles(files []File) map[string][]byte {
 }
 
 // Debian returns the /lib/firmware directory of Debian's package pkg (Package or
-// RegdbPackage) at the version apt would install, and that version. The package is fetched with `apt-get
+// RegdbPackage) at the newest version apt's lists hold (backports included, see
+// candidate), and that version. The package is fetched with `apt-get
 // download` (never installed) and unpacked with dpkg-deb -x into
 // cacheDir/<pkg>_<version>/, which later builds reuse without asking the
 // network. log is told before anything is downloaded. Errors say what to do when apt
@@ -311,20 +312,38 @@ func Debian(pkg, cacheDir string, log func(string)) (dir, version string, err er
 	return dir, version, nil
 }
 
-// candidate asks apt which version of pkg it would install.
+// candidate returns the newest version of pkg that apt's lists hold, from any suite:
+// apt's own candidate would be stable's, and bookworm's firmware-brcm80211 (20230210)
+// lacks the Zero 2 W's and Pi 5's NVRAM that backports' newer package carries
+// (scripts/deps.sh adds that suite). Only downloaded, so no pin applies.
 func candidate(pkg string) (string, error) {
-	out, err := run("", "apt-cache", "policy", pkg)
+	out, err := run("", "apt-cache", "madison", pkg)
 	if err != nil {
-		return "", fmt.Errorf("Wi-Fi firmware: apt-cache policy %s: %v\n%s\n(no apt here? pass --firmware DIR or --no-wifi-firmware)", pkg, err, out)
+		return "", fmt.Errorf("Wi-Fi firmware: apt-cache madison %s: %v\n%s\n(no apt here? pass --firmware DIR or --no-wifi-firmware)", pkg, err, out)
 	}
+	best := ""
 	for _, l := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Candidate:"); ok {
-			if v = strings.TrimSpace(v); v != "" && v != "(none)" {
-				return v, nil
-			}
+		f := strings.Split(l, "|")
+		if len(f) < 3 || strings.TrimSpace(f[0]) != pkg {
+			continue
+		}
+		v := strings.TrimSpace(f[1])
+		if v == "" {
+			continue
+		}
+		if best == "" {
+			best = v
+			continue
+		}
+		// dpkg orders Debian versions (epochs, ~ before anything); exit 0 means v > best.
+		if _, err := run("", "dpkg", "--compare-versions", v, "gt", best); err == nil {
+			best = v
 		}
 	}
-	return "", fmt.Errorf("Wi-Fi firmware: apt knows no installable %s: Debian's non-free-firmware component is missing from apt's sources, or the lists are stale (as root, `make deps` adds it and runs apt-get update); or pass --firmware DIR or --no-wifi-firmware", pkg)
+	if best == "" {
+		return "", fmt.Errorf("Wi-Fi firmware: apt knows no installable %s: Debian's non-free-firmware component is missing from apt's sources, or the lists are stale (as root, `make deps` adds it and runs apt-get update); or pass --firmware DIR or --no-wifi-firmware", pkg)
+	}
+	return best, nil
 }
 
 func run(dir, name string, args ...string) (string, error) {

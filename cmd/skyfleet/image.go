@@ -171,8 +171,9 @@ func wifiFirmware(p board.Profile, wifi wifiSource, cacheDir string, step func(s
 	files, err := wififw.Select(p, dir, source)
 	var missing *wififw.Missing
 	if errors.As(err, &missing) && wifi.Dir == "" {
-		// Debian's package lacks some Raspberry Pi models' files (the Pi 400's
-		// 43456, the Zero 2 W's and Pi 5's NVRAM): the card is still built, for
+		// No Debian package carries some Raspberry Pi models' files (the Pi 400's
+		// 43456, the Zero 2 W's 43436; bookworm's own also lacks the Zero 2 W's
+		// and Pi 5's NVRAM, which backports has): the card is still built, for
 		// the models it serves, and the operator is told which will have no
 		// Wi-Fi. A directory given with --firmware must be complete.
 		for _, l := range strings.Split(missing.Error(), "\n") {

@@ -64,12 +64,15 @@ func rpiFirmwareDir(t *testing.T) string {
 	return dir
 }
 
-// Cards for the Pi 3 (from Debian's real firmware-brcm80211, as `skyfleet image`
-// fetches it), the Pi 4/400 and the Zero 2 W (from a --firmware directory laid out as
-// Raspberry Pi OS's) are built as the image command builds them and read back: the
-// boot partition's initrd.gz holds at /lib/firmware exactly the files the kernel will
-// ask for on that board, each non-empty and byte-equal to its source. The size the
-// firmware adds to the card (the growth of the compressed initramfs) is logged.
+// Cards for every board from Debian's real firmware-brcm80211 (as `skyfleet image`
+// fetches it: the newest version apt's lists hold, backports' after `make deps`), and
+// the Pi 4/400 and Zero 2 W from a --firmware directory laid out as Raspberry Pi OS's,
+// are built as the image command builds them and read back: the boot partition's
+// initrd.gz holds at /lib/firmware exactly the files the kernel will ask for on that
+// board, each non-empty and byte-equal to its source. From Debian, the models whose
+// files no Debian package carries (the Pi 400's 43456 and the Zero 2 W's 43436, the
+// chip's revision 2) are named in a warning and no other is. The size the firmware
+// adds to the card (the growth of the compressed initramfs) is logged.
 func TestCardCarriesWiFiFirmware(t *testing.T) {
 	kdir, fwdir, err := gomod.Payload()
 	if err != nil {
@@ -81,25 +84,38 @@ func TestCardCarriesWiFiFirmware(t *testing.T) {
 	}
 	rpiDir := rpiFirmwareDir(t)
 	for _, tc := range []struct {
-		board string
-		src   wifiSource
-		want  []string
+		name, board string
+		src         wifiSource
+		want        []string
+		// noWiFi are the models the build must warn about, and only they.
+		noWiFi []string
 	}{
-		{"rpi3b", wifiSource{}, []string{
+		{"rpi3b", "rpi3b", wifiSource{}, []string{
 			"brcm/brcmfmac43430-sdio.bin", "brcm/brcmfmac43430-sdio.clm_blob", "brcm/brcmfmac43430-sdio.raspberrypi,3-model-b.txt",
 			"brcm/brcmfmac43455-sdio.bin", "brcm/brcmfmac43455-sdio.clm_blob", "brcm/brcmfmac43455-sdio.raspberrypi,3-model-b-plus.txt",
-		}},
-		{"rpi4b", wifiSource{Dir: rpiDir}, []string{
+		}, nil},
+		{"rpi4b-debian", "rpi4b", wifiSource{}, []string{
+			"brcm/brcmfmac43455-sdio.bin", "brcm/brcmfmac43455-sdio.clm_blob", "brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.txt",
+		}, []string{"Pi 400"}},
+		{"zero2w-debian", "zero2w", wifiSource{}, []string{
+			// The 43436s reports itself as the 3B's chip: the generic 43430 code and
+			// CLM blob, and the NVRAM Debian links to the 3B's under the board's name.
+			"brcm/brcmfmac43430-sdio.bin", "brcm/brcmfmac43430-sdio.clm_blob", "brcm/brcmfmac43430-sdio.raspberrypi,model-zero-2-w.txt",
+		}, []string{"Zero 2 W (BCM43436)"}},
+		{"rpi5-debian", "rpi5", wifiSource{}, []string{
+			"brcm/brcmfmac43455-sdio.bin", "brcm/brcmfmac43455-sdio.clm_blob", "brcm/brcmfmac43455-sdio.raspberrypi,5-model-b.txt",
+		}, nil},
+		{"rpi4b-rpios", "rpi4b", wifiSource{Dir: rpiDir}, []string{
 			"brcm/brcmfmac43455-sdio.bin", "brcm/brcmfmac43455-sdio.clm_blob", "brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.txt",
 			"brcm/brcmfmac43456-sdio.bin", "brcm/brcmfmac43456-sdio.clm_blob", "brcm/brcmfmac43456-sdio.raspberrypi,400.txt",
-		}},
-		{"zero2w", wifiSource{Dir: rpiDir}, []string{
+		}, nil},
+		{"zero2w-rpios", "zero2w", wifiSource{Dir: rpiDir}, []string{
 			// The 43436s: its own code and NVRAM under the board's names, the 43430's CLM blob.
 			"brcm/brcmfmac43430-sdio.raspberrypi,model-zero-2-w.bin", "brcm/brcmfmac43430-sdio.raspberrypi,model-zero-2-w.txt", "brcm/brcmfmac43430-sdio.clm_blob",
 			"brcm/brcmfmac43430b0-sdio.raspberrypi,model-zero-2-w.bin", "brcm/brcmfmac43430b0-sdio.raspberrypi,model-zero-2-w.txt", "brcm/brcmfmac43430b0-sdio.raspberrypi,model-zero-2-w.clm_blob",
-		}},
+		}, nil},
 	} {
-		t.Run(tc.board, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			p, _ := board.Get(tc.board)
 			var log strings.Builder
 			fw, err := wifiFirmware(p, tc.src, filepath.Join(cache, "skyfleet", "firmware"), func(s string) { log.WriteString(s + "\n") })
@@ -107,6 +123,12 @@ func TestCardCarriesWiFiFirmware(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("build output:\n%s", log.String())
+			for _, r := range p.WiFi {
+				warned := strings.Contains(log.String(), "for the "+r.Model+":")
+				if want := slices.Contains(tc.noWiFi, r.Model); warned != want {
+					t.Errorf("the build warns that the %s has no firmware: %v, want %v (an old firmware-brcm80211? `make deps` adds Debian's backports)", r.Model, warned, want)
+				}
+			}
 			rel, err := initramfs.KernelRelease(kdir)
 			if err != nil {
 				t.Fatal(err)
