@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,10 +43,26 @@ func PeeringPMK(psk []byte) ([]byte, error) {
 // Limits of the cell's handshakes.
 const (
 	maxCellPeers   = 32               // members handshaking or keyed at once
+	maxCellWaiting = 64               // members waiting for a handshake slot
 	cellRetry      = time.Second      // EAPOL-Key retransmission
 	cellRestart    = 10 * time.Second // after a handshake gave up
 	cellMaxRestart = time.Minute
 )
+
+// The slots are shared fairly: a keyed member keeps its slot, but one whose
+// handshake gave up (a stranger in range, another fleet's kit, a spoofed MAC)
+// yields it to a member that waits, and queues behind the others. So a
+// stranger who makes the kernel report 32 made-up stations cannot keep a
+// real member out: every handshake that fails frees a slot for the next in
+// line, and the queue, bounded, forgets its oldest first.
+
+// eapolConn is the EAPOL socket the cell sends and receives on; a
+// *packet.Conn bound to EtherType 0x888e has it.
+type eapolConn interface {
+	ReadFrom(b []byte) (int, net.Addr, error)
+	WriteTo(b []byte, addr net.Addr) (int, error)
+	Close() error
+}
 
 // cellDriver is what the cell needs of the kernel; *nl80211.Conn has it.
 type cellDriver interface {
@@ -65,6 +82,7 @@ type cellPeer struct {
 	authorized bool
 	retry      *time.Timer
 	restarts   int
+	failedAt   time.Time // when its last handshake gave up
 	since      time.Time
 }
 
@@ -75,14 +93,17 @@ type cell struct {
 	pmk  []byte
 	rsne []byte
 	gtk  *eapol.GroupKey
-	eap  *packet.Conn
+	eap  eapolConn
 	log  func(string)
+	// retry and restart are cellRetry and cellRestart (shorter in tests).
+	retry, restart time.Duration
 
-	mu     sync.Mutex
-	peers  map[[6]byte]*cellPeer
-	closed bool
-	keyed  int // peers authorized so far, for the status
-	failed int // handshakes given up
+	mu      sync.Mutex
+	peers   map[[6]byte]*cellPeer
+	waiting [][6]byte // in arrival order, at most maxCellWaiting
+	closed  bool
+	keyed   int // peers authorized so far, for the status
+	failed  int // handshakes given up
 }
 
 // cellRSNE is the RSN element of the cell: WPA2-PSK with CCMP, as every
@@ -100,7 +121,7 @@ func startCell(d cellDriver, ifi nl80211.Interface, pmk []byte, log func(string)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	c := &cell{d: d, ifi: ifi, pmk: pmk, rsne: cellRSNE(), gtk: &eapol.GroupKey{Index: 1, Key: key}, log: log, peers: map[[6]byte]*cellPeer{}}
+	c := newCell(d, ifi, pmk, key, log)
 	if err := d.NewKey(ifi.Index, nl80211.Key{Index: 1, Cipher: nl80211.CipherCCMP, Data: key}); err != nil {
 		return nil, fmt.Errorf("wifi: our group key: %w", err)
 	}
@@ -114,6 +135,13 @@ func startCell(d cellDriver, ifi nl80211.Interface, pmk []byte, log func(string)
 	c.eap = eap
 	go c.serve()
 	return c, nil
+}
+
+// newCell returns a cell with no socket yet, for startCell (and the tests,
+// which give it one of their own).
+func newCell(d cellDriver, ifi nl80211.Interface, pmk, gtk []byte, log func(string)) *cell {
+	return &cell{d: d, ifi: ifi, pmk: pmk, rsne: cellRSNE(), gtk: &eapol.GroupKey{Index: 1, Key: gtk}, log: log,
+		retry: cellRetry, restart: cellRestart, peers: map[[6]byte]*cellPeer{}}
 }
 
 func (c *cell) close() {
@@ -136,7 +164,9 @@ func (c *cell) counts() (keyed, failed int) {
 }
 
 // newPeer starts the handshakes with a member the kernel reports
-// (NL80211_CMD_NEW_STATION). A known one is left alone.
+// (NL80211_CMD_NEW_STATION). A known one is left alone. With every slot
+// taken it takes the slot of the member whose handshake gave up longest
+// ago, which queues; with none given up it queues itself.
 func (c *cell) newPeer(mac net.HardwareAddr) {
 	if len(mac) != 6 {
 		return
@@ -145,16 +175,62 @@ func (c *cell) newPeer(mac net.HardwareAddr) {
 	defer c.mu.Unlock()
 	var m [6]byte
 	copy(m[:], mac)
-	if c.closed || c.peers[m] != nil {
+	if c.closed || c.peers[m] != nil || slices.Contains(c.waiting, m) {
 		return
 	}
 	if len(c.peers) >= maxCellPeers {
-		c.log(fmt.Sprintf("wifi: peering cell full (%d members handshaking or keyed): %s waits", maxCellPeers, mac))
-		return
+		var victim *cellPeer
+		for _, p := range c.peers {
+			if !p.authorized && p.restarts > 0 && (victim == nil || p.failedAt.Before(victim.failedAt)) {
+				victim = p
+			}
+		}
+		if victim == nil {
+			c.enqueueLocked(m)
+			c.log(fmt.Sprintf("wifi: peering cell full (%d members handshaking or keyed): %s waits", maxCellPeers, mac))
+			return
+		}
+		c.dropLocked(victim)
+		c.enqueueLocked(victim.mac)
 	}
+	c.addLocked(m)
+}
+
+// addLocked gives m a slot and starts its handshakes.
+func (c *cell) addLocked(m [6]byte) {
 	p := &cellPeer{mac: m, since: time.Now()}
 	c.peers[m] = p
 	c.startLocked(p)
+}
+
+// dropLocked frees p's slot.
+func (c *cell) dropLocked(p *cellPeer) {
+	if p.retry != nil {
+		p.retry.Stop()
+	}
+	if p.authorized {
+		c.keyed--
+	}
+	delete(c.peers, p.mac)
+}
+
+// enqueueLocked puts m at the back of the queue, forgetting the oldest
+// when it is full.
+func (c *cell) enqueueLocked(m [6]byte) {
+	if len(c.waiting) >= maxCellWaiting {
+		c.waiting = slices.Delete(c.waiting, 0, 1)
+	}
+	c.waiting = append(c.waiting, m)
+}
+
+// admitLocked gives a free slot to the member first in line.
+func (c *cell) admitLocked() {
+	if len(c.waiting) == 0 || len(c.peers) >= maxCellPeers {
+		return
+	}
+	m := c.waiting[0]
+	c.waiting = slices.Delete(c.waiting, 0, 1)
+	c.addLocked(m)
 }
 
 // startLocked (re)starts both roles with p.
@@ -186,7 +262,7 @@ func (c *cell) sendLocked(p *cellPeer, b []byte) {
 	if p.retry != nil {
 		p.retry.Stop()
 	}
-	p.retry = time.AfterFunc(cellRetry, func() { c.retransmit(p) })
+	p.retry = time.AfterFunc(c.retry, func() { c.retransmit(p) })
 }
 
 func (c *cell) retransmit(p *cellPeer) {
@@ -201,11 +277,20 @@ func (c *cell) retransmit(p *cellPeer) {
 		return
 	}
 	// The peer never completed ours: another fleet, a key mismatch, or
-	// gone. Try again later, less and less often.
+	// gone. A member waiting for a slot gets this one; else try again later,
+	// less and less often.
 	c.failed++
 	p.restarts++
-	wait := cellRestart * time.Duration(1<<min(p.restarts-1, 3))
-	wait = min(wait, cellMaxRestart)
+	p.failedAt = time.Now()
+	if len(c.waiting) > 0 {
+		c.log(fmt.Sprintf("wifi: cell: no handshake with %s; it yields its slot and waits", net.HardwareAddr(p.mac[:])))
+		c.dropLocked(p)
+		c.enqueueLocked(p.mac)
+		c.admitLocked()
+		return
+	}
+	wait := c.restart * time.Duration(1<<min(p.restarts-1, 3))
+	wait = min(wait, max(cellMaxRestart, c.restart))
 	c.log(fmt.Sprintf("wifi: cell: no handshake with %s; again in %v", net.HardwareAddr(p.mac[:]), wait))
 	p.retry = time.AfterFunc(wait, func() {
 		c.mu.Lock()
@@ -216,20 +301,19 @@ func (c *cell) retransmit(p *cellPeer) {
 	})
 }
 
-// delPeer forgets a member the kernel dropped (NL80211_CMD_DEL_STATION).
+// delPeer forgets a member the kernel dropped (NL80211_CMD_DEL_STATION),
+// and gives its slot to the member first in line.
 func (c *cell) delPeer(mac net.HardwareAddr) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var m [6]byte
 	copy(m[:], mac)
+	c.waiting = slices.DeleteFunc(c.waiting, func(w [6]byte) bool { return w == m })
 	if p := c.peers[m]; p != nil {
-		if p.retry != nil {
-			p.retry.Stop()
+		c.dropLocked(p)
+		if !c.closed {
+			c.admitLocked()
 		}
-		if p.authorized {
-			c.keyed--
-		}
-		delete(c.peers, m)
 	}
 }
 
