@@ -47,8 +47,10 @@ type Config struct {
 	// (eapol.PMK); nil runs an open AP, for a public emergency kit.
 	PMK []byte
 	// MaxStations caps the stations associated or associating at once;
-	// 0 means DefaultMaxStations. Beyond it, authentication is refused
-	// with status 17 (AP unable to handle new stations).
+	// 0 means DefaultMaxStations. When the table is full a new station
+	// takes the place of the oldest one whose port is not open yet; with
+	// none, authentication is refused with status 17 (AP unable to handle
+	// new stations).
 	MaxStations int
 	// APSME says the driver answers authentication and association
 	// itself (nl80211.PHY.APSME): then only the handshake is done here,
@@ -102,6 +104,9 @@ type Stats struct {
 	Refused uint64
 	// Malformed counts frames dropped as unparsable.
 	Malformed uint64
+	// Evicted counts stations dropped before their port opened to make
+	// room for a new one (the table was full).
+	Evicted uint64
 }
 
 type station struct {
@@ -125,7 +130,7 @@ type AP struct {
 	beacon  mgmt.Beacon
 	rsne    []byte // our RSN element, whole; nil for open
 	gtk     *eapol.GroupKey
-	frames  *nl80211.Frames
+	frames  frameConn // nil when the chip runs the MLME (Config.APSME)
 	eap     *packet.Conn
 	log     func(string)
 	mu      sync.Mutex
@@ -138,6 +143,14 @@ type AP struct {
 	started time.Time
 }
 
+// frameConn is the registration for management frames the AP answers; a
+// *nl80211.Frames has it.
+type frameConn interface {
+	Receive() (nl80211.Frame, error)
+	Send(frame []byte) error
+	Close() error
+}
+
 // rates are the 802.11b/g rates in 500 kb/s units; the 802.11b ones basic,
 // as mac80211 expects for 2.4 GHz.
 var basicRates = []ie.Rate{0x82, 0x84, 0x8b, 0x96}
@@ -148,10 +161,22 @@ var extRates = []ie.Rate{0x0c, 0x12, 0x18, 0x24, 0x30, 0x48, 0x60, 0x6c}
 // type nl80211.IfTypeAP and up. log, if not nil, gets one line per station
 // event (never a key).
 func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, error) {
+	a, err := newAP(d, ifi, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.start(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newAP checks cfg and builds the AP's beacon and group key; start opens its
+// sockets and starts it.
+func newAP(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, error) {
 	if len(cfg.SSID) == 0 || len(cfg.SSID) > 32 {
 		return nil, fmt.Errorf("ap: SSID of %d bytes (want 1-32)", len(cfg.SSID))
 	}
-	freq := nl80211.ChannelFrequency(cfg.Channel)
 	if cfg.Channel < 1 || cfg.Channel > 13 {
 		return nil, fmt.Errorf("ap: channel %d: want a 2.4 GHz channel 1-13", cfg.Channel)
 	}
@@ -177,7 +202,6 @@ func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, 
 	raw = append(raw, rateEl...)
 	raw = ie.AppendDSParams(raw, uint8(cfg.Channel))
 	raw = append(raw, extEl...)
-	nlRSN := (*nl80211.RSN)(nil)
 	if cfg.PMK != nil {
 		caps |= mgmt.CapPrivacy
 		rsne, err := ie.AppendRSN(nil, ie.WPA2PSK())
@@ -186,10 +210,6 @@ func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, 
 		}
 		a.rsne = rsne
 		raw = append(raw, rsne...)
-		nlRSN = &nl80211.RSN{Pairwise: nl80211.CipherCCMP, Group: nl80211.CipherCCMP, AKM: nl80211.AKMPSK}
-		if cfg.Offload4Way {
-			nlRSN.PMK = cfg.PMK
-		}
 		key := make([]byte, 16)
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("ap: GTK: %w", err)
@@ -206,25 +226,43 @@ func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, 
 		Capability:     caps,
 		Elements:       es,
 	}
-	head, tail, err := a.beacon.HeadTail()
-	if err != nil {
+	if _, _, err := a.beacon.HeadTail(); err != nil {
 		return nil, fmt.Errorf("ap: beacon: %w", err)
 	}
+	return a, nil
+}
 
+// start registers for management frames, opens the EAPOL socket, starts
+// beaconing and the goroutines that serve stations.
+func (a *AP) start() error {
+	d, ifi, cfg := a.d, a.ifi, a.cfg
+	head, tail, err := a.beacon.HeadTail()
+	if err != nil {
+		return fmt.Errorf("ap: beacon: %w", err)
+	}
+	freq := nl80211.ChannelFrequency(cfg.Channel)
+	nlRSN := (*nl80211.RSN)(nil)
+	if cfg.PMK != nil {
+		nlRSN = &nl80211.RSN{Pairwise: nl80211.CipherCCMP, Group: nl80211.CipherCCMP, AKM: nl80211.AKMPSK}
+		if cfg.Offload4Way {
+			nlRSN.PMK = cfg.PMK
+		}
+	}
 	if !cfg.APSME {
 		// Registered before the AP starts, so that no request goes
 		// unanswered in between.
-		a.frames, err = d.ListenFrames(ifi.Index, nl80211.FrameProbeReq, nl80211.FrameAuth, nl80211.FrameAssocReq,
+		frames, err := d.ListenFrames(ifi.Index, nl80211.FrameProbeReq, nl80211.FrameAuth, nl80211.FrameAssocReq,
 			nl80211.FrameReassocReq, nl80211.FrameDisassoc, nl80211.FrameDeauth)
 		if err != nil {
-			return nil, fmt.Errorf("ap: %w", err)
+			return fmt.Errorf("ap: %w", err)
 		}
+		a.frames = frames
 	}
 	if cfg.PMK != nil && !cfg.Offload4Way {
 		a.eap, err = packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, eapol.EtherType, nil)
 		if err != nil {
 			a.closeSockets()
-			return nil, fmt.Errorf("ap: EAPOL socket on %s: %w", ifi.Name, err)
+			return fmt.Errorf("ap: EAPOL socket on %s: %w", ifi.Name, err)
 		}
 	}
 	if err := d.StartAP(ifi.Index, nl80211.APParams{
@@ -232,18 +270,18 @@ func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, 
 		BeaconInterval: beaconTU, DTIMPeriod: dtimPeriod, RSN: nlRSN,
 	}); err != nil {
 		a.closeSockets()
-		return nil, fmt.Errorf("ap: %w", err)
+		return fmt.Errorf("ap: %w", err)
 	}
 	if a.gtk != nil && !cfg.Offload4Way {
 		if err := d.NewKey(ifi.Index, nl80211.Key{Index: a.gtk.Index, Cipher: nl80211.CipherCCMP, Data: a.gtk.Key}); err != nil {
 			d.StopAP(ifi.Index)
 			a.closeSockets()
-			return nil, fmt.Errorf("ap: installing the group key: %w", err)
+			return fmt.Errorf("ap: installing the group key: %w", err)
 		}
 		if err := d.SetDefaultKey(ifi.Index, a.gtk.Index); err != nil {
 			d.StopAP(ifi.Index)
 			a.closeSockets()
-			return nil, fmt.Errorf("ap: %w", err)
+			return fmt.Errorf("ap: %w", err)
 		}
 	}
 	a.started = time.Now()
@@ -259,7 +297,7 @@ func Start(d Driver, ifi nl80211.Interface, cfg Config, log func(string)) (*AP, 
 		a.wg.Add(1)
 		go a.sweep()
 	}
-	return a, nil
+	return nil
 }
 
 // sweep drops associated stations the radio has not heard for maxInactive,
@@ -436,7 +474,7 @@ func (a *AP) handleAuth(f mgmt.Auth) {
 	switch {
 	case f.Algorithm != mgmt.AuthOpenSystem:
 		status = mgmt.StatusNotSupportedAuthAlg
-	case s == nil && len(a.stas) >= a.cfg.MaxStations:
+	case s == nil && len(a.stas) >= a.cfg.MaxStations && !a.evictHalfOpenLocked():
 		status = mgmt.StatusAPUnableToHandleNewSTA
 	}
 	if status != mgmt.StatusSuccess {
@@ -673,6 +711,32 @@ func (a *AP) dropLocked(s *station, reason mgmt.ReasonCode, tell bool) {
 		delete(a.aids, s.aid)
 	}
 	delete(a.stas, s.mac)
+}
+
+// evictHalfOpenLocked makes room for a new station by dropping the one that
+// authenticated longest ago and has no open port yet (not associated, or in
+// its 4-way handshake), and reports whether there was one. Open System
+// authentication and association cost a stranger a frame each from any
+// address it makes up; were such stations to keep their places until
+// authTimeout or the handshake's retries ran out, 16 of them every few
+// seconds would keep every phone out. A real phone gets from
+// authentication to an open port in tens of milliseconds, so it is never
+// the oldest of them for long. Stations with an open port are never
+// evicted.
+func (a *AP) evictHalfOpenLocked() bool {
+	var oldest *station
+	for _, s := range a.stas {
+		if !s.authorized && (oldest == nil || s.since.Before(oldest.since)) {
+			oldest = s
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	// Counted, not logged: a flood of made-up stations would flood the log.
+	a.stats.Evicted++
+	a.dropLocked(oldest, mgmt.ReasonAPBusy, oldest.associated)
+	return true
 }
 
 // expireLocked drops stations that authenticated and never associated.
