@@ -69,6 +69,20 @@ var (
 	ErrLost = errors.New("the association was lost")
 )
 
+// eapolConn is the EAPOL socket of the handshake; a *packet.Conn bound to
+// EtherType 0x888e has it.
+type eapolConn interface {
+	ReadFrom(b []byte) (int, net.Addr, error)
+	WriteTo(b []byte, addr net.Addr) (int, error)
+	Close() error
+}
+
+// listenEAPOL opens the EAPOL socket on ifi (the tests put a simulated
+// access point behind it).
+var listenEAPOL = func(ifi *net.Interface) (eapolConn, error) {
+	return packet.Listen(ifi, packet.Datagram, eapol.EtherType, nil)
+}
+
 // Session is one association, from a successful Join until Close or loss.
 type Session struct {
 	BSSID     net.HardwareAddr
@@ -80,7 +94,7 @@ type Session struct {
 
 	d       Driver
 	ifindex int
-	eap     *packet.Conn
+	eap     eapolConn
 	rx      chan eapFrame
 	sup     *eapol.Supplicant
 	done    chan struct{}
@@ -120,7 +134,7 @@ func Join(ctx context.Context, d Driver, ifi nl80211.Interface, t Target, events
 			s.sup = sup
 			// Open the EAPOL socket before associating: message 1 follows
 			// the association response within milliseconds.
-			eap, err := packet.Listen(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC}, packet.Datagram, eapol.EtherType, nil)
+			eap, err := listenEAPOL(&net.Interface{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.MAC})
 			if err != nil {
 				return nil, fmt.Errorf("sta: EAPOL socket on %s: %w", ifi.Name, err)
 			}
