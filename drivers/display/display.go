@@ -133,13 +133,25 @@ func (b Buffer) Blit(pic *image.RGBA, r image.Rectangle, rot Rotation) image.Rec
 		return image.Rectangle{}
 	}
 	bpp := b.Format.BytesPerPixel()
+	// One step right in the picture is one fixed step in the panel's
+	// memory: a pixel right (0), a line down (90), a pixel left (180), a
+	// line up (270).
+	step := bpp
+	switch rot {
+	case 90:
+		step = b.Stride
+	case 180:
+		step = -bpp
+	case 270:
+		step = -b.Stride
+	}
 	for y := r.Min.Y; y < r.Max.Y; y++ {
-		src := pic.Pix[pic.PixOffset(r.Min.X, y):]
-		for x := r.Min.X; x < r.Max.X; x++ {
-			q := rot.ToPanel(image.Point{x, y}, b.Native)
-			o := q.Y*b.Stride + q.X*bpp
-			putPixel(b.Pix[o:o+bpp], b.Format, src[0], src[1], src[2])
-			src = src[4:]
+		src := pic.Pix[pic.PixOffset(r.Min.X, y):pic.PixOffset(r.Max.X, y)]
+		q := rot.ToPanel(image.Point{r.Min.X, y}, b.Native)
+		o := q.Y*b.Stride + q.X*bpp
+		for i := 0; i < len(src); i += 4 {
+			putPixel(b.Pix[o:o+bpp], b.Format, src[i], src[i+1], src[i+2])
+			o += step
 		}
 	}
 	return rot.RectToPanel(r, b.Native)
