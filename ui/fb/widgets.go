@@ -1,0 +1,220 @@
+package fb
+
+import (
+	"image"
+	"image/color"
+
+	"golang.org/x/image/font"
+)
+
+// Damager takes rectangles to redraw; *UI is one.
+type Damager interface{ Damage(r image.Rectangle) }
+
+// Box is what every widget embeds: its rectangle and whom to tell when it
+// changes.
+type Box struct {
+	Rect image.Rectangle
+	D    Damager
+}
+
+// Bounds is the widget's rectangle.
+func (b *Box) Bounds() image.Rectangle { return b.Rect }
+
+// Invalidate asks for the widget to be redrawn.
+func (b *Box) Invalidate() {
+	if b.D != nil {
+		b.D.Damage(b.Rect)
+	}
+}
+
+// Label is one line of text.
+type Label struct {
+	Box
+	Text  string
+	Face  func(*Theme) font.Face // nil: Body
+	Color func(*Theme) color.RGBA
+	Align Align
+	// Fill, if set, paints the background first.
+	Fill func(*Theme) color.RGBA
+}
+
+// Set changes the text, redrawing only if it changed.
+func (l *Label) Set(s string) {
+	if s != l.Text {
+		l.Text = s
+		l.Invalidate()
+	}
+}
+
+// Draw implements Widget.
+func (l *Label) Draw(dst *image.RGBA, t *Theme) {
+	if l.Fill != nil {
+		Fill(dst, l.Rect, l.Fill(t))
+	}
+	face, c := t.Body, t.Text
+	if l.Face != nil {
+		face = l.Face(t)
+	}
+	if l.Color != nil {
+		c = l.Color(t)
+	}
+	Text(dst, l.Rect, face, c, l.Text, l.Align)
+}
+
+// Button is a tappable labelled rectangle.
+type Button struct {
+	Box
+	Label   string
+	OnTap   func()
+	Kind    ButtonKind
+	pressed bool
+	// Disabled buttons draw muted and ignore taps.
+	Disabled bool
+}
+
+// ButtonKind picks a button's colours.
+type ButtonKind int
+
+// Button kinds.
+const (
+	Plain ButtonKind = iota
+	Primary
+	Destructive
+)
+
+// Tap implements Tappable.
+func (b *Button) Tap(image.Point) {
+	if !b.Disabled && b.OnTap != nil {
+		b.OnTap()
+	}
+}
+
+// SetPressed implements Tappable.
+func (b *Button) SetPressed(p bool) { b.pressed = p && !b.Disabled }
+
+// Draw implements Widget.
+func (b *Button) Draw(dst *image.RGBA, t *Theme) {
+	bg, fg := t.Surface, t.Text
+	switch b.Kind {
+	case Primary:
+		bg = t.Accent
+	case Destructive:
+		bg = t.Danger
+	}
+	if b.pressed {
+		bg = t.Pressed
+	}
+	if b.Disabled {
+		bg, fg = t.Surface, t.Muted
+	}
+	r := b.Rect.Inset(1)
+	Fill(dst, r, bg)
+	Text(dst, r.Inset(t.Pad/2), t.Body, fg, b.Label, Center)
+}
+
+// Progress is a bar from 0 to 1 with a caption.
+type Progress struct {
+	Box
+	Fraction float64
+	Caption  string
+}
+
+// Set changes the fraction and caption.
+func (p *Progress) Set(f float64, caption string) {
+	f = min(1, max(0, f))
+	if f != p.Fraction || caption != p.Caption {
+		p.Fraction, p.Caption = f, caption
+		p.Invalidate()
+	}
+}
+
+// Draw implements Widget.
+func (p *Progress) Draw(dst *image.RGBA, t *Theme) {
+	Fill(dst, p.Rect, t.Surface)
+	done := p.Rect
+	done.Max.X = p.Rect.Min.X + int(p.Fraction*float64(p.Rect.Dx()))
+	Fill(dst, done, t.Accent)
+	Text(dst, p.Rect.Inset(t.Pad/2), t.Small, t.Text, p.Caption, Center)
+}
+
+// Group is a container that draws its children; it is how a page holds a
+// dialog or a keyboard as one widget.
+type Group struct {
+	Box
+	Items []Widget
+	// Fill, if set, paints the group's rectangle first (a dialog's
+	// backdrop).
+	Fill func(*Theme) color.RGBA
+}
+
+// Children implements Container.
+func (g *Group) Children() []Widget { return g.Items }
+
+// Draw implements Widget.
+func (g *Group) Draw(dst *image.RGBA, t *Theme) {
+	if g.Fill != nil {
+		Fill(dst, g.Rect, g.Fill(t))
+	}
+	for _, w := range g.Items {
+		if w.Bounds().Overlaps(dst.Rect) {
+			w.Draw(dst, t)
+		}
+	}
+}
+
+// Rows splits r into n rows of height h from the top, spaced by gap.
+func Rows(r image.Rectangle, h, gap, n int) []image.Rectangle {
+	out := make([]image.Rectangle, n)
+	for i := range n {
+		y := r.Min.Y + i*(h+gap)
+		out[i] = image.Rect(r.Min.X, y, r.Max.X, y+h)
+	}
+	return out
+}
+
+// Columns splits r into n equal columns spaced by gap.
+func Columns(r image.Rectangle, gap, n int) []image.Rectangle {
+	out := make([]image.Rectangle, n)
+	w := (r.Dx() - gap*(n-1)) / n
+	for i := range n {
+		x := r.Min.X + i*(w+gap)
+		out[i] = image.Rect(x, r.Min.Y, x+w, r.Max.Y)
+	}
+	if n > 0 {
+		out[n-1].Max.X = r.Max.X
+	}
+	return out
+}
+
+// TextArea is text wrapped over as many lines as its rectangle holds; when
+// the text is longer, its end is shown (what is being typed).
+type TextArea struct {
+	Box
+	Text string
+	Fill func(*Theme) color.RGBA
+}
+
+// Set changes the text, redrawing only if it changed.
+func (a *TextArea) Set(s string) {
+	if s != a.Text {
+		a.Text = s
+		a.Invalidate()
+	}
+}
+
+// Draw implements Widget.
+func (a *TextArea) Draw(dst *image.RGBA, t *Theme) {
+	if a.Fill != nil {
+		Fill(dst, a.Rect, a.Fill(t))
+	}
+	inner := a.Rect.Inset(t.Pad / 2)
+	lh := LineHeight(t.Body)
+	lines := Wrap(t.Body, a.Text, inner.Dx())
+	if n := max(1, inner.Dy()/lh); len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	for i, l := range lines {
+		y := inner.Min.Y + i*lh
+		Text(dst, image.Rect(inner.Min.X, y, inner.Max.X, y+lh), t.Body, t.Text, l, Left)
+	}
+}

@@ -1,0 +1,483 @@
+package screens
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skyfleet/skyfleet/ui/fb"
+)
+
+// update rewrites the golden pictures from this run. They are reviewed
+// before they are committed: each is looked at as a picture (does it read at
+// that size, is anything cut off or overlapping), never taken on trust.
+var update = flag.Bool("update", false, "rewrite testdata/golden/*.png from this run (review every picture before committing)")
+
+// memScreen is a screen in memory that keeps what was drawn and counts it.
+type memScreen struct {
+	pic    *image.RGBA
+	pixels int
+}
+
+func (m *memScreen) Size() image.Point { return m.pic.Rect.Size() }
+func (m *memScreen) Draw(p *image.RGBA, r image.Rectangle) error {
+	r = r.Intersect(m.pic.Rect)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		copy(m.pic.Pix[m.pic.PixOffset(r.Min.X, y):m.pic.PixOffset(r.Max.X, y)], p.Pix[p.PixOffset(r.Min.X, y):p.PixOffset(r.Max.X, y)])
+	}
+	m.pixels += r.Dx() * r.Dy()
+	return nil
+}
+
+// fakeMsgs is a Messenger with a fixed inbox that records what is sent.
+type fakeMsgs struct{ sent []string }
+
+func (f *fakeMsgs) Threads() []Thread {
+	return []Thread{
+		{Peer: "2GjWVhmTZqyKJTSz1ku3wFqYuiW7eJxuAqa", Name: "relief-hq", Last: "Water arrives at the school at 14:00, bring the blue jerrycans", Unread: 2, State: "delivered"},
+		{Peer: "fyqX5YuwXMUs4GEUE3LjLyhrqvNztFHQ4B", Last: "Road to the bridge is closed", State: "forwarded"},
+		{Peer: "2iNNt6fm9LszSWe51693BeyNUKX34pPaLx8", Name: "kit 7", Last: "ok", State: "held"},
+	}
+}
+
+func (f *fakeMsgs) Thread(peer string) []Message {
+	at := time.Date(2026, 12, 5, 9, 30, 0, 0, time.UTC)
+	return []Message{
+		{Text: "Are you at the school?", Time: at},
+		{Outgoing: true, Text: "Yes, 40 people here, we need water and blankets", Time: at.Add(4 * time.Minute), State: "delivered"},
+		{Text: "Water arrives at the school at 14:00, bring the blue jerrycans", Time: at.Add(30 * time.Minute)},
+	}
+}
+
+func (f *fakeMsgs) Send(peer, text string) error {
+	if strings.HasPrefix(peer, "bad") {
+		return errors.New("not a node address")
+	}
+	f.sent = append(f.sent, peer+": "+text)
+	return nil
+}
+
+var sizes = []image.Point{{320, 240}, {480, 320}, {800, 480}}
+
+func newApp(t *testing.T, size image.Point) (*App, *memScreen, *fakeMsgs) {
+	t.Helper()
+	th, err := fb.NewTheme(size, fb.DefaultDPI(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr := &memScreen{pic: image.NewRGBA(image.Rectangle{Max: size})}
+	u := fb.New(scr, th)
+	now := func() time.Time { return time.Date(2026, 12, 5, 14, 7, 0, 0, time.UTC) }
+	u.Now = now
+	a := NewApp(u, now)
+	m := &fakeMsgs{}
+	a.SetMessenger(m)
+	a.SetStatus(Status{
+		Name: "kit-04 school", Address: "2GjWVhmTZqyKJTSz1ku3wFqYuiW7eJxuAqa",
+		Links: []Link{
+			{Peer: "relief-hq", Medium: "wifi", RTTms: 12, Signal: -58},
+			{Peer: "kit 7", Medium: "radio", RTTms: 2400, Loss: 0.12},
+			{Peer: "bridge", Medium: "wifi", RTTms: 340, Loss: 0.06, Signal: -81},
+		},
+		Waiting: 2, Unread: 3, Update: "up to date (2026.12.05)",
+	})
+	return a, scr, m
+}
+
+func render(t *testing.T, a *App) {
+	t.Helper()
+	if _, err := a.UI.Render(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tap presses and releases at the centre of r, as a finger would, with the
+// debounce interval between taps.
+func tap(a *App, r image.Rectangle) {
+	c := r.Min.Add(r.Size().Div(2))
+	now := a.UI.Now()
+	a.UI.Now = func() time.Time { return now.Add(time.Second) }
+	a.UI.Touch([]image.Point{c})
+	a.UI.Touch(nil)
+}
+
+// artifact writes the screen's picture where CI keeps test artefacts.
+func artifact(t *testing.T, name string, pic *image.RGBA) string {
+	t.Helper()
+	dir := filepath.Join("..", "..", "e2e", "artifacts", "screens")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name+".png")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, pic); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// golden compares pic with testdata/golden/name.png: at most 0.5% of the
+// pixels may differ by more than 48 in a channel (anti-aliasing may move;
+// a moved or missing widget, a cut line or a wrong colour may not).
+func golden(t *testing.T, name string, pic *image.RGBA, ignore ...image.Rectangle) {
+	t.Helper()
+	art := artifact(t, name, pic)
+	path := filepath.Join("testdata", "golden", name+".png")
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		b, _ := os.ReadFile(art)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("golden %s: %v (run with -update, then review the picture)", path, err)
+	}
+	defer f.Close()
+	want, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Bounds() != pic.Rect {
+		t.Fatalf("%s: %v picture, golden %v", name, pic.Rect, want.Bounds())
+	}
+	bad := 0
+	for y := pic.Rect.Min.Y; y < pic.Rect.Max.Y; y++ {
+	pixel:
+		for x := pic.Rect.Min.X; x < pic.Rect.Max.X; x++ {
+			for _, r := range ignore {
+				if (image.Point{x, y}).In(r) {
+					continue pixel
+				}
+			}
+			r1, g1, b1, _ := want.At(x, y).RGBA()
+			c := pic.RGBAAt(x, y)
+			if absDiff(r1>>8, uint32(c.R)) > 48 || absDiff(g1>>8, uint32(c.G)) > 48 || absDiff(b1>>8, uint32(c.B)) > 48 {
+				bad++
+			}
+		}
+	}
+	if limit := pic.Rect.Dx() * pic.Rect.Dy() / 200; bad > limit {
+		t.Errorf("%s: %d pixels differ from %s (limit %d); this run's picture is %s", name, bad, path, limit, art)
+	}
+}
+
+func absDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func sizeName(s image.Point) string { return fmt.Sprintf("%dx%d", s.X, s.Y) }
+
+// Every screen at every size, against its reviewed golden picture: status,
+// the inbox, a thread, compose with typed text, the approval and its PIN
+// pad.
+func TestScreensGolden(t *testing.T) {
+	for _, size := range sizes {
+		t.Run(sizeName(size), func(t *testing.T) {
+			a, scr, _ := newApp(t, size)
+			a.Open("Status")
+			render(t, a)
+			golden(t, "status-"+sizeName(size), scr.pic)
+
+			a.Open("Messages")
+			render(t, a)
+			golden(t, "messages-"+sizeName(size), scr.pic)
+
+			a.UI.Show(a.threadPage(a.msgs.Threads()[0]))
+			render(t, a)
+			golden(t, "thread-"+sizeName(size), scr.pic)
+
+			c := a.composePage("2GjWVhmTZqyKJTSz1ku3wFqYuiW7eJxuAqa")
+			a.UI.Show(c)
+			for _, r := range "need 12 more blankets" {
+				c.Keyboard.OnKey(r)
+			}
+			render(t, a)
+			golden(t, "compose-"+sizeName(size), scr.pic)
+
+			p := a.Ask(approvalRequest(), func(Decision) {})
+			render(t, a)
+			golden(t, "approval-"+sizeName(size), scr.pic)
+			for p.Detail.ScrollBy(1000) {
+			}
+			a.UI.Damage(p.Detail.Bounds())
+			render(t, a)
+			tap(a, p.Approve.Rect)
+			render(t, a)
+			if p.PIN == nil {
+				t.Fatal("Approve did not open the PIN pad")
+			}
+			render(t, a)
+			// The digits are shuffled: their keys' faces are left out of
+			// the comparison (TestPINPad checks them).
+			var digits []image.Rectangle
+			for d := byte('0'); d <= '9'; d++ {
+				digits = append(digits, p.PIN.Digit(d).Rect)
+			}
+			golden(t, "pin-"+sizeName(size), scr.pic, digits...)
+		})
+	}
+}
+
+func approvalRequest() Request {
+	return Request{
+		Service: "wallet", Title: "Send 0.0125 BTC", NeedPIN: true,
+		Warnings: []string{"Fee is 6.1% of the amount sent"},
+		Rows: []fb.Pair{
+			{Label: "To", Value: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"},
+			{Label: "Amount", Value: "0.01250000 BTC"},
+			{Label: "Change (yours, m/84'/0'/0'/1/3)", Value: "0.00431200 BTC"},
+			{Label: "Fee", Value: "0.00076200 BTC (6.1%)"},
+		},
+	}
+}
+
+// tappables returns every tappable widget of ws, containers searched.
+func tappables(ws []fb.Widget) []fb.Widget {
+	var out []fb.Widget
+	for _, w := range ws {
+		if c, ok := w.(fb.Container); ok {
+			out = append(out, tappables(c.Children())...)
+		}
+		if _, ok := w.(fb.Tappable); ok {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Every control on every page is at least MinTargetMM each way at every
+// size, measured in the screen's pixels at its density; the keyboard's keys
+// are too from 480x320 up, and on 320x240 (where ten in a row cannot be)
+// at least 5 mm.
+func TestTargetsAtLeast7mm(t *testing.T) {
+	for _, size := range sizes {
+		a, _, _ := newApp(t, size)
+		th := a.UI.Theme
+		mm := func(px int) float64 { return float64(px) * 25.4 / th.DPI }
+		compose := a.composePage("x")
+		keys := map[fb.Widget]bool{}
+		for _, k := range tappables(compose.Keyboard.Children()) {
+			keys[k] = true
+		}
+		approval := a.Ask(approvalRequest(), func(Decision) {})
+		for approval.Detail.ScrollBy(1000) {
+		}
+		pin, err := fb.NewPINPad(image.Rect(a.bar.modal.Min.X+th.Pad/2, a.bar.modal.Min.Y, a.bar.modal.Max.X-th.Pad/2, a.bar.modal.Max.Y-th.Pad/2), th, a.UI, "PIN")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Open("Status")
+		pages := map[string][]fb.Widget{
+			"status":   a.statusPage().Widgets(),
+			"messages": a.messagesPage().Widgets(),
+			"thread":   a.threadPage(a.msgs.Threads()[0]).Widgets(),
+			"compose":  compose.Widgets(),
+			"approval": approval.Widgets(),
+			"pin":      pin.Children(),
+		}
+		for name, ws := range pages {
+			for _, w := range tappables(ws) {
+				b := w.Bounds()
+				minW, minH := MinTargetMMFor(size, keys[w])
+				if mm(b.Dx()) < minW-0.05 || mm(b.Dy()) < minH-0.05 {
+					t.Errorf("%v %s: %T %v is %.1f x %.1f mm, want at least %.0f x %.0f", size, name, w, b, mm(b.Dx()), mm(b.Dy()), minW, minH)
+				}
+			}
+		}
+	}
+}
+
+// MinTargetMMFor is the smallest target each way the test holds a control
+// to: MinTargetMM, but 5 mm for a keyboard key on a screen under 480 wide.
+func MinTargetMMFor(size image.Point, key bool) (float64, float64) {
+	if key && size.X < 480 {
+		return 5, 5
+	}
+	return fb.MinTargetMM, fb.MinTargetMM
+}
+
+// The compose flow as a finger does it, through UI.Touch on the keys'
+// rectangles: the address, Done, the text, Done sends it to the messaging
+// service and the inbox comes back; a refused send is a dialog whose OK
+// returns to the message as typed. A tap redraws only the key and the
+// field it changed, not the screen.
+func TestComposeByTouch(t *testing.T) {
+	a, scr, m := newApp(t, image.Point{480, 320})
+	a.Open("Messages")
+	render(t, a)
+	list := a.UI.Page().Widgets()
+	var newMsg *fb.Button
+	for _, w := range list {
+		if b, ok := w.(*fb.Button); ok && b.Label == "New message" {
+			newMsg = b
+		}
+	}
+	tap(a, newMsg.Rect)
+	render(t, a)
+	c, ok := a.UI.Page().(*ComposePage)
+	if !ok {
+		t.Fatalf("New message opened %T", a.UI.Page())
+	}
+	typeText := func(s string) {
+		for _, r := range s {
+			label := string(r)
+			if r == ' ' {
+				label = "space"
+			}
+			k := c.Keyboard.KeyAt(label)
+			layer := k == nil
+			if layer { // a digit: on the symbols layer
+				tap(a, c.Keyboard.KeyAt("?123").Rect)
+				render(t, a)
+				k = c.Keyboard.KeyAt(label)
+			}
+			if k == nil {
+				t.Fatalf("no key %q", label)
+			}
+			render(t, a)
+			before := scr.pixels
+			tap(a, k.Rect)
+			render(t, a)
+			if drawn := scr.pixels - before; drawn >= 480*320/4 {
+				t.Fatalf("typing %q redrew %d pixels, a quarter of the screen or more", r, drawn)
+			}
+			if layer {
+				tap(a, c.Keyboard.KeyAt("abc").Rect)
+				render(t, a)
+			}
+		}
+	}
+	typeText("bad1")
+	tap(a, c.Keyboard.KeyAt("Done").Rect)
+	typeText("hi there")
+	tap(a, c.Keyboard.KeyAt("Done").Rect)
+	render(t, a)
+	if c.Dialog == nil || a.UI.Page() == fb.Page(c) {
+		t.Fatal("a refused send showed no dialog")
+	}
+	artifact(t, "compose-refused-480x320", scr.pic)
+	ok2 := c.Dialog.Children()[len(c.Dialog.Children())-1].(*fb.Button)
+	tap(a, ok2.Rect)
+	render(t, a)
+	if a.UI.Page() != fb.Page(c) || c.text != "hi there" {
+		t.Fatalf("after OK: page %T, text %q", a.UI.Page(), c.text)
+	}
+	// Start over with a good address.
+	a.UI.Show(a.composePage(""))
+	c = a.UI.Page().(*ComposePage)
+	typeText("kit7")
+	tap(a, c.Keyboard.KeyAt("Done").Rect)
+	typeText("water at 2")
+	tap(a, c.Keyboard.KeyAt("Done").Rect)
+	render(t, a)
+	if len(m.sent) != 1 || m.sent[0] != "kit7: water at 2" {
+		t.Fatalf("sent %q", m.sent)
+	}
+	if _, ok := a.UI.Page().(*messagesPage); !ok {
+		t.Errorf("after sending the page is %T, want the inbox", a.UI.Page())
+	}
+}
+
+// A bounce (a second press within DebounceInterval of a lift) types
+// nothing; Reject on an approval decides against, with no PIN; Approve is
+// disabled until the rows were scrolled to their end on a small screen.
+func TestDebounceRejectAndApproveGate(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{320, 240})
+	c := a.composePage("x")
+	a.UI.Show(c)
+	render(t, a)
+	k := c.Keyboard.KeyAt("q").Rect
+	at := time.Date(2026, 12, 5, 14, 0, 0, 0, time.UTC)
+	a.UI.Now = func() time.Time { return at }
+	centre := k.Min.Add(k.Size().Div(2))
+	a.UI.Touch([]image.Point{centre})
+	a.UI.Touch(nil)
+	at = at.Add(20 * time.Millisecond) // the panel bouncing
+	a.UI.Touch([]image.Point{centre})
+	a.UI.Touch(nil)
+	if c.text != "q" {
+		t.Errorf("a bounce typed: %q", c.text)
+	}
+
+	var got *Decision
+	p := a.Ask(approvalRequest(), func(d Decision) { got = &d })
+	render(t, a)
+	if !p.Approve.Disabled {
+		t.Fatal("Approve enabled before the rows were all shown on 320x240")
+	}
+	tap(a, p.Approve.Rect)
+	if got != nil || p.PIN != nil {
+		t.Fatal("a disabled Approve acted")
+	}
+	tap(a, p.Reject.Rect)
+	if got == nil || got.Approved || got.PIN != nil {
+		t.Errorf("Reject gave %+v", got)
+	}
+}
+
+// Approve then the PIN typed on the shuffled pad: the decision carries the
+// digits tapped, found by their labels wherever the shuffle put them.
+func TestApproveWithPIN(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{800, 480})
+	var got *Decision
+	p := a.Ask(approvalRequest(), func(d Decision) { got = &d })
+	render(t, a)
+	tap(a, p.Approve.Rect)
+	render(t, a)
+	if p.PIN == nil {
+		t.Fatal("no PIN pad")
+	}
+	for _, d := range []byte("2468") {
+		tap(a, p.PIN.Digit(d).Rect)
+	}
+	tap(a, p.PIN.Children()[len(p.PIN.Children())-1].Bounds())
+	if got == nil || !got.Approved || string(got.PIN) != "2468" {
+		t.Fatalf("decision %+v", got)
+	}
+}
+
+// BenchmarkRedraw measures, at 480x320, a full redraw of the status page
+// (the baseline) and the redraw after one key press on the compose page,
+// and reports the pixels each sends to the screen.
+func BenchmarkRedraw(b *testing.B) {
+	t := &testing.T{}
+	a, scr, _ := newApp(t, image.Point{480, 320})
+	a.Open("Status")
+	b.Run("full", func(b *testing.B) {
+		for b.Loop() {
+			a.UI.Damage(image.Rect(0, 0, 480, 320))
+			a.UI.Render()
+		}
+		b.ReportMetric(float64(480*320*2), "bytes/op(RGB565)")
+	})
+	c := a.composePage("x")
+	a.UI.Show(c)
+	a.UI.Render()
+	k := c.Keyboard.KeyAt("e").Rect
+	b.Run("key", func(b *testing.B) {
+		before := scr.pixels
+		for b.Loop() {
+			tap(a, k)
+			a.UI.Render()
+			c.text = ""
+		}
+		b.ReportMetric(float64(scr.pixels-before)/float64(b.N)*2, "bytes/op(RGB565)")
+	})
+}
