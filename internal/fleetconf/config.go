@@ -39,6 +39,7 @@ type Config struct {
 	Release Release `toml:"release" json:"release"` // [release]
 	Radio   Radio   `toml:"radio" json:"radio"`     // [radio]
 	Wifi    Wifi    `toml:"wifi" json:"wifi"`       // [wifi]
+	Display Display `toml:"display" json:"display"` // [display]
 	System  System  `toml:"system" json:"system"`   // [system]
 	// Messaging is [messaging]: who may use the phone messaging page.
 	Messaging Messaging `toml:"messaging" json:"messaging"`
@@ -172,6 +173,34 @@ type Wifi struct {
 	APOpen bool `toml:"ap_open" json:"ap_open"`
 }
 
+// Display is the [display] table: the touchscreen the ui service drives.
+// Every value is a string, as everywhere in fleet.toml.
+type Display struct {
+	// Screen is the panel: "auto" (the kernel's framebuffer /dev/fb0 when
+	// there is one, else none), "fbdev" (/dev/fb0, required), an SPI
+	// panel driven from user space ("ili9341", "st7789", "st7789-240",
+	// "ili9486", "ili9486-waveshare": drivers/display/spipanel) or "none".
+	// Default "auto".
+	Screen string `toml:"screen" json:"screen"`
+	// Rotation turns the picture clockwise: "0", "90", "180" or "270".
+	// Default "0".
+	Rotation string `toml:"rotation" json:"rotation"`
+	// Touch is the touch input: "auto" (the first evdev touch device, a
+	// touchscreen before a tablet), "evdev", "xpt2046" (the SPI hats'
+	// resistive controller) or "none". Default "auto".
+	Touch string `toml:"touch" json:"touch"`
+	// TouchCalibration is six numbers "a b c d e f", libinput's
+	// calibration matrix on the normalised raw position (drivers/touch
+	// Calibration); "" for none. Default "".
+	TouchCalibration string `toml:"touch_calibration" json:"touch_calibration"`
+	// Diagonal is the panel's diagonal in inches, e.g. "3.5", for the
+	// sizes of text and targets; "" guesses from the resolution. Default "".
+	Diagonal string `toml:"diagonal" json:"diagonal"`
+	// DimAfter is how long the screen stays lit untouched, a Go duration
+	// ("2m"); "0s" never dims. Default "2m0s".
+	DimAfter string `toml:"dim_after" json:"dim_after"`
+}
+
 // WifiNetwork is one network to join, from [wifi] ssid/psk, ssid_2/psk_2
 // and ssid_3/psk_3.
 type WifiNetwork struct {
@@ -268,8 +297,9 @@ func Defaults(device bool) Config {
 			LANDiscovery: true,
 			Interfaces:   []string{"eth0", "usb0", "wlan0"},
 		},
-		Master: Master{ReportInterval: "1m0s"},
-		System: System{Watchdog: true},
+		Master:  Master{ReportInterval: "1m0s"},
+		Display: Display{Screen: "auto", Rotation: "0", Touch: "auto", DimAfter: "2m0s"},
+		System:  System{Watchdog: true},
 	}
 	if device {
 		c.Node.Status = DeviceStatus

@@ -450,7 +450,7 @@ func guard(f field) field { f.guard = true; return f }
 //     joins and how; every mesh link on them still needs the network key
 //     and, where set, a known key.
 //   - the rest (names, data, roles, callsign, report interval, hostname,
-//     watchdog, NTP servers) grant nothing; roles dropped announce less, NTP
+//     watchdog, NTP servers, [display]) grant nothing; roles dropped announce less, NTP
 //     servers dropped leave the time to the mesh.
 //
 // A table that holds a guarded key, given as something else than a table,
@@ -499,6 +499,14 @@ var schema = []section{
 		str("ap_ssid", checkSSID, func(c *Config) *string { return &c.Wifi.APSSID }),
 		secret(str("ap_psk", checkAPPSK, func(c *Config) *string { return &c.Wifi.APPSK }), `"<passphrase of 8-63 characters>"`),
 		flag("ap_open", func(c *Config) *bool { return &c.Wifi.APOpen }),
+	}},
+	{"display", []field{
+		str("screen", checkScreen, func(c *Config) *string { return &c.Display.Screen }),
+		str("rotation", checkRotation, func(c *Config) *string { return &c.Display.Rotation }),
+		str("touch", checkTouch, func(c *Config) *string { return &c.Display.Touch }),
+		str("touch_calibration", checkCalibration, func(c *Config) *string { return &c.Display.TouchCalibration }),
+		str("diagonal", checkDiagonal, func(c *Config) *string { return &c.Display.Diagonal }),
+		str("dim_after", checkDimAfter, func(c *Config) *string { return &c.Display.DimAfter }),
 	}},
 	{"system", []field{
 		str("hostname", checkHostname, func(c *Config) *string { return &c.System.Hostname }),

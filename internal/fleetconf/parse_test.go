@@ -117,6 +117,14 @@ callsign = "n0call-7"
 ssid = "Field Net"
 psk = "correct horse battery"
 
+[display]
+screen = "ili9486-waveshare"
+rotation = "90"
+touch = "xpt2046"
+touch_calibration = "-1 0 1 0 1.25 -0.125"
+diagonal = "3.5"
+dim_after = "90s"
+
 [system]
 hostname = "kit-07"
 watchdog = false
@@ -148,7 +156,40 @@ func fullConfig() Config {
 		Release: Release{Keys: []string{pubHex(5), pubHex(6)}},
 		Radio:   Radio{Callsign: "N0CALL-7"},
 		Wifi:    Wifi{SSID: "Field Net", PSK: "correct horse battery"},
-		System:  System{Hostname: "kit-07", Watchdog: false},
+		Display: Display{Screen: "ili9486-waveshare", Rotation: "90", Touch: "xpt2046",
+			TouchCalibration: "-1 0 1 0 1.25 -0.125", Diagonal: "3.5", DimAfter: "1m30s"},
+		System: System{Hostname: "kit-07", Watchdog: false},
+	}
+}
+
+// Bad [display] values are named with the reason and keep their defaults:
+// the screen stays auto, unturned, and lit for two minutes.
+func TestDisplayChecks(t *testing.T) {
+	c, probs := Parse([]byte(`[display]
+screen = "hdmi"
+rotation = "45"
+touch = "mouse"
+touch_calibration = "1 1 0 1 1 0"
+diagonal = "0.2"
+dim_after = "-1s"
+`), true)
+	if len(probs) != 6 {
+		t.Fatalf("problems %v, want one per key", probs)
+	}
+	for _, want := range []string{"display.screen", "display.rotation", "display.touch", "onto a line", "display.diagonal", "display.dim_after"} {
+		found := false
+		for _, p := range probs {
+			found = found || strings.Contains(p.String(), want)
+		}
+		if !found {
+			t.Errorf("no problem mentions %q: %v", want, probs)
+		}
+	}
+	if c.Display != Defaults(true).Display {
+		t.Errorf("display = %+v, want the defaults", c.Display)
+	}
+	if FailClosed(probs) {
+		t.Error("a bad [display] refused the mesh: it grants no link")
 	}
 }
 

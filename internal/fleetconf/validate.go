@@ -3,9 +3,11 @@ package fleetconf
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -428,4 +430,94 @@ func checkNTPServer(s string, _ bool) (string, error) {
 		return "", err
 	}
 	return net.JoinHostPort(h, strconv.Itoa(p)), nil
+}
+
+// Screens are the values of display.screen.
+var Screens = []string{"auto", "fbdev", "ili9341", "st7789", "st7789-240", "ili9486", "ili9486-waveshare", "none"}
+
+func checkScreen(s string, _ bool) (string, error) {
+	if slices.Contains(Screens, s) {
+		return s, nil
+	}
+	return "", fmt.Errorf("must be one of %s", strings.Join(quoteAll(Screens), ", "))
+}
+
+func checkRotation(s string, _ bool) (string, error) {
+	switch s {
+	case "0", "90", "180", "270":
+		return s, nil
+	}
+	return "", errors.New(`must be "0", "90", "180" or "270" (degrees clockwise)`)
+}
+
+func checkTouch(s string, _ bool) (string, error) {
+	switch s {
+	case "auto", "evdev", "xpt2046", "none":
+		return s, nil
+	}
+	return "", errors.New(`must be "auto", "evdev", "xpt2046" or "none"`)
+}
+
+// ParseCalibration reads display.touch_calibration: six numbers separated
+// by spaces, libinput's matrix; "" is none (nil). The matrix must map the
+// panel onto a plane, not a line.
+func ParseCalibration(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	f := strings.Fields(s)
+	if len(f) != 6 {
+		return nil, fmt.Errorf("must be six numbers separated by spaces (libinput's calibration matrix), not %d", len(f))
+	}
+	m := make([]float64, 6)
+	for i, v := range f {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e3 {
+			return nil, fmt.Errorf("number %d is not a finite number", i+1)
+		}
+		m[i] = x
+	}
+	if math.Abs(m[0]*m[4]-m[1]*m[3]) < 1e-6 {
+		return nil, errors.New("maps the panel onto a line (its 2x2 part has no inverse)")
+	}
+	return m, nil
+}
+
+func checkCalibration(s string, _ bool) (string, error) {
+	m, err := ParseCalibration(s)
+	if err != nil || m == nil {
+		return "", err
+	}
+	parts := make([]string, 6)
+	for i, v := range m {
+		parts[i] = strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return strings.Join(parts, " "), nil
+}
+
+func checkDiagonal(s string, _ bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	d, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(d >= 1 && d <= 30) {
+		return "", errors.New(`must be the panel's diagonal in inches, 1 to 30, e.g. "3.5"`)
+	}
+	return strconv.FormatFloat(d, 'g', -1, 64), nil
+}
+
+func checkDimAfter(s string, _ bool) (string, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > 24*time.Hour {
+		return "", errors.New(`must be a duration from "0s" (never dim) to "24h", e.g. "2m"`)
+	}
+	return d.String(), nil
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
