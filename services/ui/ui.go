@@ -1,0 +1,238 @@
+// Package ui is the touchscreen service: it opens the screen and the touch
+// input fleet.toml's [display] names, shows the kit's screens (ui/screens)
+// and keeps them current from the node's API, dims the screen when nobody
+// touches it, and turns touches into taps and scrolls. It runs as its own
+// supervised process (skyfleetd ui), so a fault in drawing or in a touch
+// driver never takes the node down.
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/skyfleet/skyfleet/drivers/display"
+	"github.com/skyfleet/skyfleet/drivers/display/fbdev"
+	"github.com/skyfleet/skyfleet/drivers/display/spipanel"
+	"github.com/skyfleet/skyfleet/drivers/touch"
+	"github.com/skyfleet/skyfleet/drivers/touch/evdev"
+	"github.com/skyfleet/skyfleet/drivers/touch/xpt2046"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/ui/fb"
+	"github.com/skyfleet/skyfleet/ui/screens"
+)
+
+// Config is the [display] table, parsed.
+type Config struct {
+	Screen      string // fleetconf.Screens
+	Rotation    display.Rotation
+	Touch       string // "auto", "evdev", "xpt2046", "none"
+	Calibration touch.Calibration
+	Diagonal    float64 // inches; 0 to guess
+	DimAfter    time.Duration
+	// Framebuffer is the fbdev node (default /dev/fb0).
+	Framebuffer string
+}
+
+// ConfigFrom reads [display] from a Config Parse returned (whose values are
+// valid).
+func ConfigFrom(c fleetconf.Config) Config {
+	d := c.Display
+	out := Config{Screen: d.Screen, Touch: d.Touch, Framebuffer: "/dev/fb0"}
+	r, _ := strconv.Atoi(d.Rotation)
+	out.Rotation = display.Rotation(r)
+	if m, err := fleetconf.ParseCalibration(d.TouchCalibration); err == nil && m != nil {
+		copy(out.Calibration[:], m)
+	}
+	out.Diagonal, _ = strconv.ParseFloat(d.Diagonal, 64)
+	out.DimAfter, _ = time.ParseDuration(d.DimAfter)
+	return out
+}
+
+// ErrNoScreen is returned by OpenScreen when the configuration is "none",
+// or "auto" and the kernel has no framebuffer.
+var ErrNoScreen = errors.New("ui: no screen")
+
+// OpenScreen opens the screen cfg names.
+func OpenScreen(cfg Config) (display.Screen, error) {
+	switch cfg.Screen {
+	case "none":
+		return nil, ErrNoScreen
+	case "auto", "fbdev", "":
+		if _, err := os.Stat(cfg.Framebuffer); err != nil {
+			if cfg.Screen == "fbdev" {
+				return nil, fmt.Errorf("ui: [display] screen = \"fbdev\" but %s: %w", cfg.Framebuffer, err)
+			}
+			return nil, ErrNoScreen
+		}
+		return fbdev.Open(cfg.Framebuffer, cfg.Rotation)
+	}
+	c, ok := map[string]spipanel.Controller{
+		"ili9341": spipanel.ILI9341, "st7789": spipanel.ST7789, "st7789-240": spipanel.ST7789Square,
+		"ili9486": spipanel.ILI9486, "ili9486-waveshare": spipanel.ILI9486Waveshare,
+	}[cfg.Screen]
+	if !ok {
+		return nil, fmt.Errorf("ui: unknown screen %q", cfg.Screen)
+	}
+	return spipanel.Open(spipanel.Config{Port: "SPI0.0", DC: "GPIO24", Reset: "GPIO25"}, c, cfg.Rotation)
+}
+
+// TouchSource gives touch reports until closed.
+type TouchSource interface {
+	Read(ctx context.Context) (touch.Report, error)
+	Close() error
+}
+
+// evdevSource adapts an evdev.Device, whose Read blocks on the device.
+type evdevSource struct{ d *evdev.Device }
+
+func (e evdevSource) Read(ctx context.Context) (touch.Report, error) { return e.d.Read() }
+func (e evdevSource) Close() error                                   { return e.d.Close() }
+
+// OpenTouch opens the touch input cfg names for a picture of size, or
+// returns nil and no error when there is none to open ("none", or "auto"
+// with no touch device).
+func OpenTouch(cfg Config, size image.Point) (TouchSource, error) {
+	switch cfg.Touch {
+	case "none":
+		return nil, nil
+	case "xpt2046":
+		m := touch.Mapping{X: touch.Axis{Min: 200, Max: 3900}, Y: touch.Axis{Min: 200, Max: 3900},
+			Width: size.X, Height: size.Y, Calibration: cfg.Calibration, Rotation: touch.Rotation(cfg.Rotation)}
+		return xpt2046.Open("SPI0.1", "GPIO17", m, xpt2046.Options{})
+	}
+	devs, err := evdev.Find()
+	if err != nil || len(devs) == 0 {
+		if cfg.Touch == "evdev" {
+			return nil, fmt.Errorf("ui: [display] touch = \"evdev\" but no touch device in /dev/input (%v)", err)
+		}
+		return nil, nil
+	}
+	d, err := evdev.Open(devs[0].Path, size.X, size.Y, cfg.Calibration, touch.Rotation(cfg.Rotation))
+	if err != nil {
+		return nil, err
+	}
+	return evdevSource{d}, nil
+}
+
+// Node is what the screens need of the node; *API is one.
+type Node interface {
+	Status() (screens.Status, error)
+	screens.Messenger
+}
+
+// Blanker turns a screen off and on; fbdev has it.
+type Blanker interface{ Blank(off bool) error }
+
+// Refresh is how often the status page is brought up to date.
+const Refresh = 5 * time.Second
+
+// Run shows the screens on scr until ctx ends, reading touches from src (nil
+// for none) and the node through node. log gets one line per event worth
+// an operator's attention (never a message's text).
+func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cfg Config, log func(string)) error {
+	size := scr.Size()
+	dpi := fb.DefaultDPI(size)
+	if cfg.Diagonal > 0 {
+		dpi = fb.DPI(size, cfg.Diagonal)
+	}
+	theme, err := fb.NewTheme(size, dpi)
+	if err != nil {
+		return err
+	}
+	u := fb.New(scr, theme)
+	app := screens.NewApp(u, time.Now)
+	app.SetMessenger(node)
+	refresh := func() {
+		st, err := node.Status()
+		if err != nil {
+			log(fmt.Sprintf("ui: %v", err))
+		}
+		app.SetStatus(st)
+		app.Tick()
+	}
+	refresh()
+	app.Open("Status")
+	if _, err := u.Render(); err != nil {
+		return fmt.Errorf("ui: drawing: %w", err)
+	}
+	log(fmt.Sprintf("ui: %dx%d screen at %.0f DPI, touch targets %d px", size.X, size.Y, dpi, theme.Target))
+
+	touches := make(chan touch.Report, 16)
+	if src != nil {
+		go func() {
+			defer close(touches)
+			for {
+				r, err := src.Read(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						log(fmt.Sprintf("ui: touch input ended: %v", err))
+					}
+					return
+				}
+				select {
+				case touches <- r:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(Refresh)
+	defer tick.Stop()
+	var dim <-chan time.Time
+	var dimTimer *time.Timer
+	if cfg.DimAfter > 0 {
+		dimTimer = time.NewTimer(cfg.DimAfter)
+		defer dimTimer.Stop()
+		dim = dimTimer.C
+	}
+	blanked, waking := false, false
+	bl, _ := scr.(Blanker)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r, ok := <-touches:
+			if !ok {
+				touches = nil
+				continue
+			}
+			if dimTimer != nil {
+				dimTimer.Reset(cfg.DimAfter)
+			}
+			switch {
+			case blanked:
+				// The touch that wakes the screen presses nothing: a
+				// finger on a dark screen cannot have aimed.
+				blanked, waking = false, len(r.Points) > 0
+				if bl != nil {
+					bl.Blank(false)
+				}
+			case waking:
+				waking = len(r.Points) > 0
+			default:
+				pts := make([]image.Point, len(r.Points))
+				for i, p := range r.Points {
+					pts[i] = image.Point{p.X, p.Y}
+				}
+				u.Touch(pts)
+			}
+		case <-tick.C:
+			refresh()
+		case <-dim:
+			if bl != nil && !blanked {
+				if err := bl.Blank(true); err == nil {
+					blanked = true
+				}
+			}
+		}
+		if _, err := u.Render(); err != nil {
+			return fmt.Errorf("ui: drawing: %w", err)
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"image"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skyfleet/skyfleet/drivers/touch"
+	"github.com/skyfleet/skyfleet/internal/apiauth"
+	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/ui/screens"
+)
+
+const token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// fakeNodeAPI serves the node's paths as the status service does: /status
+// to anyone, the rest only with the token; it records what was sent.
+func fakeNodeAPI(t *testing.T) (*httptest.Server, *[]map[string]string) {
+	var mu sync.Mutex
+	sent := &[]map[string]string{}
+	mux := http.NewServeMux()
+	write := func(w http.ResponseWriter, v any) { json.NewEncoder(w).Encode(v) }
+	authed := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				w.WriteHeader(401)
+				write(w, map[string]string{"error": "control path"})
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		write(w, map[string]any{"address": "2GjWVhmTZqyKJTSz1ku3wFqYuiW7eJxuAqa", "version": "2026.12.05", "slot": "a"})
+	})
+	mux.HandleFunc("GET /mesh/links", authed(func(w http.ResponseWriter, r *http.Request) {
+		write(w, map[string]any{"links": []map[string]any{
+			{"address": "fyqX5YuwXMUs4GEUE3LjLyhrqvNztFHQ4B", "up": true, "rtt_ms": 11.6, "loss": 0.0, "medium": map[string]any{"signal_dbm": -61}},
+			{"address": "2iNNt6fm9LszSWe51693BeyNUKX34pPaLx8", "up": false},
+			{"address": "kit7kit7kit7kit7kit7kit7", "up": true, "rtt_ms": 2400, "loss": 0.1, "radio": true},
+		}})
+	}))
+	mux.HandleFunc("GET /msg/inbox", authed(func(w http.ResponseWriter, r *http.Request) {
+		write(w, []map[string]any{{"from": "peerA", "text": "are you there?", "received_at": "2026-12-05T09:30:00Z"}})
+	}))
+	mux.HandleFunc("GET /msg/outbox", authed(func(w http.ResponseWriter, r *http.Request) {
+		write(w, []map[string]any{
+			{"to": "peerA", "text": "yes", "sent_at": "2026-12-05T09:31:00Z", "state": "forwarded"},
+			{"to": "peerB", "text": "old", "sent_at": "2026-12-04T09:31:00Z", "state": "delivered"},
+		})
+	}))
+	mux.HandleFunc("POST /msg/send", authed(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		json.NewDecoder(r.Body).Decode(&m)
+		if strings.HasPrefix(m["to"], "bad") {
+			w.WriteHeader(400)
+			write(w, map[string]string{"error": "not a node address"})
+			return
+		}
+		mu.Lock()
+		*sent = append(*sent, m)
+		mu.Unlock()
+		write(w, map[string]string{"state": "held"})
+	}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, sent
+}
+
+// The API client reads the status page's data from the node's paths with
+// the token: links up only, their medium, messages waiting (held or
+// forwarded); threads grouped by peer, newest first, with the state of our
+// last message; a send posts to /msg/send and a refusal comes back with the
+// node's reason. Without the token the control paths fail and the public
+// status still shows.
+func TestAPI(t *testing.T) {
+	srv, sent := fakeNodeAPI(t)
+	a := &API{Base: srv.URL, Cred: apiauth.Token(token), Name: "kit-04"}
+	st, err := a.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Name != "kit-04" || st.Address != "2GjWVhmTZqyKJTSz1ku3wFqYuiW7eJxuAqa" || st.Waiting != 1 || len(st.Links) != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	if l := st.Links[0]; l.Medium != "wifi" || l.Signal != -61 || l.RTTms != 12 || l.Quality() != "good" {
+		t.Errorf("wifi link %+v", l)
+	}
+	if l := st.Links[1]; l.Medium != "radio" || l.Quality() != "poor" {
+		t.Errorf("radio link %+v", l)
+	}
+	th := a.Threads()
+	if len(th) != 2 || th[0].Peer != "peerA" || th[0].Last != "yes" || th[0].State != "forwarded" || th[1].Peer != "peerB" {
+		t.Errorf("threads %+v", th)
+	}
+	msgs := a.Thread("peerA")
+	if len(msgs) != 2 || msgs[0].Outgoing || !msgs[1].Outgoing || msgs[1].State != "forwarded" {
+		t.Errorf("thread %+v", msgs)
+	}
+	if err := a.Send("peerA", "water at 2"); err != nil {
+		t.Fatal(err)
+	}
+	if len(*sent) != 1 || (*sent)[0]["text"] != "water at 2" {
+		t.Errorf("sent %v", *sent)
+	}
+	if err := a.Send("bad", "x"); err == nil || err.Error() != "not a node address" {
+		t.Errorf("refused send: %v", err)
+	}
+	anon := &API{Base: srv.URL}
+	st, err = anon.Status()
+	if err == nil || st.Address == "" || len(st.Links) != 0 {
+		t.Errorf("without the token: %+v, %v", st, err)
+	}
+}
+
+// memScreen is a screen in memory that can be blanked.
+type memScreen struct {
+	mu      sync.Mutex
+	pic     *image.RGBA
+	blanked []bool
+	draws   int
+}
+
+func (m *memScreen) Size() image.Point { return m.pic.Rect.Size() }
+func (m *memScreen) Draw(p *image.RGBA, r image.Rectangle) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	copy(m.pic.Pix, p.Pix)
+	m.draws++
+	return nil
+}
+func (m *memScreen) Close() error { return nil }
+func (m *memScreen) Blank(off bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blanked = append(m.blanked, off)
+	return nil
+}
+
+type chanTouch chan touch.Report
+
+func (c chanTouch) Read(ctx context.Context) (touch.Report, error) {
+	select {
+	case r := <-c:
+		return r, nil
+	case <-ctx.Done():
+		return touch.Report{}, ctx.Err()
+	}
+}
+func (c chanTouch) Close() error { return nil }
+
+// The service draws the status page, dims the screen when left alone, and
+// the touch that wakes it presses nothing: a tap on the dark screen where
+// the Messages button is leaves the status page up; the next tap there
+// opens the messages.
+func TestRunDimsAndWakes(t *testing.T) {
+	srv, _ := fakeNodeAPI(t)
+	scr := &memScreen{pic: image.NewRGBA(image.Rect(0, 0, 480, 320))}
+	src := make(chanTouch)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := ConfigFrom(fleetconf.Defaults(true))
+	cfg.DimAfter = 50 * time.Millisecond
+	var logs strings.Builder
+	var logMu sync.Mutex
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, scr, src, &API{Base: srv.URL, Cred: apiauth.Token(token)}, cfg, func(s string) {
+			logMu.Lock()
+			logs.WriteString(s + "\n")
+			logMu.Unlock()
+		})
+	}()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	blankedIs := func(off bool) func() bool {
+		return func() bool {
+			scr.mu.Lock()
+			defer scr.mu.Unlock()
+			return len(scr.blanked) > 0 && scr.blanked[len(scr.blanked)-1] == off
+		}
+	}
+	wait("the screen dimmed", blankedIs(true))
+	// Messages is the right half of the bottom bar.
+	messages := []touch.Point{{X: 360, Y: 310}}
+	// The content between the bars: the clock in the title bar may turn
+	// to the next minute during the test.
+	content := func() []byte {
+		scr.mu.Lock()
+		defer scr.mu.Unlock()
+		return append([]byte(nil), scr.pic.Pix[scr.pic.PixOffset(0, 60):scr.pic.PixOffset(0, 260)]...)
+	}
+	dims := func() int {
+		scr.mu.Lock()
+		defer scr.mu.Unlock()
+		n := 0
+		for _, off := range scr.blanked {
+			if off {
+				n++
+			}
+		}
+		return n
+	}
+	before := content()
+	src <- touch.Report{Points: messages}
+	src <- touch.Report{}
+	wait("the screen lit", blankedIs(false))
+	// Dimming again comes only after the loop has handled every touch
+	// before it: then the wake's tap has had every chance to act.
+	wait("the screen dimmed again", func() bool { return dims() == 2 })
+	if string(content()) != string(before) {
+		t.Fatal("the touch that woke the screen tapped what was under it")
+	}
+	src <- touch.Report{Points: messages}
+	src <- touch.Report{}
+	wait("the screen lit again", blankedIs(false))
+	src <- touch.Report{Points: messages}
+	src <- touch.Report{}
+	wait("the messages page", func() bool { return string(content()) != string(before) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+var _ Node = (*API)(nil)
+var _ screens.Messenger = (*API)(nil)
