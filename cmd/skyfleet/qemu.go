@@ -31,6 +31,8 @@ func cmdQEMU(args []string) error {
 	serial := fs.String("serial", "", "also write the serial console to this file")
 	var timeout timeoutFlag
 	fs.Var(&timeout, "timeout", "`time` after which QEMU is stopped with exit status 3: seconds (400) or a Go duration (5m, 1h30m); 0: run until the guest powers off")
+	touch := fs.Bool("touch", false, "attach a USB tablet, the emulated touchscreen: the guest sees an evdev device, and QMP input-send-event drives it")
+	qmp := fs.String("qmp", "", "serve QEMU's QMP on this Unix socket path (screendump of the framebuffer, input-send-event for touches)")
 	tryboot := fs.Bool("tryboot", false, "make the first boot one after 'reboot 0 tryboot': [tryboot] sections apply. A guest that restarts is booted again either way, with tryboot when it asked for it, as the Pi firmware does")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,6 +76,12 @@ func cmdQEMU(args []string) error {
 		qargs = append(qargs, "-mon", "chardev=con")
 	} else {
 		qargs = append(qargs, "-monitor", "none")
+	}
+	if *touch {
+		qargs = append(qargs, "-device", "usb-tablet")
+	}
+	if *qmp != "" {
+		qargs = append(qargs, "-qmp", "unix:"+*qmp+",server=on,wait=off")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -140,6 +140,10 @@ func runInit() {
 		// The Wi-Fi radio: its own process, as it parses what anyone in range sends.
 		{Name: "wifi", Args: []string{"/init", "wifi", "--config", "/boot/fleet.toml"}},
 	}
+	if wantUI(cfg, func() bool { _, err := os.Stat("/dev/fb0"); return err == nil }) {
+		// The touchscreen: its own process, as it runs drivers and draws.
+		services = append(services, supervise.Service{Name: "ui", Args: []string{"/init", "ui", "--config", "/boot/fleet.toml", "--data", dataDir}})
+	}
 	shellTTY := consoleTTY()
 	if _, err := os.Stat(shell); err == nil && shellTTY != "" {
 		// The operator's shell owns the console; it restarts like a getty when it exits.

@@ -6,6 +6,7 @@
 //	skyfleetd status [--listen ADDR]  serve the status API (the operator's window)
 //	skyfleetd mesh                    the mesh router
 //	skyfleetd wifi                    the Wi-Fi service ([wifi] in fleet.toml)
+//	skyfleetd ui                      the touchscreen ([display] in fleet.toml)
 //	skyfleetd poweroff | reboot       ask PID 1 to stop cleanly
 //	skyfleetd version                 print the version
 package main
@@ -31,7 +32,7 @@ func main() {
 	args := os.Args[1:]
 	if name == "skyfleetd" || name == "init" {
 		if len(args) == 0 {
-			fmt.Fprintln(os.Stderr, "usage: skyfleetd status|mesh|wifi|poweroff|reboot|version")
+			fmt.Fprintln(os.Stderr, "usage: skyfleetd status|mesh|wifi|ui|poweroff|reboot|version")
 			os.Exit(2)
 		}
 		name, args = args[0], args[1:]
@@ -44,12 +45,14 @@ func main() {
 		err = runMesh(args)
 	case "wifi":
 		err = runWifi(args)
+	case "ui":
+		err = runUI(args)
 	case "poweroff", "reboot":
 		err = askInit(name)
 	case "version":
 		fmt.Println(version)
 	default:
-		err = fmt.Errorf("unknown command %q (status, mesh, wifi, poweroff, reboot, version)", name)
+		err = fmt.Errorf("unknown command %q (status, mesh, wifi, ui, poweroff, reboot, version)", name)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "skyfleetd %s: %v\n", name, err)

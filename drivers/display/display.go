@@ -45,6 +45,10 @@ const (
 	// RGB666 is three bytes R, G, B with the colour in the top 6 bits of
 	// each: the ILI9486's 18-bit interface over SPI.
 	RGB666
+	// XBGR8888 is 32-bit with red in the lowest byte (R, G, B, X in
+	// memory): the Pi firmware's framebuffer (bcm2708_fb) at 32 bits, on
+	// the Pi and under QEMU's raspi3b.
+	XBGR8888
 )
 
 // BytesPerPixel is the size of one pixel in f.
@@ -52,7 +56,7 @@ func (f Format) BytesPerPixel() int {
 	switch f {
 	case RGB565LE, RGB565BE:
 		return 2
-	case XRGB8888:
+	case XRGB8888, XBGR8888:
 		return 4
 	case RGB666:
 		return 3
@@ -70,6 +74,8 @@ func (f Format) String() string {
 		return "XRGB8888"
 	case RGB666:
 		return "RGB666"
+	case XBGR8888:
+		return "XBGR8888"
 	}
 	return fmt.Sprintf("Format(%d)", int(f))
 }
@@ -166,6 +172,8 @@ func putPixel(dst []byte, f Format, r, g, b uint8) {
 		binary.BigEndian.PutUint16(dst, rgb565(r, g, b))
 	case XRGB8888:
 		dst[0], dst[1], dst[2], dst[3] = b, g, r, 0
+	case XBGR8888:
+		dst[0], dst[1], dst[2], dst[3] = r, g, b, 0
 	case RGB666:
 		dst[0], dst[1], dst[2] = r&0xfc, g&0xfc, b&0xfc
 	}

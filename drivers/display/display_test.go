@@ -47,6 +47,7 @@ func TestFormatsAndPartialBlit(t *testing.T) {
 		{RGB565LE, []byte{0x01, 0xfc}},
 		{RGB565BE, []byte{0xfc, 0x01}},
 		{XRGB8888, []byte{0x08, 0x80, 0xff, 0x00}},
+		{XBGR8888, []byte{0xff, 0x80, 0x08, 0x00}},
 		{RGB666, []byte{0xfc, 0x80, 0x08}},
 	} {
 		native := image.Point{3, 3}

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"image"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/skyfleet/skyfleet/drivers/display"
@@ -220,7 +222,11 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 				for i, p := range r.Points {
 					pts[i] = image.Point{p.X, p.Y}
 				}
-				u.Touch(pts)
+				at := r.Time
+				if at.IsZero() {
+					at = time.Now()
+				}
+				u.TouchAt(pts, at)
 			}
 		case <-tick.C:
 			refresh()
@@ -235,4 +241,24 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 			return fmt.Errorf("ui: drawing: %w", err)
 		}
 	}
+}
+
+// ReleaseFramebufferConsole unbinds the kernel's framebuffer console
+// (fbcon) from the screen, so its blinking cursor and kernel messages do not
+// draw over the UI; the serial console, where the shell is, stays. It
+// returns the consoles unbound; one it cannot unbind is an error naming it.
+func ReleaseFramebufferConsole(sysfs string) ([]string, error) {
+	dirs, _ := filepath.Glob(filepath.Join(sysfs, "class", "vtconsole", "vtcon*"))
+	var done []string
+	for _, d := range dirs {
+		name, err := os.ReadFile(filepath.Join(d, "name"))
+		if err != nil || !strings.Contains(string(name), "frame buffer") {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(d, "bind"), []byte("0"), 0); err != nil {
+			return done, fmt.Errorf("ui: unbinding %s (%s): %w", filepath.Base(d), strings.TrimSpace(string(name)), err)
+		}
+		done = append(done, filepath.Base(d))
+	}
+	return done, nil
 }

@@ -6,6 +6,8 @@ import (
 	"image"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -239,3 +241,24 @@ func TestRunDimsAndWakes(t *testing.T) {
 
 var _ Node = (*API)(nil)
 var _ screens.Messenger = (*API)(nil)
+
+// The framebuffer console is unbound, the others left bound.
+func TestReleaseFramebufferConsole(t *testing.T) {
+	sys := t.TempDir()
+	for name, desc := range map[string]string{"vtcon0": "(S) dummy device\n", "vtcon1": "(M) frame buffer device\n"} {
+		d := filepath.Join(sys, "class", "vtconsole", name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "name"), []byte(desc), 0o644)
+		os.WriteFile(filepath.Join(d, "bind"), []byte("1\n"), 0o644)
+	}
+	got, err := ReleaseFramebufferConsole(sys)
+	if err != nil || len(got) != 1 || got[0] != "vtcon1" {
+		t.Fatalf("unbound %v, %v", got, err)
+	}
+	for name, want := range map[string]string{"vtcon0": "1\n", "vtcon1": "0"} {
+		b, _ := os.ReadFile(filepath.Join(sys, "class", "vtconsole", name, "bind"))
+		if string(b) != want {
+			t.Errorf("%s bind = %q, want %q", name, b, want)
+		}
+	}
+}

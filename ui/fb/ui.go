@@ -177,8 +177,12 @@ func (u *UI) Stats() Stats { return u.stats }
 // of a target scrolls the scrollable under the finger instead; a release on
 // the pressed target taps it. A press within DebounceInterval of the last
 // release is the panel bouncing and is ignored.
-func (u *UI) Touch(points []image.Point) {
-	now := u.Now()
+func (u *UI) Touch(points []image.Point) { u.TouchAt(points, u.Now()) }
+
+// TouchAt is Touch for a report the hardware timestamped at now: debouncing
+// goes by when the panel reported, not by when the UI got to the report,
+// which under load can be much later for two reports alike.
+func (u *UI) TouchAt(points []image.Point, now time.Time) {
 	if len(points) == 0 {
 		if !u.down {
 			return

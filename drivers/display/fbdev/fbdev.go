@@ -4,7 +4,7 @@
 // it and writes rectangles of the UI's picture straight into it, converted to
 // RGB565 or XRGB8888 and turned by the rotation. On the Pi this is the
 // firmware's framebuffer (bcm2708_fb, or simplefb), which QEMU's raspi3b
-// machine also provides.
+// machine also provides (800x480, 32 bits, red in the lowest byte).
 package fbdev
 
 import (
@@ -94,8 +94,10 @@ func (m Mode) Format() (display.Format, error) {
 		return display.RGB565LE, nil
 	case m.BitsPerPixel == 32 && m.Red == (Bitfield{16, 8}) && m.Green == (Bitfield{8, 8}) && m.Blue == (Bitfield{0, 8}):
 		return display.XRGB8888, nil
+	case m.BitsPerPixel == 32 && m.Red == (Bitfield{0, 8}) && m.Green == (Bitfield{8, 8}) && m.Blue == (Bitfield{16, 8}):
+		return display.XBGR8888, nil
 	}
-	return 0, fmt.Errorf("fbdev: %q has %d bits per pixel with red %d+%d, green %d+%d, blue %d+%d; RGB565 and XRGB8888 are drawn",
+	return 0, fmt.Errorf("fbdev: %q has %d bits per pixel with red %d+%d, green %d+%d, blue %d+%d; RGB565, XRGB8888 and XBGR8888 are drawn",
 		m.ID, m.BitsPerPixel, m.Red.Offset, m.Red.Length, m.Green.Offset, m.Green.Length, m.Blue.Offset, m.Blue.Length)
 }
 

@@ -58,7 +58,8 @@ func TestModes(t *testing.T) {
 	}{
 		{"BCM2708 16-bit", 16, rgb565, 960 + 64, 1024 * 320, display.RGB565LE, ""},
 		{"32-bit", 32, xrgb, 1920, 1920 * 320, display.XRGB8888, ""},
-		{"BGR", 32, [3]Bitfield{{0, 8}, {8, 8}, {16, 8}}, 1920, 1920 * 320, 0, "RGB565 and XRGB8888"},
+		{"BCM2708 32-bit (QEMU raspi3b)", 32, [3]Bitfield{{0, 8}, {8, 8}, {16, 8}}, 1920, 1920 * 320, display.XBGR8888, ""},
+		{"24-bit", 24, [3]Bitfield{{16, 8}, {8, 8}, {0, 8}}, 1440, 1440 * 320, 0, "XBGR8888 are drawn"},
 		{"8-bit", 8, [3]Bitfield{{0, 8}, {0, 8}, {0, 8}}, 480, 480 * 320, 0, "8 bits per pixel"},
 		{"short stride", 16, rgb565, 900, 900 * 320, 0, "lines of 900 bytes"},
 		{"short memory", 16, rgb565, 960, 960 * 319, 0, "bytes of memory"},
