@@ -111,6 +111,9 @@ type qemu struct {
 	done   chan error
 	// timeout is skyfleet qemu's --timeout: the whole run, restarts included.
 	timeout string
+	// qmp, if set, is the QMP socket of a VM booted with the USB tablet
+	// (skyfleet qemu --touch --qmp).
+	qmp string
 }
 
 func freePort(t *testing.T) int { return freePortOf(t, "tcp") }
@@ -130,7 +133,11 @@ func bootFor(t *testing.T, img, name, timeout string) *vm {
 func (v *vm) start() {
 	v.t.Helper()
 	v.done = make(chan error, 1)
-	v.cmd = exec.Command(skyfleet, "qemu", "--image", v.img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", v.timeout)
+	args := []string{"qemu", "--image", v.img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", v.timeout}
+	if v.qmp != "" {
+		args = append(args, "--touch", "--qmp", v.qmp)
+	}
+	v.cmd = exec.Command(skyfleet, args...)
 	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a power cut kills QEMU too
 	var err error
 	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
@@ -422,7 +429,12 @@ func TestQEMUNode(t *testing.T) {
 		"[network]\npsk = %q\nlan_discovery = false\npeers = [%q]\n\n"+
 		"[master]\npublic_key = %q\naddresses = [\"udp://10.0.2.2:%d\"]\n",
 		meshPSK, host.peerEntry(fmt.Sprintf("10.0.2.2:%d", hp)), m.key.PublicKeyHex(), m.meshPort))
-	v := boot(t, img, "node")
+	// The shared node has the emulated touchscreen: QEMU's framebuffer and a
+	// USB tablet, driven through QMP (the Touchscreen subtest).
+	v := &vm{t: t, qemu: &qemu{img: img, port: freePort(t), serial: filepath.Join(artifacts(t), "node.serial.log"), timeout: "15m",
+		qmp: filepath.Join(shortTempDir(t), "qmp.sock")}}
+	v.start()
+	t.Cleanup(func() { v.kill() })
 	s := v.waitStatus()
 	g := &sharedVM{vm: v, status: s, ready: time.Now(), built: built, host: host, master: m,
 		guest: &meshNode{name: "guest", status: fmt.Sprintf("127.0.0.1:%d", v.port), masterKey: m.keyFile}}
@@ -433,6 +445,7 @@ func TestQEMUNode(t *testing.T) {
 	t.Run("WiFiFirmware", func(t *testing.T) { testQEMUWiFiFirmware(t, g) })
 	t.Run("Mesh", func(t *testing.T) { testQEMUMesh(t, g) })
 	t.Run("Messages", func(t *testing.T) { testQEMUMessages(t, g) })
+	t.Run("Touchscreen", func(t *testing.T) { testQEMUTouchscreen(t, g) })
 	t.Run("UpdateRefused", func(t *testing.T) { testQEMUUpdateRefused(t, g) })
 	v.poweroff()
 }

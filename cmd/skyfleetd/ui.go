@@ -30,6 +30,7 @@ func runUI(args []string) error {
 	}
 	cfg, _ := fleetconf.Load(*config, true) // PID 1 reports the problems
 	uc := ui.ConfigFrom(cfg)
+	uc.StatsFile = "/run/skyfleet/ui.json"
 	scr, err := ui.OpenScreen(uc)
 	if errors.Is(err, ui.ErrNoScreen) {
 		// PID 1 starts the service only with a screen; one that went

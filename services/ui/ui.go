@@ -8,6 +8,7 @@ package ui
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -38,6 +39,26 @@ type Config struct {
 	DimAfter    time.Duration
 	// Framebuffer is the fbdev node (default /dev/fb0).
 	Framebuffer string
+	// StatsFile, if set, is where the service keeps its Stats as JSON,
+	// rewritten at every refresh (on the node /run/skyfleet/ui.json).
+	StatsFile string
+}
+
+// Stats are what the service measures of its drawing.
+type Stats struct {
+	Screen string `json:"screen"` // e.g. "800x480"
+	// FirstFrameMS is how long the first full frame took to draw and put
+	// on the screen; the Last* are the latest redraw after a touch or a
+	// refresh, with the pixels it sent.
+	FirstFrameMS  float64 `json:"first_frame_ms"`
+	LastRedrawMS  float64 `json:"last_redraw_ms"`
+	LastRedrawPx  int     `json:"last_redraw_px"`
+	Frames        uint64  `json:"frames"`
+	Touches       uint64  `json:"touches"`
+	Blanked       bool    `json:"blanked"`
+	TouchDevice   string  `json:"touch_device,omitempty"`
+	StatusErrors  uint64  `json:"status_errors"`
+	LastStatusErr string  `json:"last_status_error,omitempty"`
 }
 
 // ConfigFrom reads [display] from a Config Parse returned (whose values are
@@ -149,19 +170,50 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 	u := fb.New(scr, theme)
 	app := screens.NewApp(u, time.Now)
 	app.SetMessenger(node)
+	stats := Stats{Screen: fmt.Sprintf("%dx%d", size.X, size.Y)}
 	refresh := func() {
 		st, err := node.Status()
 		if err != nil {
-			log(fmt.Sprintf("ui: %v", err))
+			stats.StatusErrors++
+			if e := err.Error(); e != stats.LastStatusErr {
+				log(fmt.Sprintf("ui: %v", err)) // once per distinct error, not every 5 s
+				stats.LastStatusErr = e
+			}
 		}
 		app.SetStatus(st)
 		app.Tick()
 	}
+	render := func() error {
+		start := time.Now()
+		rs, err := u.Render()
+		if len(rs) > 0 {
+			px := 0
+			for _, r := range rs {
+				px += r.Dx() * r.Dy()
+			}
+			ms := float64(time.Since(start).Microseconds()) / 1000
+			if stats.Frames == 0 {
+				stats.FirstFrameMS = ms
+			}
+			stats.LastRedrawMS, stats.LastRedrawPx = ms, px
+			stats.Frames++
+		}
+		if err != nil {
+			return fmt.Errorf("ui: drawing: %w", err)
+		}
+		return nil
+	}
+	saveStats := func() {
+		if cfg.StatsFile != "" {
+			writeJSON(cfg.StatsFile, stats)
+		}
+	}
 	refresh()
 	app.Open("Status")
-	if _, err := u.Render(); err != nil {
-		return fmt.Errorf("ui: drawing: %w", err)
+	if err := render(); err != nil {
+		return err
 	}
+	saveStats()
 	log(fmt.Sprintf("ui: %dx%d screen at %.0f DPI, touch targets %d px", size.X, size.Y, dpi, theme.Target))
 
 	touches := make(chan touch.Report, 16)
@@ -207,6 +259,7 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 			if dimTimer != nil {
 				dimTimer.Reset(cfg.DimAfter)
 			}
+			stats.Touches++
 			switch {
 			case blanked:
 				// The touch that wakes the screen presses nothing: a
@@ -230,6 +283,8 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 			}
 		case <-tick.C:
 			refresh()
+			stats.Blanked = blanked
+			saveStats()
 		case <-dim:
 			if bl != nil && !blanked {
 				if err := bl.Blank(true); err == nil {
@@ -237,9 +292,23 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 				}
 			}
 		}
-		if _, err := u.Render(); err != nil {
-			return fmt.Errorf("ui: drawing: %w", err)
+		if err := render(); err != nil {
+			return err
 		}
+	}
+}
+
+// writeJSON replaces path with v as JSON (a temporary file renamed over
+// it, so a reader never sees half).
+func writeJSON(path string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b, 0o644) == nil {
+		os.Rename(tmp, path)
 	}
 }
 
