@@ -64,6 +64,7 @@ func (f Format) BytesPerPixel() int {
 	return 0
 }
 
+// String names the format, e.g. "XRGB8888".
 func (f Format) String() string {
 	switch f {
 	case RGB565LE:
