@@ -256,7 +256,13 @@ func testQEMUTouchscreen(t *testing.T, g *sharedVM) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	// tap touches the control labelled label on the twin's page, on both.
+	// tap touches the control labelled label on the twin's page, on both,
+	// then waits until the node's screen shows what the twin's does in
+	// check (or in the title and the bars): each touch is taken before the
+	// next is sent, as a person waits to see a key take. Without the wait
+	// a slow guest, polling the tablet late, stamps a lift late and the
+	// next press within the UI's debounce interval of it.
+	var check []image.Rectangle
 	tap := func(label string) {
 		t.Helper()
 		r, ok := findControl(u.Page().Widgets(), label)
@@ -269,6 +275,27 @@ func testQEMUTouchscreen(t *testing.T, g *sharedVM) {
 		u.TouchAt([]image.Point{c}, now)
 		u.TouchAt(nil, now.Add(60*time.Millisecond))
 		u.Render()
+		regions := check
+		if regions == nil {
+			regions = []image.Rectangle{titleLeft, nav}
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			shot := q.screendump(t)
+			bad := 0
+			for _, r := range regions {
+				bad += diffIn(shot, twinScr.pic, r)
+			}
+			if bad <= 20 {
+				return
+			}
+			if time.Now().After(deadline) {
+				savePNG(t, filepath.Join(art, "tap-"+label+"-GOT.png"), shot)
+				savePNG(t, filepath.Join(art, "tap-"+label+"-WANT.png"), twinScr.pic)
+				t.Fatalf("the screen did not take the tap on %q in 30 s: %d pixels differ (artefacts tap-%s-*)\n%s", label, bad, label, v.tail())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	expect("status", titleLeft, nav)
 	tap("Messages")
@@ -280,6 +307,7 @@ func testQEMUTouchscreen(t *testing.T, g *sharedVM) {
 	}
 	kb := compose.Keyboard.Bounds()
 	expect("compose", titleLeft, kb, compose.Field.Bounds())
+	check = []image.Rectangle{titleLeft, compose.Summary.Bounds(), compose.Field.Bounds(), kb}
 	typeText := func(s string) {
 		for _, r := range s {
 			switch {
@@ -304,6 +332,7 @@ func testQEMUTouchscreen(t *testing.T, g *sharedVM) {
 	text := "water at school"
 	typeText(text)
 	expect("text-typed", compose.Field.Bounds(), compose.Summary.Bounds(), kb)
+	check = nil
 	tap("Done")
 	// The twin's messenger takes anything; the node's sends it.
 	expect("sent", titleLeft, nav)
