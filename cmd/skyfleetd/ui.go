@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,16 +53,7 @@ func runUI(args []string) error {
 	if src != nil {
 		defer src.Close()
 	}
-	tok, err := apiauth.ReadToken(filepath.Join(*data, apiauth.TokenFile))
-	var cred apiauth.Credential
-	if err == nil {
-		cred = apiauth.Token(tok)
-	} else {
-		// The status service makes the token at its start; without it the
-		// screen shows the public status only.
-		fmt.Printf("ui: no API token yet (%v): links and messages stay hidden\n", errors.Unwrap(err))
-	}
-	api := &ui.API{Base: "http://" + loopbackOf(cfg.Node.Status), Cred: cred, Name: cfg.Node.Name}
+	api := &ui.API{Base: "http://" + loopbackOf(cfg.Node.Status), Cred: &tokenFile{path: filepath.Join(*data, apiauth.TokenFile)}, Name: cfg.Node.Name}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return ui.Run(ctx, scr, src, api, uc, func(s string) { fmt.Println(time.Now().Format("15:04:05 ") + s) })
@@ -89,4 +82,28 @@ func wantUI(cfg fleetconf.Config, fbExists func() bool) bool {
 		return fbExists()
 	}
 	return true
+}
+
+// tokenFile is the node's API token read from its file when first needed,
+// and again until it is there: the status service makes it at its start,
+// which may come after the ui service's.
+type tokenFile struct {
+	path string
+	mu   sync.Mutex
+	tok  apiauth.Token
+}
+
+// Authorize implements apiauth.Credential. Errors: no token yet (its
+// message never holds the file's content).
+func (f *tokenFile) Authorize(c *http.Client, req *http.Request) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tok == "" {
+		tok, err := apiauth.ReadToken(f.path)
+		if err != nil {
+			return fmt.Errorf("the node's API token is not there yet: %w", errors.Unwrap(err))
+		}
+		f.tok = apiauth.Token(tok)
+	}
+	return f.tok.Authorize(c, req)
 }
