@@ -171,8 +171,10 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 	app := screens.NewApp(u, time.Now)
 	app.SetMessenger(node)
 	stats := Stats{Screen: fmt.Sprintf("%dx%d", size.X, size.Y)}
+	everOK := false
 	refresh := func() {
 		st, err := node.Status()
+		everOK = everOK || err == nil
 		if err != nil {
 			stats.StatusErrors++
 			if e := err.Error(); e != stats.LastStatusErr {
@@ -236,8 +238,13 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 			}
 		}()
 	}
-	tick := time.NewTicker(Refresh)
+	// Until the node's API has answered once (the status service may
+	// start after this one), ask every second; then every Refresh.
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	if everOK {
+		tick.Reset(Refresh)
+	}
 	var dim <-chan time.Time
 	var dimTimer *time.Timer
 	if cfg.DimAfter > 0 {
@@ -282,7 +289,11 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 				u.TouchAt(pts, at)
 			}
 		case <-tick.C:
+			wasOK := everOK
 			refresh()
+			if everOK && !wasOK {
+				tick.Reset(Refresh)
+			}
 			stats.Blanked = blanked
 			saveStats()
 		case <-dim:
