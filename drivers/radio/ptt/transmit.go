@@ -6,29 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/skyfleet/skyfleet/internal/clock"
 )
 
 // Clock is time as a Transmitter sees it; tests give it their own.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d, or until ctx ends (returning its error).
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+type Clock = clock.Clock
 
 // Params are the channel-access parameters of a transmitter (the KISS ones,
 // package kiss, for the built-in modem).
@@ -73,7 +56,7 @@ type Transmitter struct {
 func (t *Transmitter) Transmit(ctx context.Context, play func(context.Context) error) (time.Duration, error) {
 	clk := t.Clock
 	if clk == nil {
-		clk = realClock{}
+		clk = clock.Real
 	}
 	draw := t.Rand
 	if draw == nil {

@@ -33,6 +33,7 @@ import (
 	"periph.io/x/conn/v3/spi"
 
 	"github.com/skyfleet/skyfleet/drivers/touch"
+	"github.com/skyfleet/skyfleet/internal/clock"
 )
 
 // The control byte's fields (the data sheet's "Digital Interface: Control
@@ -137,26 +138,7 @@ func (s RawSample) TouchResistance(xPlateOhms float64) float64 {
 }
 
 // Clock is time as a Controller sees it; tests give it their own.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d, or until ctx ends (returning its error).
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+type Clock = clock.Clock
 
 // Options tune a Controller; the zero value takes every default.
 type Options struct {
@@ -208,7 +190,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.PollInterval = DefaultPollInterval
 	}
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.Real
 	}
 	switch {
 	case o.Threshold < 0 || o.Threshold > MaxValue:
