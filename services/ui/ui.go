@@ -174,7 +174,9 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 	everOK := false
 	refresh := func() {
 		st, err := node.Status()
-		everOK = everOK || err == nil
+		// The public status answering is enough: a part that needs the
+		// token may fail for long, and must not keep the fast polling on.
+		everOK = everOK || err == nil || st.Address != ""
 		if err != nil {
 			stats.StatusErrors++
 			if e := err.Error(); e != stats.LastStatusErr {
