@@ -60,7 +60,8 @@ type Config struct {
 const (
 	// StateWaiting: the interface does not exist yet.
 	StateWaiting = "waiting"
-	// StateAbsent: the interface did not appear within AppearTimeout.
+	// StateAbsent: the interface did not appear within AppearTimeout. It
+	// is still watched for (every second) and configured if it comes.
 	StateAbsent = "absent"
 	// StateConfiguring: up, waiting for a DHCP lease.
 	StateConfiguring = "configuring"
@@ -108,8 +109,8 @@ type Net struct {
 
 // Start sets lo up (returning an error if that fails) and then configures
 // every interface of cfg in the background until ctx ends or Stop is
-// called. Interfaces that never appear are reported as absent, not as an
-// error.
+// called. Interfaces that do not appear within AppearTimeout are reported
+// as absent, not as an error, and configured if they appear later.
 func Start(ctx context.Context, cfg Config) (*Net, error) {
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = "/etc/resolv.conf"
@@ -237,13 +238,22 @@ func (n *Net) setError(i int, err error) {
 
 // run configures one interface.
 func (n *Net) run(ctx context.Context, i int, ifc Interface) {
-	link, err := n.waitLink(ctx, ifc.Name)
+	link, err := n.waitLink(ctx, ifc.Name, n.cfg.AppearTimeout, n.cfg.Poll)
 	if err != nil {
-		if ctx.Err() == nil {
-			n.cfg.Logf("netconf: %s: %v", ifc.Name, err)
-			n.update(i, func(st *IfaceState) { st.State = StateAbsent; st.Error = err.Error() })
+		if ctx.Err() != nil {
+			return
 		}
-		return
+		n.cfg.Logf("netconf: %s: %v; still watching for it", ifc.Name, err)
+		n.update(i, func(st *IfaceState) { st.State = StateAbsent; st.Error = err.Error() })
+		// Absent is reported, not final: a USB adapter can enumerate
+		// later than AppearTimeout (behind a hub, or under emulation)
+		// or be plugged in while the node runs, and it is configured
+		// when it comes.
+		if link, err = n.waitLink(ctx, ifc.Name, 0, latePoll); err != nil {
+			return
+		}
+		n.cfg.Logf("netconf: %s appeared", ifc.Name)
+		n.update(i, func(st *IfaceState) { st.State = StateWaiting; st.Error = "" })
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		n.setError(i, fmt.Errorf("set up: %w", err))
@@ -260,9 +270,13 @@ func (n *Net) run(ctx context.Context, i int, ifc Interface) {
 	n.dhcpLoop(ctx, i, link)
 }
 
-// waitLink polls for the interface to exist.
-func (n *Net) waitLink(ctx context.Context, name string) (netlink.Link, error) {
-	deadline := time.Now().Add(n.cfg.AppearTimeout)
+// latePoll is how often an interface reported absent is looked for again.
+const latePoll = time.Second
+
+// waitLink polls every poll for the interface to exist, for at most timeout
+// (0: until ctx ends).
+func (n *Net) waitLink(ctx context.Context, name string, timeout, poll time.Duration) (netlink.Link, error) {
+	deadline := time.Now().Add(timeout)
 	for {
 		link, err := netlink.LinkByName(name)
 		if err == nil {
@@ -272,13 +286,13 @@ func (n *Net) waitLink(ctx context.Context, name string) (netlink.Link, error) {
 		if !errors.As(err, &notFound) {
 			return nil, err
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("interface did not appear within %v", n.cfg.AppearTimeout)
+		if timeout > 0 && time.Now().After(deadline) {
+			return nil, fmt.Errorf("interface did not appear within %v", timeout)
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(n.cfg.Poll):
+		case <-time.After(poll):
 		}
 	}
 }

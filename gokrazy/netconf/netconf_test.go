@@ -340,6 +340,62 @@ func TestAbsentInterface(t *testing.T) {
 	}
 }
 
+// An interface that comes after AppearTimeout (a USB adapter enumerating
+// late, or plugged in later) is configured when it appears.
+func TestLateInterfaceIsConfigured(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED (not a pass): creating an interface needs root")
+	}
+	const name = "sflate0"
+	pfx := netip.MustParsePrefix("192.0.2.77/32")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var logs []string
+	var mu sync.Mutex
+	n, err := Start(ctx, Config{
+		Interfaces:    []Interface{{Name: name, Address: pfx}},
+		ResolvConf:    filepath.Join(t.TempDir(), "resolv.conf"),
+		AppearTimeout: 20 * time.Millisecond,
+		Poll:          time.Millisecond,
+		Logf: func(f string, a ...any) {
+			mu.Lock()
+			logs = append(logs, fmt.Sprintf(f, a...))
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	if st, err := n.WaitUp(ctx, name); err == nil || st.State != StateAbsent {
+		t.Fatalf("WaitUp = %+v, %v; want absent first", st, err)
+	}
+	// A veth pair (this kernel has veth for the namespace tests; the dummy
+	// driver is not everywhere), in the host's namespace, removed after.
+	d := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}
+	if err := netlink.LinkAdd(d); err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	t.Cleanup(func() { netlink.LinkDel(d) })
+	// WaitUp returns at once while the state still says absent: wait for
+	// the state to leave it, then for the address.
+	for n.State()[0].State == StateAbsent {
+		if ctx.Err() != nil {
+			t.Fatalf("%s never left the absent state: %+v", name, n.State())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := n.WaitUp(ctx, name)
+	if err != nil || st.Address != pfx || st.Error != "" {
+		t.Fatalf("after it appeared: %+v, %v; want %v and no error", st, err, pfx)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(logs, "\n"); !strings.Contains(got, "still watching") || !strings.Contains(got, name+" appeared") {
+		t.Errorf("log does not say it kept watching and saw it appear:\n%s", got)
+	}
+}
+
 func TestResolvConfRendering(t *testing.T) {
 	dir := t.TempDir()
 	n := &Net{
