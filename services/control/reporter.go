@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
@@ -48,8 +49,9 @@ var ErrRefused = errors.New("control: master refused the report")
 
 // Reporter is a node's reporting loop: it sends a signed report to the master at
 // start, whenever what it reports changes (links up or down, a service's state,
-// version, slot), and every Interval otherwise; a report the master did not
-// acknowledge is retried with backoff from 500 ms up to 15 s.
+// version, slot), and otherwise after a random wait between three quarters of
+// Interval and Interval; a report the master did not acknowledge is retried with
+// backoff from 500 ms up to 15 s.
 type Reporter struct {
 	// Key signs the reports (the node key). Master is the master's 33-byte key.
 	Key    *secp256k1.PrivateKey
@@ -61,7 +63,11 @@ type Reporter struct {
 	// Seq returns a number above every earlier one, also across restarts (the
 	// node's monotonic clock).
 	Seq func() uint64
-	// Interval between unchanged reports; default DefaultInterval. Poll is how often
+	// Interval is the longest time between unchanged reports; default
+	// DefaultInterval. Each wait is drawn from [3/4 Interval, Interval] so a
+	// fleet powered up together does not report in step: 300 nodes started at
+	// once kept reporting within the same second, and the bursts through their
+	// relays delayed a quarter of them past the master's offline grace. Poll is how often
 	// Describe is checked for changes; default 2 s.
 	Interval, Poll time.Duration
 	// Logf receives one line per state change of the loop (registered, failing).
@@ -87,6 +93,7 @@ func (r *Reporter) Run(ctx context.Context) {
 	var (
 		acked    [32]byte // fingerprint of the last acknowledged report
 		ackedAt  time.Time
+		wait     time.Duration // until the next unchanged report
 		backoff  time.Duration
 		failing  bool
 		attempts int
@@ -94,7 +101,7 @@ func (r *Reporter) Run(ctx context.Context) {
 	for {
 		rep := r.Describe()
 		fp := Fingerprint(rep)
-		if fp != acked || time.Since(ackedAt) >= r.Interval {
+		if fp != acked || time.Since(ackedAt) >= wait {
 			seq := r.Seq()
 			err := r.send(ctx, rep, seq)
 			switch {
@@ -103,6 +110,7 @@ func (r *Reporter) Run(ctx context.Context) {
 					logf("control: registered with master (report %d)", seq)
 				}
 				acked, ackedAt, backoff, failing, attempts = fp, time.Now(), 0, false, 0
+				wait = jittered(r.Interval)
 				if r.Sent != nil {
 					r.Sent(seq)
 				}
@@ -130,6 +138,11 @@ func (r *Reporter) Run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// jittered is a random wait in [3/4 interval, interval] (see Reporter.Interval).
+func jittered(interval time.Duration) time.Duration {
+	return interval - rand.N(interval/4+1)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

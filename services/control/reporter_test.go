@@ -120,6 +120,25 @@ func TestReporterSendsOnStartChangeAndInterval(t *testing.T) {
 	h.wait(t)
 }
 
+// Unchanged reports wait a random time in [3/4 Interval, Interval], spread
+// over that range, so nodes started together drift apart.
+func TestReportIntervalJitter(t *testing.T) {
+	const interval = 30 * time.Second
+	lo, hi := interval, time.Duration(0)
+	for range 1000 {
+		w := jittered(interval)
+		if w < interval*3/4 || w > interval {
+			t.Fatalf("wait %v outside [%v, %v]", w, interval*3/4, interval)
+		}
+		lo, hi = min(lo, w), max(hi, w)
+	}
+	// 1000 uniform draws over 7.5 s leave gaps at the ends of a few
+	// milliseconds; a spread under 7 s means the draws are not spread.
+	if hi-lo < 7*time.Second {
+		t.Fatalf("1000 waits spread over only %v (from %v to %v)", hi-lo, lo, hi)
+	}
+}
+
 func TestReceiverRefusals(t *testing.T) {
 	node, _ := secp256k1.GeneratePrivateKey()
 	other, _ := secp256k1.GeneratePrivateKey()
