@@ -11,19 +11,26 @@ import (
 )
 
 // fakeGo stands in for the go command under scripts/fuzz.sh: `go list` names one
-// package in $FAKEDIR, whose fuzz_test.go declares the targets; `go test -fuzz F
-// -fuzztime Ns` records "F N" in $FAKEDIR/runs, sleeps N seconds when FAKESLEEP=1
-// (as the fuzzer would) and writes a `go test -json` stream as the target's mode file
-// $FAKEDIR/mode.F says: ok, race1 (Go's fuzztime deadline race on the first run
-// only), race (on every run), found (a failing input) or skip.
+// package in $FAKEDIR, whose fuzz_test.go declares the targets; `go env GOCACHE`
+// answers $FAKEDIR/cache; `go test -c -fuzz . -o BIN` records a build in
+// $FAKEDIR/builds and makes BIN; `go tool test2json -t -p PKG BIN -test.fuzz F
+// -test.fuzztime Ns ...` runs the target: it records "F N" in $FAKEDIR/runs, sleeps N
+// seconds when FAKESLEEP=1 (as the fuzzer would) and writes a `go test -json` stream
+// as the target's mode file $FAKEDIR/mode.F says: ok, race1 (Go's fuzztime deadline
+// race on the first run only), race (on every run), found (a failing input) or skip.
 const fakeGo = `#!/usr/bin/env bash
 set -u
 case "$1" in
 list) if [ "$2" = -f ]; then echo "$FAKEDIR"; else echo example.com/fz; fi; exit 0 ;;
-test) ;;
+env) echo "$FAKEDIR/cache"; exit 0 ;;
+test)
+  while [ $# -gt 0 ]; do case $1 in -o) o=$2 ;; esac; shift; done
+  echo build >> "$FAKEDIR/builds"; printf '#!/bin/true\n' > "$o"; chmod +x "$o"; exit 0 ;;
+tool) [ "$2" = test2json ] || { echo "fake go: $*" >&2; exit 2; }
+  [ -x "$6" ] || { echo "fake go: no test binary $6" >&2; exit 2; } ;;
 *) echo "fake go: $*" >&2; exit 2 ;;
 esac
-while [ $# -gt 0 ]; do case $1 in -fuzz) f=$2 ;; -fuzztime) ft=$2 ;; esac; shift; done
+while [ $# -gt 0 ]; do case $1 in -test.fuzz) f=$2 ;; -test.fuzztime) ft=$2 ;; esac; shift; done
 f=${f#^}; f=${f%$}; ft=${ft%s}
 echo "$f $ft" >> "$FAKEDIR/runs"
 runs=$(grep -c "^$f " "$FAKEDIR/runs")
@@ -55,6 +62,13 @@ type fuzzRun struct {
 // runFuzzSh runs scripts/fuzz.sh with budget on targets (name -> mode) under
 // fakeGo and returns its output, exit code and the runs fakeGo saw.
 func runFuzzSh(t *testing.T, testcheck, budget string, sleep bool, env []string, targets ...[2]string) (string, int, []fuzzRun) {
+	out, code, runs, _ := runFuzzShBuilds(t, testcheck, budget, sleep, env, targets...)
+	return out, code, runs
+}
+
+// runFuzzShBuilds is runFuzzSh that also returns how many test binaries were
+// built.
+func runFuzzShBuilds(t *testing.T, testcheck, budget string, sleep bool, env []string, targets ...[2]string) (string, int, []fuzzRun, int) {
 	t.Helper()
 	dir := t.TempDir()
 	goBin := filepath.Join(dir, "go")
@@ -89,7 +103,8 @@ func runFuzzSh(t *testing.T, testcheck, budget string, sleep bool, env []string,
 			runs = append(runs, fuzzRun{name, n})
 		}
 	}
-	return string(out), code, runs
+	builds, _ := os.ReadFile(filepath.Join(dir, "builds"))
+	return string(out), code, runs, strings.Count(string(builds), "build\n")
 }
 
 // TestFuzzScript checks scripts/fuzz.sh's budget: the targets share one total, a
@@ -110,9 +125,14 @@ func TestFuzzScript(t *testing.T) {
 
 	// 4 s for two targets, the first racing once: 2 s, then its repeat and the
 	// second target share the 2 s left. A fixed share per run would fuzz 6 s.
-	out, code, runs := runFuzzSh(t, tc, "4s", true, nil, [2]string{"FuzzA", "race1"}, [2]string{"FuzzB", "ok"})
+	out, code, runs, builds := runFuzzShBuilds(t, tc, "4s", true, nil, [2]string{"FuzzA", "race1"}, [2]string{"FuzzB", "ok"})
 	if code != 0 || len(runs) != 3 || runs[0] != (fuzzRun{"FuzzA", 2}) || runs[1].target != "FuzzA" || runs[2].target != "FuzzB" {
 		t.Fatalf("exit %d, runs %v\n%s", code, runs, out)
+	}
+	// The package's fuzz binary was built once for its two targets and
+	// three runs.
+	if builds != 1 {
+		t.Errorf("the package's fuzz binary was built %d times, want once\n%s", builds, out)
 	}
 	total := 0
 	for _, r := range runs {
