@@ -420,6 +420,13 @@ func (e *Engine) deliverLocal(id ID, broadcast bool) {
 		delete(e.delivering, id)
 		e.mu.Unlock()
 	}()
+	// The callers decided from what they saw before: the schedule loop's
+	// snapshot can predate a delivery that the accepting stream finished
+	// since (a broadcast arriving from two neighbours at once reached an
+	// application twice).
+	if e.store.Delivered(id) {
+		return
+	}
 	enc, _, ok := e.store.Get(id)
 	if !ok {
 		return

@@ -128,3 +128,25 @@ func TestRadioSessionStaysOpen(t *testing.T) {
 		t.Errorf("%d custody streams to the IP neighbour, want 2 (closed when idle)", got)
 	}
 }
+
+// A broadcast reaches its application once even when deliverLocal runs again
+// after the first delivery finished, as when the schedule loop acts on a
+// snapshot taken before the accepting stream delivered it (the sealed
+// broadcast above once reached D twice, from B and from C).
+func TestBroadcastDeliveredOnce(t *testing.T) {
+	w := newWorld()
+	n := startNode(t, w, keyN(1), t.TempDir())
+	enc, err := (&Bundle{Port: PortMsg, Source: keyN(7), Destination: Broadcast, Seq: 1, Lifetime: time.Hour, Payload: []byte("to all")}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, st, err := n.store.Accept(enc, 0, keyN(7))
+	if err != nil || st != StatusAccepted {
+		t.Fatalf("accept: %v %v", st, err)
+	}
+	n.eng.deliverLocal(id, true)
+	n.eng.deliverLocal(id, true)
+	if got := n.received()[id]; got != 1 {
+		t.Fatalf("broadcast delivered %d times", got)
+	}
+}

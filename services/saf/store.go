@@ -450,10 +450,15 @@ func (s *Store) MarkDelivered(id ID) error {
 	return nil
 }
 
-// Delivered reports whether id was delivered here (and is still remembered).
+// Delivered reports whether id was delivered to the local application: a
+// bundle released as delivered (while its ID is remembered) or a broadcast
+// still held and marked delivered.
 func (s *Store) Delivered(id ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e := s.index[id]; e != nil && e.flags&flagDelivered != 0 {
+		return true
+	}
 	_, ok := s.delivered[id]
 	return ok
 }
