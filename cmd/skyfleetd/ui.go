@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/ui"
+	"github.com/skyfleet/skyfleet/services/ui/approve"
 )
 
 // runUI is the touchscreen service: its own process, so a fault in a driver
@@ -56,7 +59,62 @@ func runUI(args []string) error {
 	api := &ui.API{Base: "http://" + loopbackOf(cfg.Node.Status), Cred: &tokenFile{path: filepath.Join(*data, apiauth.TokenFile)}, Name: cfg.Node.Name}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	return ui.Run(ctx, scr, src, api, uc, func(s string) { fmt.Println(time.Now().Format("15:04:05 ") + s) })
+	logf := func(f string, a ...any) { fmt.Println(time.Now().Format("15:04:05 ") + fmt.Sprintf(f, a...)) }
+	// The local approval API: other services (the wallet) ask the person
+	// at the screen; PID 1 names who asks.
+	if ln, err := approve.Listen(approve.SocketPath); err != nil {
+		logf("ui: no approval API: %v", err)
+	} else {
+		as := approve.NewServer(supervisedService(initStatus), logf)
+		uc.Approvals = as.Requests()
+		go as.Serve(ctx, ln)
+	}
+	return ui.Run(ctx, scr, src, api, uc, func(s string) { logf("%s", s) })
+}
+
+// initStatus is PID 1's status document, from its socket.
+func initStatus() ([]byte, error) {
+	resp, err := unixClient.Get("http://init/status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("PID 1 answered %s", resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}
+
+// supervisedService names callers of the approval API from PID 1's own
+// list of the services it runs (get returns its status document): the
+// caller is the service whose process it is, and a process PID 1 did not
+// start as a service (a shell's, a service's child) is none.
+func supervisedService(get func() ([]byte, error)) approve.Identify {
+	return func(pid int32) (string, error) {
+		if pid <= 1 {
+			return "", fmt.Errorf("process %d is not a service", pid)
+		}
+		b, err := get()
+		if err != nil {
+			return "", fmt.Errorf("asking PID 1 for its services: %w", err)
+		}
+		var doc struct {
+			Services []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+				PID   int32  `json:"pid"`
+			} `json:"services"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return "", fmt.Errorf("PID 1's status: %w", err)
+		}
+		for _, s := range doc.Services {
+			if s.PID == pid && s.State == "running" {
+				return s.Name, nil
+			}
+		}
+		return "", fmt.Errorf("no service of PID 1 runs as process %d", pid)
+	}
 }
 
 // loopbackOf turns the status service's listen address into one to dial on

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -51,5 +52,29 @@ func TestWantUI(t *testing.T) {
 	}
 	if loopbackOf("0.0.0.0:80") != "127.0.0.1:80" || loopbackOf("[::]:8080") != "127.0.0.1:8080" || loopbackOf("10.0.0.5:81") != "10.0.0.5:81" {
 		t.Error("loopbackOf")
+	}
+}
+
+// The approval API's caller is named from PID 1's list: a running service's
+// process is that service; a process of none, a stopped service's old
+// process, PID 1 itself and a broken answer are refused.
+func TestSupervisedService(t *testing.T) {
+	doc := `{"address":"x","services":[{"name":"mesh","state":"running","pid":210},{"name":"wallet","state":"running","pid":305},{"name":"radio","state":"backoff","pid":0},{"name":"old","state":"stopped","pid":400}]}`
+	id := supervisedService(func() ([]byte, error) { return []byte(doc), nil })
+	if name, err := id(305); err != nil || name != "wallet" {
+		t.Fatalf("pid 305: %q, %v", name, err)
+	}
+	for _, pid := range []int32{0, 1, 999, 400} {
+		if name, err := id(pid); err == nil {
+			t.Errorf("pid %d named %q", pid, name)
+		}
+	}
+	broken := supervisedService(func() ([]byte, error) { return []byte("<html>"), nil })
+	if _, err := broken(305); err == nil {
+		t.Error("a malformed status named a caller")
+	}
+	down := supervisedService(func() ([]byte, error) { return nil, errors.New("connection refused") })
+	if _, err := down(305); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("PID 1 unreachable: %v", err)
 	}
 }

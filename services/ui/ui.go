@@ -25,6 +25,7 @@ import (
 	"github.com/skyfleet/skyfleet/drivers/touch/evdev"
 	"github.com/skyfleet/skyfleet/drivers/touch/xpt2046"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/ui/approve"
 	"github.com/skyfleet/skyfleet/ui/fb"
 	"github.com/skyfleet/skyfleet/ui/screens"
 )
@@ -42,7 +43,18 @@ type Config struct {
 	// StatsFile, if set, is where the service keeps its Stats as JSON,
 	// rewritten at every refresh (on the node /run/skyfleet/ui.json).
 	StatsFile string
+	// Approvals, if set, gives the requests of the local approval API
+	// (approve.Server.Requests), shown one at a time over any page.
+	Approvals <-chan *approve.Pending
+	// InputGuard is how long touches are ignored after an approval request
+	// appears (and, if a finger was down then, until it lifts), so a tap
+	// aimed at the page underneath cannot land on the request's buttons;
+	// 0 is DefaultInputGuard.
+	InputGuard time.Duration
 }
+
+// DefaultInputGuard is Config.InputGuard's default.
+const DefaultInputGuard = 500 * time.Millisecond
 
 // Stats are what the service measures of its drawing.
 type Stats struct {
@@ -55,6 +67,7 @@ type Stats struct {
 	LastRedrawPx  int     `json:"last_redraw_px"`
 	Frames        uint64  `json:"frames"`
 	Touches       uint64  `json:"touches"`
+	Approvals     uint64  `json:"approvals"`
 	Blanked       bool    `json:"blanked"`
 	TouchDevice   string  `json:"touch_device,omitempty"`
 	StatusErrors  uint64  `json:"status_errors"`
@@ -256,10 +269,44 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 	}
 	blanked, waking := false, false
 	bl, _ := scr.(Blanker)
+	// The approval on screen, if any: while one is, no other is taken.
+	approvals := cfg.Approvals
+	guard := cfg.InputGuard
+	if guard <= 0 {
+		guard = DefaultInputGuard
+	}
+	var asking *screens.ApprovalPage
+	var gone <-chan struct{}
+	var guardUntil time.Time
+	// touchDown: a finger is on the panel (the last report had points);
+	// swallow: ignore reports until it lifts.
+	touchDown, swallow := false, false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case p := <-approvals:
+			stats.Approvals++
+			approvals = nil // one at a time
+			if blanked && bl != nil {
+				bl.Blank(false)
+			}
+			blanked, guardUntil, swallow = false, time.Now().Add(guard), touchDown
+			if dimTimer != nil {
+				dimTimer.Reset(cfg.DimAfter)
+			}
+			asking, gone = app.Ask(screenRequest(p), func(d screens.Decision) {
+				a := approve.Answer{Approved: d.Approved, Reason: approve.ReasonRejected}
+				if d.Approved {
+					a.Reason, a.PIN = "", string(d.PIN)
+				}
+				clear(d.PIN)
+				p.Decide(a)
+				asking, gone, approvals = nil, nil, cfg.Approvals
+			}), p.Gone()
+		case <-gone:
+			// Withdrawn or timed out: drop it from the screen.
+			asking.Cancel()
 		case r, ok := <-touches:
 			if !ok {
 				touches = nil
@@ -269,6 +316,17 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 				dimTimer.Reset(cfg.DimAfter)
 			}
 			stats.Touches++
+			touchDown = len(r.Points) > 0
+			// A touch inside the guard, and one that was down when it
+			// ended, press nothing until the finger lifts.
+			if time.Now().Before(guardUntil) {
+				swallow = touchDown
+				continue
+			}
+			if swallow {
+				swallow = touchDown
+				continue
+			}
 			switch {
 			case blanked:
 				// The touch that wakes the screen presses nothing: a
@@ -309,6 +367,15 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 			return err
 		}
 	}
+}
+
+// screenRequest is what the approval screen shows of p.
+func screenRequest(p *approve.Pending) screens.Request {
+	r := screens.Request{Service: p.Service, Title: p.Request.Title, Warnings: p.Request.Warnings, NeedPIN: p.Request.PIN}
+	for _, row := range p.Request.Rows {
+		r.Rows = append(r.Rows, fb.Pair{Label: row.Label, Value: row.Value})
+	}
+	return r
 }
 
 // writeJSON replaces path with v as JSON (a temporary file renamed over

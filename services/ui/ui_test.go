@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"image"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,8 @@ import (
 	"github.com/skyfleet/skyfleet/drivers/touch"
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/ui/approve"
+	"github.com/skyfleet/skyfleet/ui/fb"
 	"github.com/skyfleet/skyfleet/ui/screens"
 )
 
@@ -262,5 +265,116 @@ func TestReleaseFramebufferConsole(t *testing.T) {
 		if string(b) != want {
 			t.Errorf("%s bind = %q, want %q", name, b, want)
 		}
+	}
+}
+
+// A service's request through the approval socket takes the screen over the
+// status page with the caller's name; a tap in the first moments after it
+// appears (the input guard) presses nothing, a tap after it approves, and
+// the caller gets the answer; a request its caller withdraws leaves the
+// screen as it was.
+func TestRunApproval(t *testing.T) {
+	srv, _ := fakeNodeAPI(t)
+	scr := &memScreen{pic: image.NewRGBA(image.Rect(0, 0, 480, 320))}
+	src := make(chanTouch)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	sock := filepath.Join(t.TempDir(), "approve.sock")
+	ln, err := approve.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := approve.NewServer(func(pid int32) (string, error) {
+		if int(pid) == os.Getpid() {
+			return "wallet", nil
+		}
+		return "", errors.New("not supervised")
+	}, nil)
+	go as.Serve(ctx, ln)
+
+	cfg := ConfigFrom(fleetconf.Defaults(true))
+	cfg.Approvals = as.Requests()
+	// Long, so the taps meant to fall inside it do on a loaded machine.
+	cfg.InputGuard = 2 * time.Second
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, scr, src, &API{Base: srv.URL, Cred: apiauth.Token(token)}, cfg, func(string) {})
+	}()
+	content := func() []byte {
+		scr.mu.Lock()
+		defer scr.mu.Unlock()
+		return append([]byte(nil), scr.pic.Pix[scr.pic.PixOffset(0, 60):scr.pic.PixOffset(0, 260)]...)
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wait("the status page", func() bool {
+		scr.mu.Lock()
+		defer scr.mu.Unlock()
+		return scr.draws > 0
+	})
+	status := content()
+
+	// Approve is the right half of the bottom row of the request's page.
+	theme, err := fb.NewTheme(image.Point{480, 320}, fb.DefaultDPI(image.Point{480, 320}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	approveAt := []touch.Point{{X: 480 * 3 / 4, Y: 320 - theme.Pad/2 - theme.Target/2}}
+	tap := func() {
+		src <- touch.Report{Points: approveAt}
+		src <- touch.Report{}
+	}
+	answers := make(chan approve.Answer, 1)
+	ask := func(ctx context.Context) {
+		a, err := approve.Ask(ctx, sock, approve.Request{Title: "Sign transaction", Rows: []approve.Row{{Label: "Send", Value: "0.015 BTC"}}})
+		if err != nil {
+			a.Reason = err.Error()
+		}
+		answers <- a
+	}
+	go ask(context.Background())
+	wait("the request on the screen", func() bool { return string(content()) != string(status) })
+	shown := time.Now()
+	tap()
+	tap()
+	// After the guard, and the taps inside it handled: they decided nothing.
+	time.Sleep(time.Until(shown.Add(cfg.InputGuard)))
+	select {
+	case a := <-answers:
+		t.Fatalf("a tap inside the input guard answered: %+v", a)
+	default:
+	}
+	tap()
+	select {
+	case a := <-answers:
+		if !a.Approved || a.Reason != "" {
+			t.Fatalf("answer %+v, want approved", a)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer after the tap on Approve")
+	}
+	wait("the status page back", func() bool { return string(content()) == string(status) })
+
+	// A request withdrawn by its caller goes from the screen.
+	actx, acancel := context.WithCancel(context.Background())
+	go ask(actx)
+	wait("the second request on the screen", func() bool { return string(content()) != string(status) })
+	acancel()
+	if a := <-answers; a.Approved {
+		t.Fatalf("a withdrawn request was approved: %+v", a)
+	}
+	wait("the status page after the withdrawal", func() bool { return string(content()) == string(status) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

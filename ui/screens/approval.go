@@ -35,16 +35,28 @@ type ApprovalPage struct {
 	Detail          *fb.Detail
 	Approve, Reject *fb.Button
 	PIN             *fb.PINPad
+	finish          func(Decision)
 }
 
+// Cancel ends the request as rejected, as when the asking service went
+// away or its time ran out; the previous page comes back. It does nothing
+// once the request has ended.
+func (p *ApprovalPage) Cancel() { p.finish(Decision{}) }
+
 // Ask shows r and calls done once with the decision (Approve then the
-// PIN, or Reject); the previous page comes back after. Approve is enabled
-// only once every row has been shown (scrolled to the end), so nothing can
-// be approved unseen.
+// PIN, or Reject, or Cancel); the previous page and its title come back
+// after. Approve is enabled only once every row has been shown (scrolled
+// to the end), so nothing can be approved unseen.
 func (a *App) Ask(r Request, done func(Decision)) *ApprovalPage {
 	t, c := a.UI.Theme, a.bar.modal
-	prev := a.UI.Page()
+	prev, prevTitle := a.UI.Page(), a.bar.title.Text
+	ended := false
 	finish := func(d Decision) {
+		if ended {
+			return
+		}
+		ended = true
+		a.bar.title.Set(prevTitle)
 		if prev != nil {
 			a.UI.Show(prev)
 		}
@@ -52,7 +64,7 @@ func (a *App) Ask(r Request, done func(Decision)) *ApprovalPage {
 	}
 	a.bar.title.Set(" " + r.Title)
 	a.bar.clock.Set(a.Now().Format("15:04") + " ")
-	p := &ApprovalPage{page: page{a: a, modal: true}}
+	p := &ApprovalPage{page: page{a: a, modal: true}, finish: finish}
 	asker := &fb.Label{Text: "Asked by: " + r.Service, Face: smallFace, Color: warning, Fill: surface}
 	ah := fb.LineHeight(t.Small) + t.Pad
 	asker.Rect = image.Rect(c.Min.X, c.Min.Y, c.Max.X, c.Min.Y+ah)

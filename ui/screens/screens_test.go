@@ -453,6 +453,38 @@ func TestApproveWithPIN(t *testing.T) {
 	}
 }
 
+// Cancel (the asking service went away) ends the request once, as
+// rejected, from the PIN pad too, and brings back the page and title that
+// were up before it; a tap after that decides nothing more.
+func TestApprovalCancel(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{800, 480})
+	a.Open("Messages")
+	render(t, a)
+	before, title := a.UI.Page(), a.bar.title.Text
+	calls := 0
+	var got Decision
+	p := a.Ask(approvalRequest(), func(d Decision) { calls++; got = d })
+	render(t, a)
+	tap(a, p.Approve.Rect)
+	render(t, a)
+	if p.PIN == nil {
+		t.Fatal("no PIN pad")
+	}
+	p.Cancel()
+	p.Cancel()
+	render(t, a)
+	if calls != 1 || got.Approved || got.PIN != nil {
+		t.Fatalf("after two Cancels: %d decisions, last %+v", calls, got)
+	}
+	if a.UI.Page() != before || a.bar.title.Text != title {
+		t.Errorf("page %T title %q after Cancel, want %T %q", a.UI.Page(), a.bar.title.Text, before, title)
+	}
+	tap(a, p.PIN.Digit('1').Rect)
+	if calls != 1 {
+		t.Errorf("a tap after Cancel decided again")
+	}
+}
+
 // BenchmarkRedraw measures, at 480x320, a full redraw of the status page
 // (the baseline) and the redraw after one key press on the compose page,
 // and reports the pixels each sends to the screen.
