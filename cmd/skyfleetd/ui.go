@@ -36,6 +36,10 @@ func runUI(args []string) error {
 	cfg, _ := fleetconf.Load(*config, true) // PID 1 reports the problems
 	uc := ui.ConfigFrom(cfg)
 	uc.StatsFile = "/run/skyfleet/ui.json"
+	calFile := filepath.Join(*data, ui.CalibrationFile)
+	if err := ui.UseSavedCalibration(&uc, calFile); err != nil {
+		fmt.Printf("ui: %v\n", err)
+	}
 	scr, err := ui.OpenScreen(uc)
 	if errors.Is(err, ui.ErrNoScreen) {
 		// PID 1 starts the service only with a screen; one that went

@@ -172,17 +172,10 @@ func (m Mapping) Map(rx, ry int) (int, int) {
 	if c == (Calibration{}) {
 		c = Identity
 	}
-	nx, ny = c.Apply(nx, ny)
 	// The panel is fixed to the unrotated screen; turn its coordinates
 	// as the picture is turned.
-	switch m.Rotation {
-	case Rotate90: // the picture's (x, y) is on the panel at (1-y, x)
-		nx, ny = ny, 1-nx
-	case Rotate180:
-		nx, ny = 1-nx, 1-ny
-	case Rotate270: // the picture's (x, y) is on the panel at (y, 1-x)
-		nx, ny = 1-ny, nx
-	}
+	nx, ny = c.Apply(nx, ny)
+	nx, ny = rotate(m.Rotation, nx, ny)
 	return clamp(int(math.Floor(nx*float64(m.Width))), m.Width-1), clamp(int(math.Floor(ny*float64(m.Height))), m.Height-1)
 }
 
@@ -194,4 +187,71 @@ func clamp(v, max int) int {
 		return max
 	}
 	return v
+}
+
+// rotate turns a position normalised on the unrotated screen as the picture
+// is turned (Map's turn).
+func rotate(r Rotation, nx, ny float64) (float64, float64) {
+	switch r {
+	case Rotate90: // the picture's (x, y) is on the panel at (1-y, x)
+		return ny, 1 - nx
+	case Rotate180:
+		return 1 - nx, 1 - ny
+	case Rotate270: // the picture's (x, y) is on the panel at (y, 1-x)
+		return 1 - ny, nx
+	}
+	return nx, ny
+}
+
+// Unrotate turns a position normalised on the screen as the UI draws it (u,
+// v in 0..1, after rotation r) back to the unrotated screen: the inverse of
+// Map's turn.
+func Unrotate(r Rotation, u, v float64) (float64, float64) {
+	switch r {
+	case Rotate90:
+		return 1 - v, u
+	case Rotate180:
+		return 1 - u, 1 - v
+	case Rotate270:
+		return v, 1 - u
+	}
+	return u, v
+}
+
+// SolveScreen returns the calibration that moves three touches onto the
+// targets they were aimed at, both in pixels of the screen as the UI draws
+// it (m.Width x m.Height, rotated by m.Rotation), the touches as Map reported
+// them with the Identity calibration: a calibration screen that works the
+// same for every driver. Each pixel's centre is normalised and turned back
+// to the unrotated screen, where the calibration applies, and Solve solves.
+// m's axes and Calibration are not used. Errors: ErrCalibration (wrapped)
+// for touches or targets on one line, or a screen without pixels.
+func SolveScreen(m Mapping, touched, targets [3][2]int) (Calibration, error) {
+	if m.Width <= 0 || m.Height <= 0 {
+		return Calibration{}, fmt.Errorf("%w: a screen of %dx%d pixels", ErrCalibration, m.Width, m.Height)
+	}
+	norm := func(p [2]int) [2]float64 {
+		x, y := Unrotate(m.Rotation, (float64(p[0])+0.5)/float64(m.Width), (float64(p[1])+0.5)/float64(m.Height))
+		return [2]float64{x, y}
+	}
+	var raw, target [3][2]float64
+	for i := range 3 {
+		raw[i], target[i] = norm(touched[i]), norm(targets[i])
+	}
+	return Solve(raw, target)
+}
+
+// Remap returns the pixel m maps a touch to that Map reported at (x, y)
+// with the Identity calibration (and otherwise m's screen and rotation): how
+// a UI applies a calibration it has just made to a driver still running
+// without one. Clamped to the screen like Map.
+func (m Mapping) Remap(x, y int) (int, int) {
+	c := m.Calibration
+	if c == (Calibration{}) {
+		c = Identity
+	}
+	nx, ny := Unrotate(m.Rotation, (float64(x)+0.5)/float64(m.Width), (float64(y)+0.5)/float64(m.Height))
+	nx, ny = c.Apply(nx, ny)
+	nx, ny = rotate(m.Rotation, nx, ny)
+	return clamp(int(math.Floor(nx*float64(m.Width))), m.Width-1), clamp(int(math.Floor(ny*float64(m.Height))), m.Height-1)
 }

@@ -101,3 +101,66 @@ func TestValidate(t *testing.T) {
 		t.Errorf("a good mapping: %v", err)
 	}
 }
+
+// A calibration screen's arithmetic, at every rotation: a panel whose raw
+// position maps to the screen through a known skew (truth) is touched at
+// three targets while the driver runs with the identity calibration;
+// SolveScreen recovers truth to within what whole pixels allow, and Remap
+// then moves each touch, and a fourth one, onto its target.
+func TestSolveScreenAndRemap(t *testing.T) {
+	truth := Calibration{1.04, 0.03, -0.02, -0.025, 0.96, 0.03}
+	for _, r := range []Rotation{Rotate0, Rotate90, Rotate180, Rotate270} {
+		m := Mapping{X: Axis{0, 4095}, Y: Axis{0, 4095}, Width: 480, Height: 320, Rotation: r}
+		if r == Rotate90 || r == Rotate270 {
+			m.Width, m.Height = 320, 480
+		}
+		// rawAt is the raw position of a touch at the UI's pixel p:
+		// un-turn it, invert truth.
+		rawAt := func(p [2]int) (int, int) {
+			u, v := Unrotate(r, (float64(p[0])+0.5)/float64(m.Width), (float64(p[1])+0.5)/float64(m.Height))
+			a, b, c, d, e, f := truth[0], truth[1], truth[2], truth[3], truth[4], truth[5]
+			det := a*e - b*d
+			x := (e*(u-c) - b*(v-f)) / det
+			y := (a*(v-f) - d*(u-c)) / det
+			return int(math.Round(x * 4095)), int(math.Round(y * 4095))
+		}
+		w, h := m.Width, m.Height
+		targets := [4][2]int{{w / 10, h / 10}, {w * 9 / 10, h / 2}, {w / 2, h * 9 / 10}, {w / 2, h / 2}}
+		var touched [4][2]int
+		for i, p := range targets {
+			x, y := m.Map(rawAt(p))
+			touched[i] = [2]int{x, y}
+		}
+		got, err := SolveScreen(m, [3][2]int(touched[:3]), [3][2]int(targets[:3]))
+		if err != nil {
+			t.Fatalf("rotation %d: %v", r, err)
+		}
+		for i := range got {
+			if math.Abs(got[i]-truth[i]) > 0.01 {
+				t.Errorf("rotation %d: calibration %v, want %v", r, got, truth)
+				break
+			}
+		}
+		m.Calibration = got
+		for i, p := range touched {
+			x, y := m.Remap(p[0], p[1])
+			if abs(x-targets[i][0]) > 2 || abs(y-targets[i][1]) > 2 {
+				t.Errorf("rotation %d: touch %d at %v remapped to (%d, %d), target %v", r, i, p, x, y, targets[i])
+			}
+		}
+		// The identity calibration remaps nothing.
+		if x, y := (Mapping{Width: w, Height: h, Rotation: r}).Remap(7, 9); x != 7 || y != 9 {
+			t.Errorf("rotation %d: identity remapped (7, 9) to (%d, %d)", r, x, y)
+		}
+	}
+	if _, err := SolveScreen(Mapping{Width: 480, Height: 320}, [3][2]int{{10, 10}, {20, 20}, {30, 30}}, [3][2]int{{48, 32}, {432, 160}, {240, 288}}); !errors.Is(err, ErrCalibration) {
+		t.Errorf("touches on one line: %v", err)
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

@@ -458,6 +458,17 @@ func checkTouch(s string, _ bool) (string, error) {
 	return "", errors.New(`must be "auto", "evdev", "xpt2046" or "none"`)
 }
 
+// FormatCalibration writes a calibration matrix as [display]
+// touch_calibration takes it (ParseCalibration reads it back): six numbers
+// separated by spaces, each to six significant digits.
+func FormatCalibration(m []float64) string {
+	f := make([]string, len(m))
+	for i, v := range m {
+		f[i] = strconv.FormatFloat(v, 'g', 6, 64)
+	}
+	return strings.Join(f, " ")
+}
+
 // ParseCalibration reads display.touch_calibration: six numbers separated
 // by spaces, libinput's matrix; "" is none (nil). The matrix must map the
 // panel onto a plane, not a line.

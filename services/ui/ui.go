@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/skyfleet/skyfleet/drivers/touch"
 	"github.com/skyfleet/skyfleet/drivers/touch/evdev"
 	"github.com/skyfleet/skyfleet/drivers/touch/xpt2046"
+	"github.com/skyfleet/skyfleet/internal/durable"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/services/ui/approve"
 	"github.com/skyfleet/skyfleet/ui/fb"
@@ -51,6 +53,11 @@ type Config struct {
 	// aimed at the page underneath cannot land on the request's buttons;
 	// 0 is DefaultInputGuard.
 	InputGuard time.Duration
+	// Calibrate starts the service on the touch calibration screen (the
+	// touch source must then map with the identity calibration); the
+	// calibration found applies at once and goes to SaveCalibration.
+	Calibrate       bool
+	SaveCalibration func(touch.Calibration) error
 }
 
 // DefaultInputGuard is Config.InputGuard's default.
@@ -87,6 +94,45 @@ func ConfigFrom(c fleetconf.Config) Config {
 	out.Diagonal, _ = strconv.ParseFloat(d.Diagonal, 64)
 	out.DimAfter, _ = time.ParseDuration(d.DimAfter)
 	return out
+}
+
+// CalibrationFile is where, under the node's data directory, the ui service
+// keeps the touch calibration it made: the panel's own, so it stays with the
+// card, not in the fleet's fleet.toml. [display] touch_calibration wins over
+// it; deleting it calibrates again at the next start.
+const CalibrationFile = "touch_calibration"
+
+// UseSavedCalibration completes cfg for the touch calibration: with none in
+// fleet.toml it takes the one saved at path, and without that either, a
+// resistive panel (touch = "xpt2046", which no two hats read alike) gets the
+// calibration screen at start, its result saved at path. An error says why a
+// saved file was not used (it is then made again).
+func UseSavedCalibration(cfg *Config, path string) error {
+	save := func(c touch.Calibration) error {
+		return durable.WriteFile(path, []byte(fleetconf.FormatCalibration(c[:])+"\n"), 0o600)
+	}
+	if cfg.Calibration != (touch.Calibration{}) || cfg.Touch != "xpt2046" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		cfg.Calibrate, cfg.SaveCalibration = true, save
+		return nil
+	}
+	var m []float64
+	if err == nil {
+		m, err = fleetconf.ParseCalibration(string(b))
+	}
+	if err == nil && m != nil {
+		var c touch.Calibration
+		copy(c[:], m)
+		if err = (touch.Mapping{X: touch.Axis{Max: 1}, Y: touch.Axis{Max: 1}, Width: 1, Height: 1, Calibration: c}).Validate(); err == nil {
+			cfg.Calibration = c
+			return nil
+		}
+	}
+	cfg.Calibrate, cfg.SaveCalibration = true, save
+	return fmt.Errorf("the saved touch calibration %s is unusable (%v): calibrating again", path, err)
 }
 
 // ErrNoScreen is returned by OpenScreen when the configuration is "none",
@@ -227,6 +273,13 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 	}
 	refresh()
 	app.Open("Status")
+	// remap moves touches through a calibration made while running (the
+	// driver still maps with the identity); nil before one.
+	var remap *touch.Mapping
+	var cal *calibration
+	if cfg.Calibrate && src != nil {
+		cal = &calibration{page: app.Calibrate(), size: size, rot: touch.Rotation(cfg.Rotation), mm: theme.DPI / 25.4}
+	}
 	if err := render(); err != nil {
 		return err
 	}
@@ -271,6 +324,9 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 	bl, _ := scr.(Blanker)
 	// The approval on screen, if any: while one is, no other is taken.
 	approvals := cfg.Approvals
+	if cal != nil {
+		approvals = nil // none over the calibration: its touches are not the UI's
+	}
 	guard := cfg.InputGuard
 	if guard <= 0 {
 		guard = DefaultInputGuard
@@ -316,6 +372,28 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 				dimTimer.Reset(cfg.DimAfter)
 			}
 			stats.Touches++
+			if remap != nil {
+				for i, p := range r.Points {
+					r.Points[i].X, r.Points[i].Y = remap.Remap(p.X, p.Y)
+				}
+			}
+			if cal != nil {
+				done, m, err := cal.feed(r)
+				if err != nil {
+					log(fmt.Sprintf("ui: touch calibration: %v", err))
+				}
+				if done {
+					cal, remap, approvals = nil, m, cfg.Approvals
+					log(fmt.Sprintf("ui: touch calibrated: touch_calibration = %q", fleetconf.FormatCalibration(m.Calibration[:])))
+					if cfg.SaveCalibration != nil {
+						if err := cfg.SaveCalibration(m.Calibration); err != nil {
+							log(fmt.Sprintf("ui: keeping the touch calibration: %v", err))
+						}
+					}
+					app.Open("Status")
+				}
+				break
+			}
 			touchDown = len(r.Points) > 0
 			// A touch inside the guard, and one that was down when it
 			// ended, press nothing until the finger lifts.
@@ -357,7 +435,7 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 			stats.Blanked = blanked
 			saveStats()
 		case <-dim:
-			if bl != nil && !blanked {
+			if bl != nil && !blanked && cal == nil {
 				if err := bl.Blank(true); err == nil {
 					blanked = true
 				}
@@ -367,6 +445,63 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 			return err
 		}
 	}
+}
+
+// calibration is the calibration screen's state: the touches taken on its
+// targets so far.
+type calibration struct {
+	page    *screens.CalibrationPage
+	size    image.Point
+	rot     touch.Rotation
+	mm      float64 // pixels per millimetre
+	last    *touch.Point
+	touched [4][2]int
+}
+
+// checkMM is how far, in millimetres, the check touch may land from its
+// target under the new calibration: a fingertip's contact is 7-9 mm wide.
+const checkMM = 4
+
+// feed takes a touch report on the calibration screen. A touch counts when
+// it lifts, at the last place it was down. After the fourth target it solves
+// the calibration from the first three and checks it with the fourth: done,
+// with the mapping to remap touches by, or (with the reason) back to the
+// first target.
+func (c *calibration) feed(r touch.Report) (done bool, m *touch.Mapping, err error) {
+	if len(r.Points) > 0 {
+		p := r.Points[0]
+		c.last = &p
+		return false, nil, nil
+	}
+	if c.last == nil {
+		return false, nil, nil
+	}
+	step := c.page.Step()
+	c.touched[step] = [2]int{c.last.X, c.last.Y}
+	c.last = nil
+	if step < 3 {
+		c.page.Next()
+		return false, nil, nil
+	}
+	targets := screens.CalibrationTargets(c.size)
+	var tg [3][2]int
+	for i := range 3 {
+		tg[i] = [2]int{targets[i].X, targets[i].Y}
+	}
+	mp := touch.Mapping{Width: c.size.X, Height: c.size.Y, Rotation: c.rot}
+	cal, err := touch.SolveScreen(mp, [3][2]int(c.touched[:3]), tg)
+	if err == nil {
+		mp.Calibration = cal
+		x, y := mp.Remap(c.touched[3][0], c.touched[3][1])
+		if d := math.Hypot(float64(x-targets[3].X), float64(y-targets[3].Y)) / c.mm; d > checkMM {
+			err = fmt.Errorf("the check touch landed %.0f mm from its cross", d)
+		}
+	}
+	if err != nil {
+		c.page.Retry("Try again: the touches did not match the crosses")
+		return false, nil, err
+	}
+	return true, &mp, nil
 }
 
 // screenRequest is what the approval screen shows of p.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"image"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -376,5 +377,173 @@ func TestRunApproval(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A panel that is off (a known skew, as a resistive hat is before
+// calibration) is calibrated on the calibration screen the service starts
+// with: a check touch that misses its cross starts the screen again; four
+// good touches give the skew back, saved and applied at once, so a tap
+// aimed at the Messages button then opens the messages.
+func TestRunCalibration(t *testing.T) {
+	srv, _ := fakeNodeAPI(t)
+	size := image.Point{480, 320}
+	scr := &memScreen{pic: image.NewRGBA(image.Rectangle{Max: size})}
+	src := make(chanTouch)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Off by 8% of the height at the bottom edge: without the calibration
+	// a tap aimed at the top of the navigation bar lands above it.
+	truth := touch.Calibration{1.05, 0.02, -0.03, -0.02, 0.95, 0.08}
+	// reported is where the uncalibrated driver reports a touch aimed at
+	// the pixel p: the panel's normalised position n with truth(n) = p.
+	reported := func(p image.Point) touch.Point {
+		u, v := (float64(p.X)+0.5)/float64(size.X), (float64(p.Y)+0.5)/float64(size.Y)
+		a, b, c, d, e, f := truth[0], truth[1], truth[2], truth[3], truth[4], truth[5]
+		det := a*e - b*d
+		x, y := (e*(u-c)-b*(v-f))/det, (a*(v-f)-d*(u-c))/det
+		return touch.Point{X: int(x * float64(size.X)), Y: int(y * float64(size.Y))}
+	}
+	var mu sync.Mutex
+	var saved []touch.Calibration
+	cfg := ConfigFrom(fleetconf.Defaults(true))
+	cfg.Calibrate = true
+	cfg.SaveCalibration = func(c touch.Calibration) error {
+		mu.Lock()
+		saved = append(saved, c)
+		mu.Unlock()
+		return nil
+	}
+	var logs strings.Builder
+	var logMu sync.Mutex
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, scr, src, &API{Base: srv.URL, Cred: apiauth.Token(token)}, cfg, func(s string) {
+			logMu.Lock()
+			logs.WriteString(s + "\n")
+			logMu.Unlock()
+		})
+	}()
+	touchAt := func(p touch.Point) {
+		src <- touch.Report{Points: []touch.Point{p}}
+		src <- touch.Report{}
+	}
+	targets := screens.CalibrationTargets(size)
+	// Three good touches and a check far off its cross: the screen starts
+	// again, and nothing is saved.
+	for _, p := range targets[:3] {
+		touchAt(reported(p))
+	}
+	touchAt(reported(image.Point{40, 280}))
+	for _, p := range targets {
+		touchAt(reported(p))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(saved)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			t.Fatalf("no calibration saved; log:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	got := saved[0]
+	if len(saved) != 1 {
+		t.Errorf("%d calibrations saved, want 1", len(saved))
+	}
+	mu.Unlock()
+	for i := range got {
+		if math.Abs(got[i]-truth[i]) > 0.02 {
+			t.Fatalf("calibration %v, want about %v", got, truth)
+		}
+	}
+	logMu.Lock()
+	if l := logs.String(); !strings.Contains(l, "check touch landed") || !strings.Contains(l, "touch calibrated: touch_calibration = ") {
+		t.Errorf("log:\n%s", l)
+	}
+	logMu.Unlock()
+	content := func() []byte {
+		scr.mu.Lock()
+		defer scr.mu.Unlock()
+		return append([]byte(nil), scr.pic.Pix[scr.pic.PixOffset(0, 60):scr.pic.PixOffset(0, 260)]...)
+	}
+	// The status page is up: a tap aimed at Messages (the right half of
+	// the bottom bar, Target high) lands there through the new calibration.
+	// The calibration page is the background colour where the status
+	// page has its title bar.
+	theme, err := fb.NewTheme(size, fb.DefaultDPI(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		scr.mu.Lock()
+		bar := scr.pic.RGBAAt(size.X/2, 2)
+		scr.mu.Unlock()
+		if bar != theme.Background {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the status page did not come after the calibration")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	status := content()
+	touchAt(reported(image.Point{360, size.Y - theme.Target + 4}))
+	for deadline := time.Now().Add(10 * time.Second); string(content()) == string(status); {
+		if time.Now().After(deadline) {
+			t.Fatal("a tap aimed at Messages did not open them")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Where the touch calibration comes from: fleet.toml's wins; a resistive
+// panel without one gets the calibration screen, whose result is saved and
+// used at the next start; a damaged file is reported and calibrated again;
+// other panels never calibrate.
+func TestUseSavedCalibration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), CalibrationFile)
+	cfg := Config{Touch: "xpt2046"}
+	if err := UseSavedCalibration(&cfg, path); err != nil || !cfg.Calibrate || cfg.SaveCalibration == nil {
+		t.Fatalf("no calibration anywhere: %+v, %v", cfg, err)
+	}
+	want := touch.Calibration{1.05, 0.02, -0.03, -0.02, 0.95, 0.08}
+	if err := cfg.SaveCalibration(want); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("saved file: %v %v", fi, err)
+	}
+	next := Config{Touch: "xpt2046"}
+	if err := UseSavedCalibration(&next, path); err != nil || next.Calibrate || next.Calibration != want {
+		t.Fatalf("next start: %+v, %v", next, err)
+	}
+	fromToml := Config{Touch: "xpt2046", Calibration: touch.Calibration{-1, 0, 1, 0, 1, 0}}
+	if err := UseSavedCalibration(&fromToml, path); err != nil || fromToml.Calibrate || fromToml.Calibration != (touch.Calibration{-1, 0, 1, 0, 1, 0}) {
+		t.Fatalf("fleet.toml's calibration: %+v, %v", fromToml, err)
+	}
+	os.WriteFile(path, []byte("1 2 3\n"), 0o600)
+	broken := Config{Touch: "xpt2046"}
+	if err := UseSavedCalibration(&broken, path); err == nil || !broken.Calibrate {
+		t.Fatalf("damaged file: %+v, %v", broken, err)
+	}
+	os.WriteFile(path, []byte("0 0 0 0 0 0\n"), 0o600)
+	if err := UseSavedCalibration(&Config{Touch: "xpt2046"}, path); err == nil {
+		t.Fatal("a degenerate saved calibration was used")
+	}
+	usb := Config{Touch: "auto"}
+	if err := UseSavedCalibration(&usb, filepath.Join(t.TempDir(), "none")); err != nil || usb.Calibrate {
+		t.Fatalf("a USB panel: %+v, %v", usb, err)
 	}
 }

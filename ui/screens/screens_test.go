@@ -231,7 +231,36 @@ func TestScreensGolden(t *testing.T) {
 				digits = append(digits, p.PIN.Digit(d).Rect)
 			}
 			golden(t, "pin-"+sizeName(size), scr.pic, digits...)
+
+			cal := a.Calibrate()
+			cal.Next()
+			render(t, a)
+			golden(t, "calibrate-"+sizeName(size), scr.pic)
+			cal.Retry("Try again: the touches did not match the crosses")
+			render(t, a)
+			golden(t, "calibrate-retry-"+sizeName(size), scr.pic)
 		})
+	}
+}
+
+// The calibration page walks its four targets, the check last, and Retry
+// goes back to the first.
+func TestCalibrationPage(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{480, 320})
+	p := a.Calibrate()
+	want := CalibrationTargets(image.Point{480, 320})
+	for i := range want {
+		if p.Step() != i || p.Target() != want[i] {
+			t.Fatalf("step %d target %v, want %d %v", p.Step(), p.Target(), i, want[i])
+		}
+		p.Next()
+	}
+	if p.Step() != 3 {
+		t.Fatalf("past the last target: step %d", p.Step())
+	}
+	p.Retry("again")
+	if p.Step() != 0 {
+		t.Fatalf("after Retry: step %d", p.Step())
 	}
 }
 

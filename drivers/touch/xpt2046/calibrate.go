@@ -41,25 +41,11 @@ func Calibrate(m touch.Mapping, touched [3]RawSample, targets [3]image.Point) (t
 		}
 		u := (float64(p.X) + 0.5) / float64(m.Width)
 		v := (float64(p.Y) + 0.5) / float64(m.Height)
-		target[i] = unrotate(m.Rotation, u, v)
+		target[i][0], target[i][1] = touch.Unrotate(m.Rotation, u, v)
 	}
 	c, err := touch.Solve(raw, target)
 	if err != nil {
 		return touch.Calibration{}, fmt.Errorf("xpt2046: calibration: %w", err)
 	}
 	return c, nil
-}
-
-// unrotate turns a position normalised on the screen as the UI draws it
-// back to the unrotated screen: the inverse of touch.Mapping.Map's turn.
-func unrotate(r touch.Rotation, u, v float64) [2]float64 {
-	switch r {
-	case touch.Rotate90: // Map: (u, v) = (ny, 1-nx)
-		return [2]float64{1 - v, u}
-	case touch.Rotate180:
-		return [2]float64{1 - u, 1 - v}
-	case touch.Rotate270: // Map: (u, v) = (1-ny, nx)
-		return [2]float64{v, 1 - u}
-	}
-	return [2]float64{u, v}
 }

@@ -340,7 +340,8 @@ func TestCalibrate(t *testing.T) {
 	for _, m := range []touch.Mapping{hat, {X: hat.X, Y: hat.Y, Width: 320, Height: 480, Rotation: touch.Rotate90}} {
 		// rawAt is the touch at the UI's pixel p: un-turn it, invert truth.
 		rawAt := func(p image.Point) RawSample {
-			n := unrotate(m.Rotation, (float64(p.X)+0.5)/float64(m.Width), (float64(p.Y)+0.5)/float64(m.Height))
+			var n [2]float64
+			n[0], n[1] = touch.Unrotate(m.Rotation, (float64(p.X)+0.5)/float64(m.Width), (float64(p.Y)+0.5)/float64(m.Height))
 			a, b, c, d, e, f := truth[0], truth[1], truth[2], truth[3], truth[4], truth[5]
 			det := a*e - b*d
 			x := (e*(n[0]-c) - b*(n[1]-f)) / det
