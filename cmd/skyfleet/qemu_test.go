@@ -71,8 +71,20 @@ func TestFirmwareArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serials := 0
+	serials, usb := 0, 0
 	fdt.RootNode.Walk(func(n *dt.Node) error {
+		if strings.HasPrefix(n.Name, "usb@") {
+			usb++
+			val := func(name string) string {
+				if p, ok := n.LookProperty(name); ok {
+					return string(p.Value)
+				}
+				return ""
+			}
+			if c, m := val("compatible"), val("dr_mode"); c != "brcm,bcm2835-usb\x00" || m != "host\x00" {
+				t.Errorf("%s not bound to dwc2 as a host: compatible %q, dr_mode %q", n.Name, c, m)
+			}
+		}
 		if strings.HasPrefix(n.Name, "serial@") {
 			serials++
 			for _, c := range n.Children {
@@ -83,8 +95,8 @@ func TestFirmwareArgs(t *testing.T) {
 		}
 		return nil
 	})
-	if serials == 0 {
-		t.Error("device tree lost its UARTs")
+	if serials == 0 || usb != 1 {
+		t.Errorf("device tree has %d UARTs and %d USB hosts, want some and 1", serials, usb)
 	}
 	chosen, ok := fdt.RootNode.LookupChildByName("chosen")
 	if !ok {
