@@ -147,7 +147,7 @@ type swarmNode struct {
 
 func (s *swarmNode) logf(format string, a ...any) {
 	s.mu.Lock()
-	s.log = append(s.log, fmt.Sprintf(format, a...))
+	s.log = append(s.log, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, a...))
 	s.mu.Unlock()
 }
 
@@ -322,7 +322,16 @@ func TestFleetScale(t *testing.T) {
 			}
 		}
 		if len(wrong) > 0 {
-			t.Fatalf("live nodes shown offline: %v", wrong)
+			slices.Sort(wrong)
+			var link string
+			for _, s := range all {
+				if s.name == wrong[0] && s.n != nil {
+					b, _ := json.Marshal(s.n.State().Master)
+					link = string(b)
+				}
+			}
+			t.Fatalf("%.1f s after the kill, live nodes shown offline: %v\nfirst one's master link: %s\nits log:\n%s\nmaster:\n%s",
+				time.Since(killedAt).Seconds(), wrong, link, logOf(all, wrong[0]), tail(m.log))
 		}
 		if off == len(killed) {
 			t.Logf("the %d killed nodes were offline %.1f s after the kill (limit %v)", off, time.Since(killedAt).Seconds(), interval+30*time.Second)
