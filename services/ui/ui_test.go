@@ -149,6 +149,26 @@ func (m *memScreen) Blank(off bool) error {
 	return nil
 }
 
+// content is the picture between the bars: the clock in the title bar may
+// turn to the next minute during a test.
+func (m *memScreen) content() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]byte(nil), m.pic.Pix[m.pic.PixOffset(0, 60):m.pic.PixOffset(0, 260)]...)
+}
+
+// waitFor polls cond every 5 ms for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 type chanTouch chan touch.Report
 
 func (c chanTouch) Read(ctx context.Context) (touch.Report, error) {
@@ -185,16 +205,7 @@ func TestRunDimsAndWakes(t *testing.T) {
 			logMu.Unlock()
 		})
 	}()
-	wait := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	wait := func(what string, cond func() bool) { t.Helper(); waitFor(t, what, cond) }
 	// count is how many times the screen was turned off (true) or on.
 	count := func(off bool) func() int {
 		return func() int {
@@ -213,13 +224,7 @@ func TestRunDimsAndWakes(t *testing.T) {
 	wait("the screen dimmed", func() bool { return dims() == 1 })
 	// Messages is the right half of the bottom bar.
 	messages := []touch.Point{{X: 360, Y: 310}}
-	// The content between the bars: the clock in the title bar may turn
-	// to the next minute during the test.
-	content := func() []byte {
-		scr.mu.Lock()
-		defer scr.mu.Unlock()
-		return append([]byte(nil), scr.pic.Pix[scr.pic.PixOffset(0, 60):scr.pic.PixOffset(0, 260)]...)
-	}
+	content := scr.content
 	before := content()
 	src <- touch.Report{Points: messages}
 	src <- touch.Report{}
@@ -302,21 +307,8 @@ func TestRunApproval(t *testing.T) {
 	go func() {
 		done <- Run(ctx, scr, src, &API{Base: srv.URL, Cred: apiauth.Token(token)}, cfg, func(string) {})
 	}()
-	content := func() []byte {
-		scr.mu.Lock()
-		defer scr.mu.Unlock()
-		return append([]byte(nil), scr.pic.Pix[scr.pic.PixOffset(0, 60):scr.pic.PixOffset(0, 260)]...)
-	}
-	wait := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	content := scr.content
+	wait := func(what string, cond func() bool) { t.Helper(); waitFor(t, what, cond) }
 	wait("the status page", func() bool {
 		scr.mu.Lock()
 		defer scr.mu.Unlock()
@@ -469,11 +461,7 @@ func TestRunCalibration(t *testing.T) {
 		t.Errorf("log:\n%s", l)
 	}
 	logMu.Unlock()
-	content := func() []byte {
-		scr.mu.Lock()
-		defer scr.mu.Unlock()
-		return append([]byte(nil), scr.pic.Pix[scr.pic.PixOffset(0, 60):scr.pic.PixOffset(0, 260)]...)
-	}
+	content := scr.content
 	// The status page is up: a tap aimed at Messages (the right half of
 	// the bottom bar, Target high) lands there through the new calibration.
 	// The calibration page is the background colour where the status
@@ -482,26 +470,14 @@ func TestRunCalibration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	waitFor(t, "the status page after the calibration", func() bool {
 		scr.mu.Lock()
-		bar := scr.pic.RGBAAt(size.X/2, 2)
-		scr.mu.Unlock()
-		if bar != theme.Background {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the status page did not come after the calibration")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer scr.mu.Unlock()
+		return scr.pic.RGBAAt(size.X/2, 2) != theme.Background
+	})
 	status := content()
 	touchAt(reported(image.Point{360, size.Y - theme.Target + 4}))
-	for deadline := time.Now().Add(10 * time.Second); string(content()) == string(status); {
-		if time.Now().After(deadline) {
-			t.Fatal("a tap aimed at Messages did not open them")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "the messages after a tap aimed at Messages", func() bool { return string(content()) != string(status) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
