@@ -183,7 +183,13 @@ func (s *swarmNode) start(t *testing.T, master *identity.Key, masterHint string,
 	}
 	cfg.Master.ReportInterval = interval
 	ctx, cancel := context.WithCancel(context.Background())
-	n, err := meshd.Start(ctx, meshd.Options{Config: cfg, Version: "v-swarm", Logf: s.logf})
+	// 301 nodes share this process and the 2 cores of a CI machine with the
+	// master: links ping every second and die after 10 s without a
+	// datagram (250 ms and 1.5 s by default), or the scheduler's delays flap
+	// them, as CI saw: a leaf's link to its relay went down four times in a
+	// minute and its reports missed the master's grace. What this test
+	// times is registration and reporting, not link failover.
+	n, err := meshd.Start(ctx, meshd.Options{Config: cfg, Version: "v-swarm", Logf: s.logf, PingInterval: time.Second, DeadAfter: 10 * time.Second})
 	if err != nil {
 		cancel()
 		t.Fatalf("%s: %v", s.name, err)
