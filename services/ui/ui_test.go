@@ -169,6 +169,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startRun runs the service against the fake node API at url until ctx
+// ends; done gets Run's error, logs returns what it logged so far.
+func startRun(ctx context.Context, scr *memScreen, src chanTouch, url string, cfg Config) (<-chan error, func() string) {
+	var mu sync.Mutex
+	var b strings.Builder
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, scr, src, &API{Base: url, Cred: apiauth.Token(token)}, cfg, func(s string) {
+			mu.Lock()
+			b.WriteString(s + "\n")
+			mu.Unlock()
+		})
+	}()
+	return done, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return b.String()
+	}
+}
+
 type chanTouch chan touch.Report
 
 func (c chanTouch) Read(ctx context.Context) (touch.Report, error) {
@@ -195,16 +215,7 @@ func TestRunDimsAndWakes(t *testing.T) {
 	// Short, but long beside the loop's handling of a burst of reports, so
 	// the screen does not dim again between a wake and the tap after it.
 	cfg.DimAfter = 300 * time.Millisecond
-	var logs strings.Builder
-	var logMu sync.Mutex
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, scr, src, &API{Base: srv.URL, Cred: apiauth.Token(token)}, cfg, func(s string) {
-			logMu.Lock()
-			logs.WriteString(s + "\n")
-			logMu.Unlock()
-		})
-	}()
+	done, _ := startRun(ctx, scr, src, srv.URL, cfg)
 	wait := func(what string, cond func() bool) { t.Helper(); waitFor(t, what, cond) }
 	// count is how many times the screen was turned off (true) or on.
 	count := func(off bool) func() int {
@@ -303,10 +314,7 @@ func TestRunApproval(t *testing.T) {
 	cfg.Approvals = as.Requests()
 	// Long, so the taps meant to fall inside it do on a loaded machine.
 	cfg.InputGuard = 2 * time.Second
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, scr, src, &API{Base: srv.URL, Cred: apiauth.Token(token)}, cfg, func(string) {})
-	}()
+	done, _ := startRun(ctx, scr, src, srv.URL, cfg)
 	content := scr.content
 	wait := func(what string, cond func() bool) { t.Helper(); waitFor(t, what, cond) }
 	wait("the status page", func() bool {
@@ -406,16 +414,7 @@ func TestRunCalibration(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	var logs strings.Builder
-	var logMu sync.Mutex
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, scr, src, &API{Base: srv.URL, Cred: apiauth.Token(token)}, cfg, func(s string) {
-			logMu.Lock()
-			logs.WriteString(s + "\n")
-			logMu.Unlock()
-		})
-	}()
+	done, logs := startRun(ctx, scr, src, srv.URL, cfg)
 	touchAt := func(p touch.Point) {
 		src <- touch.Report{Points: []touch.Point{p}}
 		src <- touch.Report{}
@@ -439,9 +438,7 @@ func TestRunCalibration(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			t.Fatalf("no calibration saved; log:\n%s", logs.String())
+			t.Fatalf("no calibration saved; log:\n%s", logs())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -456,11 +453,9 @@ func TestRunCalibration(t *testing.T) {
 			t.Fatalf("calibration %v, want about %v", got, truth)
 		}
 	}
-	logMu.Lock()
-	if l := logs.String(); !strings.Contains(l, "check touch landed") || !strings.Contains(l, "touch calibrated: touch_calibration = ") {
+	if l := logs(); !strings.Contains(l, "check touch landed") || !strings.Contains(l, "touch calibrated: touch_calibration = ") {
 		t.Errorf("log:\n%s", l)
 	}
-	logMu.Unlock()
 	content := scr.content
 	// The status page is up: a tap aimed at Messages (the right half of
 	// the bottom bar, Target high) lands there through the new calibration.
