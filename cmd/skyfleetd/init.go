@@ -126,7 +126,7 @@ func runInit() {
 		}
 	}
 	go pw.HandleSignals(context.Background())
-	st.clock = meshClock(meshSocket)
+	st.mesh = meshStatus(meshSocket)
 	if bootMounted {
 		st.updater = newUpdater(st, cfg, "/boot", dataDir, pw)
 	}

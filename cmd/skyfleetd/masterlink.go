@@ -37,7 +37,7 @@ func masterLinked(ctx context.Context, socket, master string) error {
 	if master == "" {
 		return nil
 	}
-	c := &http.Client{Timeout: meshClockTimeout, Transport: unixTransport(socket)}
+	c := &http.Client{Timeout: meshStatusTimeout, Transport: unixTransport(socket)}
 	defer c.CloseIdleConnections()
 	last := "the mesh service did not answer"
 	t := time.NewTicker(masterLinkPoll)

@@ -33,9 +33,9 @@ type nodeState struct {
 	// power cut during an update had left dirty ("" when it was clean).
 	BootRepair string `json:"boot_repair,omitempty"`
 	watchdog   func() watchdog.Status
-	// clock asks the mesh service for its wall clock (meshClock); set before
-	// the socket is served.
-	clock func() json.RawMessage
+	// mesh asks the mesh service for its clock and radio channels
+	// (meshStatus); set before the socket is served.
+	mesh func() meshParts
 	// updater applies update bundles; nil without a boot partition. Set
 	// before the socket is served.
 	updater *update.Updater
@@ -61,6 +61,11 @@ type statusDoc struct {
 	// real time lives in that service, next to the gossip it learns from. null
 	// while the mesh service does not answer.
 	Clock json.RawMessage `json:"clock"`
+	// Radio is the mesh service's radio channels (meshd.RadioChannel: the
+	// listen entry, the callsign, frame and error counters, airtime, busy
+	// time, why the port is down); left out without a radio channel or
+	// while the mesh service does not answer.
+	Radio json.RawMessage `json:"radio,omitempty"`
 	// Wifi is the Wi-Fi service's state (services/wifi.Status without the
 	// scan list and peers' addresses); null until the service has written it.
 	Wifi json.RawMessage `json:"wifi"`
@@ -84,8 +89,9 @@ func (n *nodeState) handler(live func() (services, network any), logs func(strin
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		doc := statusDoc{nodeState: n, UptimeS: kernelUptime().Seconds()}
 		doc.Services, doc.Network = live()
-		if n.clock != nil {
-			doc.Clock = n.clock() // a socket call: not under n.mu
+		if n.mesh != nil {
+			m := n.mesh() // a socket call: not under n.mu
+			doc.Clock, doc.Radio = m.Clock, m.Radio
 		}
 		doc.Wifi = publicWifi(wifiStatusFile)
 		if n.updater != nil {

@@ -102,6 +102,22 @@ func (a *API) Status() (screens.Status, error) {
 		Update  *struct {
 			State string `json:"state"`
 		} `json:"update"`
+		// Radio is the mesh service's channels (meshd.RadioChannel).
+		Radio []struct {
+			Listen   string `json:"listen"`
+			Callsign string `json:"callsign"`
+			Stats    struct {
+				FramesIn         uint64        `json:"frames_in"`
+				FramesOut        uint64        `json:"frames_out"`
+				BadFrames        uint64        `json:"bad_frames"`
+				FCSErrors        uint64        `json:"fcs_errors"`
+				FramingErrors    uint64        `json:"framing_errors"`
+				PortError        string        `json:"port_error"`
+				EstimatedAirtime time.Duration `json:"estimated_airtime_ns"`
+				Airtime          time.Duration `json:"airtime_ns"`
+				BusyTime         time.Duration `json:"busy_time_ns"`
+			} `json:"stats"`
+		} `json:"radio"`
 	}
 	var firstErr error
 	keep := func(err error) {
@@ -123,6 +139,16 @@ func (a *API) Status() (screens.Status, error) {
 	}
 	if st.Update != nil && st.Update.State != "" {
 		out.Update += " (" + st.Update.State + ")"
+	}
+	for _, r := range st.Radio {
+		s := r.Stats
+		ch := screens.RadioChannel{Name: r.Listen, Callsign: r.Callsign, Down: s.PortError,
+			FramesIn: s.FramesIn, FramesOut: s.FramesOut, Errors: s.BadFrames + s.FCSErrors + s.FramingErrors,
+			Airtime: s.Airtime, Busy: s.BusyTime}
+		if ch.Airtime == 0 { // a port that cannot measure it: the estimate
+			ch.Airtime = s.EstimatedAirtime
+		}
+		out.Radio = append(out.Radio, ch)
 	}
 	var links struct {
 		Links []struct {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 	"github.com/skyfleet/skyfleet/drivers/touch"
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/services/mesh/radio"
+	"github.com/skyfleet/skyfleet/services/meshd"
 	"github.com/skyfleet/skyfleet/services/ui/approve"
 	"github.com/skyfleet/skyfleet/ui/fb"
 	"github.com/skyfleet/skyfleet/ui/screens"
@@ -43,7 +46,14 @@ func fakeNodeAPI(t *testing.T) (*httptest.Server, *[]map[string]string) {
 		}
 	}
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		write(w, map[string]any{"address": "2GjWVhmTZqyKJTSz1ku3wFqYuiW7eJxuAqa", "version": "2026.12.05", "slot": "a"})
+		// The radio channels as the mesh service writes them, through PID 1's /status.
+		write(w, map[string]any{"address": "2GjWVhmTZqyKJTSz1ku3wFqYuiW7eJxuAqa", "version": "2026.12.05", "slot": "a",
+			"radio": []meshd.RadioChannel{
+				{Listen: "kiss+tcp://127.0.0.1:8001", Callsign: "N0CALL-1", Stats: radio.Stats{FramesIn: 12, FramesOut: 5, BadFrames: 1,
+					EstimatedAirtime: 9 * time.Second, PortStats: radio.PortStats{FramingErrors: 2}}},
+				{Listen: "afsk:///dev/snd/pcmC1D0", Stats: radio.Stats{PortError: "open /dev/snd/pcmC1D0: no such device",
+					PortStats: radio.PortStats{FCSErrors: 4, Airtime: 3 * time.Second, BusyTime: time.Minute}}},
+			}})
 	})
 	mux.HandleFunc("GET /mesh/links", authed(func(w http.ResponseWriter, r *http.Request) {
 		write(w, map[string]any{"links": []map[string]any{
@@ -98,8 +108,15 @@ func TestAPI(t *testing.T) {
 	if l := st.Links[0]; l.Medium != "wifi" || l.Signal != -61 || l.RTTms != 12 || l.Quality() != "good" {
 		t.Errorf("wifi link %+v", l)
 	}
-	if l := st.Links[1]; l.Medium != "radio" || l.Quality() != "poor" {
-		t.Errorf("radio link %+v", l)
+	if l := st.Links[1]; l.Medium != "radio" || l.Quality() != "fair" {
+		t.Errorf("radio link %+v: want fair (10%% loss; 2.4 s is a normal round trip on radio)", l)
+	}
+	wantRadio := []screens.RadioChannel{
+		{Name: "kiss+tcp://127.0.0.1:8001", Callsign: "N0CALL-1", FramesIn: 12, FramesOut: 5, Errors: 3, Airtime: 9 * time.Second},
+		{Name: "afsk:///dev/snd/pcmC1D0", Down: "open /dev/snd/pcmC1D0: no such device", Errors: 4, Airtime: 3 * time.Second, Busy: time.Minute},
+	}
+	if !slices.Equal(st.Radio, wantRadio) {
+		t.Errorf("radio channels %+v, want %+v", st.Radio, wantRadio)
 	}
 	th := a.Threads()
 	if len(th) != 2 || th[0].Peer != "peerA" || th[0].Last != "yes" || th[0].State != "forwarded" || th[1].Peer != "peerB" {

@@ -29,6 +29,9 @@ type Status struct {
 	// Update is the update state in a few words, e.g. "up to date
 	// (2026.12.05)" or "downloading 40%".
 	Update string
+	// Radio is the node's radio channels; with one or more, the
+	// navigation bar has a Radio page.
+	Radio []RadioChannel
 }
 
 // Link is one mesh link.
@@ -41,12 +44,17 @@ type Link struct {
 }
 
 // Quality is a link's quality in one word, from its loss and round trip:
-// what an operator needs at a glance.
+// what an operator needs at a glance. A radio link's round trip is judged
+// by the radio's measure: on a 1200 bit/s channel a few seconds is normal.
 func (l Link) Quality() string {
+	fairRTT, poorRTT := 300, 2000
+	if l.Medium == "radio" {
+		fairRTT, poorRTT = 10000, 30000
+	}
 	switch {
-	case l.Loss >= 0.3 || l.RTTms >= 2000:
+	case l.Loss >= 0.3 || l.RTTms >= poorRTT:
 		return "poor"
-	case l.Loss >= 0.05 || l.RTTms >= 300:
+	case l.Loss >= 0.05 || l.RTTms >= fairRTT:
 		return "fair"
 	}
 	return "good"
@@ -57,9 +65,10 @@ type App struct {
 	UI  *fb.UI
 	Now func() time.Time
 
-	status Status
-	msgs   Messenger
-	bar    *bar
+	status   Status
+	msgs     Messenger
+	bar      *bar
+	radioTab bool // the navigation bar has Radio
 }
 
 // bar is the title bar and the navigation bar around every page.
@@ -96,16 +105,38 @@ func NewApp(u *fb.UI, now func() time.Time) *App {
 	a.bar.title.Rect.Min.X = 0
 	a.bar.clock.Rect = image.Rect(size.X*2/3, 0, size.X, top)
 	a.bar.title.D, a.bar.clock.D = u, u
-	navR := image.Rect(0, size.Y-t.Target, size.X, size.Y)
-	for i, r := range fb.Columns(navR, 2, 2) {
-		name := []string{"Status", "Messages"}[i]
+	a.setNav(false)
+	a.bar.content = image.Rect(0, top, size.X, size.Y-t.Target)
+	a.bar.modal = image.Rect(0, top, size.X, size.Y)
+	return a
+}
+
+// setNav lays the navigation bar out: Status and Messages, and Radio when
+// the node has a radio channel. The page shown keeps its button lit.
+func (a *App) setNav(radio bool) {
+	names := []string{"Status", "Messages"}
+	if radio {
+		names = append(names, "Radio")
+	}
+	lit := ""
+	for _, b := range a.bar.nav {
+		if b.Kind == fb.Primary {
+			lit = b.Label
+		}
+	}
+	u, size := a.UI, a.UI.Size()
+	navR := image.Rect(0, size.Y-u.Theme.Target, size.X, size.Y)
+	a.bar.nav = nil
+	for i, r := range fb.Columns(navR, 2, len(names)) {
+		name := names[i]
 		b := &fb.Button{Label: name, OnTap: func() { a.Open(name) }}
+		if name == lit {
+			b.Kind = fb.Primary
+		}
 		b.Rect, b.D = r, u
 		a.bar.nav = append(a.bar.nav, b)
 	}
-	a.bar.content = image.Rect(0, top, size.X, navR.Min.Y)
-	a.bar.modal = image.Rect(0, top, size.X, size.Y)
-	return a
+	a.radioTab = radio
 }
 
 func titleFace(t *fb.Theme) font.Face { return t.Title }
@@ -131,7 +162,7 @@ type page struct {
 
 func (p *page) Widgets() []fb.Widget { return append(p.a.bar.widgets(p.modal), p.items...) }
 
-// Open shows the page called name: "Status" or "Messages".
+// Open shows the page called name: "Status", "Messages" or "Radio".
 func (a *App) Open(name string) {
 	a.bar.title.Set(" " + name)
 	for _, b := range a.bar.nav {
@@ -142,9 +173,12 @@ func (a *App) Open(name string) {
 		}
 	}
 	a.bar.clock.Set(a.Now().Format("15:04") + " ")
-	if name == "Messages" {
+	switch name {
+	case "Messages":
 		a.UI.Show(a.messagesPage())
-		return
+	case "Radio":
+		a.UI.Show(a.radioPage())
+	default:
+		a.UI.Show(a.statusPage())
 	}
-	a.UI.Show(a.statusPage())
 }

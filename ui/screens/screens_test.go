@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,11 @@ func TestScreensGolden(t *testing.T) {
 			}
 			golden(t, "pin-"+sizeName(size), scr.pic, digits...)
 
+			withRadio(a)
+			a.Open("Radio")
+			render(t, a)
+			golden(t, "radio-"+sizeName(size), scr.pic)
+
 			cal := a.Calibrate()
 			cal.Next()
 			render(t, a)
@@ -313,8 +319,11 @@ func TestTargetsAtLeast7mm(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.Open("Status")
+		twoTabs := a.statusPage().Widgets()
+		withRadio(a)
 		pages := map[string][]fb.Widget{
-			"status":   a.statusPage().Widgets(),
+			"status":   twoTabs,
+			"radio":    a.radioPage().Widgets(),
 			"messages": a.messagesPage().Widgets(),
 			"thread":   a.threadPage(a.msgs.Threads()[0]).Widgets(),
 			"compose":  compose.Widgets(),
@@ -329,6 +338,97 @@ func TestTargetsAtLeast7mm(t *testing.T) {
 					t.Errorf("%v %s: %T %v is %.1f x %.1f mm, want at least %.0f x %.0f", size, name, w, b, mm(b.Dx()), mm(b.Dy()), minW, minH)
 				}
 			}
+		}
+	}
+}
+
+// withRadio gives a's node two radio channels, one down, and a station
+// linked over radio.
+func withRadio(a *App) {
+	s := a.status
+	s.Radio = []RadioChannel{
+		{Name: "kiss+serial:///dev/ttyUSB0?baud=9600", Callsign: "N0CALL-1", FramesIn: 1342, FramesOut: 407, Errors: 3,
+			Airtime: 7*time.Minute + 12*time.Second, Busy: 41 * time.Minute},
+		{Name: "afsk:///dev/snd/pcmC1D0?rate=48000&ptt=cm108:/dev/hidraw0", Callsign: "N0CALL-1",
+			Down: "open /dev/snd/pcmC1D0: no such file or directory"},
+	}
+	a.SetStatus(s)
+}
+
+// The navigation bar has Radio only while the node has a radio channel: it
+// appears with the first, opens the radio page, and when the last goes the
+// status page comes back with two tabs.
+func TestRadioTab(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{480, 320})
+	a.Open("Messages")
+	if len(a.bar.nav) != 2 {
+		t.Fatalf("%d tabs without a radio, want 2", len(a.bar.nav))
+	}
+	withRadio(a)
+	if len(a.bar.nav) != 3 || a.bar.nav[2].Label != "Radio" {
+		t.Fatalf("with radio channels the tabs are %v, want Status, Messages, Radio", navLabels(a))
+	}
+	if a.bar.nav[1].Kind != fb.Primary {
+		t.Error("the Messages tab is no longer lit after the bar changed")
+	}
+	if _, ok := a.UI.Page().(*messagesPage); !ok {
+		t.Errorf("the bar's change left %T, want the messages page still", a.UI.Page())
+	}
+	render(t, a)
+	tap(a, a.bar.nav[2].Rect)
+	p, ok := a.UI.Page().(*radioPage)
+	if !ok {
+		t.Fatalf("tapping Radio shows %T", a.UI.Page())
+	}
+	all := detailText(p)
+	for _, want := range []string{"N0CALL-1 on kiss+serial:///dev/ttyUSB0?baud=9600", "on air\nheard 1342 frames, sent 407, 3 bad\non air 7 min, channel busy 41 min",
+		"down: open /dev/snd/pcmC1D0: no such file or directory", "kit 7: fair, 2.4 s, 12% loss"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the radio page lacks %q; it says:\n%s", want, all)
+		}
+	}
+	s := a.status
+	s.Radio = nil
+	a.SetStatus(s)
+	if _, ok := a.UI.Page().(*statusPage); !ok || len(a.bar.nav) != 2 {
+		t.Errorf("with the radio gone: page %T and tabs %v, want the status page and two tabs", a.UI.Page(), navLabels(a))
+	}
+}
+
+// detailText is the radio page's rows as text, a row's label and value on
+// lines of their own.
+func detailText(p *radioPage) string {
+	var s []string
+	for _, r := range p.items[0].(*fb.Detail).Rows {
+		s = append(s, r.Label, r.Value)
+	}
+	return strings.Join(s, "\n")
+}
+
+func navLabels(a *App) []string {
+	var s []string
+	for _, b := range a.bar.nav {
+		s = append(s, b.Label)
+	}
+	return s
+}
+
+// A receive-only channel says so; durations read in the unit that fits.
+func TestRadioWords(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{800, 480})
+	a.SetStatus(Status{Radio: []RadioChannel{{Name: "kiss+tcp://127.0.0.1:8001"}}})
+	a.Open("Radio")
+	got := a.UI.Page().(*radioPage).items[0].(*fb.Detail).Rows
+	want := []fb.Pair{
+		{Label: "no callsign on kiss+tcp://127.0.0.1:8001", Value: "receive only: set [radio] callsign to transmit\nheard 0 frames, sent 0\non air 0 s", Warn: true},
+		{Label: "Stations linked over radio", Value: "none yet"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the page says %+v, want %+v", got, want)
+	}
+	for d, want := range map[time.Duration]string{42 * time.Second: "42 s", 7*time.Minute + 59*time.Second: "7 min", 3*time.Hour + 5*time.Minute: "3 h 05 min"} {
+		if got := roughDuration(d); got != want {
+			t.Errorf("roughDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

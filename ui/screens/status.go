@@ -10,12 +10,26 @@ import (
 	"github.com/skyfleet/skyfleet/ui/fb"
 )
 
-// SetStatus replaces what the status page shows; if it is open it is
-// redrawn.
+// SetStatus replaces what the status and radio pages show; the one open
+// is redrawn. The navigation bar gains or loses Radio as radio channels
+// come and go; on the radio page when the last goes, the status page opens.
 func (a *App) SetStatus(s Status) {
 	a.status = s
-	if _, ok := a.UI.Page().(*statusPage); ok {
+	if radio := len(s.Radio) > 0; radio != a.radioTab {
+		a.setNav(radio)
+		if p := a.UI.Page(); p != nil {
+			a.UI.Show(p) // the bar changed under it
+		}
+	}
+	switch a.UI.Page().(type) {
+	case *statusPage:
 		a.UI.Show(a.statusPage())
+	case *radioPage:
+		if len(s.Radio) == 0 {
+			a.Open("Status")
+		} else {
+			a.UI.Show(a.radioPage())
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/skyfleet/skyfleet/gokrazy/supervise"
 	"github.com/skyfleet/skyfleet/internal/walltime"
+	"github.com/skyfleet/skyfleet/services/mesh/radio"
 	"github.com/skyfleet/skyfleet/services/meshd"
 )
 
@@ -29,9 +30,12 @@ func serveUnix(t *testing.T, h http.Handler) string {
 	return path
 }
 
-// PID 1's /status shows the mesh service's wall clock as "clock", and null when
-// the mesh service does not answer, without waiting long for it.
-func TestStatusShowsMeshClock(t *testing.T) {
+// PID 1's /status shows the mesh service's wall clock as "clock" and its radio
+// channels as "radio"; the clock is null and the radio left out when the mesh
+// service does not answer, without waiting long for it.
+func TestStatusShowsMeshClockAndRadio(t *testing.T) {
+	channels := []meshd.RadioChannel{{Listen: "kiss+serial:///dev/ttyUSB0?baud=9600", Callsign: "N0CALL-1",
+		Stats: radio.Stats{FramesIn: 7, FramesOut: 3, PortError: "open /dev/ttyUSB0: no such file or directory"}}}
 	want := walltime.Status{Time: "2026-03-01T12:00:00.000Z", Known: true, Source: walltime.SourcePeer, UncertaintyMS: 12000,
 		Stats: walltime.Stats{ObservationsTaken: 3, Floor: "2026-03-01T11:00:00Z"}}
 	socket := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +43,7 @@ func TestStatusShowsMeshClock(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		json.NewEncoder(w).Encode(meshd.NodeStatus{Address: "x", Clock: &want})
+		json.NewEncoder(w).Encode(meshd.NodeStatus{Address: "x", Clock: &want, Radio: channels})
 	}))
 	hung := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
@@ -59,7 +63,7 @@ func TestStatusShowsMeshClock(t *testing.T) {
 		{"no clock in its status", noClock, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := &nodeState{Degraded: []string{}, clock: meshClock(c.socket)}
+			st := &nodeState{Degraded: []string{}, mesh: meshStatus(c.socket)}
 			srv := httptest.NewServer(st.handler(live, nil, nil))
 			defer srv.Close()
 			start := time.Now()
@@ -68,12 +72,20 @@ func TestStatusShowsMeshClock(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			if took := time.Since(start); took > meshClockTimeout+2*time.Second {
+			if took := time.Since(start); took > meshStatusTimeout+2*time.Second {
 				t.Errorf("status took %v", took)
 			}
 			var doc map[string]json.RawMessage
 			if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 				t.Fatal(err)
+			}
+			if r, ok := doc["radio"]; c.want == nil && ok {
+				t.Errorf("radio = %s, want it left out", r)
+			} else if c.want != nil {
+				var got []meshd.RadioChannel
+				if err := json.Unmarshal(r, &got); err != nil || len(got) != 1 || got[0] != channels[0] {
+					t.Errorf("radio = %s (%v), want %+v", r, err, channels)
+				}
 			}
 			raw, ok := doc["clock"]
 			if !ok {
