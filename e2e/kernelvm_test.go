@@ -5,7 +5,9 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +83,14 @@ type vmOptions struct {
 	// Timeout bounds the whole boot and test (KERNELVM_TIMEOUT); zero means the
 	// script's 300 s.
 	Timeout time.Duration
+	// Display, if not zero, is the mode QEMU's VGA card offers first in its
+	// EDID (KERNELVM_DISPLAY), e.g. 800x480.
+	Display image.Point
+	// Host, if set, runs on the test's goroutine while the guest runs, with
+	// a QMP client of the VM (KERNELVM_QMP) and link, the stream the guest
+	// reads and writes as /dev/ttyS2 (KERNELVM_HOSTLINK). It may fail t; the
+	// VM is then stopped.
+	Host func(t *testing.T, q *qmp, link net.Conn)
 }
 
 // env returns o as scripts/kernelvm.sh's environment variables.
@@ -105,6 +115,9 @@ func (o vmOptions) env(t *testing.T) []string {
 	}
 	if o.Timeout > 0 {
 		env = append(env, fmt.Sprintf("KERNELVM_TIMEOUT=%d", int((o.Timeout+time.Second-1)/time.Second)))
+	}
+	if o.Display != (image.Point{}) {
+		env = append(env, fmt.Sprintf("KERNELVM_DISPLAY=%dx%d", o.Display.X, o.Display.Y))
 	}
 	return env
 }
@@ -148,15 +161,69 @@ func runInKernelVMWith(t *testing.T, pkg, tags, run string, opt vmOptions) strin
 	// One VM at a time: each takes both cores under TCG, and the kernel VM
 	// tests run in parallel only to overlap with the radio tests, which
 	// mostly wait for their 1200 bit/s channels.
+	var sockets string
+	if opt.Host != nil {
+		sockets = shortTempDir(t)
+		cmd.Env = append(cmd.Env, "KERNELVM_QMP="+filepath.Join(sockets, "qmp"), "KERNELVM_HOSTLINK="+filepath.Join(sockets, "link"))
+	}
 	kernelVMRun.Lock()
 	start := time.Now()
-	err = cmd.Run()
-	kernelVMRun.Unlock()
+	func() {
+		defer kernelVMRun.Unlock() // also when Host fails t
+		if opt.Host == nil {
+			err = cmd.Run()
+		} else {
+			err = runWithHost(t, cmd, sockets, opt.Host)
+		}
+	}()
 	t.Logf("kernel VM ran %s (-test.run %q) in %v; console in %s", pkg, run, time.Since(start).Round(time.Millisecond), logPath)
 	if err != nil {
 		t.Fatalf("kernel VM run of %s: %v; last lines of the console:\n%s", pkg, err, lastLines(out.String(), 60))
 	}
 	return out.String()
+}
+
+// runWithHost starts cmd, a kernel VM run with the QMP and host-link sockets
+// in dir, connects to both once QEMU listens, runs host with them and waits
+// for the VM. If host fails t (runtime.Goexit), the VM is killed on the way
+// out.
+func runWithHost(t *testing.T, cmd *exec.Cmd, dir string, host func(*testing.T, *qmp, net.Conn)) error {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	finished := false
+	defer func() {
+		if !finished {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	// QEMU makes its sockets before the guest starts; the script first packs
+	// the initramfs, which takes a few seconds.
+	var link net.Conn
+	for deadline := time.Now().Add(2 * time.Minute); link == nil; {
+		select {
+		case err := <-exited:
+			finished = true
+			return fmt.Errorf("the VM ended before QEMU listened on %s: %v", dir, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("QEMU did not listen on %s/link within 2 minutes", dir)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "qmp")); err != nil {
+			continue
+		}
+		link, _ = net.Dial("unix", filepath.Join(dir, "link"))
+	}
+	defer link.Close()
+	host(t, dialQMP(t, filepath.Join(dir, "qmp")), link)
+	err := <-exited
+	finished = true
+	return err
 }
 
 // lastLines returns the last n lines of s.

@@ -33,7 +33,8 @@
 #         DIR/kernel.txt        which packages and versions they came from
 #         DIR/.complete         written last: the cache is whole (holds its layout
 #                               version)
-#       Root modules: snd-aloop, mac80211_hwsim. Installed for the kernel to request,
+#       Root modules: snd-aloop, mac80211_hwsim, bochs (the DRM driver of QEMU's VGA
+#       card). Installed for the kernel to request,
 #       not loaded: ccm ctr gcm cmac ghash-generic gf128mul ecb libarc4 (mac80211's
 #       ciphers; without them setting a pairwise key fails).
 #
@@ -49,6 +50,7 @@
 #       HOME=TMPDIR=/tmp (a tmpfs), working directory /tmp, /proc, /sys and devtmpfs
 #       on /dev. The guest has a second 16550 UART, /dev/ttyS1, wired to nothing: a
 #       real serial driver's modem lines for the push-to-talk tests (a pty has none).
+#       With KERNELVM_HOSTLINK, /dev/ttyS2 is a line to the host test (below).
 #
 #   Knobs (environment): KERNELVM_TIMEOUT (seconds for the whole boot and test,
 #   default 300), KERNELVM_SMP (guest CPUs, default 2), KERNELVM_MEM (MiB, default 512),
@@ -57,7 +59,11 @@
 #   "pcm_substreams=2"), KERNELVM_HWSIM_PARAMS (mac80211_hwsim parameters, default
 #   "radios=3"), KERNELVM_TOOLS (host programs to copy into the guest at their host
 #   paths with every shared library they need and the dynamic loader, e.g. "hostapd
-#   wpa_supplicant wpa_cli iw"; a missing one fails naming its Debian package).
+#   wpa_supplicant wpa_cli iw"; a missing one fails naming its Debian package),
+#   KERNELVM_DISPLAY (WxH: QEMU's VGA card offers that mode first in its EDID; unset,
+#   QEMU's default VGA), KERNELVM_QMP (a path: QEMU listens there for QMP, e.g. for
+#   screendump), KERNELVM_HOSTLINK (a path: QEMU listens there for one client and
+#   wires it to the guest's /dev/ttyS2, so the host test and the guest's can talk).
 #
 # Host packages: qemu-system-x86, cpio, xz-utils, apt (fetch), libc-bin (ldd, for
 # KERNELVM_TOOLS), and the tools' own packages (hostapd, wpasupplicant, iw);
@@ -66,7 +72,7 @@ set -euo pipefail
 
 # The modules run can load; each one's dependencies (read from its depends= field)
 # are added and loaded before it.
-ROOT_MODULES=(snd-aloop mac80211-hwsim)
+ROOT_MODULES=(snd-aloop mac80211-hwsim bochs)
 # Modules installed (with their dependencies) but not loaded: the kernel asks
 # /sbin/modprobe for them by name, e.g. "crypto-ccm(aes)" when a CCMP key is set.
 # af_packet and aes-generic are built into Debian's kernel; listed in case they stop
@@ -322,6 +328,9 @@ if [ -d /sys/module/snd_aloop ]; then
   echo "kernelvm: ls -l /dev/snd:"
   ls -l /dev/snd || fail "no /dev/snd"
 fi
+if [ -d /sys/module/bochs ]; then
+  echo "kernelvm: DRM devices:" \$(ls /dev/dri)
+fi
 if [ -d /sys/module/mac80211_hwsim ]; then
   echo "kernelvm: radios:" \$(ls /sys/class/ieee80211)
 fi
@@ -415,13 +424,23 @@ run() {
   # could not create; this archive is unpacked over it.
   (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$tmp/initrd.gz"
 
+  local extra=()
+  if [ -n "${KERNELVM_DISPLAY:-}" ]; then
+    [[ $KERNELVM_DISPLAY =~ ^([0-9]+)x([0-9]+)$ ]] || die "KERNELVM_DISPLAY=$KERNELVM_DISPLAY: want WIDTHxHEIGHT, e.g. 800x480"
+    extra+=(-vga none -device "VGA,edid=on,xres=${BASH_REMATCH[1]},yres=${BASH_REMATCH[2]}")
+  fi
+  [ -z "${KERNELVM_QMP:-}" ] || extra+=(-qmp "unix:$KERNELVM_QMP,server=on,wait=off")
+  if [ -n "${KERNELVM_HOSTLINK:-}" ]; then
+    extra+=(-chardev "socket,id=hostlink,path=$KERNELVM_HOSTLINK,server=on,wait=off" -serial chardev:hostlink)
+  fi
+
   local timeout=${KERNELVM_TIMEOUT:-300}
   say "booting $(cat "$dir/kernel.txt") under TCG (initrd $(du -h "$tmp/initrd.gz" | cut -f1), timeout ${timeout}s)"
   local started=$SECONDS rc
   set +e
   timeout -k 10 "$timeout" qemu-system-x86_64 \
     -M q35 -accel tcg -cpu max -smp "${KERNELVM_SMP:-2}" -m "${KERNELVM_MEM:-512}" \
-    -nic none -display none -monitor none -serial stdio -serial null -no-reboot \
+    -nic none -display none -monitor none -serial stdio -serial null -no-reboot "${extra[@]}" \
     -kernel "$dir/vmlinuz" -initrd "$tmp/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1 mitigations=off" \
     </dev/null 2>&1 | tee "$tmp/console.log"

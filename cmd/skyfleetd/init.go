@@ -140,7 +140,11 @@ func runInit() {
 		// The Wi-Fi radio: its own process, as it parses what anyone in range sends.
 		{Name: "wifi", Args: []string{"/init", "wifi", "--config", "/boot/fleet.toml"}},
 	}
-	if wantUI(cfg, func() bool { _, err := os.Stat("/dev/fb0"); return err == nil }) {
+	if wantUI(cfg, func() bool {
+		_, fb := os.Stat("/dev/fb0")
+		_, card := os.Stat("/dev/dri/card0")
+		return fb == nil || card == nil
+	}) {
 		// The touchscreen: its own process, as it runs drivers and draws.
 		services = append(services, supervise.Service{Name: "ui", Args: []string{"/init", "ui", "--config", "/boot/fleet.toml", "--data", dataDir}})
 	}

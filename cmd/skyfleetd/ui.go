@@ -135,13 +135,13 @@ func loopbackOf(listen string) string {
 }
 
 // wantUI reports whether PID 1 starts the ui service: a screen is named in
-// [display], or it is "auto" and the kernel has a framebuffer.
-func wantUI(cfg fleetconf.Config, fbExists func() bool) bool {
+// [display], or it is "auto" and the kernel has a framebuffer or a DRM card.
+func wantUI(cfg fleetconf.Config, screenExists func() bool) bool {
 	switch cfg.Display.Screen {
 	case "none":
 		return false
 	case "auto", "":
-		return fbExists()
+		return screenExists()
 	}
 	return true
 }

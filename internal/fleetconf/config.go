@@ -177,7 +177,9 @@ type Wifi struct {
 // Every value is a string, as everywhere in fleet.toml.
 type Display struct {
 	// Screen is the panel: "auto" (the kernel's framebuffer /dev/fb0 when
-	// there is one, else none), "fbdev" (/dev/fb0, required), an SPI
+	// there is one, else the DRM card /dev/dri/card0 when there is one, else
+	// none), "fbdev" (/dev/fb0, required), "drm" (/dev/dri/card0's first
+	// connected output, through a dumb buffer: drivers/display/drm), an SPI
 	// panel driven from user space ("ili9341", "st7789", "st7789-240",
 	// "ili9486", "ili9486-waveshare": drivers/display/spipanel) or "none".
 	// Default "auto".

@@ -433,7 +433,7 @@ func checkNTPServer(s string, _ bool) (string, error) {
 }
 
 // Screens are the values of display.screen.
-var Screens = []string{"auto", "fbdev", "ili9341", "st7789", "st7789-240", "ili9486", "ili9486-waveshare", "none"}
+var Screens = []string{"auto", "fbdev", "drm", "ili9341", "st7789", "st7789-240", "ili9486", "ili9486-waveshare", "none"}
 
 func checkScreen(s string, _ bool) (string, error) {
 	if slices.Contains(Screens, s) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/skyfleet/skyfleet/drivers/display"
+	"github.com/skyfleet/skyfleet/drivers/display/drm"
 	"github.com/skyfleet/skyfleet/drivers/display/fbdev"
 	"github.com/skyfleet/skyfleet/drivers/display/spipanel"
 	"github.com/skyfleet/skyfleet/drivers/touch"
@@ -40,8 +41,9 @@ type Config struct {
 	Calibration touch.Calibration
 	Diagonal    float64 // inches; 0 to guess
 	DimAfter    time.Duration
-	// Framebuffer is the fbdev node (default /dev/fb0).
-	Framebuffer string
+	// Framebuffer is the fbdev node (default /dev/fb0); DRMCard the DRM/KMS
+	// device used when there is none (default /dev/dri/card0).
+	Framebuffer, DRMCard string
 	// StatsFile, if set, is where the service keeps its Stats as JSON,
 	// rewritten at every refresh (on the node /run/skyfleet/ui.json).
 	StatsFile string
@@ -85,7 +87,7 @@ type Stats struct {
 // valid).
 func ConfigFrom(c fleetconf.Config) Config {
 	d := c.Display
-	out := Config{Screen: d.Screen, Touch: d.Touch, Framebuffer: "/dev/fb0"}
+	out := Config{Screen: d.Screen, Touch: d.Touch, Framebuffer: "/dev/fb0", DRMCard: "/dev/dri/card0"}
 	r, _ := strconv.Atoi(d.Rotation)
 	out.Rotation = display.Rotation(r)
 	if m, err := fleetconf.ParseCalibration(d.TouchCalibration); err == nil && m != nil {
@@ -136,7 +138,7 @@ func UseSavedCalibration(cfg *Config, path string) error {
 }
 
 // ErrNoScreen is returned by OpenScreen when the configuration is "none",
-// or "auto" and the kernel has no framebuffer.
+// or "auto" and the kernel has neither a framebuffer nor a DRM card.
 var ErrNoScreen = errors.New("ui: no screen")
 
 // OpenScreen opens the screen cfg names.
@@ -149,9 +151,15 @@ func OpenScreen(cfg Config) (display.Screen, error) {
 			if cfg.Screen == "fbdev" {
 				return nil, fmt.Errorf("ui: [display] screen = \"fbdev\" but %s: %w", cfg.Framebuffer, err)
 			}
-			return nil, ErrNoScreen
+			// No fbdev: a KMS driver without fbdev emulation may be there.
+			if _, err := os.Stat(cfg.DRMCard); err != nil {
+				return nil, ErrNoScreen
+			}
+			return screen(drm.Open(cfg.DRMCard, cfg.Rotation))
 		}
-		return fbdev.Open(cfg.Framebuffer, cfg.Rotation)
+		return screen(fbdev.Open(cfg.Framebuffer, cfg.Rotation))
+	case "drm":
+		return screen(drm.Open(cfg.DRMCard, cfg.Rotation))
 	}
 	c, ok := map[string]spipanel.Controller{
 		"ili9341": spipanel.ILI9341, "st7789": spipanel.ST7789, "st7789-240": spipanel.ST7789Square,
@@ -160,7 +168,16 @@ func OpenScreen(cfg Config) (display.Screen, error) {
 	if !ok {
 		return nil, fmt.Errorf("ui: unknown screen %q", cfg.Screen)
 	}
-	return spipanel.Open(spipanel.Config{Port: "SPI0.0", DC: "GPIO24", Reset: "GPIO25"}, c, cfg.Rotation)
+	return screen(spipanel.Open(spipanel.Config{Port: "SPI0.0", DC: "GPIO24", Reset: "GPIO25"}, c, cfg.Rotation))
+}
+
+// screen returns a driver's Open result as a display.Screen that is nil
+// on error (a nil *fbdev.FB in the interface would not be).
+func screen[S display.Screen](s S, err error) (display.Screen, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // TouchSource gives touch reports until closed.
@@ -207,7 +224,7 @@ type Node interface {
 	screens.Messenger
 }
 
-// Blanker turns a screen off and on; fbdev has it.
+// Blanker turns a screen off and on; fbdev and drm have it.
 type Blanker interface{ Blank(off bool) error }
 
 // Refresh is how often the status page is brought up to date.

@@ -535,3 +535,37 @@ func TestUseSavedCalibration(t *testing.T) {
 		t.Fatalf("a USB panel: %+v, %v", usb, err)
 	}
 }
+
+// OpenScreen picks the driver [display] names; "auto" takes the framebuffer,
+// else the DRM card, else no screen. The devices here are stand-ins
+// (/dev/null is neither), so each choice shows in the driver's refusal.
+func TestOpenScreen(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	cases := []struct {
+		screen, fb, card string
+		want             string // in the error; "" is ErrNoScreen
+	}{
+		{"none", "/dev/null", "/dev/null", ""},
+		{"auto", missing, missing, ""},
+		{"auto", "/dev/null", "/dev/null", "fbdev: /dev/null"},
+		{"auto", missing, "/dev/null", "drm: /dev/null has no dumb buffers"},
+		{"fbdev", missing, "/dev/null", `screen = "fbdev" but`},
+		{"drm", "/dev/null", "/dev/null", "drm: /dev/null has no dumb buffers"},
+		{"drm", "/dev/null", missing, "no such file"},
+		{"ili9342", "/dev/null", "/dev/null", `unknown screen "ili9342"`},
+	}
+	for _, c := range cases {
+		scr, err := OpenScreen(Config{Screen: c.screen, Framebuffer: c.fb, DRMCard: c.card})
+		if scr != nil {
+			scr.Close()
+			t.Errorf("%+v: a screen opened", c)
+			continue
+		}
+		switch {
+		case c.want == "" && !errors.Is(err, ErrNoScreen):
+			t.Errorf("%+v: %v, want ErrNoScreen", c, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: %v, want an error with %q", c, err, c.want)
+		}
+	}
+}
