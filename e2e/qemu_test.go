@@ -114,6 +114,9 @@ type qemu struct {
 	// qmp, if set, is the QMP socket of a VM booted with the USB tablet
 	// (skyfleet qemu --touch --qmp).
 	qmp string
+	// display, if set, is skyfleet qemu's --display: the framebuffer's
+	// size, as config.txt would set it on a Pi.
+	display string
 }
 
 func freePort(t *testing.T) int { return freePortOf(t, "tcp") }
@@ -136,6 +139,9 @@ func (v *vm) start() {
 	args := []string{"qemu", "--image", v.img, "--status-port", fmt.Sprint(v.port), "--serial", v.serial, "--timeout", v.timeout}
 	if v.qmp != "" {
 		args = append(args, "--touch", "--qmp", v.qmp)
+	}
+	if v.display != "" {
+		args = append(args, "--display", v.display)
 	}
 	v.cmd = exec.Command(skyfleet, args...)
 	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a power cut kills QEMU too
@@ -429,10 +435,11 @@ func TestQEMUNode(t *testing.T) {
 		"[network]\npsk = %q\nlan_discovery = false\npeers = [%q]\n\n"+
 		"[master]\npublic_key = %q\naddresses = [\"udp://10.0.2.2:%d\"]\n",
 		meshPSK, host.peerEntry(fmt.Sprintf("10.0.2.2:%d", hp)), m.key.PublicKeyHex(), m.meshPort))
-	// The shared node has the emulated touchscreen: QEMU's framebuffer and a
-	// USB tablet, driven through QMP (the Touchscreen subtest).
+	// The shared node has the emulated touchscreen: QEMU's framebuffer, at
+	// 480x320 as the common 3.5" panels are, and a USB tablet, driven
+	// through QMP (the Touchscreen subtest).
 	v := &vm{t: t, qemu: &qemu{img: img, port: freePort(t), serial: filepath.Join(artifacts(t), "node.serial.log"), timeout: "15m",
-		qmp: filepath.Join(shortTempDir(t), "qmp.sock")}}
+		qmp: filepath.Join(shortTempDir(t), "qmp.sock"), display: "480x320"}}
 	v.start()
 	t.Cleanup(func() { v.kill() })
 	s := v.waitStatus()

@@ -217,6 +217,9 @@ func testQEMUTouchscreen(t *testing.T, g *sharedVM) {
 	art := artifacts(t)
 	first := q.screendump(t)
 	size := first.Rect.Size()
+	if v.display != "" && fmt.Sprintf("%dx%d", size.X, size.Y) != v.display {
+		t.Errorf("the framebuffer is %v; skyfleet qemu --display asked the kernel for %s", size, v.display)
+	}
 	th, err := fb.NewTheme(size, fb.DefaultDPI(size))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +34,8 @@ func cmdQEMU(args []string) error {
 	fs.Var(&timeout, "timeout", "`time` after which QEMU is stopped with exit status 3: seconds (400) or a Go duration (5m, 1h30m); 0: run until the guest powers off")
 	touch := fs.Bool("touch", false, "attach a USB tablet, the emulated touchscreen: the guest sees an evdev device, and QMP input-send-event drives it")
 	qmp := fs.String("qmp", "", "serve QEMU's QMP on this Unix socket path (screendump of the framebuffer, input-send-event for touches)")
+	var display displayFlag
+	fs.Var(&display, "display", "`WxH`: the framebuffer's size in pixels, e.g. 480x320 for a 3.5\" panel, as the Pi firmware sets it from config.txt's framebuffer_width and framebuffer_height (default: the kernel's, 800x480)")
 	tryboot := fs.Bool("tryboot", false, "make the first boot one after 'reboot 0 tryboot': [tryboot] sections apply. A guest that restarts is booted again either way, with tryboot when it asked for it, as the Pi firmware does")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,6 +109,7 @@ func cmdQEMU(args []string) error {
 		if err != nil {
 			return err
 		}
+		fw = display.appendTo(fw)
 		from := fileSize(logPath)
 		stalled, err := runQEMU(ctx, bin, append(fw, qargs...), logPath)
 		if ctx.Err() == context.DeadlineExceeded {
@@ -451,6 +455,43 @@ func firmwareDTB(dtb []byte) ([]byte, error) {
 
 // timeoutFlag is --timeout: plain seconds ("400", as scripts and CI configs write
 // it) or a Go duration ("5m", "90s", "1h30m"). Negative values are refused.
+// displayFlag is --display: a framebuffer size, zero when not given.
+type displayFlag struct{ w, h int }
+
+func (d *displayFlag) String() string {
+	if d.w == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%dx%d", d.w, d.h)
+}
+
+func (d *displayFlag) Set(s string) error {
+	ws, hs, ok := strings.Cut(s, "x")
+	w, werr := strconv.Atoi(ws)
+	h, herr := strconv.Atoi(hs)
+	if !ok || werr != nil || herr != nil || w < 128 || h < 128 || w > 1920 || h > 1200 {
+		return fmt.Errorf("%q: want WIDTHxHEIGHT in pixels, each from 128 up to 1920x1200, e.g. 480x320", s)
+	}
+	d.w, d.h = w, h
+	return nil
+}
+
+// appendTo adds to QEMU's -append the size the firmware would pass the
+// kernel's framebuffer driver (bcm2708_fb's fbwidth and fbheight parameters),
+// which QEMU's BCM2835 framebuffer then takes through the mailbox.
+func (d displayFlag) appendTo(args []string) []string {
+	if d.w == 0 {
+		return args
+	}
+	out := slices.Clone(args)
+	for i := range len(out) - 1 {
+		if out[i] == "-append" {
+			out[i+1] += fmt.Sprintf(" bcm2708_fb.fbwidth=%d bcm2708_fb.fbheight=%d", d.w, d.h)
+		}
+	}
+	return out
+}
+
 type timeoutFlag time.Duration
 
 func (t *timeoutFlag) String() string { return time.Duration(*t).String() }

@@ -268,3 +268,29 @@ func TestGuestRestart(t *testing.T) {
 		}
 	}
 }
+
+// --display takes WIDTHxHEIGHT within the firmware's range and puts the size
+// on the kernel's command line as the firmware does; without it the command
+// line is left alone.
+func TestDisplayFlag(t *testing.T) {
+	args := []string{"-M", "raspi3b", "-append", "console=ttyAMA0 skyfleet.board=rpi3b"}
+	var d displayFlag
+	if got := d.appendTo(args); !slices.Equal(got, args) {
+		t.Errorf("no --display: %q", got)
+	}
+	if err := d.Set("480x320"); err != nil {
+		t.Fatal(err)
+	}
+	got := d.appendTo(args)
+	if want := "console=ttyAMA0 skyfleet.board=rpi3b bcm2708_fb.fbwidth=480 bcm2708_fb.fbheight=320"; got[3] != want {
+		t.Errorf("-append %q, want %q", got[3], want)
+	}
+	if args[3] != "console=ttyAMA0 skyfleet.board=rpi3b" {
+		t.Error("appendTo changed its argument")
+	}
+	for _, bad := range []string{"480", "480x", "x320", "480X320", "64x64", "4000x320", "-480x320", "480x320x2"} {
+		if err := new(displayFlag).Set(bad); err == nil {
+			t.Errorf("--display %q accepted", bad)
+		}
+	}
+}
