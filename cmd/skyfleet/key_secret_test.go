@@ -19,9 +19,10 @@ const (
 	goldenAddress = "cfb24jWcms9pZtvEx3UjUuLPdT6rbx6r9M"
 )
 
-// inspectWith runs key inspect with args, stdin and whether stdin is a terminal,
-// and returns stdout, stderr and the error.
-func inspectWith(t *testing.T, args []string, stdin string, terminal bool) (string, string, error) {
+// fakeKeyIO points keyIO and stdout at buffers until the test ends: stdin
+// reads stdin, the terminal check answers terminal and a prompt reads typed.
+// It returns stdout's and stderr's buffers.
+func fakeKeyIO(t *testing.T, stdin string, terminal bool, typed string) (*bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	saved, savedOut := keyIO, stdout
@@ -30,7 +31,15 @@ func inspectWith(t *testing.T, args []string, stdin string, terminal bool) (stri
 	keyIO.stdin = strings.NewReader(stdin)
 	keyIO.stderr = &errOut
 	keyIO.isTerminal = func() bool { return terminal }
-	keyIO.readPassword = func() ([]byte, error) { return []byte(stdin), nil }
+	keyIO.readPassword = func() ([]byte, error) { return []byte(typed), nil }
+	return &out, &errOut
+}
+
+// inspectWith runs key inspect with args, stdin and whether stdin is a terminal
+// (a prompt reads stdin too), and returns stdout, stderr and the error.
+func inspectWith(t *testing.T, args []string, stdin string, terminal bool) (string, string, error) {
+	t.Helper()
+	out, errOut := fakeKeyIO(t, stdin, terminal, stdin)
 	err := cmdKey(append([]string{"inspect"}, args...))
 	return out.String(), errOut.String(), err
 }

@@ -30,15 +30,23 @@ func Open(t testing.TB) (*os.File, string) {
 	}
 	// Raw mode on the master's side too, so the line discipline passes
 	// every byte as it is.
-	tio, err := unix.IoctlGetTermios(int(m.Fd()), unix.TCGETS)
+	Raw(t, int(m.Fd()))
+	return m, "/dev/pts/" + strconv.Itoa(n)
+}
+
+// Raw puts the terminal fd in raw mode: no echo, no line editing or
+// signals, no CR/LF translation on input or output, so each side reads
+// exactly the bytes the other wrote. It fails t if the fd is no terminal.
+func Raw(t testing.TB, fd int) {
+	t.Helper()
+	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
 	tio.Oflag &^= unix.OPOST
 	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	if err := unix.IoctlSetTermios(int(m.Fd()), unix.TCSETS, tio); err != nil {
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
 		t.Fatal(err)
 	}
-	return m, "/dev/pts/" + strconv.Itoa(n)
 }

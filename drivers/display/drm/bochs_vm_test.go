@@ -23,6 +23,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skyfleet/skyfleet/internal/ptytest"
 )
 
 // hostLink is the guest's end of the line to the host test.
@@ -38,20 +40,7 @@ func openHostLink(t *testing.T) *hostLink {
 		t.Fatalf("the host link: %v (run by e2e.TestDRMDumbBufferInVM, which wires it)", err)
 	}
 	t.Cleanup(func() { f.Close() })
-	// Raw: no echo, no CR/LF translation, so what each side writes is what
-	// the other reads.
-	tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag = tio.Cflag&^(unix.CSIZE|unix.PARENB) | unix.CS8
-	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, tio); err != nil {
-		t.Fatal(err)
-	}
+	ptytest.Raw(t, int(f.Fd())) // what each side writes is what the other reads
 	return &hostLink{f: f, r: bufio.NewReader(f)}
 }
 
