@@ -125,8 +125,11 @@ func TestFuzzScript(t *testing.T) {
 
 	// 4 s for two targets, the first racing once: 2 s, then its repeat and the
 	// second target share the 2 s left. A fixed share per run would fuzz 6 s.
+	// The script reads the clock in whole seconds and counts the build in the
+	// budget, so on a loaded machine the first share can be 1 s: the test
+	// holds it to at most half the budget, not to exactly 2 s.
 	out, code, runs, builds := runFuzzShBuilds(t, tc, "4s", true, nil, [2]string{"FuzzA", "race1"}, [2]string{"FuzzB", "ok"})
-	if code != 0 || len(runs) != 3 || runs[0] != (fuzzRun{"FuzzA", 2}) || runs[1].target != "FuzzA" || runs[2].target != "FuzzB" {
+	if code != 0 || len(runs) != 3 || runs[0].target != "FuzzA" || runs[0].secs < 1 || runs[0].secs > 2 || runs[1].target != "FuzzA" || runs[2].target != "FuzzB" {
 		t.Fatalf("exit %d, runs %v\n%s", code, runs, out)
 	}
 	// The package's fuzz binary was built once for its two targets and
@@ -140,7 +143,7 @@ func TestFuzzScript(t *testing.T) {
 	}
 	// One second of slack: the script reads the clock in whole seconds, and the
 	// floor is 1 s.
-	if total > 5 || !strings.Contains(out, "running it again") || !strings.Contains(out, "fuzzing 2s") {
+	if total > 5 || !strings.Contains(out, "running it again") {
 		t.Errorf("runs %v fuzz %d s of a 4 s budget\n%s", runs, total, out)
 	}
 
