@@ -29,6 +29,10 @@ const MaxPSBTSize = 1 << 20
 const (
 	MaxInputs  = 64
 	MaxOutputs = 64
+	// MaxDerivations bounds the BIP32 derivations an input or output may
+	// list: each one of this wallet's costs five key derivations to check,
+	// and a host could otherwise list thousands.
+	MaxDerivations = 16
 )
 
 // FeeWarnPercent is the fee, as a share of what is sent, above which the
@@ -249,6 +253,16 @@ func (w Wallet) Analyze(p *psbt.Packet) (Summary, error) {
 	var in, out int64
 	kinds := map[Kind]bool{}
 	foreign := 0
+	for i, in := range p.Inputs {
+		if n := len(in.Bip32Derivation) + len(in.TaprootBip32Derivation); n > MaxDerivations {
+			return Summary{}, fmt.Errorf("%w: input %d lists %d key derivations; at most %d", ErrRefused, i, n, MaxDerivations)
+		}
+	}
+	for i, o := range p.Outputs {
+		if n := len(o.Bip32Derivation) + len(o.TaprootBip32Derivation); n > MaxDerivations {
+			return Summary{}, fmt.Errorf("%w: output %d lists %d key derivations; at most %d", ErrRefused, i, n, MaxDerivations)
+		}
+	}
 	for i, ti := range tx.TxIn {
 		po, err := prevOut(p, i)
 		if err != nil {

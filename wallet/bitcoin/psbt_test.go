@@ -204,6 +204,11 @@ func TestAnalyzeRefusesAndWarns(t *testing.T) {
 		}, "disagrees"},
 		"outputs above inputs": {func(p *psbt.Packet) { p.UnsignedTx.TxOut[0].Value = 90_000 }, "more than the inputs"},
 		"SIGHASH_NONE":         {func(p *psbt.Packet) { p.Inputs[0].SighashType = txscript.SigHashNone }, "sighash type"},
+		"derivations without end": {func(p *psbt.Packet) {
+			for range MaxDerivations {
+				p.Inputs[0].Bip32Derivation = append(p.Inputs[0].Bip32Derivation, p.Inputs[0].Bip32Derivation[0])
+			}
+		}, "key derivations"},
 	}
 	for name, c := range refuse {
 		p, _ := spend(t, w)
