@@ -92,6 +92,7 @@ type WrongPIN struct {
 	Wait time.Duration // the delay before the next attempt is taken
 }
 
+// Error says how many attempts are left and when the next is taken.
 func (e *WrongPIN) Error() string {
 	return fmt.Sprintf("keystore: wrong PIN: %d attempts left before the seed is erased; the next in %v", e.Left, e.Wait)
 }
@@ -100,6 +101,7 @@ func (e *WrongPIN) Error() string {
 // wrong PIN has passed; it is not counted.
 type TooSoon struct{ Wait time.Duration }
 
+// Error says how long to wait.
 func (e *TooSoon) Error() string {
 	return fmt.Sprintf("keystore: wait %v before the next PIN", e.Wait.Round(time.Second))
 }
