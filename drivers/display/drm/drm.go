@@ -240,6 +240,7 @@ func (c *Card) setUp(path string) error {
 	if err := c.ioctl(ioctlAddFB, unsafe.Pointer(&fc)); err != nil {
 		return fmt.Errorf("drm: %s: ADDFB of the dumb buffer: %w", path, err)
 	}
+	c.Mode.FBID = fc.FBID // for release, should a later step fail
 	md := mapDumb{Handle: cd.Handle}
 	if err := c.ioctl(ioctlMapDumb, unsafe.Pointer(&md)); err != nil {
 		return fmt.Errorf("drm: %s: MAP_DUMB: %w", path, err)
