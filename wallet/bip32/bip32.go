@@ -261,6 +261,21 @@ func ParsePath(path string) ([]uint32, error) {
 	return out, nil
 }
 
+// FormatPath is ParsePath's inverse: child indexes as an absolute path from
+// the master key, hardened ones marked ', e.g. "m/84'/0'/0'/1/3".
+func FormatPath(idx []uint32) string {
+	var b strings.Builder
+	b.WriteString("m")
+	for _, i := range idx {
+		if i >= Hardened {
+			fmt.Fprintf(&b, "/%d'", i-Hardened)
+		} else {
+			fmt.Fprintf(&b, "/%d", i)
+		}
+	}
+	return b.String()
+}
+
 // Neuter returns k's public extended key.
 func (k *Key) Neuter() *Key {
 	n := *k

@@ -224,6 +224,12 @@ func TestErrors(t *testing.T) {
 	if got, err := ParsePath("m/44'/8000h/0H/1/2147483647"); err != nil || fmt.Sprint(got) != fmt.Sprint([]uint32{Hardened + 44, Hardened + 8000, Hardened, 1, 2147483647}) {
 		t.Errorf("ParsePath: %v %v", got, err)
 	}
+	for _, p := range []string{"m", "m/44'/8000'/0'/1/2147483647", "m/0'/0"} {
+		idx, err := ParsePath(p)
+		if err != nil || FormatPath(idx) != p {
+			t.Errorf("FormatPath(ParsePath(%q)) = %q (%v)", p, FormatPath(idx), err)
+		}
+	}
 	child, _ := m.Derive("0")
 	if _, err := child.Derive("m/0"); !errors.Is(err, ErrPath) {
 		t.Errorf("an absolute path from a child: %v", err)

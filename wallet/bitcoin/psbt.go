@@ -181,25 +181,12 @@ func (w Wallet) ours(fp uint32, path []uint32, script []byte) (*bip32.Key, strin
 	if fp != w.fingerprint() || len(path) != 5 {
 		return nil, "", false
 	}
-	k := w.Master
-	name := "m"
-	for _, i := range path {
-		next, err := k.Child(i)
-		if k != w.Master {
-			k.Zero()
-		}
-		if err != nil {
-			return nil, "", false
-		}
-		k = next
-		if i >= bip32.Hardened {
-			name += fmt.Sprintf("/%d'", i-bip32.Hardened)
-		} else {
-			name += fmt.Sprintf("/%d", i)
-		}
+	name := bip32.FormatPath(path)
+	k, err := w.Master.Derive(name)
+	if err != nil {
+		return nil, "", false
 	}
 	var o Output
-	var err error
 	switch path[0] {
 	case bip32.Hardened + PurposeP2WPKH:
 		o, err = P2WPKH(k.PublicKey())
