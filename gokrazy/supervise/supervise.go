@@ -39,6 +39,16 @@ type Service struct {
 	// $SKYFLEET_READY_FD). Otherwise a service is ready as soon as its
 	// program has been executed successfully.
 	NotifyReady bool
+	// Credential, if set, runs the service as that uid and gid with the
+	// supplementary groups it lists (none when empty). A process that
+	// changes from uid 0 to another holds no capabilities after exec: this
+	// is how the wallet runs as its own user.
+	Credential *syscall.Credential
+	// Cloneflags are namespaces the service gets of its own, made at fork
+	// while the child still has the supervisor's privileges, e.g.
+	// syscall.CLONE_NEWNET: a network namespace with nothing but a
+	// loopback that stays down, so the service can reach no network.
+	Cloneflags uintptr
 }
 
 // State is the lifecycle state of a service.
@@ -460,6 +470,21 @@ func (s *Supervisor) runOnce(sv *service) (exitDesc string, ran time.Duration, o
 		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
+	if sv.spec.Credential != nil || sv.spec.Cloneflags != 0 {
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		if c := sv.spec.Credential; c != nil {
+			// A copy, so the spec stays the caller's. NoSetGroups stays
+			// false: the child's supplementary groups become exactly
+			// Groups, not root's.
+			cred := *c
+			cred.Groups = append([]uint32(nil), c.Groups...)
+			cred.NoSetGroups = false
+			cmd.SysProcAttr.Credential = &cred
+		}
+		cmd.SysProcAttr.Cloneflags = sv.spec.Cloneflags
 	}
 	var readyR, readyW *os.File
 	if sv.spec.NotifyReady {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"golang.org/x/sys/unix"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/skyfleet/skyfleet/gokrazy/reaper"
 )
@@ -67,6 +69,25 @@ func helper(mode string) {
 			fmt.Println("notify:", err)
 			os.Exit(1)
 		}
+		time.Sleep(time.Hour)
+	case "whoami":
+		// Who the service runs as, what it may do, what it can reach.
+		st, _ := os.ReadFile("/proc/self/status")
+		var capEff string
+		for _, l := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+				capEff = strings.TrimSpace(v)
+			}
+		}
+		groups, _ := os.Getgroups()
+		ifs, _ := net.Interfaces()
+		var up []string
+		for _, i := range ifs {
+			if i.Flags&net.FlagUp != 0 {
+				up = append(up, i.Name)
+			}
+		}
+		fmt.Printf("uid=%d gid=%d groups=%v capeff=%s up=%v\n", os.Getuid(), os.Getgid(), groups, capEff, up)
 		time.Sleep(time.Hour)
 	case "count":
 		// Counts its runs in $COUNT_FILE; runs before $HOLD_RUN exit at
@@ -506,6 +527,56 @@ func TestStatusJSON(t *testing.T) {
 
 // A TTY service gets the terminal as stdio and as its controlling terminal, as an
 // interactive shell on the console needs.
+// TestCredentialAndNetns runs a service as the wallet does: another uid
+// with no supplementary groups and a network namespace of its own. It needs
+// root (as PID 1 has); CI runs as root.
+func TestCredentialAndNetns(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to change uid and make a network namespace")
+	}
+	// The test binary must be executable by the other uid: go test keeps
+	// it in a 0700 directory.
+	dir, err := os.MkdirTemp("", "supervise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "helper")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newSup(t, Options{})
+	sv := svc("wallet", "whoami")
+	sv.Args[0] = bin
+	sv.Credential = &syscall.Credential{Uid: 64100, Gid: 64100}
+	sv.Cloneflags = syscall.CLONE_NEWNET
+	if err := s.Start(sv); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	waitFor(t, "the service's line", func() bool {
+		line = string(s.Logs("wallet"))
+		return strings.Contains(line, "uid=") || strings.Contains(line, "start:")
+	})
+	// No capability at all, no group of root's, and not even the
+	// loopback up: the new namespace's lo starts down.
+	want := "uid=64100 gid=64100 groups=[] capeff=0000000000000000 up=[]"
+	if !strings.Contains(line, want) {
+		t.Errorf("the service reports %q, want %q", line, want)
+	}
+	// The spec handed in is not changed by the start.
+	if sv.Credential.Groups != nil {
+		t.Errorf("Start changed the caller's Credential: %+v", sv.Credential)
+	}
+}
+
 func TestTTYService(t *testing.T) {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
