@@ -10,15 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/skyfleet/skyfleet/wallet/bip32"
 	"github.com/skyfleet/skyfleet/wallet/bip39"
+	"github.com/skyfleet/skyfleet/wallet/bitcoin/bitcointest"
 )
 
 type bip174Case struct{ Case, Base64 string }
@@ -78,57 +76,15 @@ func testWallet(t testing.TB) Wallet {
 	return Wallet{Master: m}
 }
 
-// key derives path from the wallet's master key and returns its public key
-// and the path as the psbt package holds it.
-func key(t testing.TB, w Wallet, path string) ([]byte, []uint32) {
-	t.Helper()
-	k, err := w.Master.Derive(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, _ := bip32.ParsePath(path)
-	return k.PublicKey(), idx
-}
-
-// funding returns a transaction with one output paying value to script.
-func funding(script []byte, value int64, salt byte) *wire.MsgTx {
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: chainhash.Hash{salt}, Index: 0}, nil, nil))
-	tx.AddTxOut(wire.NewTxOut(value, script))
-	return tx
-}
-
-// spend is a PSBT of the test wallet's: input 0 a P2WPKH output of
-// m/84'/0'/0'/0/0 (with its previous transaction), input 1 a P2TR output of
-// m/86'/0'/0'/0/0 (with its witness UTXO only), paying 70,000 sat to an
-// outside address and 28,000 back to m/84'/0'/0'/1/0.
+// spend is bitcointest.Spend's PSBT of the test wallet's: a P2WPKH input
+// of m/84'/0'/0'/0/0 (60,000 sat) and a P2TR input of m/86'/0'/0'/0/0
+// (40,000), paying 70,000 sat out and 28,000 back to m/84'/0'/0'/1/0.
 func spend(t testing.TB, w Wallet) (*psbt.Packet, map[wire.OutPoint]*wire.TxOut) {
 	t.Helper()
-	fp := w.fingerprint()
-	wpub, wpath := key(t, w, "m/84'/0'/0'/0/0")
-	wout, _ := P2WPKH(wpub)
-	tpub, tpath := key(t, w, "m/86'/0'/0'/0/0")
-	tout, _ := P2TR(tpub)
-	cpub, cpath := key(t, w, "m/84'/0'/0'/1/0")
-	cout, _ := P2WPKH(cpub)
-	f1 := funding(wout.ScriptPubKey, 60_000, 1)
-	// 60,000 + 40,000 in; 70,000 out and 28,000 back: a fee of 2,000 sat,
-	// 2.9% of what is sent.
-	f2 := funding(tout.ScriptPubKey, 40_000, 2)
-	dest, _ := btcutil.DecodeAddress("bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g", &chaincfg.MainNetParams)
-	destScript, _ := txscript.PayToAddrScript(dest)
-	ops := []*wire.OutPoint{{Hash: f1.TxHash(), Index: 0}, {Hash: f2.TxHash(), Index: 0}}
-	p, err := psbt.New(ops, []*wire.TxOut{wire.NewTxOut(70_000, destScript), wire.NewTxOut(28_000, cout.ScriptPubKey)}, 2, 0, []uint32{wire.MaxTxInSequenceNum, wire.MaxTxInSequenceNum})
+	p, prev, err := bitcointest.Spend(w.Master)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Inputs[0].NonWitnessUtxo = f1
-	p.Inputs[0].Bip32Derivation = []*psbt.Bip32Derivation{{PubKey: wpub, MasterKeyFingerprint: fp, Bip32Path: wpath}}
-	p.Inputs[1].WitnessUtxo = f2.TxOut[0]
-	p.Inputs[1].TaprootInternalKey = tpub[1:]
-	p.Inputs[1].TaprootBip32Derivation = []*psbt.TaprootBip32Derivation{{XOnlyPubKey: tpub[1:], MasterKeyFingerprint: fp, Bip32Path: tpath}}
-	p.Outputs[1].Bip32Derivation = []*psbt.Bip32Derivation{{PubKey: cpub, MasterKeyFingerprint: fp, Bip32Path: cpath}}
-	prev := map[wire.OutPoint]*wire.TxOut{*ops[0]: f1.TxOut[0], *ops[1]: f2.TxOut[0]}
 	return p, prev
 }
 
@@ -160,21 +116,14 @@ func TestSignP2WPKHAndP2TR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetcher := txscript.NewMultiPrevOutFetcher(prev)
-	hashes := txscript.NewTxSigHashes(tx, fetcher)
-	for i, in := range tx.TxIn {
-		po := prev[in.PreviousOutPoint]
-		vm, err := txscript.NewEngine(po.PkScript, tx, i, txscript.StandardVerifyFlags, nil, hashes, po.Value, fetcher)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := vm.Execute(); err != nil {
-			t.Errorf("input %d does not verify: %v", i, err)
-		}
+	if err := bitcointest.VerifyTx(tx, prev); err != nil {
+		t.Error(err)
 	}
 	// A changed output breaks both signatures.
 	tx.TxOut[0].Value--
-	hashes = txscript.NewTxSigHashes(tx, fetcher)
+	// Each input on its own: VerifyTx stops at the first failure.
+	fetcher := txscript.NewMultiPrevOutFetcher(prev)
+	hashes := txscript.NewTxSigHashes(tx, fetcher)
 	for i, in := range tx.TxIn {
 		po := prev[in.PreviousOutPoint]
 		vm, _ := txscript.NewEngine(po.PkScript, tx, i, txscript.StandardVerifyFlags, nil, hashes, po.Value, fetcher)
@@ -197,7 +146,7 @@ func TestAnalyzeRefusesAndWarns(t *testing.T) {
 		}, "without its previous transaction"},
 		"no UTXO data": {func(p *psbt.Packet) { p.Inputs[1].WitnessUtxo = nil }, "no UTXO data"},
 		"previous transaction of another outpoint": {func(p *psbt.Packet) {
-			p.Inputs[0].NonWitnessUtxo = funding(p.Inputs[0].NonWitnessUtxo.TxOut[0].PkScript, 60_000, 9)
+			p.Inputs[0].NonWitnessUtxo = bitcointest.Funding(p.Inputs[0].NonWitnessUtxo.TxOut[0].PkScript, 60_000, 9)
 		}, "not the"},
 		"witness UTXO disagrees": {func(p *psbt.Packet) {
 			p.Inputs[0].WitnessUtxo = wire.NewTxOut(1_000_000, p.Inputs[0].NonWitnessUtxo.TxOut[0].PkScript)
