@@ -46,20 +46,26 @@ var ErrRefused = errors.New("bitcoin: PSBT refused")
 // b64) of at most MaxPSBTSize bytes. It must also serialize back to exactly
 // its bytes: btcd's parser does not notice a value whose content is shorter
 // than its stated size (one of BIP174's invalid vectors), and a byte the
-// parser skipped is a byte the screen would not show. Errors wrap ErrRefused
-// with the reason.
-func ParsePSBT(b []byte, b64 bool) (*psbt.Packet, error) {
+// parser skipped is a byte the screen would not show. btcd's parser panics
+// on some malformed fields (a BIP32 derivation shorter than its
+// fingerprint, found by services/wallet's FuzzRequests): the panic is
+// recovered and the PSBT refused. Errors wrap ErrRefused with the reason.
+func ParsePSBT(b []byte, b64 bool) (p *psbt.Packet, err error) {
 	if len(b) > MaxPSBTSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrRefused, len(b), MaxPSBTSize)
 	}
 	raw := b
 	if b64 {
-		var err error
 		if raw, err = base64.StdEncoding.DecodeString(string(bytes.TrimSpace(b))); err != nil {
 			return nil, fmt.Errorf("%w: not base64: %v", ErrRefused, err)
 		}
 	}
-	p, err := psbt.NewFromRawBytes(bytes.NewReader(raw), false)
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("%w: not a valid PSBT: the parser failed on a malformed field (%v)", ErrRefused, r)
+		}
+	}()
+	p, err = psbt.NewFromRawBytes(bytes.NewReader(raw), false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a valid PSBT: %v", ErrRefused, err)
 	}

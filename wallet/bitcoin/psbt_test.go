@@ -214,7 +214,23 @@ func TestParsePSBTForms(t *testing.T) {
 }
 
 // Whatever bytes come from the host, parsing and analysing never panic.
+// panicky is a PSBT whose input holds a BIP32 derivation shorter than a
+// fingerprint: btcd's parser panics on it (psbt v1.1.8, bip32.go:51).
+// services/wallet's FuzzRequests found it.
+const panicky = "cHNidP8BAJo00000A000000000000000000000000000000000000000000000000AA00000000000000000000000000000000000000000000000000000AA00000000000000000000000000000000000000000000000000000A00000AA000000000000000000000000000000000AAAiBgP002712122100711070080012020018110710810010AA0"
+
+// A parser panic is a refusal with its reason, not a crash of the wallet.
+func TestParsePSBTRecoversParserPanic(t *testing.T) {
+	_, err := ParsePSBT([]byte(panicky), true)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "malformed field") {
+		t.Errorf("ParsePSBT = %v, want a refusal naming the malformed field", err)
+	}
+}
+
 func FuzzPSBT(f *testing.F) {
+	if b, err := base64.StdEncoding.DecodeString(panicky); err == nil {
+		f.Add(b)
+	}
 	invalid, valid, fails := bip174(f)
 	for _, c := range append(append(invalid, valid...), fails...) {
 		b, _ := base64.StdEncoding.DecodeString(c.Base64)
