@@ -44,6 +44,8 @@ type Config struct {
 	// Messaging is [messaging]: who may use the phone messaging page.
 	Messaging Messaging `toml:"messaging" json:"messaging"`
 	Time      Time      `toml:"time" json:"time"` // [time]
+	// Wallet is [wallet]: the hardware wallet service.
+	Wallet Wallet `toml:"wallet" json:"wallet"`
 }
 
 // Node is the [node] table.
@@ -258,6 +260,26 @@ type Messaging struct {
 	Open bool `toml:"open" json:"open"`
 }
 
+// Wallet is the [wallet] table: the hardware wallet service
+// (services/wallet), its own process under its own uid. Its seed lives in
+// /perm/wallet, not here: nothing in this file is secret to the wallet.
+type Wallet struct {
+	// Enabled runs the wallet service. A node with a wallet (enabled, or
+	// with a seed in /perm/wallet) also starts no console shell and runs
+	// its other services without the capabilities that get past file
+	// permissions. Default false.
+	Enabled bool `toml:"enabled" json:"enabled"`
+	// MaxPINTries is how many wrong PINs in a row erase the seed, "3" to
+	// "30". Default "10".
+	MaxPINTries string `toml:"max_pin_tries" json:"max_pin_tries"`
+	// UnlockFor is how long the keys stay open unused after the PIN, a Go
+	// duration from "30s" to "1h". Default "5m0s".
+	UnlockFor string `toml:"unlock_for" json:"unlock_for"`
+	// Timeout is how long a request waits on the screen for the person,
+	// from "30s" to "10m". Default "2m0s".
+	Timeout string `toml:"timeout" json:"timeout"`
+}
+
 // Time is the [time] table: where a node without a real-time clock gets the
 // date (package walltime). The signed announcements of peers and of the
 // master give it too, so NTP is optional.
@@ -302,6 +324,7 @@ func Defaults(device bool) Config {
 		Master:  Master{ReportInterval: "1m0s"},
 		Display: Display{Screen: "auto", Rotation: "0", Touch: "auto", DimAfter: "2m0s"},
 		System:  System{Watchdog: true},
+		Wallet:  Wallet{MaxPINTries: "10", UnlockFor: "5m0s", Timeout: "2m0s"},
 	}
 	if device {
 		c.Node.Status = DeviceStatus

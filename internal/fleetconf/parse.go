@@ -516,6 +516,12 @@ var schema = []section{
 		secret(str("passphrase", checkMessagingPassphrase, func(c *Config) *string { return &c.Messaging.Passphrase }), `"<passphrase of at least 8 characters>"`),
 		flag("open", func(c *Config) *bool { return &c.Messaging.Open }),
 	}},
+	{"wallet", []field{
+		flag("enabled", func(c *Config) *bool { return &c.Wallet.Enabled }),
+		str("max_pin_tries", checkPINTries, func(c *Config) *string { return &c.Wallet.MaxPINTries }),
+		str("unlock_for", durationIn(30*time.Second, time.Hour), func(c *Config) *string { return &c.Wallet.UnlockFor }),
+		str("timeout", durationIn(30*time.Second, 10*time.Minute), func(c *Config) *string { return &c.Wallet.Timeout }),
+	}},
 	{"time", []field{
 		list("servers", checkNTPServer, func(c *Config) *[]string { return &c.Time.Servers }),
 	}},

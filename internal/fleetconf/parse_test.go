@@ -128,6 +128,12 @@ dim_after = "90s"
 [system]
 hostname = "kit-07"
 watchdog = false
+
+[wallet]
+enabled = true
+max_pin_tries = "5"
+unlock_for = "90s"
+timeout = "3m"
 `
 }
 
@@ -159,6 +165,29 @@ func fullConfig() Config {
 		Display: Display{Screen: "ili9486-waveshare", Rotation: "90", Touch: "xpt2046",
 			TouchCalibration: "-1 0 1 0 1.25 -0.125", Diagonal: "3.5", DimAfter: "1m30s"},
 		System: System{Hostname: "kit-07", Watchdog: false},
+		Wallet: Wallet{Enabled: true, MaxPINTries: "5", UnlockFor: "1m30s", Timeout: "3m0s"},
+	}
+}
+
+// Bad [wallet] values are named and keep their defaults: 10 tries, 5
+// minutes open, 2 minutes on the screen; none reaches an extreme.
+func TestWalletChecks(t *testing.T) {
+	c, probs := Parse([]byte(`[wallet]
+enabled = true
+max_pin_tries = "1000"
+unlock_for = "24h"
+timeout = "5s"
+`), true)
+	if len(probs) != 3 {
+		t.Fatalf("problems %v, want one per bad key", probs)
+	}
+	want := Defaults(true).Wallet
+	want.Enabled = true
+	if c.Wallet != want {
+		t.Errorf("wallet = %+v, want %+v", c.Wallet, want)
+	}
+	if FailClosed(probs) {
+		t.Error("a bad [wallet] refused the mesh")
 	}
 }
 

@@ -517,6 +517,27 @@ func checkDiagonal(s string, _ bool) (string, error) {
 	return strconv.FormatFloat(d, 'g', -1, 64), nil
 }
 
+// checkPINTries reads wallet.max_pin_tries: 3 to 30 (fewer erase a seed on
+// a few slips; more let a thief try more).
+func checkPINTries(s string, _ bool) (string, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 3 || n > 30 {
+		return "", errors.New(`must be a number from "3" to "30"`)
+	}
+	return strconv.Itoa(n), nil
+}
+
+// durationIn checks a Go duration within [min, max].
+func durationIn(min, max time.Duration) func(string, bool) (string, error) {
+	return func(s string, _ bool) (string, error) {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < min || d > max {
+			return "", fmt.Errorf("must be a duration from %q to %q", min.String(), max.String())
+		}
+		return d.String(), nil
+	}
+}
+
 func checkDimAfter(s string, _ bool) (string, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 || d > 24*time.Hour {
