@@ -18,6 +18,11 @@
 //     passphrase, or anyone when the node is open, or no one else when
 //     neither is set. Never the Control paths.
 //
+//   - Signed: a request signed by a host's own secp256k1 key over a challenge
+//     of this node (HostScheme), whatever the key: the handler learns which
+//     key (SignerKey) and decides. The hardware wallet's host API is Signed:
+//     the wallet admits only the keys paired on its screen.
+//
 // The zero Access is Control, so a route whose class was forgotten is closed,
 // not open. The control credentials are not ambient (no cookie, no trust in the
 // source address), so a web page in an operator's browser cannot borrow one:
@@ -34,6 +39,7 @@
 package apiauth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -69,6 +75,9 @@ const (
 	// Messaging admits the control credentials and, as fleet.toml's
 	// [messaging] says, a session cookie or anyone (MessagingConfig).
 	Messaging
+	// Signed admits a request signed by any key (HostScheme); the
+	// handler reads the key with SignerKey and decides.
+	Signed
 )
 
 // String names the class as the README's security table does.
@@ -80,6 +89,8 @@ func (a Access) String() string {
 		return "control (master key or API token)"
 	case Messaging:
 		return "messaging (session cookie, open, or control)"
+	case Signed:
+		return "a paired host (its key's signature)"
 	}
 	return fmt.Sprintf("Access(%d)", int(a))
 }
@@ -98,6 +109,16 @@ type Route struct {
 //
 //	Authorization: Skyfleet-Master <nonce hex>.<signature hex>
 const Scheme = "Skyfleet-Master"
+
+// HostScheme is the Authorization scheme of a request signed by a host's
+// key (Signed paths), in the same form as Scheme's; the signature covers
+// HostRequestHash, so neither kind can stand for the other.
+const HostScheme = "Skyfleet-Host"
+
+// MaxUsedHostNonces caps the nonces remembered as spent by Signed requests,
+// apart from the master's: anyone can make a key, so a stranger's signed
+// requests must not use up the master's (MaxUsedNonces).
+const MaxUsedHostNonces = 1024
 
 // ChallengePath is the public path that hands out challenges (GET).
 const ChallengePath = "/auth/challenge"
@@ -158,8 +179,9 @@ type Guard struct {
 
 	msg *messaging
 
-	mu   sync.Mutex
-	used map[[nonceLen]byte]time.Duration // spent nonce -> its issue time
+	mu       sync.Mutex
+	used     map[[nonceLen]byte]time.Duration // spent nonce -> its issue time
+	usedHost map[[nonceLen]byte]time.Duration // the same for Signed requests
 	logs ratelog.Limiter                  // refusal lines: one per 10 s
 
 	refused, byToken, byMaster, byMessaging, loginsRefused atomic.Uint64
@@ -173,7 +195,7 @@ func NewGuard(cfg Config) (*Guard, error) {
 		return nil, fmt.Errorf("apiauth: node key: want a 33-byte compressed public key")
 	}
 	g := &Guard{node: append([]byte(nil), cfg.Node...), start: time.Now(), logf: cfg.Logf,
-		used: make(map[[nonceLen]byte]time.Duration)}
+		used: make(map[[nonceLen]byte]time.Duration), usedHost: make(map[[nonceLen]byte]time.Duration)}
 	if g.logf == nil {
 		g.logf = func(string, ...any) {}
 	}
@@ -251,6 +273,12 @@ func (g *Guard) Require(a Access, h http.Handler) http.Handler {
 			// The page shows "Log out" only where there is a session to end.
 			w.Header().Set(ModeHeader, g.msg.mode)
 		}
+		if a == Signed {
+			// Authorize spent the nonce: the key is recovered again from
+			// the same signature, already verified.
+			key, _ := g.hostSigner(r, false)
+			r = r.WithContext(context.WithValue(r.Context(), signerKey{}, key))
+		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -267,8 +295,68 @@ func (g *Guard) Authorize(r *http.Request, a Access) error {
 		return g.authorizeMessaging(r)
 	case Control:
 		return g.authorizeControl(r)
+	case Signed:
+		_, err := g.hostSigner(r, true)
+		return err
 	}
 	return ErrNotServed
+}
+
+type signerKey struct{}
+
+// SignerKey returns the 33-byte compressed key that signed r, on a Signed
+// path's handler; nil elsewhere.
+func SignerKey(r *http.Request) []byte {
+	k, _ := r.Context().Value(signerKey{}).([]byte)
+	return k
+}
+
+// hostSigner verifies r's HostScheme credential and returns the key that
+// made it; with spend, it also spends the nonce (once per request).
+func (g *Guard) hostSigner(r *http.Request, spend bool) ([]byte, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, fmt.Errorf("%w: this path needs a request signed by a paired host's key (%s)", ErrNoCredential, HostScheme)
+	}
+	scheme, cred, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, HostScheme) {
+		return nil, fmt.Errorf("%w: this path takes only %s", ErrBadCredential, HostScheme)
+	}
+	nonce, sig, err := parseCred(strings.TrimSpace(cred))
+	if err != nil {
+		return nil, err
+	}
+	issued, ok := g.openNonce(nonce)
+	if !ok {
+		return nil, fmt.Errorf("%w: the challenge is not this node's, or has expired (ask %s again)", ErrBadCredential, ChallengePath)
+	}
+	pub, _, err := ecdsa.RecoverCompact(sig, HostRequestHash(g.node, nonce[:], r.Method, r.URL.RequestURI()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the signature recovers no key", ErrBadCredential)
+	}
+	if spend {
+		if err := g.spendIn(g.usedHost, MaxUsedHostNonces, nonce, issued); err != nil {
+			return nil, err
+		}
+	}
+	return pub.SerializeCompressed(), nil
+}
+
+// parseCred reads "<nonce hex>.<sig hex>".
+func parseCred(cred string) ([nonceLen]byte, []byte, error) {
+	var nonce [nonceLen]byte
+	nh, sh, ok := strings.Cut(cred, ".")
+	if !ok || len(nh) != 2*nonceLen || len(sh) != 2*65 {
+		return nonce, nil, fmt.Errorf("%w: malformed credential", ErrBadCredential)
+	}
+	if _, err := hex.Decode(nonce[:], []byte(nh)); err != nil {
+		return nonce, nil, fmt.Errorf("%w: malformed nonce", ErrBadCredential)
+	}
+	sig, err := hex.DecodeString(sh)
+	if err != nil {
+		return nonce, nil, fmt.Errorf("%w: malformed signature", ErrBadCredential)
+	}
+	return nonce, sig, nil
 }
 
 // authorizeControl admits the API token or a master signature.
@@ -305,17 +393,9 @@ func (g *Guard) checkSignature(r *http.Request, cred string) error {
 	if g.master == nil {
 		return fmt.Errorf("%w: no [master] public_key is configured on this node", ErrBadCredential)
 	}
-	nh, sh, ok := strings.Cut(cred, ".")
-	if !ok || len(nh) != 2*nonceLen || len(sh) != 2*65 {
-		return fmt.Errorf("%w: malformed %s credential", ErrBadCredential, Scheme)
-	}
-	var nonce [nonceLen]byte
-	if _, err := hex.Decode(nonce[:], []byte(nh)); err != nil {
-		return fmt.Errorf("%w: malformed nonce", ErrBadCredential)
-	}
-	sig, err := hex.DecodeString(sh)
+	nonce, sig, err := parseCred(cred)
 	if err != nil {
-		return fmt.Errorf("%w: malformed signature", ErrBadCredential)
+		return err
 	}
 	issued, ok := g.openNonce(nonce)
 	if !ok {
@@ -339,25 +419,30 @@ func (g *Guard) openNonce(n [nonceLen]byte) (time.Duration, bool) {
 	return issued, age >= 0 && age <= ChallengeTTL
 }
 
-// spend records n as used; a nonce is accepted once.
+// spend records n as used by the master; a nonce is accepted once.
 func (g *Guard) spend(n [nonceLen]byte, issued time.Duration) error {
+	return g.spendIn(g.used, MaxUsedNonces, n, issued)
+}
+
+// spendIn records n as used in used, which holds at most max nonces.
+func (g *Guard) spendIn(used map[[nonceLen]byte]time.Duration, max int, n [nonceLen]byte, issued time.Duration) error {
 	now := time.Since(g.start)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, dup := g.used[n]; dup {
+	if _, dup := used[n]; dup {
 		return fmt.Errorf("%w: this challenge was already used (a replay?)", ErrBadCredential)
 	}
-	if len(g.used) >= MaxUsedNonces {
-		for k, at := range g.used {
+	if len(used) >= max {
+		for k, at := range used {
 			if now-at > ChallengeTTL {
-				delete(g.used, k)
+				delete(used, k)
 			}
 		}
-		if len(g.used) >= MaxUsedNonces {
+		if len(used) >= max {
 			return ErrBusy
 		}
 	}
-	g.used[n] = issued
+	used[n] = issued
 	return nil
 }
 
@@ -434,8 +519,19 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, a Access, err err
 // SHA-256 over a domain string, the node's public key, the nonce, the method and
 // the request URI, each length-prefixed so no two requests share a digest.
 func RequestHash(node, nonce []byte, method, requestURI string) []byte {
+	return requestHash("skyfleet api request v1\x00", node, nonce, method, requestURI)
+}
+
+// HostRequestHash is RequestHash for a host's key (HostScheme), under
+// another domain string, so a master's signature cannot pass for a host's
+// or the reverse.
+func HostRequestHash(node, nonce []byte, method, requestURI string) []byte {
+	return requestHash("skyfleet api host request v1\x00", node, nonce, method, requestURI)
+}
+
+func requestHash(domain string, node, nonce []byte, method, requestURI string) []byte {
 	h := sha256.New()
-	h.Write([]byte("skyfleet api request v1\x00"))
+	h.Write([]byte(domain))
 	for _, b := range [][]byte{node, nonce, []byte(method), []byte(requestURI)} {
 		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
 		h.Write(b)
@@ -448,6 +544,17 @@ func RequestHash(node, nonce []byte, method, requestURI string) []byte {
 // the node whose challenge is c. Errors: c is malformed, or master is nil or
 // zero (wrapping identity.ErrPrivateKey).
 func SignRequest(master *secp256k1.PrivateKey, c Challenge, method, requestURI string) (string, error) {
+	return signRequest(Scheme, RequestHash, master, c, method, requestURI)
+}
+
+// SignHostRequest is SignRequest for a host's key on a Signed path
+// (HostScheme, HostRequestHash).
+func SignHostRequest(key *secp256k1.PrivateKey, c Challenge, method, requestURI string) (string, error) {
+	return signRequest(HostScheme, HostRequestHash, key, c, method, requestURI)
+}
+
+func signRequest(scheme string, hash func(node, nonce []byte, method, requestURI string) []byte,
+	master *secp256k1.PrivateKey, c Challenge, method, requestURI string) (string, error) {
 	node, err := hex.DecodeString(c.NodeKey)
 	if err != nil || len(node) != 33 {
 		return "", errors.New("apiauth: the challenge's node key is malformed")
@@ -456,11 +563,11 @@ func SignRequest(master *secp256k1.PrivateKey, c Challenge, method, requestURI s
 	if err != nil || len(nonce) != nonceLen {
 		return "", errors.New("apiauth: the challenge's nonce is malformed")
 	}
-	sig, err := identity.SignCompact(master, RequestHash(node, nonce, method, requestURI)) // constant time
+	sig, err := identity.SignCompact(master, hash(node, nonce, method, requestURI)) // constant time
 	if err != nil {
 		return "", fmt.Errorf("apiauth: signing: %w", err)
 	}
-	return Scheme + " " + c.Nonce + "." + hex.EncodeToString(sig), nil
+	return scheme + " " + c.Nonce + "." + hex.EncodeToString(sig), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

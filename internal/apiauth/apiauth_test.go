@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,6 +40,9 @@ func newFixture(t testing.TB) *fixture {
 		{Pattern: "GET /status", Access: Public, Handler: ok},
 		{Pattern: "/mesh/", Handler: ok}, // Access left zero: must be Control
 		{Pattern: "GET /messages", Access: Messaging, Handler: ok},
+		{Pattern: "/wallet/", Access: Signed, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%x", SignerKey(r))
+		})},
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -99,6 +103,55 @@ func TestClasses(t *testing.T) {
 	st := f.g.Stats()
 	if st.AdmittedByToken != 2 || st.AdmittedByMaster != 1 || st.Refused != 5 || st.Messaging != MessagingClosed {
 		t.Errorf("stats %+v, want 2 by token, 1 by master, 5 refused, messaging closed", st)
+	}
+}
+
+// Signed paths admit any key's signature over a fresh challenge, once, and
+// tell the handler which key; a master signature, the token or no
+// credential are refused there, and a host's signature opens no control
+// path (its hash is under another domain).
+func TestSignedHostRequests(t *testing.T) {
+	f := newFixture(t)
+	host := mustKey(t)
+	req, _ := http.NewRequest("POST", f.srv.URL+"/wallet/sign/psbt", nil)
+	if err := (HostKey{Key: host, Node: f.node.PubKey().SerializeCompressed()}).Authorize(f.srv.Client(), req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != fmt.Sprintf("%x", host.PubKey().SerializeCompressed()) {
+		t.Fatalf("a host's signed request: %d %s", resp.StatusCode, b)
+	}
+	replay, _ := http.NewRequest("POST", f.srv.URL+"/wallet/sign/psbt", nil)
+	replay.Header = req.Header.Clone()
+	if got := f.doReq(t, replay); got != 401 {
+		t.Errorf("a replayed host signature: %d, want 401", got)
+	}
+	for _, c := range []struct {
+		name, path string
+		cred       Credential
+	}{
+		{"the master's signature on a Signed path", "/wallet/status", MasterKey{Key: f.master}},
+		{"the token on a Signed path", "/wallet/status", Token(f.token)},
+		{"nothing on a Signed path", "/wallet/status", nil},
+	} {
+		if got := f.do(t, "GET", c.path, c.cred); got != 401 {
+			t.Errorf("%s: %d, want 401", c.name, got)
+		}
+	}
+	// A host's signature presented as the master's, with the master's
+	// own key: the hashes differ, so it does not verify.
+	hreq, _ := http.NewRequest("GET", f.srv.URL+"/mesh/graph", nil)
+	if err := (HostKey{Key: f.master}).Authorize(f.srv.Client(), hreq); err != nil {
+		t.Fatal(err)
+	}
+	hreq.Header.Set("Authorization", Scheme+strings.TrimPrefix(hreq.Header.Get("Authorization"), HostScheme))
+	if got := f.doReq(t, hreq); got != 401 {
+		t.Errorf("the master key's host-scheme signature passed as a master signature: %d", got)
 	}
 }
 

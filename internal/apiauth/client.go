@@ -39,6 +39,30 @@ type MasterKey struct {
 // Authorize implements Credential: one GET of the challenge, then the signature
 // over req's method and request URI.
 func (m MasterKey) Authorize(c *http.Client, req *http.Request) error {
+	return authorizeSigned(c, req, m.Node, func(ch Challenge) (string, error) {
+		return SignRequest(m.Key, ch, req.Method, req.URL.RequestURI())
+	})
+}
+
+// HostKey signs each request with a host computer's own key (HostScheme),
+// for the Signed paths: the hardware wallet's host API, where the key must
+// have been paired on the node's screen.
+type HostKey struct {
+	Key *secp256k1.PrivateKey
+	// Node, if set, is the 33-byte key the node must have.
+	Node []byte
+}
+
+// Authorize implements Credential as MasterKey's does, with HostScheme.
+func (k HostKey) Authorize(c *http.Client, req *http.Request) error {
+	return authorizeSigned(c, req, k.Node, func(ch Challenge) (string, error) {
+		return SignHostRequest(k.Key, ch, req.Method, req.URL.RequestURI())
+	})
+}
+
+// authorizeSigned fetches a challenge from req's host and sets the
+// Authorization header sign makes from it.
+func authorizeSigned(c *http.Client, req *http.Request, node []byte, sign func(Challenge) (string, error)) error {
 	u := *req.URL
 	u.Path, u.RawPath, u.RawQuery = ChallengePath, "", ""
 	creq, err := http.NewRequestWithContext(req.Context(), http.MethodGet, u.String(), nil)
@@ -58,10 +82,10 @@ func (m MasterKey) Authorize(c *http.Client, req *http.Request) error {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&ch); err != nil {
 		return fmt.Errorf("%s: unreadable challenge: %w", u.Host, err)
 	}
-	if m.Node != nil && !strings.EqualFold(ch.NodeKey, fmt.Sprintf("%x", m.Node)) {
+	if node != nil && !strings.EqualFold(ch.NodeKey, fmt.Sprintf("%x", node)) {
 		return fmt.Errorf("%s is node %s, not the node expected", u.Host, ch.NodeKey)
 	}
-	h, err := SignRequest(m.Key, ch, req.Method, req.URL.RequestURI())
+	h, err := sign(ch)
 	if err != nil {
 		return err
 	}
