@@ -46,7 +46,7 @@ func init() {
 		"cp":      {"copy a file to or from a node: cp SRC NODE:/path", cmdCp},
 		"update":  {"build, check, push and roll out signed update bundles: update build|verify|push|fleet", cmdUpdate},
 		"radio":   {"AFSK 1200 audio files: radio encode (TNC2 lines to WAV), radio decode (WAV to TNC2 lines)", cmdRadio},
-		"wallet":  {"check a wallet backup on this host: wallet derive prints a mnemonic's addresses", cmdWallet},
+		"wallet":  {"the node's hardware wallet: pair, setup, sign-psbt, sign-skycoin, sign-message...; wallet derive checks a backup on this host", cmdWallet},
 		"version": {"print the version", func([]string) error { fmt.Println(version); return nil }},
 	}
 }

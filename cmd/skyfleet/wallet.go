@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/skyfleet/skyfleet/services/identity"
 	"github.com/skyfleet/skyfleet/wallet/bip32"
@@ -29,8 +30,11 @@ const maxDerive = 10000
 // not a terminal), a prompt without echo, or --mnemonic WORDS with a warning.
 // No error quotes it.
 func cmdWallet(args []string) error {
+	if len(args) > 0 && args[0] != "derive" && !strings.HasPrefix(args[0], "-") {
+		return cmdWalletClient(args[0], args[1:])
+	}
 	if len(args) == 0 || args[0] != "derive" {
-		return errors.New("usage: skyfleet " + walletUsage)
+		return errors.New("usage: skyfleet " + walletUsage + "\n   or: skyfleet " + walletClientUsage)
 	}
 	fs := newFlags("wallet derive", walletUsage,
 		"skyfleet wallet derive --coin bitcoin -n 5 < backup.txt   or   skyfleet wallet derive --coin skycoin --bip44 -n 3")

@@ -28,6 +28,7 @@ import (
 	"github.com/skyfleet/skyfleet/gokrazy/supervise"
 	"github.com/skyfleet/skyfleet/gokrazy/watchdog"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/internal/sandbox"
 	"github.com/skyfleet/skyfleet/services/identity"
 )
 
@@ -140,6 +141,20 @@ func runInit() {
 		// The Wi-Fi radio: its own process, as it parses what anyone in range sends.
 		{Name: "wifi", Args: []string{"/init", "wifi", "--config", "/boot/fleet.toml"}},
 	}
+	// A wallet node (docs/architecture.md §Wallet): the wallet's own
+	// process and uid, the card out of reach, and every other service
+	// without the capabilities that get past file permissions.
+	hasWallet := walletNode(cfg, walletDir)
+	if hasWallet {
+		if err := prepareWallet(st.Perm.Mounted); err != nil {
+			st.degrade("wallet", err)
+		}
+		if cfg.Wallet.Enabled {
+			services = append(services, walletService(cfg))
+		} else {
+			st.degrade("wallet", errors.New("/perm/wallet holds a seed but [wallet] enabled is not true: the wallet is not started, and the node stays closed as a wallet node"))
+		}
+	}
 	if wantUI(cfg, func() bool {
 		_, fb := os.Stat("/dev/fb0")
 		_, card := os.Stat("/dev/dri/card0")
@@ -148,7 +163,20 @@ func runInit() {
 		// The touchscreen: its own process, as it runs drivers and draws.
 		services = append(services, supervise.Service{Name: "ui", Args: []string{"/init", "ui", "--config", "/boot/fleet.toml", "--data", dataDir}})
 	}
+	if hasWallet {
+		for i := range services {
+			if services[i].Name != "wallet" {
+				services[i].Env = append(os.Environ(), sandbox.DropEnv+"=1")
+			}
+		}
+	}
 	shellTTY := consoleTTY()
+	if hasWallet && shellTTY != "" {
+		// The serial header would give a root shell, with every
+		// capability, to anyone holding the kit.
+		logf("console shell off: this node holds a wallet")
+		shellTTY = ""
+	}
 	if _, err := os.Stat(shell); err == nil && shellTTY != "" {
 		// The operator's shell owns the console; it restarts like a getty when it exits.
 		services = append(services, supervise.Service{Name: "shell", Args: []string{shell}, TTY: shellTTY,

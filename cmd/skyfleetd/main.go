@@ -7,6 +7,7 @@
 //	skyfleetd mesh                    the mesh router
 //	skyfleetd wifi                    the Wi-Fi service ([wifi] in fleet.toml)
 //	skyfleetd ui                      the touchscreen ([display] in fleet.toml)
+//	skyfleetd wallet                  the hardware wallet ([wallet]; its own uid)
 //	skyfleetd poweroff | reboot       ask PID 1 to stop cleanly
 //	skyfleetd version                 print the version
 package main
@@ -15,6 +16,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/skyfleet/skyfleet/internal/sandbox"
 )
 
 // version is stamped by the image build with -ldflags "-X main.version=...".
@@ -32,10 +35,16 @@ func main() {
 	args := os.Args[1:]
 	if name == "skyfleetd" || name == "init" {
 		if len(args) == 0 {
-			fmt.Fprintln(os.Stderr, "usage: skyfleetd status|mesh|wifi|ui|poweroff|reboot|version")
+			fmt.Fprintln(os.Stderr, "usage: skyfleetd status|mesh|wifi|ui|wallet|poweroff|reboot|version")
 			os.Exit(2)
 		}
 		name, args = args[0], args[1:]
+	}
+	// On a wallet node PID 1 asks each service to drop the capabilities
+	// that get past file permissions, before it reads any outside input.
+	if _, err := sandbox.DropFromEnv(); err != nil {
+		fmt.Fprintf(os.Stderr, "skyfleetd %s: %v\n", name, err)
+		os.Exit(1)
 	}
 	var err error
 	switch name {
@@ -47,12 +56,14 @@ func main() {
 		err = runWifi(args)
 	case "ui":
 		err = runUI(args)
+	case "wallet":
+		err = runWallet(args)
 	case "poweroff", "reboot":
 		err = askInit(name)
 	case "version":
 		fmt.Println(version)
 	default:
-		err = fmt.Errorf("unknown command %q (status, mesh, wifi, ui, poweroff, reboot, version)", name)
+		err = fmt.Errorf("unknown command %q (status, mesh, wifi, ui, wallet, poweroff, reboot, version)", name)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "skyfleetd %s: %v\n", name, err)

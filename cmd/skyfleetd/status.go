@@ -187,6 +187,10 @@ func statusRoutes(g *apiauth.Guard) []apiauth.Route {
 		})},
 		// How much of a broken transfer the node holds, to resume it.
 		{Pattern: "GET /update/held", Access: apiauth.Control, Handler: proxy},
+		// The hardware wallet's host API: any key may sign a request here,
+		// and the wallet admits only the keys paired on its screen (and
+		// any key to ask for a pairing, which the person approves).
+		{Pattern: "/wallet/", Access: apiauth.Signed, Handler: walletProxy(walletSocketPath)},
 		// The page is served from here; the messaging API goes to the mesh
 		// service once this Guard has admitted the request.
 	}, web.Routes(g, meshProxy)...)

@@ -141,6 +141,9 @@ const nonceLen = 8 + 16
 var (
 	// ErrNoCredential means the request carries no Authorization header.
 	ErrNoCredential = errors.New("apiauth: this path needs the fleet master's signature or the node's API token")
+	// ErrNoHostSignature means a Signed path's request carries no
+	// Authorization header.
+	ErrNoHostSignature = errors.New("apiauth: this path needs a request signed by a host's key (" + HostScheme + "; skyfleet wallet pair)")
 	// ErrBadCredential means the credential was present but not accepted.
 	ErrBadCredential = errors.New("apiauth: credential refused")
 	// ErrNotServed means the path's class is unknown and admits nobody.
@@ -316,7 +319,7 @@ func SignerKey(r *http.Request) []byte {
 func (g *Guard) hostSigner(r *http.Request, spend bool) ([]byte, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, fmt.Errorf("%w: this path needs a request signed by a paired host's key (%s)", ErrNoCredential, HostScheme)
+		return nil, ErrNoHostSignature
 	}
 	scheme, cred, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, HostScheme) {

@@ -115,6 +115,9 @@ func (h *hostList) add(key, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(h.path), 0o700); err != nil {
+		return err
+	}
 	return durable.WriteFile(h.path, b, 0o600)
 }
 
