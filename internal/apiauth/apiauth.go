@@ -6,12 +6,14 @@
 //   - Public: anyone who can reach the port. Read-only status that is safe to
 //     show a stranger on the LAN (the node's address, version, uptime, the
 //     config problems with secrets removed).
+//
 //   - Control: the fleet master, or a tool on the node itself. The master
 //     proves itself with a signature by its secp256k1 key over a one-time
 //     challenge from this node (SignRequest), the same kind of signed
 //     challenge the SSH login uses; a local tool shows the node's API token,
 //     the 32 random bytes in <data>/api.token that only root on the node can
 //     read (LoadOrCreateToken).
+//
 //   - Messaging: the phone-facing messaging page of store-and-forward. The
 //     control credentials, and besides them what fleet.toml's [messaging]
 //     says (MessagingConfig): a session cookie from POST LoginPath with the
@@ -185,7 +187,7 @@ type Guard struct {
 	mu       sync.Mutex
 	used     map[[nonceLen]byte]time.Duration // spent nonce -> its issue time
 	usedHost map[[nonceLen]byte]time.Duration // the same for Signed requests
-	logs ratelog.Limiter                  // refusal lines: one per 10 s
+	logs     ratelog.Limiter                  // refusal lines: one per 10 s
 
 	refused, byToken, byMaster, byMessaging, loginsRefused atomic.Uint64
 }
