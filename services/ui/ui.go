@@ -348,7 +348,7 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 	if guard <= 0 {
 		guard = DefaultInputGuard
 	}
-	var asking *screens.ApprovalPage
+	var asking screens.Question
 	var gone <-chan struct{}
 	var guardUntil time.Time
 	// touchDown: a finger is on the panel (the last report had points);
@@ -369,12 +369,7 @@ func Run(ctx context.Context, scr display.Screen, src TouchSource, node Node, cf
 				dimTimer.Reset(cfg.DimAfter)
 			}
 			asking, gone = app.Ask(screenRequest(p), func(d screens.Decision) {
-				a := approve.Answer{Approved: d.Approved, Reason: approve.ReasonRejected}
-				if d.Approved {
-					a.Reason, a.PIN = "", string(d.PIN)
-				}
-				clear(d.PIN)
-				p.Decide(a)
+				p.Decide(answer(p.Request.Kind, d))
 				asking, gone, approvals = nil, nil, cfg.Approvals
 			}), p.Gone()
 		case <-gone:
@@ -521,13 +516,56 @@ func (c *calibration) feed(r touch.Report) (done bool, m *touch.Mapping, err err
 	return true, &mp, nil
 }
 
-// screenRequest is what the approval screen shows of p.
+// screenRequest is what the screen shows of p: its kind of question, the
+// rows, the choices and the button labels, and the asking service as the
+// server identified it.
 func screenRequest(p *approve.Pending) screens.Request {
-	r := screens.Request{Service: p.Service, Title: p.Request.Title, Warnings: p.Request.Warnings, NeedPIN: p.Request.PIN}
-	for _, row := range p.Request.Rows {
+	q := p.Request
+	r := screens.Request{
+		Service: p.Service, Title: q.Title, Warnings: q.Warnings, NeedPIN: q.PIN,
+		Choices: q.Choices, ApproveLabel: q.ApproveLabel, RejectLabel: q.RejectLabel,
+	}
+	switch q.Kind {
+	case "", approve.KindApprove:
+		r.Kind = screens.KindApprove
+	case approve.KindChoose:
+		r.Kind = screens.KindChoose
+	case approve.KindWord:
+		r.Kind = screens.KindWord
+	default:
+		// The server refuses unknown kinds; were one to come, the
+		// screen lets it be cancelled only.
+		r.Kind = q.Kind
+	}
+	for _, row := range q.Rows {
 		r.Rows = append(r.Rows, fb.Pair{Label: row.Label, Value: row.Value})
 	}
 	return r
+}
+
+// answer is the approval API's answer to a request of kind decided d: the
+// PIN for an approval that asked one, the index of the choice tapped, or
+// the word typed. It wipes d's PIN and word once copied (the answer's
+// strings, which Go cannot wipe, go out on the socket at once).
+func answer(kind string, d screens.Decision) approve.Answer {
+	defer func() {
+		clear(d.PIN)
+		clear(d.Word)
+	}()
+	if !d.Approved {
+		return approve.Answer{Reason: approve.ReasonRejected}
+	}
+	a := approve.Answer{Approved: true}
+	switch kind {
+	case approve.KindChoose:
+		choice := d.Choice
+		a.Choice = &choice
+	case approve.KindWord:
+		a.Text = string(d.Word)
+	default:
+		a.PIN = string(d.PIN)
+	}
+	return a
 }
 
 // writeJSON replaces path with v as JSON (a temporary file renamed over

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -567,5 +569,221 @@ func TestOpenScreen(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%+v: %v, want an error with %q", c, err, c.want)
 		}
+	}
+}
+
+// What the screen is given of a request, every field the approval API has,
+// and the answer made of each kind of decision: the PIN for an approval,
+// the choice's index (0 included) for a choice, the word for a word, none
+// of them for a refusal; the decision's PIN and word are wiped.
+func TestScreenRequestAndAnswer(t *testing.T) {
+	p := &approve.Pending{Service: "wallet", Request: approve.Request{
+		Kind: approve.KindChoose, Title: "Which is word 7?",
+		Rows:     []approve.Row{{Label: "Word", Value: "7 of 12"}},
+		Warnings: []string{"Write it down"}, Choices: []string{"orbit", "fabric"},
+		RejectLabel: "Stop",
+	}}
+	got := screenRequest(p)
+	want := screens.Request{Service: "wallet", Kind: screens.KindChoose, Title: "Which is word 7?",
+		Rows: []fb.Pair{{Label: "Word", Value: "7 of 12"}}, Warnings: []string{"Write it down"},
+		Choices: []string{"orbit", "fabric"}, RejectLabel: "Stop"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("screen request %+v, want %+v", got, want)
+	}
+	for kind, want := range map[string]string{"": screens.KindApprove, approve.KindApprove: screens.KindApprove, approve.KindWord: screens.KindWord, "odd": "odd"} {
+		p.Request.Kind = kind
+		if got := screenRequest(p).Kind; got != want {
+			t.Errorf("kind %q became %q, want %q", kind, got, want)
+		}
+	}
+	p.Request = approve.Request{Title: "Pair", Rows: []approve.Row{{Label: "Peer", Value: "kit 7"}}, ApproveLabel: "Pair", RejectLabel: "Refuse", PIN: true}
+	if r := screenRequest(p); r.ApproveLabel != "Pair" || r.RejectLabel != "Refuse" || !r.NeedPIN || r.Kind != screens.KindApprove {
+		t.Errorf("approval with labels: %+v", r)
+	}
+
+	pin, word := []byte("2468"), []byte("abandon")
+	a := answer("", screens.Decision{Approved: true, PIN: pin})
+	if !a.Approved || a.PIN != "2468" || a.Choice != nil || a.Text != "" || a.Reason != "" || string(pin) != "\x00\x00\x00\x00" {
+		t.Errorf("approval: %+v, PIN left %q", a, pin)
+	}
+	a = answer(approve.KindChoose, screens.Decision{Approved: true, Choice: 0})
+	if i, ok := a.Chosen(); !ok || i != 0 || a.PIN != "" || a.Text != "" {
+		t.Errorf("choice 0: %+v", a)
+	}
+	a = answer(approve.KindWord, screens.Decision{Approved: true, Word: word})
+	if !a.Approved || a.Text != "abandon" || a.Choice != nil || strings.Trim(string(word), "\x00") != "" {
+		t.Errorf("word: %+v, word left %q", a, word)
+	}
+	word = []byte("zoo")
+	for _, kind := range []string{"", approve.KindChoose, approve.KindWord} {
+		a = answer(kind, screens.Decision{Word: word, Choice: 3})
+		if a.Approved || a.Reason != approve.ReasonRejected || a.Choice != nil || a.Text != "" || a.PIN != "" {
+			t.Errorf("kind %q refused: %+v", kind, a)
+		}
+	}
+	if strings.Trim(string(word), "\x00") != "" {
+		t.Errorf("a refusal left the word %q", word)
+	}
+}
+
+// twin is the ui service's screen built again in this process at the same
+// size: a question shown on it has its controls where the service's has, so
+// a test finds where to touch by label and feeds both the same touches.
+type twin struct {
+	app *screens.App
+	at  time.Time // the touches' clock: each tap well past the debounce
+}
+
+func newTwin(t *testing.T, size image.Point) *twin {
+	th, err := fb.NewTheme(size, fb.DefaultDPI(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := fb.New(&memScreen{pic: image.NewRGBA(image.Rectangle{Max: size})}, th)
+	return &twin{app: screens.NewApp(u, time.Now), at: time.Now()}
+}
+
+// tap touches the middle of r on the twin and, through src, on the service.
+func (tw *twin) tap(t *testing.T, src chanTouch, r image.Rectangle) {
+	t.Helper()
+	if r.Empty() {
+		t.Fatal("no control to tap")
+	}
+	c := r.Min.Add(r.Size().Div(2))
+	tw.at = tw.at.Add(200 * time.Millisecond)
+	tw.app.UI.TouchAt([]image.Point{c}, tw.at)
+	tw.app.UI.TouchAt(nil, tw.at)
+	if _, err := tw.app.UI.Render(); err != nil {
+		t.Fatal(err)
+	}
+	src <- touch.Report{Time: tw.at, Points: []touch.Point{{X: c.X, Y: c.Y}}}
+	src <- touch.Report{Time: tw.at}
+}
+
+// A choose request and a word request through the socket, answered by taps
+// where the twin has the controls: the choice comes back as its index, the
+// word typed (three letters, then the completion) as the word, the cancel
+// button as a refusal; the screen shows what the twin does, and no log
+// holds a choice or the word.
+func TestRunChooseAndWord(t *testing.T) {
+	srv, _ := fakeNodeAPI(t)
+	size := image.Point{480, 320}
+	scr := &memScreen{pic: image.NewRGBA(image.Rectangle{Max: size})}
+	src := make(chanTouch)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "approve.sock")
+	ln, err := approve.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var amu sync.Mutex
+	var alog strings.Builder
+	as := approve.NewServer(func(pid int32) (string, error) {
+		if int(pid) == os.Getpid() {
+			return "wallet", nil
+		}
+		return "", errors.New("not supervised")
+	}, func(f string, args ...any) {
+		amu.Lock()
+		defer amu.Unlock()
+		fmt.Fprintf(&alog, f+"\n", args...)
+	})
+	go as.Serve(ctx, ln)
+	cfg := ConfigFrom(fleetconf.Defaults(true))
+	cfg.Approvals = as.Requests()
+	cfg.InputGuard = time.Nanosecond // the taps come after the page is seen
+	done, logs := startRun(ctx, scr, src, srv.URL, cfg)
+	waitFor(t, "the status page", func() bool {
+		scr.mu.Lock()
+		defer scr.mu.Unlock()
+		return scr.draws > 0
+	})
+	status := scr.content()
+	tw := newTwin(t, size)
+
+	ask := func(r approve.Request) <-chan approve.Answer {
+		answers := make(chan approve.Answer, 1)
+		go func() {
+			a, err := approve.Ask(context.Background(), sock, r)
+			if err != nil {
+				a.Reason = err.Error()
+			}
+			answers <- a
+		}()
+		return answers
+	}
+	// show puts r on the twin and waits until the service's screen shows
+	// the same between the bars.
+	show := func(r approve.Request) screens.Question {
+		t.Helper()
+		q := tw.app.Ask(screenRequest(&approve.Pending{Service: "wallet", Request: r}), func(screens.Decision) {})
+		if _, err := tw.app.UI.Render(); err != nil {
+			t.Fatal(err)
+		}
+		want := tw.app.UI.Picture()
+		wantContent := append([]byte(nil), want.Pix[want.PixOffset(0, 60):want.PixOffset(0, 260)]...)
+		waitFor(t, "the question as the twin shows it", func() bool { return string(scr.content()) == string(wantContent) })
+		return q
+	}
+	answer := func(answers <-chan approve.Answer) approve.Answer {
+		t.Helper()
+		select {
+		case a := <-answers:
+			return a
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer")
+		}
+		return approve.Answer{}
+	}
+
+	choose := approve.Request{Kind: approve.KindChoose, Title: "Which is word 7?", Choices: []string{"orbit", "fabric", "lemon", "throw"}}
+	answers := ask(choose)
+	p := show(choose).(*screens.ChoosePage)
+	tw.tap(t, src, p.Choices[2].Rect)
+	if a := answer(answers); !a.Approved || a.Choice == nil || *a.Choice != 2 || a.Text != "" {
+		t.Fatalf("choose: %+v, want choice 2", a)
+	}
+	waitFor(t, "the status page back", func() bool { return string(scr.content()) == string(status) })
+
+	answers = ask(choose)
+	p = show(choose).(*screens.ChoosePage)
+	tw.tap(t, src, p.Reject.Rect)
+	if a := answer(answers); a.Approved || a.Choice != nil || a.Reason != approve.ReasonRejected {
+		t.Fatalf("choose cancelled: %+v", a)
+	}
+	waitFor(t, "the status page back", func() bool { return string(scr.content()) == string(status) })
+
+	word := approve.Request{Kind: approve.KindWord, Title: "Restore wallet", Rows: []approve.Row{{Label: "Word", Value: "3 of 12"}}}
+	answers = ask(word)
+	w := show(word).(*screens.WordPage)
+	for _, k := range "aba" {
+		tw.tap(t, src, w.Keyboard.KeyAt(string(k)).Rect)
+	}
+	if len(w.Completions) != 1 || w.Completions[0].Label != "abandon" {
+		t.Fatalf("the twin offers %d completions after \"aba\"", len(w.Completions))
+	}
+	// The service's screen shows "aba" and the completion too.
+	want := tw.app.UI.Picture()
+	wantContent := append([]byte(nil), want.Pix[want.PixOffset(0, 60):want.PixOffset(0, 260)]...)
+	waitFor(t, "\"aba\" typed on the service's screen", func() bool { return string(scr.content()) == string(wantContent) })
+	tw.tap(t, src, w.Completions[0].Rect)
+	if a := answer(answers); !a.Approved || a.Text != "abandon" || a.Choice != nil {
+		t.Fatalf("word: %+v, want abandon", a)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	amu.Lock()
+	l := alog.String() + logs()
+	amu.Unlock()
+	for _, secret := range append(choose.Choices, "abandon") {
+		if strings.Contains(l, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, l)
+		}
+	}
+	if !strings.Contains(l, `wallet's "Restore wallet": answered`) {
+		t.Errorf("the log lacks the word request's outcome:\n%s", l)
 	}
 }

@@ -5,23 +5,33 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"math"
 	"math/big"
 	"strings"
 
 	"golang.org/x/image/font"
 )
 
-// Keyboard is an on-screen keyboard: three letter rows, a row with shift,
-// the symbols layer, space and backspace, and Done. Keys are buttons of at
-// least the theme's target height where the screen allows; on a narrow
-// screen the width of ten keys decides.
+// Keyboard is an on-screen keyboard. NewKeyboard's has three letter rows,
+// a row with shift, the symbols layer, space and backspace, and Done;
+// NewLetterKeyboard's only the letters a to z, with Del and OK beside the
+// last row (for typing one word of a list). Keys are buttons of at least the
+// theme's target height where the screen allows; on a narrow screen the
+// width of ten keys decides.
 type Keyboard struct {
 	Group
-	// OnKey gets each typed rune; OnBackspace and OnDone their keys.
+	// OnKey gets each typed rune; OnBackspace and OnDone their keys
+	// (Done, or OK on a letter keyboard).
 	OnKey       func(r rune)
 	OnBackspace func()
 	OnDone      func()
+	// Allow, if set, says whether the key labelled label (as shown: "q",
+	// "Q" when shifted, "Del", "OK") may be tapped now; the others draw
+	// disabled and ignore taps. Set it, then call Update whenever what it
+	// depends on changed (what has been typed).
+	Allow func(label string) bool
 
+	letters        bool // NewLetterKeyboard's: a-z, Del and OK only
 	shift, symbols bool
 	t              *Theme
 }
@@ -31,6 +41,10 @@ var (
 	symbolRows  = []string{"1234567890", "@#$%&-+()/", "*\"':;!?,."}
 )
 
+// keyGap is the gap between keys, in pixels: keys are many and small, the
+// theme's Pad would eat their width.
+const keyGap = 2
+
 // KeyboardHeight is the height a keyboard takes at the bottom of a screen
 // of size: four rows of keys as tall as a target, or less on a short
 // screen (never more than 60% of it). From 480x320 at 3.5" up the keys are
@@ -38,7 +52,15 @@ var (
 // row are 5.3 mm wide and 5.6 mm high, as on a phone's keyboard, which
 // every other control there is not.
 func KeyboardHeight(t *Theme, size image.Point) int {
-	return min(4*t.Target+3*2, size.Y*60/100)
+	return min(4*t.Target+3*keyGap, size.Y*60/100)
+}
+
+// LetterKeyboardHeight is the height of a NewLetterKeyboard given room
+// pixels: three rows of keys a target high if room allows, else room, but
+// never keys under MinKeyMM high (then more than room: the page gives way).
+func LetterKeyboardHeight(t *Theme, room int) int {
+	minKey := int(math.Ceil(MinKeyMM * t.DPI / 25.4))
+	return max(min(3*t.Target+2*keyGap, room), 3*minKey+2*keyGap)
 }
 
 // NewKeyboard lays a keyboard out in r.
@@ -49,65 +71,102 @@ func NewKeyboard(r image.Rectangle, t *Theme, d Damager) *Keyboard {
 	return k
 }
 
+// NewLetterKeyboard lays out in r a keyboard of the lower-case letters a to
+// z in three rows, the last between Del (left) and OK (right): OnKey gets
+// only the letters, OnBackspace Del and OnDone OK.
+func NewLetterKeyboard(r image.Rectangle, t *Theme, d Damager) *Keyboard {
+	k := &Keyboard{t: t, letters: true}
+	k.Rect, k.D = r, d
+	k.layout()
+	return k
+}
+
 func (k *Keyboard) layout() {
-	rows := []string{}
+	rows := lettersRows
 	if k.symbols {
 		rows = symbolRows
-	} else {
-		rows = lettersRows
 	}
-	gap := 2
-	rh := (k.Rect.Dy() - 3*gap) / 4
-	kw := (k.Rect.Dx() - 9*gap) / 10
+	nrows := 4
+	if k.letters {
+		nrows = 3
+	}
+	rh := (k.Rect.Dy() - (nrows-1)*keyGap) / nrows
+	kw := (k.Rect.Dx() - 9*keyGap) / 10
 	k.Items = k.Items[:0]
+	back := func() {
+		if k.OnBackspace != nil {
+			k.OnBackspace()
+		}
+	}
+	done := func() {
+		if k.OnDone != nil {
+			k.OnDone()
+		}
+	}
+	add := func(b *Button, r image.Rectangle) {
+		b.Rect, b.D = r, k.D
+		k.Items = append(k.Items, b)
+	}
 	for i, row := range rows {
-		y := k.Rect.Min.Y + i*(rh+gap)
+		y := k.Rect.Min.Y + i*(rh+keyGap)
 		n := len([]rune(row))
-		x := k.Rect.Min.X + (k.Rect.Dx()-(n*kw+(n-1)*gap))/2
+		x := k.Rect.Min.X + (k.Rect.Dx()-(n*kw+(n-1)*keyGap))/2
+		if k.letters && i == len(rows)-1 {
+			// Del and OK take the rest of the last row, a key and a
+			// half each: room for their labels.
+			add(&Button{Label: "Del", OnTap: back}, image.Rect(k.Rect.Min.X, y, x-keyGap, y+rh))
+			end := x + n*kw + (n-1)*keyGap
+			add(&Button{Label: "OK", Kind: Primary, OnTap: done}, image.Rect(end+keyGap, y, k.Rect.Max.X, y+rh))
+		}
 		for _, c := range row {
-			c := c
 			label := string(c)
 			if k.shift && !k.symbols {
 				label = strings.ToUpper(label)
 			}
-			b := &Button{Label: label, OnTap: func() { k.typed(c) }}
-			b.Rect, b.D = image.Rect(x, y, x+kw, y+rh), k.D
-			k.Items = append(k.Items, b)
-			x += kw + gap
+			add(&Button{Label: label, OnTap: func() { k.typed(c) }}, image.Rect(x, y, x+kw, y+rh))
+			x += kw + keyGap
 		}
 	}
-	y := k.Rect.Min.Y + 3*(rh+gap)
-	bottom := image.Rect(k.Rect.Min.X, y, k.Rect.Max.X, y+rh)
-	cols := Columns(bottom, gap, 10)
-	span := func(a, b int) image.Rectangle {
-		return image.Rect(cols[a].Min.X, bottom.Min.Y, cols[b].Max.X, bottom.Max.Y)
-	}
-	// Labels in words: the Go fonts have no arrow glyphs.
-	shift := &Button{Label: "Shift", OnTap: k.toggleShift}
-	if k.symbols {
-		shift.Disabled = true
-	}
-	layer := &Button{Label: "?123", OnTap: k.toggleSymbols}
-	if k.symbols {
-		layer.Label = "abc"
-	}
-	space := &Button{Label: "space", OnTap: func() { k.typed(' ') }}
-	back := &Button{Label: "Del", OnTap: func() {
-		if k.OnBackspace != nil {
-			k.OnBackspace()
+	if !k.letters {
+		y := k.Rect.Min.Y + 3*(rh+keyGap)
+		bottom := image.Rect(k.Rect.Min.X, y, k.Rect.Max.X, y+rh)
+		cols := Columns(bottom, keyGap, 10)
+		span := func(a, b int) image.Rectangle {
+			return image.Rect(cols[a].Min.X, bottom.Min.Y, cols[b].Max.X, bottom.Max.Y)
 		}
-	}}
-	done := &Button{Label: "Done", Kind: Primary, OnTap: func() {
-		if k.OnDone != nil {
-			k.OnDone()
+		// Labels in words: the Go fonts have no arrow glyphs.
+		layer := &Button{Label: "?123", OnTap: k.toggleSymbols}
+		if k.symbols {
+			layer.Label = "abc"
 		}
-	}}
-	for _, b := range []struct {
-		b *Button
-		r image.Rectangle
-	}{{shift, span(0, 1)}, {layer, span(2, 3)}, {space, span(4, 5)}, {back, span(6, 7)}, {done, span(8, 9)}} {
-		b.b.Rect, b.b.D = b.r, k.D
-		k.Items = append(k.Items, b.b)
+		add(&Button{Label: "Shift", OnTap: k.toggleShift}, span(0, 1))
+		add(layer, span(2, 3))
+		add(&Button{Label: "space", OnTap: func() { k.typed(' ') }}, span(4, 5))
+		add(&Button{Label: "Del", OnTap: back}, span(6, 7))
+		add(&Button{Label: "Done", Kind: Primary, OnTap: done}, span(8, 9))
+	}
+	for _, w := range k.Items {
+		b := w.(*Button)
+		b.Disabled = !k.enabled(b.Label)
+	}
+}
+
+// enabled says whether the key labelled label may be tapped now.
+func (k *Keyboard) enabled(label string) bool {
+	if k.symbols && label == "Shift" {
+		return false
+	}
+	return k.Allow == nil || k.Allow(label)
+}
+
+// Update applies Allow again: the keys whose state changed are redrawn.
+func (k *Keyboard) Update() {
+	for _, w := range k.Items {
+		b := w.(*Button)
+		if dis := !k.enabled(b.Label); dis != b.Disabled {
+			b.Disabled = dis
+			b.Invalidate()
+		}
 	}
 }
 

@@ -147,11 +147,16 @@ type Pair struct {
 
 // Detail is a scrollable view of label and value rows, the value wrapped
 // under its label: what a transaction or a message really says.
+//
+// Its content is the rows with a pad above each and one below the last;
+// that last pad is only space, so a detail that hides no more than it has
+// nothing hidden (no scroll bar, AtEnd).
 type Detail struct {
 	Box
 	Rows   []Pair
 	scroll int
 	height int // content height at the last draw
+	pad    int // the theme's Pad at the last draw
 }
 
 // ScrollBy implements Scrollable.
@@ -163,7 +168,19 @@ func (d *Detail) ScrollBy(dy int) bool {
 
 // AtEnd reports whether the last row has been shown (an approval screen
 // enables Approve only then).
-func (d *Detail) AtEnd() bool { return d.height > 0 && d.scroll >= d.height-d.Rect.Dy() }
+func (d *Detail) AtEnd() bool { return d.height > 0 && d.scroll >= d.height-d.pad-d.Rect.Dy() }
+
+// Measure is the height that shows every row at width pixels, as Draw
+// lays them out, and the pad below the last: what a page gives the detail
+// when it has the room (a pad less still shows every row).
+func (d *Detail) Measure(t *Theme, width int) int {
+	lh, sh := LineHeight(t.Body), LineHeight(t.Small)
+	h := 0
+	for _, row := range d.Rows {
+		h += sh + len(Wrap(t.Body, row.Value, width-2*t.Pad))*lh + t.Pad
+	}
+	return h + t.Pad
+}
 
 // Draw implements Widget.
 func (d *Detail) Draw(dst *image.RGBA, t *Theme) {
@@ -184,8 +201,10 @@ func (d *Detail) Draw(dst *image.RGBA, t *Theme) {
 		}
 		y += t.Pad
 	}
-	d.height = y + d.scroll - inner.Min.Y + 2*t.Pad
-	if d.height > d.Rect.Dy() {
+	// The rows (each followed by a pad) and the inset above them: the
+	// last row's pad is the inset below.
+	d.height, d.pad = y+d.scroll-inner.Min.Y+t.Pad, t.Pad
+	if d.height-d.pad > d.Rect.Dy() {
 		h := max(t.Pad*2, d.Rect.Dy()*d.Rect.Dy()/d.height)
 		sy := d.Rect.Min.Y + (d.Rect.Dy()-h)*d.scroll/(d.height-d.Rect.Dy())
 		Fill(clip, image.Rect(d.Rect.Max.X-3, sy, d.Rect.Max.X, sy+h), t.Muted)

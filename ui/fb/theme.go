@@ -1,6 +1,7 @@
 // Package fb is Skyfleet's framebuffer UI toolkit: a small retained-mode
-// widget set (labels, buttons, lists, a scrollable detail view, an on-screen
-// keyboard, a PIN keypad with shuffled digits, QR codes, progress, dialogs)
+// widget set (labels, buttons, lists, a scrollable detail view, a scrolling
+// grid of buttons, on-screen keyboards, a PIN keypad with shuffled digits, QR
+// codes, progress, dialogs)
 // drawn into an image.RGBA and put on a screen by damaged rectangle, so a
 // touch redraws only what it changed. Text uses the Go fonts through
 // golang.org/x/image's opentype. Sizes come from the screen's pixel density:
@@ -26,6 +27,11 @@ import (
 // size of a fingertip's contact, the figure Android's and Apple's guidelines
 // give (about 7-9 mm; 48 dp, 44 pt).
 const MinTargetMM = 7.0
+
+// MinKeyMM is the smallest side of an on-screen keyboard's key, in
+// millimetres, on a screen too small for keys of MinTargetMM: a phone
+// keyboard's, which ten keys in a row on a 2.8" panel are.
+const MinKeyMM = 5.0
 
 // Theme holds the colours, faces and sizes every widget draws with.
 type Theme struct {

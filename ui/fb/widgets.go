@@ -218,3 +218,110 @@ func (a *TextArea) Draw(dst *image.RGBA, t *Theme) {
 		Text(dst, image.Rect(inner.Min.X, y, inner.Max.X, y+lh), t.Body, t.Text, l, Left)
 	}
 }
+
+// scrollBarW is the width of a scroll bar, in pixels.
+const scrollBarW = 3
+
+// ButtonGrid is buttons in rows of a few columns, each row a target high
+// and spaced by the theme's Pad (the choices of a question). When the rows
+// are taller than its rectangle a vertical drag scrolls them, a scroll bar
+// at the right shows where, and a button outside the rectangle is neither
+// drawn nor tapped there; ScrollTo brings one into view.
+type ButtonGrid struct {
+	Box
+	// Buttons are laid out row by row; their Rect is where they are on
+	// the screen at the present scroll.
+	Buttons []*Button
+	base    []image.Rectangle // the buttons' places at scroll 0
+	scroll  int
+	height  int // of all the rows
+}
+
+// GridHeight is the height a ButtonGrid takes to show n buttons in cols
+// columns all at once.
+func GridHeight(t *Theme, n, cols int) int {
+	rows := (n + cols - 1) / max(1, cols)
+	if rows == 0 {
+		return 0
+	}
+	return rows*t.Target + (rows-1)*t.Pad
+}
+
+// NewButtonGrid lays buttons out in r in cols columns (1 or more), the last
+// row's from the left.
+func NewButtonGrid(r image.Rectangle, t *Theme, d Damager, cols int, buttons []*Button) *ButtonGrid {
+	cols = max(1, cols)
+	g := &ButtonGrid{Buttons: buttons, height: GridHeight(t, len(buttons), cols)}
+	g.Rect, g.D = r, d
+	inner := r
+	if g.height > r.Dy() {
+		inner.Max.X -= scrollBarW + t.Pad/2 // the bar beside the buttons, not over them
+	}
+	for i, b := range buttons {
+		y := r.Min.Y + (i/cols)*(t.Target+t.Pad)
+		b.Rect, b.D = Columns(image.Rect(inner.Min.X, y, inner.Max.X, y+t.Target), t.Pad, cols)[i%cols], d
+		g.base = append(g.base, b.Rect)
+	}
+	return g
+}
+
+// Children implements Container.
+func (g *ButtonGrid) Children() []Widget {
+	ws := make([]Widget, len(g.Buttons))
+	for i, b := range g.Buttons {
+		ws[i] = b
+	}
+	return ws
+}
+
+// ScrollBy implements Scrollable.
+func (g *ButtonGrid) ScrollBy(dy int) bool {
+	return g.scrollTo(g.scroll + dy)
+}
+
+func (g *ButtonGrid) scrollTo(s int) bool {
+	s = min(max(0, s), max(0, g.height-g.Rect.Dy()))
+	if s == g.scroll {
+		return false
+	}
+	g.scroll = s
+	for i, b := range g.Buttons {
+		b.Rect = g.base[i].Sub(image.Point{0, s})
+	}
+	return true
+}
+
+// ScrollTo scrolls the least that shows all of b, one of the grid's
+// buttons (a test or the e2e driver, about to tap it).
+func (g *ButtonGrid) ScrollTo(b *Button) {
+	for i, bb := range g.Buttons {
+		if bb != b {
+			continue
+		}
+		s := g.scroll
+		if top := g.base[i].Min.Y - g.Rect.Min.Y; top < s {
+			s = top
+		} else if bottom := g.base[i].Max.Y - g.Rect.Max.Y; bottom > s {
+			s = bottom
+		}
+		if g.scrollTo(s) {
+			g.Invalidate()
+		}
+		return
+	}
+}
+
+// Draw implements Widget.
+func (g *ButtonGrid) Draw(dst *image.RGBA, t *Theme) {
+	clip := dst.SubImage(g.Rect).(*image.RGBA)
+	for _, b := range g.Buttons {
+		if b.Rect.Overlaps(clip.Rect) {
+			b.Draw(clip, t)
+		}
+	}
+	if g.height > g.Rect.Dy() {
+		h := max(t.Pad*2, g.Rect.Dy()*g.Rect.Dy()/g.height)
+		y := g.Rect.Min.Y + (g.Rect.Dy()-h)*g.scroll/(g.height-g.Rect.Dy())
+		Fill(clip, image.Rect(g.Rect.Max.X-scrollBarW, y, g.Rect.Max.X, y+h), t.Muted)
+	}
+}

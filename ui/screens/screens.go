@@ -1,9 +1,10 @@
 // Package screens is the kit's touchscreen: the status page (name, address
 // with its QR code, links and their quality, messages waiting, clock, update
 // state), the messages pages (inbox, thread, compose with the on-screen
-// keyboard, delivery state) and the approval page other services ask for
-// (title, rows of label and value, warnings, Approve or Reject, then the
-// PIN), built from ui/fb's widgets. The data comes from the node's services
+// keyboard, delivery state) and the questions other services ask (title,
+// rows of label and value, warnings, then Approve or Reject and the PIN, or
+// a choice among a few buttons, or a word of the BIP39 list typed on a
+// letter keyboard), built from ui/fb's widgets. The data comes from the node's services
 // through the small interfaces here; the ui service (a process of its own)
 // feeds them.
 package screens

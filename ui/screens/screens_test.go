@@ -212,7 +212,7 @@ func TestScreensGolden(t *testing.T) {
 			render(t, a)
 			golden(t, "compose-"+sizeName(size), scr.pic)
 
-			p := a.Ask(approvalRequest(), func(Decision) {})
+			p := a.Ask(approvalRequest(), func(Decision) {}).(*ApprovalPage)
 			render(t, a)
 			golden(t, "approval-"+sizeName(size), scr.pic)
 			for p.Detail.ScrollBy(1000) {
@@ -311,13 +311,24 @@ func TestTargetsAtLeast7mm(t *testing.T) {
 		for _, k := range tappables(compose.Keyboard.Children()) {
 			keys[k] = true
 		}
-		approval := a.Ask(approvalRequest(), func(Decision) {})
+		approval := a.Ask(approvalRequest(), func(Decision) {}).(*ApprovalPage)
 		for approval.Detail.ScrollBy(1000) {
 		}
 		pin, err := fb.NewPINPad(image.Rect(a.bar.modal.Min.X+th.Pad/2, a.bar.modal.Min.Y, a.bar.modal.Max.X-th.Pad/2, a.bar.modal.Max.Y-th.Pad/2), th, a.UI, "PIN")
 		if err != nil {
 			t.Fatal(err)
 		}
+		choose := a.Ask(chooseRequest(), func(Decision) {}).(*ChoosePage)
+		long := chooseRequest()
+		long.Choices = []string{"Savings account in BTC", "Everyday spending wallet", "Cold storage, 2 of 3",
+			"Donations received", "The account of the school", "None of these accounts"}
+		chooseLong := a.Ask(long, func(Decision) {}).(*ChoosePage)
+		word := a.Ask(wordRequest(), func(Decision) {}).(*WordPage)
+		word.Keyboard.OnKey('a')
+		for _, k := range tappables(word.Keyboard.Children()) {
+			keys[k] = true
+		}
+		labelled := a.Ask(labelsRequest(), func(Decision) {}).(*ApprovalPage)
 		a.Open("Status")
 		twoTabs := a.statusPage().Widgets()
 		withRadio(a)
@@ -329,6 +340,14 @@ func TestTargetsAtLeast7mm(t *testing.T) {
 			"compose":  compose.Widgets(),
 			"approval": approval.Widgets(),
 			"pin":      pin.Children(),
+			"choose":   choose.Widgets(),
+			// The grid's buttons are all its own size, scrolled or not.
+			"choose-long":    chooseLong.Widgets(),
+			"word":           word.Widgets(),
+			"approve-labels": labelled.Widgets(),
+		}
+		if len(word.Completions) == 0 {
+			t.Errorf("%v: no completions of \"a\" to measure", size)
 		}
 		for name, ws := range pages {
 			for _, w := range tappables(ws) {
@@ -546,7 +565,7 @@ func TestDebounceRejectAndApproveGate(t *testing.T) {
 	}
 
 	var got *Decision
-	p := a.Ask(approvalRequest(), func(d Decision) { got = &d })
+	p := a.Ask(approvalRequest(), func(d Decision) { got = &d }).(*ApprovalPage)
 	render(t, a)
 	if !p.Approve.Disabled {
 		t.Fatal("Approve enabled before the rows were all shown on 320x240")
@@ -566,7 +585,7 @@ func TestDebounceRejectAndApproveGate(t *testing.T) {
 func TestApproveWithPIN(t *testing.T) {
 	a, _, _ := newApp(t, image.Point{800, 480})
 	var got *Decision
-	p := a.Ask(approvalRequest(), func(d Decision) { got = &d })
+	p := a.Ask(approvalRequest(), func(d Decision) { got = &d }).(*ApprovalPage)
 	render(t, a)
 	tap(a, p.Approve.Rect)
 	render(t, a)
@@ -592,7 +611,7 @@ func TestApprovalCancel(t *testing.T) {
 	before, title := a.UI.Page(), a.bar.title.Text
 	calls := 0
 	var got Decision
-	p := a.Ask(approvalRequest(), func(d Decision) { calls++; got = d })
+	p := a.Ask(approvalRequest(), func(d Decision) { calls++; got = d }).(*ApprovalPage)
 	render(t, a)
 	tap(a, p.Approve.Rect)
 	render(t, a)
@@ -641,4 +660,328 @@ func BenchmarkRedraw(b *testing.B) {
 		}
 		b.ReportMetric(float64(scr.pixels-before)/float64(b.N)*2, "bytes/op(RGB565)")
 	})
+}
+
+func chooseRequest() Request {
+	return Request{
+		Service: "wallet", Kind: KindChoose, Title: "Which is word 7?",
+		Rows:    []fb.Pair{{Label: "Backup check", Value: "Word 7 of 12"}},
+		Choices: []string{"orbit", "fabric", "lemon", "throw"},
+	}
+}
+
+func wordRequest() Request {
+	return Request{
+		Service: "wallet", Kind: KindWord, Title: "Restore wallet",
+		Rows: []fb.Pair{{Label: "Type word", Value: "3 of 12"}},
+	}
+}
+
+func labelsRequest() Request {
+	return Request{
+		Service: "meshd", Title: "Pair with kit 7?", ApproveLabel: "Pair", RejectLabel: "Refuse",
+		Rows: []fb.Pair{
+			{Label: "Peer", Value: "kit 7 (2iNNt6fm9LszSWe51693BeyNUKX34pPaLx8)"},
+		},
+	}
+}
+
+// typeWord taps the letters of s on the word page's keyboard.
+func typeWord(t *testing.T, a *App, p *WordPage, s string) {
+	t.Helper()
+	for _, r := range s {
+		k := p.Keyboard.KeyAt(string(r))
+		if k == nil {
+			t.Fatalf("no key %q", r)
+		}
+		tap(a, k.Rect)
+		render(t, a)
+	}
+}
+
+// The other kinds of question at every size, against their reviewed
+// golden pictures: a choice of four words, a word being typed ("ab", with
+// its completions), and an approval with its own button labels.
+func TestQuestionsGolden(t *testing.T) {
+	for _, size := range sizes {
+		t.Run(sizeName(size), func(t *testing.T) {
+			a, scr, _ := newApp(t, size)
+			a.Open("Status")
+			render(t, a)
+			c := a.Ask(chooseRequest(), func(Decision) {}).(*ChoosePage)
+			render(t, a)
+			for i, b := range c.Choices {
+				if b.Disabled {
+					t.Errorf("choice %d disabled: the rows fit at %v", i, size)
+				}
+			}
+			golden(t, "choose-"+sizeName(size), scr.pic)
+			c.Cancel()
+
+			w := a.Ask(wordRequest(), func(Decision) {}).(*WordPage)
+			render(t, a)
+			typeWord(t, a, w, "ab")
+			if len(w.Completions) < 2 {
+				t.Errorf("%d completions of \"ab\" at %v, want 2 or more", len(w.Completions), size)
+			}
+			golden(t, "word-"+sizeName(size), scr.pic)
+			w.Cancel()
+
+			l := a.Ask(labelsRequest(), func(Decision) {}).(*ApprovalPage)
+			render(t, a)
+			if l.Approve.Label != "Pair" || l.Reject.Label != "Refuse" || l.Approve.Disabled {
+				t.Errorf("approve %q (disabled %v), reject %q", l.Approve.Label, l.Approve.Disabled, l.Reject.Label)
+			}
+			golden(t, "approve-labels-"+sizeName(size), scr.pic)
+		})
+	}
+}
+
+// A choice tapped ends a choose request with its index; the cancel button
+// (labelled by RejectLabel) ends it unanswered; the page that was up comes
+// back each time.
+func TestChooseByTouch(t *testing.T) {
+	for _, size := range sizes {
+		a, _, _ := newApp(t, size)
+		a.Open("Messages")
+		render(t, a)
+		before := a.UI.Page()
+		var got []Decision
+		p := a.Ask(chooseRequest(), func(d Decision) { got = append(got, d) }).(*ChoosePage)
+		render(t, a)
+		tap(a, p.Choices[2].Rect)
+		render(t, a)
+		if len(got) != 1 || !got[0].Approved || got[0].Choice != 2 || got[0].Word != nil || got[0].PIN != nil {
+			t.Fatalf("%v: tapping %q decided %+v", size, p.Choices[2].Label, got)
+		}
+		if a.UI.Page() != before {
+			t.Errorf("%v: after the choice the page is %T", size, a.UI.Page())
+		}
+		r := chooseRequest()
+		r.RejectLabel = "Not now"
+		p = a.Ask(r, func(d Decision) { got = append(got, d) }).(*ChoosePage)
+		render(t, a)
+		if p.Reject.Label != "Not now" {
+			t.Errorf("%v: the cancel button says %q", size, p.Reject.Label)
+		}
+		tap(a, p.Reject.Rect)
+		if len(got) != 2 || got[1].Approved {
+			t.Fatalf("%v: cancel decided %+v", size, got)
+		}
+		tap(a, p.Choices[0].Rect)
+		if len(got) != 2 {
+			t.Errorf("%v: a tap after the request ended decided again", size)
+		}
+	}
+}
+
+// On a small screen the choices wait, disabled, until rows too long for it
+// have been scrolled to their end; six choices too long for two columns
+// scroll, and the last is reached and tapped.
+func TestChooseGateAndScroll(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{320, 240})
+	r := Request{Service: "wallet", Kind: KindChoose, Title: "Which account?",
+		Rows: approvalRequest().Rows,
+		Choices: []string{"Savings account in BTC", "Everyday spending wallet", "Cold storage, 2 of 3",
+			"Donations received", "The account of the school", "None of these accounts"},
+	}
+	var got *Decision
+	p := a.Ask(r, func(d Decision) { got = &d }).(*ChoosePage)
+	render(t, a)
+	if !p.Choices[0].Disabled {
+		t.Fatal("a choice is enabled before the rows were all shown")
+	}
+	tap(a, p.Choices[0].Rect)
+	if got != nil {
+		t.Fatalf("a disabled choice decided %+v", got)
+	}
+	if p.Detail.Rect.Dy() < fb.LineHeight(a.UI.Theme.Small)+fb.LineHeight(a.UI.Theme.Body) {
+		t.Errorf("the rows got %d px, less than their first row", p.Detail.Rect.Dy())
+	}
+	for p.Detail.ScrollBy(1000) {
+	}
+	a.UI.Damage(p.Detail.Bounds())
+	render(t, a)
+	last := p.Choices[5]
+	if last.Disabled {
+		t.Fatal("the choices stayed disabled after the rows were shown")
+	}
+	if last.Rect.In(p.Grid.Rect) {
+		t.Fatalf("six long choices all fit %v at 320x240: the test needs them not to", p.Grid.Rect)
+	}
+	for _, b := range p.Choices {
+		if b.Rect.Dx() < p.Grid.Rect.Dx()*3/4 {
+			t.Errorf("%q is %d px wide in a grid of %d: long labels take one column", b.Label, b.Rect.Dx(), p.Grid.Rect.Dx())
+		}
+	}
+	p.Grid.ScrollTo(last)
+	render(t, a)
+	if !last.Rect.In(p.Grid.Rect) {
+		t.Fatalf("ScrollTo left %v outside %v", last.Rect, p.Grid.Rect)
+	}
+	tap(a, last.Rect)
+	if got == nil || !got.Approved || got.Choice != 5 {
+		t.Fatalf("tapping the last choice decided %+v", got)
+	}
+}
+
+// A drag on the choices scrolls them and taps nothing.
+func TestChoiceGridDrag(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{320, 240})
+	r := Request{Service: "wallet", Kind: KindChoose, Title: "Which?",
+		Choices: []string{"Savings account in BTC", "Everyday spending wallet", "Cold storage, 2 of 3",
+			"Donations received", "The account of the school", "None of these accounts"}}
+	var got *Decision
+	p := a.Ask(r, func(d Decision) { got = &d }).(*ChoosePage)
+	render(t, a)
+	first := p.Choices[0].Rect
+	c := first.Min.Add(first.Size().Div(2))
+	a.UI.Now = func() time.Time { return time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC) }
+	a.UI.Touch([]image.Point{c})
+	a.UI.Touch([]image.Point{c.Sub(image.Point{0, 30})})
+	a.UI.Touch([]image.Point{c.Sub(image.Point{0, 60})})
+	a.UI.Touch(nil)
+	render(t, a)
+	if got != nil {
+		t.Fatalf("a drag decided %+v", got)
+	}
+	if p.Choices[0].Rect == first {
+		t.Error("a drag on the choices did not scroll them")
+	}
+}
+
+// Typing a word: each letter narrows the completions; a letter no word
+// continues with is disabled and types nothing; OK stays disabled until
+// the letters are a word; "aba" then the completion "abandon" sends it, and
+// the letters typed are wiped.
+func TestWordByTouch(t *testing.T) {
+	for _, size := range sizes {
+		a, _, _ := newApp(t, size)
+		var got []Decision
+		p := a.Ask(wordRequest(), func(d Decision) { got = append(got, d) }).(*WordPage)
+		render(t, a)
+		if !p.OK.Disabled || !p.Keyboard.KeyAt("Del").Disabled || len(p.Completions) != 0 {
+			t.Fatalf("%v: with nothing typed OK disabled %v, Del disabled %v, %d completions", size, p.OK.Disabled, p.Keyboard.KeyAt("Del").Disabled, len(p.Completions))
+		}
+		typeWord(t, a, p, "ab")
+		q := p.Keyboard.KeyAt("q")
+		if !q.Disabled {
+			t.Errorf("%v: after \"ab\" the key q is enabled (no word begins \"abq\")", size)
+		}
+		tap(a, q.Rect)
+		p.Keyboard.OnKey('q') // as if the key were somehow tapped
+		if string(p.typed) != "ab" {
+			t.Fatalf("%v: typed %q, want \"ab\"", size, p.typed)
+		}
+		tap(a, p.OK.Rect)
+		if len(got) != 0 || !p.OK.Disabled {
+			t.Fatalf("%v: OK on \"ab\" (not a word): disabled %v, decided %+v", size, p.OK.Disabled, got)
+		}
+		typeWord(t, a, p, "a")
+		var abandon *fb.Button
+		for _, b := range p.Completions {
+			if b.Label == "abandon" {
+				abandon = b
+			}
+		}
+		if abandon == nil || len(p.Completions) != 1 {
+			t.Fatalf("%v: completions of \"aba\": %v", size, labels(p.Completions))
+		}
+		typed := p.typed[:cap(p.typed)]
+		tap(a, abandon.Rect)
+		render(t, a)
+		if len(got) != 1 || !got[0].Approved || string(got[0].Word) != "abandon" || got[0].PIN != nil {
+			t.Fatalf("%v: the completion decided %+v", size, got)
+		}
+		if strings.Trim(string(typed), "\x00") != "" || len(p.typed) != 0 {
+			t.Errorf("%v: the letters typed were not wiped: %q", size, typed)
+		}
+	}
+}
+
+// OK sends the word once the letters are one (a word that begins others
+// too: "act", with "action" offered); Del takes a letter back.
+func TestWordOKAndDel(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{480, 320})
+	var got *Decision
+	p := a.Ask(wordRequest(), func(d Decision) { got = &d }).(*WordPage)
+	render(t, a)
+	typeWord(t, a, p, "acto")
+	if !p.OK.Disabled {
+		t.Fatal("OK enabled on \"acto\"")
+	}
+	tap(a, p.Keyboard.KeyAt("Del").Rect)
+	render(t, a)
+	if string(p.typed) != "act" || p.OK.Disabled {
+		t.Fatalf("after Del: %q, OK disabled %v", p.typed, p.OK.Disabled)
+	}
+	if l := labels(p.Completions); len(l) < 2 || l[0] != "act" || l[1] != "action" {
+		t.Errorf("completions of \"act\": %v", l)
+	}
+	tap(a, p.OK.Rect)
+	if got == nil || !got.Approved || string(got.Word) != "act" {
+		t.Fatalf("OK decided %+v", got)
+	}
+}
+
+// The cancel button and Question.Cancel end a word request unanswered, with
+// the letters typed wiped.
+func TestWordCancel(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{320, 240})
+	var got []Decision
+	r := wordRequest()
+	r.RejectLabel = "Stop"
+	p := a.Ask(r, func(d Decision) { got = append(got, d) }).(*WordPage)
+	render(t, a)
+	if p.Reject.Label != "Stop" {
+		t.Errorf("the cancel button says %q", p.Reject.Label)
+	}
+	typeWord(t, a, p, "zo")
+	typed := p.typed[:cap(p.typed)]
+	tap(a, p.Reject.Rect)
+	if len(got) != 1 || got[0].Approved || got[0].Word != nil {
+		t.Fatalf("cancel decided %+v", got)
+	}
+	if strings.Trim(string(typed), "\x00") != "" {
+		t.Errorf("the letters typed were not wiped: %q", typed)
+	}
+	var q Question = a.Ask(r, func(d Decision) { got = append(got, d) })
+	p = q.(*WordPage)
+	render(t, a)
+	typeWord(t, a, p, "zo")
+	typed = p.typed[:cap(p.typed)]
+	q.Cancel()
+	q.Cancel()
+	if len(got) != 2 || got[1].Approved || strings.Trim(string(typed), "\x00") != "" {
+		t.Fatalf("Question.Cancel: decisions %+v, letters %q", got, typed)
+	}
+}
+
+// A kind this screen does not know can only be cancelled, and says so.
+func TestUnknownKind(t *testing.T) {
+	a, _, _ := newApp(t, image.Point{480, 320})
+	var got *Decision
+	r := approvalRequest()
+	r.Kind = "sign"
+	q := a.Ask(r, func(d Decision) { got = &d })
+	p, ok := q.(*ChoosePage)
+	if !ok {
+		t.Fatalf("an unknown kind shows %T", q)
+	}
+	render(t, a)
+	if len(p.Choices) != 0 || p.Detail == nil || !p.Detail.Rows[0].Warn || !strings.Contains(p.Detail.Rows[0].Value, "(sign)") {
+		t.Fatalf("choices %v, rows %+v", labels(p.Choices), p.Detail.Rows)
+	}
+	tap(a, p.Reject.Rect)
+	if got == nil || got.Approved {
+		t.Fatalf("decided %+v", got)
+	}
+}
+
+func labels(bs []*fb.Button) []string {
+	var s []string
+	for _, b := range bs {
+		s = append(s, b.Label)
+	}
+	return s
 }

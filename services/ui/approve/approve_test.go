@@ -2,6 +2,7 @@ package approve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -47,6 +48,40 @@ func TestParseRequest(t *testing.T) {
 		{"negative timeout", `{"title":"a","warnings":["b"],"timeout_s":-1}`, "timeout_s -1"},
 		{"timeout too long", `{"title":"a","warnings":["b"],"timeout_s":601}`, "timeout_s 601"},
 		{"over the size", `{"title":"a","warnings":["` + long(MaxRequest) + `"]}`, "over the 16384 limit"},
+
+		{"approve by name", `{"kind":"approve","title":"Pair","rows":[{"label":"Peer","value":"kit 7"}],"approve_label":"Pair","reject_label":"Refuse"}`, ""},
+		{"unknown kind", `{"kind":"sign","title":"a","warnings":["b"]}`, `unknown kind "sign"`},
+		{"unknown kind cut", `{"kind":"` + long(40) + `","title":"a","warnings":["b"]}`, `unknown kind "xxxxxxxxxxxxxxxx…"`},
+		{"kind in capitals", `{"kind":"Choose","title":"a","choices":["x","y"]}`, `unknown kind "Choose"`},
+		{"label too long", `{"title":"a","warnings":["b"],"approve_label":"` + long(MaxButtonLabel+1) + `"}`, "approve_label is 13 characters"},
+		{"label blank", `{"title":"a","warnings":["b"],"reject_label":"   "}`, "reject_label is blank"},
+		{"label control", `{"title":"a","warnings":["b"],"reject_label":"No` + "\u202e" + `"}`, "reject_label holds the control character U+202E"},
+		{"labels alike", `{"title":"a","warnings":["b"],"approve_label":"OK","reject_label":"ok "}`, "approve_label and reject_label are alike"},
+		{"labels swapped", `{"title":"a","warnings":["b"],"approve_label":"Reject"}`, "approve_label and reject_label are alike"},
+		{"choices on approve", `{"title":"a","warnings":["b"],"choices":["x","y"]}`, `choices are for kind "choose" only, not "approve"`},
+
+		{"choose", `{"kind":"choose","title":"Which is word 7?","choices":["orbit","fabric","lemon","throw"]}`, ""},
+		{"choose with rows and cancel label", `{"kind":"choose","title":"Which is word 7?","rows":[{"label":"Word","value":"7 of 12"}],"choices":["a","b","c","d","e","f"],"reject_label":"Stop"}`, ""},
+		{"choose one", `{"kind":"choose","title":"a","choices":["x"]}`, "1 choices, want 2 to 6"},
+		{"choose none", `{"kind":"choose","title":"a"}`, "0 choices, want 2 to 6"},
+		{"choose seven", `{"kind":"choose","title":"a","choices":["1","2","3","4","5","6","7"]}`, "7 choices, want 2 to 6"},
+		{"choice empty", `{"kind":"choose","title":"a","choices":["x",""]}`, "choice 2 is empty"},
+		{"choice blank", `{"kind":"choose","title":"a","choices":[" ","x"]}`, "choice 1 is blank"},
+		{"choice too long", `{"kind":"choose","title":"a","choices":["x","` + long(MaxChoice+1) + `"]}`, "choice 2 is 25 characters, at most 24"},
+		{"choice 24", `{"kind":"choose","title":"a","choices":["x","` + long(MaxChoice) + `"]}`, ""},
+		{"choice newline", `{"kind":"choose","title":"a","choices":["x","y\nz"]}`, "choice 2 holds the control character U+000A"},
+		{"choices alike", `{"kind":"choose","title":"a","choices":["lemon","orbit","Lemon"]}`, "choices 1 and 3 are alike"},
+		// "cancel" is a BIP39 word: a backup check may offer it.
+		{"choice reads as cancel", `{"kind":"choose","title":"Which is word 2?","choices":["cancel","candy","orbit","zoo"],"reject_label":"Cancel"}`, ""},
+		{"choose with PIN", `{"kind":"choose","title":"a","choices":["x","y"],"pin":true}`, `pin is for kind "approve" only, not "choose"`},
+		{"choose with approve label", `{"kind":"choose","title":"a","choices":["x","y"],"approve_label":"Go"}`, `approve_label is for kind "approve" only`},
+
+		{"word", `{"kind":"word","title":"Restore wallet","rows":[{"label":"Word","value":"3 of 12"}],"reject_label":"Stop"}`, ""},
+		{"word alone", `{"kind":"word","title":"Type word 3"}`, ""},
+		{"word with PIN", `{"kind":"word","title":"a","pin":true}`, `pin is for kind "approve" only, not "word"`},
+		{"word with choices", `{"kind":"word","title":"a","choices":["x","y"]}`, `choices are for kind "choose" only, not "word"`},
+		{"word with empty choices", `{"kind":"word","title":"a","choices":[]}`, `choices are for kind "choose" only`},
+		{"word without a title", `{"kind":"word"}`, "title is empty"},
 	}
 	rows := make([]string, MaxRows+1)
 	for i := range rows {
@@ -280,8 +315,134 @@ func TestNoScreen(t *testing.T) {
 	}
 }
 
+// An answered "choose" request carries the index tapped, present even when
+// it is the first; a refusal carries none. The log says "answered", never
+// the choices or the choice.
+func TestAskChoose(t *testing.T) {
+	s, path, logs := server(t)
+	r := Request{Kind: KindChoose, Title: "Which is word 7?", Choices: []string{"orbit", "fabric", "lemon", "throw"}}
+	go func() {
+		p := <-s.Requests()
+		if p.Request.Kind != KindChoose || len(p.Request.Choices) != 4 || p.Request.Choices[2] != "lemon" {
+			p.Decide(Answer{Reason: fmt.Sprintf("the screen got %+v", p.Request)})
+			return
+		}
+		zero := 0
+		p.Decide(Answer{Approved: true, Choice: &zero})
+	}()
+	a, err := Ask(context.Background(), path, r)
+	if i, ok := a.Chosen(); err != nil || !ok || i != 0 || a.Text != "" || a.PIN != "" {
+		t.Fatalf("answer %+v, %v; want choice 0", a, err)
+	}
+	go func() { (<-s.Requests()).Decide(Answer{Reason: ReasonRejected}) }()
+	a, err = Ask(context.Background(), path, r)
+	if _, ok := a.Chosen(); err != nil || ok || a.Reason != ReasonRejected {
+		t.Fatalf("cancelled: %+v, %v", a, err)
+	}
+	l := logs.String()
+	if !strings.Contains(l, `wallet asks "Which is word 7?" (choose)`) || !strings.Contains(l, `wallet's "Which is word 7?": answered`) {
+		t.Errorf("log:\n%s", l)
+	}
+	for _, c := range r.Choices {
+		if strings.Contains(l, c) {
+			t.Errorf("the log names the choice %q:\n%s", c, l)
+		}
+	}
+}
+
+// An answered "word" request carries the word, which the log never holds.
+func TestAskWord(t *testing.T) {
+	s, path, logs := server(t)
+	go func() {
+		p := <-s.Requests()
+		if p.Request.Kind != KindWord || p.Request.RejectLabel != "Stop" {
+			p.Decide(Answer{Reason: fmt.Sprintf("the screen got %+v", p.Request)})
+			return
+		}
+		p.Decide(Answer{Approved: true, Text: "abandon"})
+	}()
+	a, err := Ask(context.Background(), path, Request{Kind: KindWord, Title: "Restore wallet", Rows: []Row{{Label: "Word", Value: "3 of 12"}}, RejectLabel: "Stop"})
+	if err != nil || !a.Approved || a.Text != "abandon" || a.Choice != nil {
+		t.Fatalf("answer %+v, %v", a, err)
+	}
+	if l := logs.String(); strings.Contains(l, "abandon") || !strings.Contains(l, "answered") {
+		t.Errorf("log:\n%s", l)
+	}
+}
+
+// Ask refuses an answer that does not fit its request, so a caller never
+// reads a choice of 0 that nobody made, or a word where it asked approval.
+func TestAskRefusesAnswersNotFitting(t *testing.T) {
+	s, path, _ := server(t)
+	one, nine := 1, 9
+	choose := Request{Kind: KindChoose, Title: "Which?", Choices: []string{"a", "b"}}
+	word := Request{Kind: KindWord, Title: "Type"}
+	approve := Request{Title: "Sign", Warnings: []string{"x"}}
+	cases := []struct {
+		name string
+		r    Request
+		a    Answer
+		want string
+	}{
+		{"choose without a choice", choose, Answer{Approved: true}, "or none for one of kind"},
+		{"choice out of range", choose, Answer{Approved: true, Choice: &nine}, "choice 9 of 2"},
+		{"choice with a word", choose, Answer{Approved: true, Choice: &one, Text: "abandon"}, `a word for a request of kind "choose"`},
+		{"word without a word", word, Answer{Approved: true}, `or none for one of kind "word"`},
+		{"word with a choice", word, Answer{Approved: true, Text: "able", Choice: &one}, `a choice for a request of kind "word"`},
+		{"word in capitals", word, Answer{Approved: true, Text: "Able"}, "not lower-case letters"},
+		{"approve with a word", approve, Answer{Approved: true, Text: "able"}, `a word for a request of kind "approve"`},
+		{"approve with an unasked PIN", approve, Answer{Approved: true, PIN: "1234"}, "did not ask for"},
+		{"refusal with a choice", choose, Answer{Reason: ReasonRejected, Choice: &one}, "not an approval carries"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			go func() { (<-s.Requests()).Decide(c.a) }()
+			a, err := Ask(context.Background(), path, c.r)
+			if err == nil || !strings.Contains(err.Error(), "malformed answer") || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("answer %+v, %v; want a malformed answer saying %q", a, err, c.want)
+			}
+		})
+	}
+}
+
+// The wire form of answers: "choice" is there exactly when a choice was
+// made, 0 included; an answer decodes into the same.
+func TestAnswerJSON(t *testing.T) {
+	zero := 0
+	for _, c := range []struct {
+		a    Answer
+		want string
+	}{
+		{Answer{Approved: true, Choice: &zero}, `{"approved":true,"choice":0}`},
+		{Answer{Reason: ReasonRejected}, `{"approved":false,"reason":"rejected"}`},
+		{Answer{Approved: true, Text: "zoo"}, `{"approved":true,"text":"zoo"}`},
+		{Answer{Approved: true, PIN: "12"}, `{"approved":true,"pin":"12"}`},
+	} {
+		b, err := json.Marshal(c.a)
+		if err != nil || string(b) != c.want {
+			t.Errorf("%+v is %s, %v; want %s", c.a, b, err, c.want)
+		}
+		var back Answer
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		i, ok := back.Chosen()
+		j, wantOK := c.a.Chosen()
+		if i != j || ok != wantOK || back.Text != c.a.Text || back.PIN != c.a.PIN || back.Approved != c.a.Approved {
+			t.Errorf("%s decodes to %+v", b, back)
+		}
+	}
+}
+
 func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(`{"title":"Sign","rows":[{"label":"To","value":"bc1q"}],"pin":true}` + "\n"))
+	f.Add([]byte(`{"kind":"approve","title":"Pair","rows":[{"label":"Peer","value":"kit 7"}],"approve_label":"Pair","reject_label":"Refuse"}`))
+	f.Add([]byte(`{"kind":"choose","title":"Which is word 7?","rows":[{"label":"Word","value":"7 of 12"}],"choices":["orbit","fabric","lemon","throw"],"reject_label":"Stop"}`))
+	f.Add([]byte(`{"kind":"choose","title":"a","choices":["x","X "],"timeout_s":5}`))
+	f.Add([]byte(`{"kind":"choose","title":"a","choices":["x","y"],"pin":true}`))
+	f.Add([]byte(`{"kind":"word","title":"Restore wallet","rows":[{"label":"Word","value":"3 of 12"}]}`))
+	f.Add([]byte(`{"kind":"word","title":"a","choices":[],"approve_label":"Go"}`))
+	f.Add([]byte(`{"kind":"Word","title":"a"}`))
 	f.Add([]byte(`{"title":"Wipe","warnings":["Erases the wallet"],"timeout_s":30}`))
 	f.Add([]byte(`{"title":"a","rows":[{"label":"To","value":"x` + "\u202e" + `y"}]}`))
 	f.Add([]byte(`{"title":"a","rows":null,"warnings":[""]}`))
@@ -299,6 +460,21 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if r.Timeout() <= 0 || r.Timeout() > MaxTimeout {
 			t.Fatalf("timeout %v", r.Timeout())
+		}
+		switch r.Kind {
+		case "", KindApprove, KindWord:
+			if len(r.Choices) != 0 {
+				t.Fatalf("kind %q with choices", r.Kind)
+			}
+		case KindChoose:
+			if len(r.Choices) < MinChoices || len(r.Choices) > MaxChoices || r.PIN {
+				t.Fatalf("choose with %d choices, pin %v", len(r.Choices), r.PIN)
+			}
+		default:
+			t.Fatalf("parsed the unknown kind %q", r.Kind)
+		}
+		if r.Kind != "" && r.Kind != KindApprove && (r.PIN || r.ApproveLabel != "") {
+			t.Fatalf("kind %q with a PIN or an approve label", r.Kind)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package approve
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,8 +56,10 @@ type Server struct {
 	waiting  atomic.Int32 // requests accepted and not yet answered
 }
 
-// NewServer returns a server that names callers with id and logs one line
-// per request (the service, the title and the outcome; never a PIN) to logf.
+// NewServer returns a server that names callers with id and logs to logf a
+// line when a request comes (the service, the title and the kind) and one
+// when it ends (the outcome: approved, answered, or the reason), never a
+// row, a choice, the choice made, a PIN or a word.
 func NewServer(id Identify, logf func(format string, args ...any)) *Server {
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -118,8 +121,10 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
 	answer := func(a Answer) {
 		b, _ := json.Marshal(a)
+		b = append(b, '\n')
 		c.SetWriteDeadline(time.Now().Add(readTimeout))
-		c.Write(append(b, '\n'))
+		c.Write(b)
+		clear(b) // it may hold a PIN or a word
 	}
 	pid, err := peerPID(c)
 	if err != nil {
@@ -171,7 +176,9 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 			}
 		}
 	}()
-	s.logf("approve: %s asks %q", service, req.Title)
+	kind := cmp.Or(req.Kind, KindApprove)
+	// The title and kind only: rows and choices may hold a seed's words.
+	s.logf("approve: %s asks %q (%s)", service, req.Title, kind)
 	var a Answer
 	select {
 	case s.requests <- p:
@@ -189,6 +196,9 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 		a = s.ended(ctx, pctx)
 	}
 	outcome := "approved"
+	if kind != KindApprove {
+		outcome = "answered" // never what was chosen or typed
+	}
 	if !a.Approved {
 		outcome = a.Reason
 	}
