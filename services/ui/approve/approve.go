@@ -6,8 +6,9 @@
 // socket (SO_PEERCRED), and PID 1's list of supervised services says which
 // service runs as that process.
 //
-// Who may call: root on the node (the socket is mode 0600), and of root's
-// processes only a service PID 1 supervises; anything else is refused.
+// Who may call: root on the node, and the wallet's group (the socket is
+// mode 0660 in a directory of mode 0750), and of their processes only a
+// service PID 1 supervises; anything else is refused.
 //
 // Wire protocol, one request per connection on the Unix stream socket
 // SocketPath: the client writes a Request as one line of JSON of at most
@@ -45,8 +46,11 @@ import (
 	"unicode/utf8"
 )
 
-// SocketPath is where the ui service listens on the node.
-const SocketPath = "/run/skyfleet/approve.sock"
+// SocketPath is where the ui service listens on the node. Its directory is
+// root's, mode 0750; on a wallet node PID 1 makes it set-group-ID with the
+// wallet's group, so the socket is the wallet's group's too and the
+// wallet, which is not root, can ask (docs/architecture.md §Wallet).
+const SocketPath = "/run/skyfleet/approve/approve.sock"
 
 // Limits of a request: what one screen and the person can read, and what a
 // caller can make the ui service hold.

@@ -158,8 +158,8 @@ func (l *logBuf) String() string {
 func TestAskApprovedWithPIN(t *testing.T) {
 	s, path, logs := server(t)
 	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("socket mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket mode %v, %v; want 0660 (root's group, or the wallet's)", fi.Mode().Perm(), err)
 	}
 	go func() {
 		p := <-s.Requests()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,14 +72,21 @@ func NewServer(id Identify, logf func(format string, args ...any)) *Server {
 // when the screen receives again. Unreceived requests time out.
 func (s *Server) Requests() <-chan *Pending { return s.requests }
 
-// Listen makes the socket at path (a stale one is removed), mode 0600.
+// Listen makes the socket at path (a stale one is removed), mode 0660, and
+// its directory when missing (mode 0750).
 func Listen(path string) (*net.UnixListener, error) {
+	// Made here when PID 1 did not (a node without a wallet): root's only.
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
 	os.Remove(path)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	// The group is the directory's: root's, or on a wallet node the
+	// wallet's (set-group-ID), which must be able to connect.
+	if err := os.Chmod(path, 0o660); err != nil {
 		ln.Close()
 		return nil, err
 	}
