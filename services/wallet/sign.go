@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
 
@@ -154,12 +155,13 @@ func (s *Service) servePSBT(ctx context.Context, host string, body []byte) (any,
 		s.count(false)
 		return nil, err
 	}
+	start := time.Now()
 	n, err := w.Sign(p, s.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
 	s.count(true)
-	s.cfg.Logf("wallet: signed %d inputs of a Bitcoin transaction", n)
+	s.cfg.Logf("wallet: signed %d inputs of a Bitcoin transaction in %.1f ms", n, float64(time.Since(start).Microseconds())/1000)
 	out := PSBTAnswer{Signed: n}
 	var buf bytes.Buffer
 	if err := p.Serialize(&buf); err != nil {

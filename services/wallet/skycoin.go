@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/skyfleet/skyfleet/services/identity"
@@ -131,6 +132,7 @@ func (s *Service) serveSkycoin(ctx context.Context, host string, body []byte) (a
 		return nil, err
 	}
 	tx.Sigs = nil
+	start := time.Now()
 	for i, p := range paths {
 		key, _, err := k.private(p)
 		if err != nil {
@@ -144,7 +146,7 @@ func (s *Service) serveSkycoin(ctx context.Context, host string, body []byte) (a
 	}
 	s.count(true)
 	id := tx.ID()
-	s.cfg.Logf("wallet: signed a Skycoin transaction of %d inputs", len(paths))
+	s.cfg.Logf("wallet: signed a Skycoin transaction of %d inputs in %.1f ms", len(paths), float64(time.Since(start).Microseconds())/1000)
 	return SkycoinAnswer{Tx: hex.EncodeToString(tx.Encode()), TxID: hex.EncodeToString(id[:])}, nil
 }
 

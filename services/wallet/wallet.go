@@ -24,6 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -253,6 +256,7 @@ func (s *Service) expire() {
 // unlock opens the keys with pin (and the BIP39 passphrase), replacing
 // those open. Errors are keystore's (*keystore.WrongPIN, ErrWiped, ...).
 func (s *Service) unlock(pin []byte, passphrase string) (*keys, error) {
+	start := time.Now()
 	entropy, err := s.store.Unlock(string(pin))
 	if err != nil {
 		var wrong *keystore.WrongPIN
@@ -275,7 +279,7 @@ func (s *Service) unlock(pin []byte, passphrase string) (*keys, error) {
 	s.lockLocked()
 	s.keys = k
 	s.touchLocked()
-	s.cfg.Logf("wallet: unlocked")
+	s.cfg.Logf("wallet: unlocked in %d ms", time.Since(start).Milliseconds())
 	return k, nil
 }
 
@@ -350,6 +354,10 @@ type Status struct {
 	PairedHosts  int    `json:"paired_hosts"`
 	Signed       uint64 `json:"signed"`
 	Refused      uint64 `json:"refused"`
+	// RSSKiB and PeakKiB are the process's resident memory now and at
+	// most (VmRSS, VmHWM), in KiB; 0 where /proc does not say.
+	RSSKiB  int `json:"rss_kib"`
+	PeakKiB int `json:"peak_kib"`
 }
 
 // Status returns the wallet's status.
@@ -362,6 +370,7 @@ func (s *Service) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.Signed, st.Refused = s.signed, s.refused
+	st.RSSKiB, st.PeakKiB = memory()
 	if s.keys != nil {
 		st.UnlockedForS = int((s.cfg.UnlockFor - s.cfg.Now().Sub(s.lastUse)) / time.Second)
 	}
@@ -374,4 +383,23 @@ func must(err error, what string) error {
 		return nil
 	}
 	return fmt.Errorf("wallet: %s: %w", what, err)
+}
+
+// memory reads VmRSS and VmHWM from /proc/self/status, in KiB.
+func memory() (rss, peak int) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "VmHWM":
+			peak = n
+		}
+	}
+	return rss, peak
 }
