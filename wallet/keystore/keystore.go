@@ -230,9 +230,21 @@ func (s *Store) setAttempts(n int) error {
 	return durable.WriteFile(filepath.Join(s.Dir, AttemptsFile), []byte(strconv.Itoa(n)+"\n"), 0o600)
 }
 
-// wipe erases the seed file and its directory entry, durably.
+// wipe erases the seed file and its directory entry, durably. The sealed
+// bytes are overwritten with zeros and synced first, so the blocks an
+// unlink would leave on the card do not hold the box an offline search of
+// the PIN needs (a flash card's wear levelling may still keep an older
+// copy; nothing above the card can reach those).
 func (s *Store) wipe() error {
-	err := os.Remove(filepath.Join(s.Dir, SeedFile))
+	path := filepath.Join(s.Dir, SeedFile)
+	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+		if fi, err := f.Stat(); err == nil {
+			f.WriteAt(make([]byte, fi.Size()), 0)
+			f.Sync()
+		}
+		f.Close()
+	}
+	err := os.Remove(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

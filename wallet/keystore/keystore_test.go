@@ -85,11 +85,20 @@ func TestWrongPINsWipe(t *testing.T) {
 	if waits[0] != 0 || waits[2] != time.Second || waits[3] != 2*time.Second || waits[8] != 64*time.Second {
 		t.Errorf("delays %v", waits)
 	}
+	// A second name for the seed file's inode shows what the wipe left
+	// in its blocks.
+	ghost := filepath.Join(t.TempDir(), "ghost")
+	if err := os.Link(filepath.Join(s.Dir, SeedFile), ghost); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Unlock("000000"); !errors.Is(err, ErrWiped) {
 		t.Fatalf("the tenth wrong PIN: %v", err)
 	}
 	if s.Exists() {
 		t.Fatal("the seed file is still there")
+	}
+	if b, err := os.ReadFile(ghost); err != nil || len(b) == 0 || len(bytes.Trim(b, "\x00")) != 0 {
+		t.Errorf("the wiped seed file's bytes were not overwritten with zeros (%d bytes, %v)", len(b), err)
 	}
 	if _, err := s.Unlock("482916"); !errors.Is(err, ErrNoSeed) {
 		t.Errorf("the right PIN after the wipe: %v", err)
