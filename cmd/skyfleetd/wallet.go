@@ -222,8 +222,8 @@ func prepareWallet(permMounted bool) error {
 		errs = append(errs, errors.New("/perm is not mounted: the wallet has nowhere to keep a seed"))
 	}
 	errs = append(errs,
-		sandbox.OwnedDir(walletRunDir, sandbox.WalletUID, 0, 0o2770),
-		sandbox.OwnedDir(filepath.Dir(approve.SocketPath), 0, sandbox.WalletGID, 0o2750))
+		sandbox.OwnedDir(walletRunDir, sandbox.WalletUID, 0, os.ModeSetgid|0o770),
+		sandbox.OwnedDir(filepath.Dir(approve.SocketPath), 0, sandbox.WalletGID, os.ModeSetgid|0o750))
 	if _, err := sandbox.CloseDisks("/dev"); err != nil {
 		errs = append(errs, err)
 	}

@@ -130,12 +130,17 @@ func Check(caps []uintptr) error {
 }
 
 // OwnedDir makes dir (and its parents, root's) if missing and gives it to
-// uid:gid with mode perm, also when it exists with another owner or mode:
+// uid:gid with mode perm (os.ModeSetgid for the set-group-ID bit: Go's
+// FileMode does not read 0o2000 as it), also when it exists with another
+// owner or mode:
 // PID 1 prepares the wallet's directory this way before each start, so a
 // directory left 0755 by an older image, or by hand, is closed again.
 // Errors: dir is not a directory, or a step failed.
 func OwnedDir(dir string, uid, gid int, perm os.FileMode) error {
-	if err := os.MkdirAll(dir, perm); err != nil {
+	if perm&^(os.ModePerm|os.ModeSetgid|os.ModeSticky) != 0 {
+		return fmt.Errorf("sandbox: mode %v for %s: only permission bits, set-group-ID and sticky", perm, dir)
+	}
+	if err := os.MkdirAll(dir, perm.Perm()); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	fi, err := os.Lstat(dir)

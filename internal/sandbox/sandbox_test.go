@@ -5,6 +5,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +22,39 @@ const modeEnv = "SANDBOX_TEST_MODE"
 // what a service must not be able to do to the wallet and prints what the
 // kernel said.
 func TestMain(m *testing.M) {
-	if os.Getenv(modeEnv) == "probe" {
+	switch os.Getenv(modeEnv) {
+	case "probe":
 		probe()
 		return
+	case "listen":
+		// The wallet's side: a socket in the set-group-ID directory.
+		path := os.Getenv("SOCK")
+		os.Remove(path)
+		ln, err := net.Listen("unix", path)
+		if err == nil {
+			err = os.Chmod(path, 0o660)
+		}
+		if err != nil {
+			fmt.Println("listen:", err)
+			os.Exit(1)
+		}
+		fmt.Println("listening")
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		os.Exit(0)
+	case "connect":
+		if _, err := DropFromEnv(); err != nil {
+			fmt.Println("drop:", err)
+			os.Exit(1)
+		}
+		c, err := net.Dial("unix", os.Getenv("SOCK"))
+		if err == nil {
+			c.Close()
+		}
+		fmt.Println("connect=" + errName(err))
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -56,6 +87,75 @@ func probe() {
 		try("mknod", unix.Mknod(filepath.Join(os.TempDir(), fmt.Sprintf("sandbox-probe-%d", os.Getpid())), unix.S_IFBLK|0o600, int(unix.Mkdev(7, 0))))
 	}
 	fmt.Println(strings.Join(res, " "))
+}
+
+// The wallet's socket directory as PID 1 makes it (owned by the wallet,
+// group root, set-group-ID): the socket the wallet makes there is root's
+// group's, so a root service without DAC_OVERRIDE connects and another uid
+// does not.
+func TestWalletSocketDir(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, as PID 1 (CI runs as root)")
+	}
+	base, err := os.MkdirTemp("", "sbx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	dir := filepath.Join(base, "wallet")
+	if err := OwnedDir(dir, WalletUID, 0, os.ModeSetgid|0o770); err != nil {
+		t.Fatal(err)
+	}
+	if err := OwnedDir(dir, WalletUID, 0, 0o2770); err == nil {
+		t.Error("OwnedDir took 0o2770, which os.FileMode does not read as set-group-ID")
+	}
+	if fi, _ := os.Stat(dir); fi.Mode()&os.ModeSetgid == 0 {
+		t.Fatalf("mode %v, want set-group-ID", fi.Mode())
+	}
+	self, _ := os.ReadFile(os.Args[0])
+	bin := filepath.Join(base, "probe")
+	os.WriteFile(bin, self, 0o755)
+	sock := filepath.Join(dir, "w.sock")
+	child := func(mode string, cred *syscall.Credential, extra ...string) *exec.Cmd {
+		cmd := exec.Command(bin)
+		cmd.Env = append(append(os.Environ(), modeEnv+"="+mode, "SOCK="+sock), extra...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		return cmd
+	}
+	for _, c := range []struct {
+		who   string
+		cred  *syscall.Credential
+		extra []string
+		want  string
+	}{
+		{"a root service of a wallet node", nil, []string{DropEnv + "=1"}, "connect=ok"},
+		{"another uid", &syscall.Credential{Uid: 1000, Gid: 1000}, nil, "connect=EACCES"},
+	} {
+		l := child("listen", &syscall.Credential{Uid: WalletUID, Gid: WalletGID})
+		out, err := l.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line := make([]byte, 64)
+		n, _ := out.Read(line)
+		if !strings.Contains(string(line[:n]), "listening") {
+			l.Process.Kill()
+			t.Fatalf("the wallet's side: %q", line[:n])
+		}
+		if fi, err := os.Stat(sock); err != nil || fi.Sys().(*syscall.Stat_t).Gid != 0 {
+			t.Errorf("the socket's group is not root's: %v", err)
+		}
+		got, _ := child("connect", c.cred, c.extra...).CombinedOutput()
+		l.Process.Kill()
+		l.Wait()
+		if strings.TrimSpace(string(got)) != c.want {
+			t.Errorf("%s: %s, want %s", c.who, got, c.want)
+		}
+	}
 }
 
 func errName(err error) string {
