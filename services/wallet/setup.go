@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"github.com/skyfleet/skyfleet/wallet/bip39"
@@ -71,7 +72,9 @@ func (s *Service) Setup(ctx context.Context, words int, restore bool) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.Create(entropy, string(pin)); err != nil {
+	err = s.store.Create(entropy, string(pin))
+	debug.FreeOSMemory() // argon2id's 64 MiB, as after an unlock
+	if err != nil {
 		return err
 	}
 	s.cfg.Logf("wallet: a seed was %s", map[bool]string{false: "made", true: "restored"}[restore])

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,6 +259,10 @@ func (s *Service) expire() {
 func (s *Service) unlock(pin []byte, passphrase string) (*keys, error) {
 	start := time.Now()
 	entropy, err := s.store.Unlock(string(pin))
+	// argon2id's 64 MiB are garbage now, whatever the PIN: give them
+	// back to the system rather than hold them (a Pi 3 has 1 GiB for
+	// everything).
+	debug.FreeOSMemory()
 	if err != nil {
 		var wrong *keystore.WrongPIN
 		switch {
