@@ -316,3 +316,52 @@ func FuzzVerifyMessage(f *testing.F) {
 		}
 	})
 }
+
+// Acceptance 1 of issue 15: our signatures over input-hashes.golden, made
+// as SignInput makes an input's (r ‖ s ‖ recovery id), verify under
+// Skycoin's rule (cipher.VerifyAddressSignedHash: the recovery id below 4,
+// s's top bit clear, the recovered key's address the signer's), for every
+// key of seed-0000.golden and seed-0001.golden. (Skycoin's own signatures
+// in those files use other nonces; TestMessageDigest verifies them.)
+func TestInputHashSignaturesVerify(t *testing.T) {
+	var hashes struct {
+		Hashes []string `json:"hashes"`
+	}
+	readJSON(t, "input-hashes.golden", &hashes)
+	n := 0
+	for _, file := range []string{"seed-0000.golden", "seed-0001.golden"} {
+		var g struct {
+			Keys []struct {
+				Address string `json:"address"`
+				Secret  string `json:"secret"`
+			} `json:"keys"`
+		}
+		readJSON(t, file, &g)
+		for _, k := range g.Keys {
+			sec, _ := hex.DecodeString(k.Secret)
+			key := secp256k1.PrivKeyFromBytes(sec)
+			addr, err := identity.ParseAddress(k.Address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hashes.Hashes {
+				hb, _ := hex.DecodeString(h)
+				c, err := identity.SignCompact(key, hb)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var sig [65]byte
+				copy(sig[:64], c[1:])
+				sig[64] = c[0] - 27 - 4
+				if err := VerifyMessage(addr, []byte(h), hex.EncodeToString(sig[:])); err != nil {
+					t.Errorf("%s: %s, hash %s: %v", file, k.Address, h, err)
+				}
+				n++
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("only %d signatures checked", n)
+	}
+	t.Logf("%d signatures over input-hashes.golden verify under Skycoin's rule", n)
+}
