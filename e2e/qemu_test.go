@@ -35,6 +35,7 @@ type status struct {
 	Degraded []string `json:"degraded"`
 	Perm     struct {
 		Mounted bool   `json:"mounted"`
+		Device  string `json:"device"`
 		Grown   bool   `json:"grown"`
 		Error   string `json:"error"`
 	} `json:"perm"`
@@ -433,7 +434,7 @@ func TestQEMUNode(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "node.img")
 	built := buildImage(t, img, fmt.Sprintf("[node]\nname = \"qemu-kit\"\n\n"+
 		"[network]\npsk = %q\nlan_discovery = false\npeers = [%q]\n\n"+
-		"[master]\npublic_key = %q\naddresses = [\"udp://10.0.2.2:%d\"]\n",
+		"[master]\npublic_key = %q\naddresses = [\"udp://10.0.2.2:%d\"]\n"+walletFleet,
 		meshPSK, host.peerEntry(fmt.Sprintf("10.0.2.2:%d", hp)), m.key.PublicKeyHex(), m.meshPort))
 	// The shared node has the emulated touchscreen: QEMU's framebuffer, at
 	// 480x320 as the common 3.5" panels are, and a USB tablet, driven
@@ -453,6 +454,7 @@ func TestQEMUNode(t *testing.T) {
 	t.Run("Mesh", func(t *testing.T) { testQEMUMesh(t, g) })
 	t.Run("Messages", func(t *testing.T) { testQEMUMessages(t, g) })
 	t.Run("Touchscreen", func(t *testing.T) { testQEMUTouchscreen(t, g) })
+	t.Run("Wallet", func(t *testing.T) { testQEMUWallet(t, g) })
 	t.Run("UpdateRefused", func(t *testing.T) { testQEMUUpdateRefused(t, g) })
 	v.poweroff()
 }
