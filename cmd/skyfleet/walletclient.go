@@ -121,8 +121,17 @@ func cmdWalletClient(cmd string, args []string) error {
 	show := fs.Bool("show", false, "address: show it on the node's screen to compare")
 	withTx := fs.Bool("tx", false, "sign-psbt: also print the final transaction (hex) when every input is signed")
 	path := fs.String("path", "", "sign-message: the key's path")
-	if err := fs.Parse(args); err != nil {
-		return err
+	// Flags may come after the arguments too (skyfleet wallet address
+	// PATH --node HOST), which flag.Parse alone stops at.
+	var pos []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if rest = fs.Args(); len(rest) == 0 {
+			break
+		}
+		pos, rest = append(pos, rest[0]), rest[1:]
 	}
 	if *node == "" {
 		fs.Usage()
@@ -140,10 +149,10 @@ func cmdWalletClient(cmd string, args []string) error {
 		return err
 	}
 	arg := func() (string, error) {
-		if fs.NArg() != 1 {
-			return "", fmt.Errorf("wallet %s takes one argument", cmd)
+		if len(pos) != 1 {
+			return "", fmt.Errorf("wallet %s takes one argument, not %d", cmd, len(pos))
 		}
-		return fs.Arg(0), nil
+		return pos[0], nil
 	}
 	readArg := func() ([]byte, error) {
 		a, err := arg()
@@ -154,6 +163,13 @@ func cmdWalletClient(cmd string, args []string) error {
 			return io.ReadAll(io.LimitReader(keyIO.stdin, wallet.MaxBody))
 		}
 		return os.ReadFile(a)
+	}
+	switch cmd {
+	case "address", "sign-psbt", "sign-skycoin", "sign-message":
+	default:
+		if len(pos) > 0 {
+			return fmt.Errorf("wallet %s takes no argument (got %q)", cmd, pos[0])
+		}
 	}
 	switch cmd {
 	case "pair":
