@@ -5,15 +5,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/skyfleet/skyfleet/internal/boltdb"
 	"github.com/skyfleet/skyfleet/services/identity"
 )
 
@@ -340,9 +341,19 @@ type chainTx struct {
 // transactions of blocks 1 to 180, one list per block.
 func mainnetChain(t testing.TB) [][]chainTx {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join("..", "..", "testdata", "skycoin", "blockchain-180.db"), 0, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	// A copy, opened as every store of the module opens bbolt
+	// (internal/boltdb): the file in testdata stays as Skycoin made it.
+	src, err := os.ReadFile(filepath.Join("..", "..", "testdata", "skycoin", "blockchain-180.db"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "blockchain-180.db")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, rec, err := boltdb.Open(path, nil)
+	if err != nil || rec != nil {
+		t.Fatalf("blockchain-180.db: %v (%v)", err, rec)
 	}
 	defer db.Close()
 	var blocks [][]chainTx
