@@ -478,3 +478,24 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// The screen drops a request when it is Gone, and its drop looks like a
+// Reject; it must not overtake the server's own reason. (The QEMU wallet
+// test once got "rejected" for a question nobody touched: the screen's
+// drop and the server's time-out raced.)
+func TestDropAfterTimeoutIsNotARejection(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	p := &Pending{ctx: ctx, answer: make(chan Answer, 1)}
+	p.Decide(Answer{Reason: ReasonRejected})
+	select {
+	case a := <-p.answer:
+		t.Fatalf("a drop after the time-out answered %+v", a)
+	default:
+	}
+	// An approval that races the deadline still counts.
+	p.Decide(Answer{Approved: true})
+	if a := <-p.answer; !a.Approved {
+		t.Errorf("the approval at the deadline was lost: %+v", a)
+	}
+}

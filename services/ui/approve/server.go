@@ -37,8 +37,14 @@ type Pending struct {
 	once   sync.Once
 }
 
-// Decide answers the request; only the first call counts.
+// Decide answers the request; only the first call counts. A refusal that
+// comes once the request has ended (its time ran out, it was withdrawn) is
+// not the person's decision but the screen dropping the request on Gone:
+// it is ignored, and the caller learns the true reason ("timed out").
 func (p *Pending) Decide(a Answer) {
+	if !a.Approved && p.ctx.Err() != nil {
+		return
+	}
 	p.once.Do(func() { p.answer <- a })
 }
 
