@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -39,7 +40,8 @@ const (
 // services (root on the node).
 //
 //	GET  /status          Status
-//	POST /pair            PairRequest -> PairAnswer (the screen shows PairCode)
+//	POST /pair            PairRequest -> PairAnswer (the screen shows PairCode; 429
+//	                      for PairCooldown after a pairing refused or unanswered)
 //	POST /unpair          {} -> {"unpaired": true}: forgets the asking host
 //	POST /setup           SetupRequest -> {"state": "locked"}
 //	POST /unlock          UnlockRequest -> Status (the screen asks the PIN)
@@ -160,6 +162,14 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
+// A pairing question waits at most PairTimeout; after one that was refused
+// or not answered, pairing is refused (429) for PairCooldown: any key may
+// ask, and a stranger must not be able to keep the screen busy.
+const (
+	PairTimeout  = time.Minute
+	PairCooldown = 30 * time.Second
+)
+
 // PairRequest asks to pair the signing host.
 type PairRequest struct {
 	// Name is how the screen names the host, e.g. "alice's laptop":
@@ -211,12 +221,27 @@ func (s *Service) servePair(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
+	s.mu.Lock()
+	wait := s.pairAfter.Sub(s.cfg.Now())
+	s.mu.Unlock()
+	if wait > 0 {
+		// Anyone on the network may ask to pair; a stranger asking again
+		// and again must not keep the screen from its owner.
+		writeError(w, http.StatusTooManyRequests, fmt.Errorf("wallet: a pairing was refused or not answered just now; try again in %d s", int(wait/time.Second)+1))
+		return
+	}
 	code := PairCode(key)
 	err = s.confirm(r.Context(), Question{Title: "Pair with a computer?",
 		Rows: []Row{{"Computer", req.Name}, {"Code", code},
 			{"Check", "pair only if the computer shows the same code"}},
 		Warnings: []string{"A paired computer can ask for signatures; each still needs your Approve here."},
-		Approve:  "Pair", Reject: "Refuse"})
+		Approve:  "Pair", Reject: "Refuse", Timeout: PairTimeout})
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		s.mu.Lock()
+		s.pairAfter = s.cfg.Now().Add(PairCooldown)
+		s.mu.Unlock()
+	}
 	if err == nil {
 		err = s.hosts.add(k, req.Name)
 	}

@@ -81,9 +81,12 @@ func (s *Service) Setup(ctx context.Context, words int, restore bool) error {
 	return nil
 }
 
-// confirm asks q and returns nil when approved, else a *Refusal.
+// confirm asks q and returns nil when approved, else a *Refusal. q waits
+// Config.Timeout, or its own Timeout when that is shorter.
 func (s *Service) confirm(ctx context.Context, q Question) error {
-	q.Timeout = s.cfg.Timeout
+	if q.Timeout <= 0 || q.Timeout > s.cfg.Timeout {
+		q.Timeout = s.cfg.Timeout
+	}
 	r, err := s.ask.Ask(ctx, q)
 	clear(r.PIN)
 	clear(r.Text)

@@ -128,12 +128,13 @@ type Service struct {
 
 	turn chan struct{} // held by the request being served
 
-	mu      sync.Mutex
-	keys    *keys     // nil while locked
-	lastUse time.Time // of the keys
-	timer   *time.Timer
-	signed  uint64
-	refused uint64
+	mu        sync.Mutex
+	keys      *keys     // nil while locked
+	lastUse   time.Time // of the keys
+	timer     *time.Timer
+	signed    uint64
+	refused   uint64
+	pairAfter time.Time // no pairing question before this
 }
 
 // New returns the wallet over cfg.Dir, asking through ask. Errors: the

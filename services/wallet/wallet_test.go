@@ -471,6 +471,15 @@ func TestPairing(t *testing.T) {
 	if code, _ := f.call("POST", "/pair", hostKey, PairRequest{Name: "laptop"}, nil); code != 403 {
 		t.Errorf("a refused pairing: %d", code)
 	}
+	if q := f.p.questions(); q[len(q)-1].Timeout != PairTimeout {
+		t.Errorf("a pairing question waits %v, want %v", q[len(q)-1].Timeout, PairTimeout)
+	}
+	// A stranger asking again at once is refused without a screen.
+	n := len(f.p.questions())
+	if code, body := f.call("POST", "/pair", hostKey, PairRequest{Name: "laptop"}, nil); code != 429 || len(f.p.questions()) != n {
+		t.Errorf("a pairing right after a refused one: %d %s", code, body)
+	}
+	f.advance(PairCooldown)
 	if code, _ := f.call("GET", "/accounts", hostKey, nil, nil); code != 401 {
 		t.Errorf("after a refused pairing: %d", code)
 	}
