@@ -212,7 +212,14 @@ var Slots = []string{"a", "b"}
 // (or "" for none) as the one-boot trial selected by the firmware's tryboot flag
 // (Raspberry Pi config.txt §Conditional filters, [tryboot]). Every OS file the firmware
 // loads (kernel, initramfs, cmdline.txt, DTBs, overlays) is looked up under os_prefix.
+// The [tryboot] section is always there, naming active when no trial is set
+// (tryboot ""), so that every later switch between slots changes one byte of the
+// file in place and no FAT metadata (services/update/slot: a rename on FAT is not
+// atomic, and a power cut in one left config.txt's cluster chain broken).
 func (p Profile) ConfigTXT(active, tryboot string) string {
+	if tryboot == "" {
+		tryboot = active
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Skyfleet boot configuration for %s (%s).\n", p.Name, p.Model)
 	b.WriteString("# Written by skyfleet image; the slot lines are rewritten by updates.\n")
@@ -226,10 +233,8 @@ func (p Profile) ConfigTXT(active, tryboot string) string {
 		b.WriteString(l + "\n")
 	}
 	fmt.Fprintf(&b, "os_prefix=%s/\n", active)
-	if tryboot != "" {
-		b.WriteString("\n[tryboot]\n")
-		fmt.Fprintf(&b, "os_prefix=%s/\n", tryboot)
-	}
+	b.WriteString("\n[tryboot]\n")
+	fmt.Fprintf(&b, "os_prefix=%s/\n", tryboot)
 	return b.String()
 }
 

@@ -264,9 +264,10 @@ func (c Card) Active() (normal, trial string, err error) {
 }
 
 // SetTrial names slot target in config.txt's [tryboot] section, so the next boot
-// after `reboot "0 tryboot"` runs it once; normal boots keep their slot. The file
-// is replaced atomically (durable.WriteFile), so a power cut leaves the old or the
-// new config.txt.
+// after `reboot "0 tryboot"` runs it once; normal boots keep their slot. The one
+// byte that changes is written in place (overwrite), so a power cut leaves the old
+// or the new config.txt and no FAT metadata is touched; a file of another layout
+// is replaced whole, once (durable.WriteFile).
 func (c Card) SetTrial(target string) error {
 	if _, err := Other(target); err != nil {
 		return err
@@ -274,8 +275,8 @@ func (c Card) SetTrial(target string) error {
 	return c.rewrite(func(normal string) (string, string) { return normal, target })
 }
 
-// Commit makes slot target the one every boot uses and drops the [tryboot]
-// section, atomically as SetTrial.
+// Commit makes slot target the one every boot uses, and its [tryboot] section
+// name the same slot, in place as SetTrial.
 func (c Card) Commit(target string) error {
 	if _, err := Other(target); err != nil {
 		return err
@@ -285,8 +286,9 @@ func (c Card) Commit(target string) error {
 
 // rewrite replaces config.txt with its lines outside a [tryboot] section, the
 // os_prefix of the unconditional part set to what slots returns for it, and a
-// [tryboot] section naming the trial slot at the end when there is one. Lines it
-// does not own (the board's settings, the operator's) stay as they were.
+// [tryboot] section at the end naming the trial slot, or the normal one when
+// there is none. Lines it does not own (the board's settings, the operator's)
+// stay as they were.
 func (c Card) rewrite(slots func(cur string) (normal, trial string)) error {
 	path := filepath.Join(c.Dir, "config.txt")
 	data, err := os.ReadFile(path)
@@ -328,11 +330,54 @@ func (c Card) rewrite(slots func(cur string) (normal, trial string)) error {
 	// The blank line before a [tryboot] section went with it; trim, so that
 	// trials and commits do not pile up blank lines.
 	text := append(bytes.TrimRight(out.Bytes(), "\n"), '\n')
-	if trial != "" {
-		text = fmt.Appendf(text, "\n[tryboot]\nos_prefix=%s/\n", trial)
+	// The [tryboot] section stays when no trial is set, naming the normal
+	// slot: the file keeps its length, and a switch changes one byte.
+	if trial == "" {
+		trial = normal
 	}
+	text = fmt.Appendf(text, "\n[tryboot]\nos_prefix=%s/\n", trial)
+	if len(text) == len(data) {
+		return overwrite(path, data, text)
+	}
+	// Another layout (a card from before the [tryboot] section stayed, an
+	// operator's edit): replaced whole, once.
 	if err := durable.WriteFile(path, text, 0o644); err != nil {
 		return fmt.Errorf("slot: %w", err)
+	}
+	return nil
+}
+
+// overwrite writes text over old, the file at path, in place: only the bytes
+// that differ (one, for a switch of slots), then fsync. On FAT a rename is not
+// atomic: a power cut 0.12 s into a commit once left config.txt's directory
+// entry naming clusters the FAT had already freed, a file the Pi's firmware
+// cannot read (TestQEMUUpdatePowerCuts). Writing within the file's length
+// allocates nothing and changes no cluster chain; the bytes that change lie in
+// one 512-byte sector, which the card writes whole.
+func overwrite(path string, old, text []byte) error {
+	from, to := 0, len(text)
+	for from < to && old[from] == text[from] {
+		from++
+	}
+	for to > from && old[to-1] == text[to-1] {
+		to--
+	}
+	if from == to {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("slot: %w", err)
+	}
+	_, err = f.WriteAt(text[from:to], int64(from))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("slot: rewriting %s in place: %w", path, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,6 +205,32 @@ func TestTrialAndCommit(t *testing.T) {
 	}
 	if got, want := read(), p.ConfigTXT("b", ""); got != want {
 		t.Errorf("after 10 more updates:\n%s\nwant\n%s", got, want)
+	}
+	// Each switch writes one byte in place: the same file (inode), the
+	// same length, no rename, no cluster allocated or freed on FAT.
+	ino := func() uint64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	before, inode := read(), ino()
+	for _, step := range []func() error{func() error { return c.SetTrial("a") }, func() error { return c.Commit("a") }} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		after := read()
+		diff := 0
+		for i := range min(len(before), len(after)) {
+			if before[i] != after[i] {
+				diff++
+			}
+		}
+		if len(after) != len(before) || diff != 1 || ino() != inode {
+			t.Errorf("a switch changed %d bytes, the length %d -> %d, the inode %v: want one byte in place", diff, len(before), len(after), ino() != inode)
+		}
+		before = after
 	}
 	// The operator's lines stay; a file without an os_prefix is not ours to edit.
 	os.WriteFile(path, []byte("# mine\ndtparam=audio=on\nos_prefix=b/\n[pi4]\narm_boost=1\n"), 0o644)
