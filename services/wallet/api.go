@@ -345,13 +345,4 @@ func (s *Service) serveLock(_ context.Context, _ string, body []byte) (any, erro
 }
 
 // hostName is the name a host was paired under.
-func (s *Service) hostName(key string) string {
-	s.hosts.mu.Lock()
-	defer s.hosts.mu.Unlock()
-	for _, h := range s.hosts.list {
-		if h.Key == key {
-			return h.Name
-		}
-	}
-	return ""
-}
+func (s *Service) hostName(key string) string { return s.hosts.name(key) }

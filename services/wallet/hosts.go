@@ -142,6 +142,18 @@ func (h *hostList) remove(key string) (bool, error) {
 	return true, durable.WriteFile(h.path, b, 0o600)
 }
 
+// name is the name key was paired under; "" for a key not paired.
+func (h *hostList) name(key string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, x := range h.list {
+		if x.Key == key {
+			return x.Name
+		}
+	}
+	return ""
+}
+
 func (h *hostList) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -185,8 +185,8 @@ func (k *keys) private(p Path) (*secp256k1.PrivateKey, string, error) {
 	return bk.PrivateKey(), a, nil
 }
 
-// address returns p's address, deriving only public keys below the
-// account where the scheme allows.
+// address returns p's address. It derives p's private key (constant time)
+// and forgets it at once.
 func (k *keys) address(p Path) (string, error) {
 	key, a, err := k.private(p)
 	if key != nil {
