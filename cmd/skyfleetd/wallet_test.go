@@ -111,9 +111,13 @@ func TestWalletHostAPI(t *testing.T) {
 		t.Fatalf("pairing: %d %s", code, body)
 	}
 	hostHex := hex.EncodeToString(host.PubKey().SerializeCompressed())
-	if code, body := call(stranger, "GET", "/wallet/status", nil, hostHex); code != 200 {
-		// Status needs no pairing; the forged header must not matter.
-		t.Errorf("status: %d %s", code, body)
+	if code, body := call(stranger, "GET", "/wallet/status", nil, hostHex); code != 401 {
+		// Only a paired host learns the wallet's state; the forged
+		// header naming the paired key must not help.
+		t.Errorf("a stranger's status with the paired host's key in the wallet header: %d %s", code, body)
+	}
+	if code, body := call(host, "GET", "/wallet/status", nil, ""); code != 200 {
+		t.Errorf("the paired host's status: %d %s", code, body)
 	}
 	if code, _ := call(stranger, "POST", "/wallet/lock", struct{}{}, hostHex); code != 401 {
 		t.Errorf("a stranger's request with the paired host's key in the wallet header: %d, want 401", code)

@@ -33,11 +33,11 @@ const (
 	MaxMessage = 1024       // bytes of a message to sign
 )
 
-// Routes of Handler, and who may call each. Every path but GET /status and
-// POST /pair needs a paired host (HostHeader naming a key paired on the
-// screen); /pair needs a host key (a signed request) and the person's
-// Approve. Status is also served without a host key, to the node's own
-// services (root on the node).
+// Routes of Handler, and who may call each. Every path but POST /pair needs
+// a paired host (HostHeader naming a key paired on the screen); /pair needs
+// a host key (a signed request) and the person's Approve. GET /status is
+// also served without HostHeader, to the node's own services (root on the
+// node, not through the host API).
 //
 //	GET  /status          Status
 //	POST /pair            PairRequest -> PairAnswer (the screen shows PairCode; 429
@@ -58,7 +58,17 @@ const (
 // PIN, with the attempts left; the seed erased), 503 (no screen).
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.Status()) })
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		// Through the host API (the status service always names the
+		// signer) only a paired host learns the state, the wrong PINs
+		// and the counts; a root service on the node asks without a
+		// host.
+		if _, ok := s.host(r); !ok && r.Header.Get(HostHeader) != "" {
+			writeError(w, 401, errors.New("wallet: this computer is not paired with the wallet (skyfleet wallet pair)"))
+			return
+		}
+		writeJSON(w, 200, s.Status())
+	})
 	mux.HandleFunc("POST /pair", s.servePair)
 	paired := func(pattern string, h func(context.Context, string, []byte) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

@@ -507,8 +507,13 @@ func TestPairing(t *testing.T) {
 	if code, _ := f.call("POST", "/unpair", hostKey, nil, nil); code != 200 {
 		t.Error("unpair")
 	}
-	if code, _ := f.call("GET", "/status", hostKey, nil, nil); code != 200 {
-		t.Error("status")
+	// Once unpaired, the host learns not even the state; a service on
+	// the node (no host named) still does.
+	if code, _ := f.call("GET", "/status", hostKey, nil, nil); code != 401 {
+		t.Errorf("status from an unpaired host: %d, want 401", code)
+	}
+	if code, _ := f.call("GET", "/status", "", nil, nil); code != 200 {
+		t.Errorf("status from the node's own services: %d", code)
 	}
 	if code, _ := f.call("POST", "/lock", hostKey, nil, nil); code != 401 {
 		t.Errorf("after unpair: %d", code)
