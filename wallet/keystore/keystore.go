@@ -168,10 +168,27 @@ func delay(n int) time.Duration {
 	return min(d, 10*time.Minute)
 }
 
-// Exists reports whether the store holds a seed.
+// Exists reports whether the store holds a seed. A seed file beside a
+// counter at the limit is one whose wipe was decided but did not finish (a
+// power cut between zeroing the file and unlinking it leaves a file of
+// zeros): the wipe is finished here, so setup can make a new seed, and
+// Exists reports false.
 func (s *Store) Exists() bool {
-	_, err := os.Stat(filepath.Join(s.Dir, SeedFile))
-	return err == nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exists()
+}
+
+// exists is Exists with s.mu held.
+func (s *Store) exists() bool {
+	if _, err := os.Stat(filepath.Join(s.Dir, SeedFile)); err != nil {
+		return false
+	}
+	if s.Attempts() >= s.max() {
+		// Only an I/O error keeps the file; then it still counts as there.
+		return s.wipe() != nil
+	}
+	return true
 }
 
 // Create seals entropy under pin into a new seed file and clears the
@@ -185,7 +202,7 @@ func (s *Store) Create(entropy []byte, pin string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.Exists() {
+	if s.exists() {
 		return ErrExists
 	}
 	p := s.Params
