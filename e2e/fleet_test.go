@@ -43,6 +43,12 @@ type fleetMaster struct {
 // startMaster makes a master key with `skyfleet keygen` and runs `skyfleet master`
 // with reports every interval.
 func startMaster(t *testing.T, interval string) *fleetMaster {
+	return startMasterLinks(t, interval, "")
+}
+
+// startMasterLinks is startMaster with the master's [network] link_timeout
+// ("" for the default).
+func startMasterLinks(t *testing.T, interval, linkTimeout string) *fleetMaster {
 	t.Helper()
 	m := &fleetMaster{dir: filepath.Join(t.TempDir(), "master"), meshPort: freeUDPPort(t), log: filepath.Join(artifacts(t), "master.log")}
 	m.status = fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -56,9 +62,13 @@ func startMaster(t *testing.T, interval string) *fleetMaster {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(m.dir, "fleet.toml")
+	network := ""
+	if linkTimeout != "" {
+		network = fmt.Sprintf("link_timeout = %q\n", linkTimeout)
+	}
 	os.WriteFile(cfg, []byte(fmt.Sprintf("[node]\nname = \"master\"\nlisten = [\"udp://127.0.0.1:%d\"]\nstatus = %q\ndata = %q\n\n"+
-		"[network]\npsk = %q\nlan_discovery = false\n\n[master]\nreport_interval = %q\n",
-		m.meshPort, m.status, m.dir, meshPSK, interval)), 0o600)
+		"[network]\npsk = %q\nlan_discovery = false\n%s\n[master]\nreport_interval = %q\n",
+		m.meshPort, m.status, m.dir, meshPSK, network, interval)), 0o600)
 	f, err := os.Create(m.log)
 	if err != nil {
 		t.Fatal(err)
@@ -184,12 +194,13 @@ func (s *swarmNode) start(t *testing.T, master *identity.Key, masterHint string,
 	cfg.Master.ReportInterval = interval
 	ctx, cancel := context.WithCancel(context.Background())
 	// 301 nodes share this process and the 2 cores of a CI machine with the
-	// master: links ping every second and die after 10 s without a
-	// datagram (250 ms and 1.5 s by default), or the scheduler's delays flap
-	// them, as CI saw: a leaf's link to its relay went down four times in a
-	// minute and its reports missed the master's grace. What this test
-	// times is registration and reporting, not link failover.
-	n, err := meshd.Start(ctx, meshd.Options{Config: cfg, Version: "v-swarm", Logf: s.logf, PingInterval: time.Second, DeadAfter: 10 * time.Second})
+	// master: links die after 10 s without a datagram (1.5 s by default),
+	// or the scheduler's delays flap them, as CI saw: a leaf's link to its
+	// relay went down four times in a minute and its reports missed the
+	// master's grace. What this test times is registration and reporting,
+	// not link failover.
+	cfg.Network.LinkTimeout = swarmLinkTimeout
+	n, err := meshd.Start(ctx, meshd.Options{Config: cfg, Version: "v-swarm", Logf: s.logf})
 	if err != nil {
 		cancel()
 		t.Fatalf("%s: %v", s.name, err)
@@ -197,6 +208,9 @@ func (s *swarmNode) start(t *testing.T, master *identity.Key, masterHint string,
 	s.n, s.stop = n, cancel
 	t.Cleanup(s.kill)
 }
+
+// swarmLinkTimeout is [network] link_timeout for swarm nodes and their master.
+const swarmLinkTimeout = "10s"
 
 func (s *swarmNode) kill() {
 	if s.n != nil {
@@ -221,7 +235,11 @@ func TestFleetScale(t *testing.T) {
 		leaves   = 270
 		interval = 30 * time.Second
 	)
-	m := startMaster(t, interval.String())
+	// The master's links to the relays need the swarm's link timeout too: with
+	// the default 1.5 s, the master dropped its end of a relay's link whenever
+	// this process stalled that long, and the relay's leaves missed the grace
+	// (a CI run, and a run here beside two busy loops: 799 links went down).
+	m := startMasterLinks(t, interval.String(), swarmLinkTimeout)
 	relayNodes := make([]*swarmNode, relays)
 	for i := range relayNodes {
 		relayNodes[i] = newSwarmNode(t, fmt.Sprintf("relay-%02d", i))

@@ -100,6 +100,25 @@ type Network struct {
 	Gateway string `toml:"gateway" json:"gateway"`
 	// DNS lists name server IP addresses (IPv4 or IPv6). Default none.
 	DNS []string `toml:"dns" json:"dns"`
+	// LinkTimeout is how long an IP link (UDP or TCP; radio links keep their
+	// own) may stay silent before it is declared dead and routes move off
+	// it: a Go duration from 1s to 1m. Links are pinged six times in that
+	// time. Default "1.5s": fast failover between nodes each on its own
+	// CPU; a slower value keeps links up through a busy host's stalls (a
+	// master serving hundreds of nodes beside other work).
+	LinkTimeout string `toml:"link_timeout" json:"link_timeout"`
+}
+
+// DefaultLinkTimeout is [network] link_timeout's default.
+const DefaultLinkTimeout = 1500 * time.Millisecond
+
+// Timeout returns LinkTimeout as a duration (DefaultLinkTimeout when unset or
+// invalid; Load already reported an invalid one).
+func (n Network) Timeout() time.Duration {
+	if d, err := time.ParseDuration(n.LinkTimeout); err == nil && d >= time.Second && d <= time.Minute {
+		return d
+	}
+	return DefaultLinkTimeout
 }
 
 // Master is the [master] table: the fleet master the node reports to.
@@ -320,6 +339,7 @@ func Defaults(device bool) Config {
 		Network: Network{
 			LANDiscovery: true,
 			Interfaces:   []string{"eth0", "usb0", "wlan0"},
+			LinkTimeout:  "1.5s",
 		},
 		Master:  Master{ReportInterval: "1m0s"},
 		Display: Display{Screen: "auto", Rotation: "0", Touch: "auto", DimAfter: "2m0s"},

@@ -475,6 +475,7 @@ var schema = []section{
 		str("address", checkStaticAddress, func(c *Config) *string { return &c.Network.Address }),
 		str("gateway", checkGateway, func(c *Config) *string { return &c.Network.Gateway }),
 		list("dns", checkDNS, func(c *Config) *[]string { return &c.Network.DNS }),
+		str("link_timeout", checkLinkTimeout, func(c *Config) *string { return &c.Network.LinkTimeout }),
 	}},
 	{"master", []field{
 		str("public_key", checkPublicKey, func(c *Config) *string { return &c.Master.PublicKey }),

@@ -101,6 +101,7 @@ interfaces = ["eth0", "wlan0"]
 address = "192.0.2.5/24"
 gateway = "192.0.2.1"
 dns = ["192.0.2.53", "2001:db8::53"]
+link_timeout = "4s"
 
 [master]
 public_key = "` + gHex + `"
@@ -157,6 +158,7 @@ func fullConfig() Config {
 			Address:      "192.0.2.5/24",
 			Gateway:      "192.0.2.1",
 			DNS:          []string{"192.0.2.53", "2001:db8::53"},
+			LinkTimeout:  "4s",
 		},
 		Master:  Master{PublicKey: gHex, Addresses: []string{"udp://198.51.100.7:5505"}, ReportInterval: "30s"},
 		Release: Release{Keys: []string{pubHex(5), pubHex(6)}},
@@ -441,6 +443,8 @@ func TestParseInvalidValuesFallBack(t *testing.T) {
 		{"master key short", "[master]\npublic_key = \"03ab\"", "master.public_key", "66 hex", func(c Config) any { return c.Master.PublicKey }},
 		{"master key uncompressed prefix", "[master]\npublic_key = \"04" + gHex[2:] + "\"", "master.public_key", "02 or 03", func(c Config) any { return c.Master.PublicKey }},
 		{"master key off curve", "[master]\npublic_key = \"02" + strings.Repeat("0", 63) + "5\"", "master.public_key", "not a point", func(c Config) any { return c.Master.PublicKey }},
+		{"link timeout too short", "[network]\nlink_timeout = \"500ms\"", "network.link_timeout", "1s to 1m", func(c Config) any { return c.Network.LinkTimeout }},
+		{"link timeout too long", "[network]\nlink_timeout = \"2m\"", "network.link_timeout", "1s to 1m", func(c Config) any { return c.Network.LinkTimeout }},
 		{"report interval too short", "[master]\nreport_interval = \"1s\"", "master.report_interval", "5s to 1h", func(c Config) any { return c.Master.ReportInterval }},
 		{"report interval no unit", "[master]\nreport_interval = \"60\"", "master.report_interval", "duration", func(c Config) any { return c.Master.ReportInterval }},
 		{"callsign too long", "[radio]\ncallsign = \"N0CALLXX\"", "radio.callsign", "1-6", func(c Config) any { return c.Radio.Callsign }},
@@ -856,6 +860,19 @@ func TestParseMeshKeys(t *testing.T) {
 	}
 	if len(problems) != 1 || !strings.Contains(problems[0].Message, "Bad Role") || problems[0].Line != 3 {
 		t.Errorf("problems = %+v, want one naming the bad role on line 3", problems)
+	}
+}
+
+func TestLinkTimeout(t *testing.T) {
+	c, problems := Parse([]byte("[network]\nlink_timeout = \"10s\"\n"), false)
+	if len(problems) != 0 || c.Network.Timeout() != 10*time.Second || c.Network.LinkTimeout != "10s" {
+		t.Fatalf("%v %q %v", problems, c.Network.LinkTimeout, c.Network.Timeout())
+	}
+	if d := Defaults(true).Network.Timeout(); d != 1500*time.Millisecond {
+		t.Fatalf("default link timeout %v", d)
+	}
+	if d := (Network{LinkTimeout: "junk"}).Timeout(); d != DefaultLinkTimeout {
+		t.Fatalf("an invalid link timeout gives %v, not the default", d)
 	}
 }
 

@@ -48,6 +48,14 @@ func checkReportInterval(s string, _ bool) (string, error) {
 	return d.String(), nil
 }
 
+func checkLinkTimeout(s string, _ bool) (string, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > time.Minute {
+		return "", fmt.Errorf("must be a duration from 1s to 1m, such as \"1.5s\"")
+	}
+	return d.String(), nil
+}
+
 func checkHint(s string, _ bool) (string, error) {
 	scheme, addr, err := parseTransport(s, false)
 	if err != nil {

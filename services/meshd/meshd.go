@@ -59,13 +59,6 @@ type Options struct {
 	Describe func() control.Report
 	// AnnounceInterval overrides the router's gossip period (tests of big fleets).
 	AnnounceInterval time.Duration
-	// PingInterval and DeadAfter override the links' ping period and how long
-	// a link may go without a datagram before it is declared dead (defaults
-	// 250 ms and 1.5 s): for tests that run hundreds of nodes in one process
-	// on a 2-core machine, where the scheduler alone can keep a node's
-	// goroutines from running that long and links flap that real nodes, each
-	// on its own CPU, keep.
-	PingInterval, DeadAfter time.Duration
 	// TrustedListener says Listener is a Unix socket that only root on this
 	// machine can reach (skyfleetd's mesh socket, behind the status service that
 	// enforces access itself): every request on it is served without asking for
@@ -327,8 +320,10 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		Logf:           opts.Logf,
 
 		AnnounceInterval: opts.AnnounceInterval,
-		PingInterval:     opts.PingInterval,
-		DeadAfter:        opts.DeadAfter,
+		// [network] link_timeout: a link is pinged six times in it, so one or
+		// two lost pings never end it.
+		DeadAfter:    cfg.Network.Timeout(),
+		PingInterval: cfg.Network.Timeout() / 6,
 	})
 	if err != nil {
 		return nil, err
