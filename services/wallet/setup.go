@@ -14,9 +14,10 @@ import (
 	"github.com/skyfleet/skyfleet/wallet/keystore"
 )
 
-// wordsPerPage is how many words of a new mnemonic one screen shows: six
-// rows fit the smallest screen (320x240) with their numbers.
-const wordsPerPage = 6
+// A new mnemonic is shown one word a screen ("Word 3 of 12"), as the
+// issue asks and hardware wallets do: one word at a time is hard to
+// photograph whole over a shoulder, and each is written down before the
+// next appears.
 
 // confirmations is how many words the person is asked back, each among
 // four, after writing them down: a missed or misspelt word is found before
@@ -28,7 +29,7 @@ var ErrSetup = errors.New("wallet: setup ended, nothing was kept")
 
 // Setup makes a new seed of words words (12 or 24) on the device, from the
 // kernel's random source, and keeps it under a new PIN: the words are shown
-// on the screen a page at a time, three are asked back, the PIN is typed
+// on the screen one at a time, three are asked back, the PIN is typed
 // twice. With restore, the person types the words of an existing seed on
 // the screen's keyboard instead. Nothing leaves the device: the host learns
 // only that it worked. Errors: keystore.ErrExists, ErrBusy, a *Refusal
@@ -112,14 +113,10 @@ func (s *Service) newWords(ctx context.Context, words int) ([]byte, error) {
 	}
 	list := strings.Fields(m)
 	defer clear(list)
-	for from := 0; from < len(list); from += wordsPerPage {
-		var rows []Row
-		for i := from; i < from+wordsPerPage && i < len(list); i++ {
-			rows = append(rows, Row{fmt.Sprintf("%d", i+1), list[i]})
-		}
-		q := Question{Title: fmt.Sprintf("Words %d-%d of %d", from+1, from+len(rows), len(list)),
-			Rows: rows, Approve: "Next", Reject: "Cancel"}
-		if from == 0 {
+	for i, w := range list {
+		q := Question{Title: fmt.Sprintf("Word %d of %d", i+1, len(list)),
+			Rows: []Row{{fmt.Sprintf("%d", i+1), w}}, Approve: "Next", Reject: "Cancel"}
+		if i == 0 {
 			q.Warnings = []string{"Write these down in order. Anyone who sees them owns the wallet."}
 		}
 		if err := s.confirm(ctx, q); err != nil {
