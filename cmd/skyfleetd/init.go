@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -29,6 +28,7 @@ import (
 	"github.com/skyfleet/skyfleet/gokrazy/watchdog"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/internal/sandbox"
+	"github.com/skyfleet/skyfleet/internal/unixsock"
 	"github.com/skyfleet/skyfleet/services/identity"
 )
 
@@ -346,8 +346,9 @@ func serveSocket(st *nodeState, sup *supervise.Supervisor, nw *netconf.Net, pw *
 	if err := os.MkdirAll("/run/skyfleet", 0o755); err != nil {
 		return err
 	}
-	os.Remove(initSocket)
-	ln, err := net.Listen("unix", initSocket)
+	// Root only: the API can power the node off (the ui service, root
+	// with dropped capabilities, still owns what it connects to).
+	ln, err := unixsock.Listen(initSocket, 0o600)
 	if err != nil {
 		return err
 	}

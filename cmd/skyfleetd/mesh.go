@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
+	"github.com/skyfleet/skyfleet/internal/unixsock"
 	"github.com/skyfleet/skyfleet/services/control"
 	"github.com/skyfleet/skyfleet/services/meshd"
 	"github.com/skyfleet/skyfleet/services/wifi"
@@ -34,14 +34,10 @@ func runMesh(args []string) error {
 	if *data != "" {
 		cfg.Node.Data = *data
 	}
-	os.Remove(*socket)
-	ln, err := net.Listen("unix", *socket)
-	if err != nil {
-		return err
-	}
 	// The socket serves every path without a credential (TrustedListener), so
 	// only root may connect to it.
-	if err := os.Chmod(*socket, 0o600); err != nil {
+	ln, err := unixsock.Listen(*socket, 0o600)
+	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

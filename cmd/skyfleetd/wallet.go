@@ -24,6 +24,7 @@ import (
 	"github.com/skyfleet/skyfleet/internal/apiauth"
 	"github.com/skyfleet/skyfleet/internal/fleetconf"
 	"github.com/skyfleet/skyfleet/internal/sandbox"
+	"github.com/skyfleet/skyfleet/internal/unixsock"
 	"github.com/skyfleet/skyfleet/services/mesh"
 	"github.com/skyfleet/skyfleet/services/ui/approve"
 	"github.com/skyfleet/skyfleet/services/wallet"
@@ -127,13 +128,8 @@ func (l rootOnly) Accept() (net.Conn, error) {
 // set-group-ID root, so the socket's group is root's) for uid's processes
 // (0 on the node).
 func listenRootOnly(path string, uid uint32) (net.Listener, error) {
-	os.Remove(path)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := unixsock.Listen(path, 0o660)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
 		return nil, err
 	}
 	return rootOnly{ln, uid}, nil

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skyfleet/skyfleet/internal/unixsock"
 )
 
 // Identify names the supervised service whose process is pid, or returns an
@@ -85,18 +87,9 @@ func Listen(path string) (*net.UnixListener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, err
 	}
-	os.Remove(path)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, err
-	}
 	// The group is the directory's: root's, or on a wallet node the
 	// wallet's (set-group-ID), which must be able to connect.
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
+	return unixsock.Listen(path, 0o660)
 }
 
 // Serve answers callers on ln until ctx ends, then closes ln; requests still
