@@ -509,17 +509,14 @@ func skycoinRequest(t *testing.T, a0, a1, change string) (wallet.SkycoinRequest,
 		{Source: strings.Repeat("11", 32), Address: a0, Coins: 2_000_000, Hours: 40, Path: "skycoin/0"},
 		{Source: strings.Repeat("22", 32), Address: a1, Coins: 5_000_000, Hours: 60, Path: "m/44'/8000'/0'/0/0"},
 	}
-	tx := &skycoin.Transaction{}
-	for _, in := range ins {
-		src, _ := hex.DecodeString(in.Source)
-		ad, err := identity.ParseAddress(in.Address)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx.In = append(tx.In, skycoin.UxID([32]byte(src), skycoin.Output{Address: ad, Coins: in.Coins, Hours: in.Hours}))
-	}
 	dest, _ := identity.ParseAddress("2GgFvqoyk9RjwVzj8tqfcXVXB4orBwoc9qv")
-	ch, _ := identity.ParseAddress(change)
-	tx.Out = []skycoin.Output{{Address: dest, Coins: 3_000_000, Hours: 20}, {Address: ch, Coins: 4_000_000, Hours: 30}}
-	return wallet.SkycoinRequest{Tx: hex.EncodeToString(tx.Encode()), Inputs: ins, Change: []string{"skycoin/1"}}, tx
+	ch, err := identity.ParseAddress(change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, tx, err := wallet.NewSkycoinRequest(ins, []skycoin.Output{{Address: dest, Coins: 3_000_000, Hours: 20}, {Address: ch, Coins: 4_000_000, Hours: 30}}, []string{"skycoin/1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, tx
 }

@@ -44,6 +44,27 @@ type SkycoinRequest struct {
 	HeadTime uint64 `json:"head_time,omitempty"`
 }
 
+// NewSkycoinRequest builds the unsigned transaction that spends ins to outs
+// (each input named by its UxID, made from its Source and body as Skycoin
+// does: UxID) and the request asking the wallet to sign it; change lists
+// the wallet's paths that outputs pay back to. Errors: a Source that is not
+// 64 hex characters, an address that does not parse.
+func NewSkycoinRequest(ins []SkycoinInput, outs []skycoin.Output, change []string) (SkycoinRequest, *skycoin.Transaction, error) {
+	tx := &skycoin.Transaction{Out: outs}
+	for i, in := range ins {
+		src, err := hex.DecodeString(in.Source)
+		if err != nil || len(src) != 32 {
+			return SkycoinRequest{}, nil, fmt.Errorf("%w: input %d's source is not 64 hex characters", ErrRequest, i)
+		}
+		a, err := identity.ParseAddress(in.Address)
+		if err != nil {
+			return SkycoinRequest{}, nil, fmt.Errorf("%w: input %d's address: %v", ErrRequest, i, err)
+		}
+		tx.In = append(tx.In, skycoin.UxID([32]byte(src), skycoin.Output{Address: a, Coins: in.Coins, Hours: in.Hours}))
+	}
+	return SkycoinRequest{Tx: hex.EncodeToString(tx.Encode()), Inputs: ins, Change: change}, tx, nil
+}
+
 // SkycoinAnswer is the signed transaction in hex, and its ID.
 type SkycoinAnswer struct {
 	Tx   string `json:"tx"`

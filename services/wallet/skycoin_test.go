@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -45,15 +46,11 @@ func TestSignSkycoin(t *testing.T) {
 		{Source: strings.Repeat("11", 32), Address: a0, Coins: 2_000_000, Hours: 40, Path: "skycoin/0"},
 		{Source: strings.Repeat("22", 32), Address: a1, Coins: 5_000_000, Hours: 60, Path: "m/44'/8000'/0'/0/0"},
 	}
-	tx := &skycoin.Transaction{}
-	for _, in := range ins {
-		src, _ := hex.DecodeString(in.Source)
-		ad, _ := identity.ParseAddress(in.Address)
-		tx.In = append(tx.In, skycoin.UxID([32]byte(src), skycoin.Output{Address: ad, Coins: in.Coins, Hours: in.Hours}))
-	}
 	ch, _ := identity.ParseAddress(change)
-	tx.Out = []skycoin.Output{{Address: dest, Coins: 3_000_000, Hours: 20}, {Address: ch, Coins: 4_000_000, Hours: 30}}
-	req := SkycoinRequest{Tx: hex.EncodeToString(tx.Encode()), Inputs: ins, Change: []string{"skycoin/1"}}
+	req, tx, err := NewSkycoinRequest(ins, []skycoin.Output{{Address: dest, Coins: 3_000_000, Hours: 20}, {Address: ch, Coins: 4_000_000, Hours: 30}}, []string{"skycoin/1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out SkycoinAnswer
 	if code, body := f.call("POST", "/sign/skycoin", hostKey, req, &out); code != 200 {
 		t.Fatalf("sign: %d %s", code, body)
@@ -133,4 +130,25 @@ func TestSignMessage(t *testing.T) {
 		}
 	}
 	f.scanForSecrets(vectorMnemonic)
+}
+
+// NewSkycoinRequest refuses a source that is not a 32-byte hash and an
+// address that does not parse, naming the input.
+func TestNewSkycoinRequestRefuses(t *testing.T) {
+	good := SkycoinInput{Source: strings.Repeat("11", 32), Address: "2GgFvqoyk9RjwVzj8tqfcXVXB4orBwoc9qv", Coins: 1_000_000, Path: "skycoin/0"}
+	short, badAddr := good, good
+	short.Source = "1111"
+	badAddr.Address = "2GgFvqoyk9RjwVzj8tqfcXVXB4orBwoc9qw"
+	for _, c := range []struct {
+		in   SkycoinInput
+		want string
+	}{{short, "input 1's source"}, {badAddr, "input 1's address"}} {
+		if _, _, err := NewSkycoinRequest([]SkycoinInput{good, c.in}, nil, nil); !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.in, err, c.want)
+		}
+	}
+	req, tx, err := NewSkycoinRequest([]SkycoinInput{good}, nil, nil)
+	if err != nil || len(tx.In) != 1 || req.Tx != hex.EncodeToString(tx.Encode()) {
+		t.Fatalf("%v %+v", err, req)
+	}
 }
