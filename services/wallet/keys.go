@@ -131,6 +131,13 @@ type keys struct {
 	// master is the BIP32 master key of the BIP39 seed with the
 	// passphrase given at unlock.
 	master *bip32.Key
+	// chain is Skycoin's deterministic chain as far as a request has
+	// needed it. Each step costs a constant-time scalar multiplication,
+	// and a key N deep needs all N before it: derived afresh for each
+	// input, a request of many inputs deep in the chain kept the wallet
+	// busy for seconds on a Pi. Used only by the request holding the
+	// turn (Service.take), so it needs no lock of its own.
+	chain []*secp256k1.PrivateKey
 }
 
 // openKeys makes the session's keys from the seed's entropy and the BIP39
@@ -153,19 +160,37 @@ func openKeys(entropy []byte, passphrase string) (*keys, error) {
 func (k *keys) zero() {
 	clear(k.mnemonic)
 	k.master.Zero()
+	for _, c := range k.chain {
+		c.Zero()
+	}
+	k.chain = nil
+}
+
+// skycoinKey returns a copy of the chain's key i (the caller zeroes it),
+// extending the cached chain to at least twice its length, so a request
+// walking up the chain derives it a bounded number of times.
+func (k *keys) skycoinKey(i uint32) (*secp256k1.PrivateKey, error) {
+	if int(i) >= len(k.chain) {
+		n := min(max(int(i)+1, 2*len(k.chain), 8), MaxSkycoinIndex+1)
+		ks, err := skycoin.DeterministicKeys(k.mnemonic, n)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range k.chain {
+			c.Zero()
+		}
+		k.chain = ks
+	}
+	return &secp256k1.PrivateKey{Key: k.chain[i].Key}, nil
 }
 
 // private returns the key at p (the caller zeroes it) and its address.
 func (k *keys) private(p Path) (*secp256k1.PrivateKey, string, error) {
 	if p.Scheme == SkycoinChain {
-		ks, err := skycoin.DeterministicKeys(k.mnemonic, int(p.Index)+1)
+		key, err := k.skycoinKey(p.Index)
 		if err != nil {
 			return nil, "", err
 		}
-		for _, o := range ks[:p.Index] {
-			o.Zero()
-		}
-		key := ks[p.Index]
 		a, err := skycoinAddress(key)
 		if err != nil {
 			key.Zero()
