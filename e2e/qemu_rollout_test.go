@@ -18,8 +18,10 @@ import (
 // a as the one canary. The rollout must stop at a with the health check's
 // reason; a must be back on slot b running 9.9.9, B and C untouched; the
 // master's registry must hold a's rollback with its reason and its log the
-// stopped rollout. B and C power off at the end.
-func rollout(t *testing.T, m *fleetMaster, a *vm, bundle string, imgs []string, s0 status) {
+// stopped rollout. B and C power off at the end. powerCycle cuts a's power
+// and boots it again, for when a's emulated SD card dies (sdStalledSince);
+// the rollout is then run once more.
+func rollout(t *testing.T, m *fleetMaster, a *vm, powerCycle func() *vm, bundle string, imgs []string, s0 status) {
 	t.Helper()
 	type node struct {
 		v *vm
@@ -36,42 +38,59 @@ func rollout(t *testing.T, m *fleetMaster, a *vm, bundle string, imgs []string, 
 		}
 	}()
 	// Every node reports to the master every 10 s once its mesh link is up.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		online := map[string]bool{}
-		for _, n := range m.nodes(t) {
-			online[n.Address] = n.Online
+	allOnline := func() {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			online := map[string]bool{}
+			for _, n := range m.nodes(t) {
+				online[n.Address] = n.Online
+			}
+			all := true
+			for _, n := range nodes {
+				all = all && online[n.s.Address]
+			}
+			if all {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the master does not list all three nodes online: %v\nmaster log:\n%s", online, tail(m.log))
+			}
+			time.Sleep(2 * time.Second)
 		}
-		all := true
-		for _, n := range nodes {
-			all = all && online[n.s.Address]
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the master does not list all three nodes online: %v\nmaster log:\n%s", online, tail(m.log))
-		}
-		time.Sleep(2 * time.Second)
 	}
+	allOnline()
 
-	run := func() (out string, from int64, took time.Duration, err error) {
+	run := func() (out string, from int64, took time.Duration, err error, stalled bool) {
 		from = int64(len(a.log()))
 		args := []string{"update", "fleet", "--master", m.status, "--key", m.keyFile, "--canary", "1", "--wait", "15m", bundle}
 		for _, n := range nodes {
 			args = append(args, n.s.Address)
 		}
 		start := time.Now()
-		b, err := exec.Command(skyfleet, args...).CombinedOutput()
-		return string(b), from, time.Since(start), err
+		out, err, stalled = runUnlessStalled(t, exec.Command(skyfleet, args...), a, from, true)
+		return out, from, time.Since(start), err, stalled
 	}
-	out, from, took, err := run()
+	out, from, took, err, stalled := run()
+	if stalled {
+		// The emulator's fault, not the update's (sdStalledSince): A's card
+		// is dead until its power is cut. A boots again from its card, on
+		// whatever the interrupted install left (slot b, 9.9.9), and the
+		// rollout is run once more.
+		t.Logf("the canary's emulated SD card stalled during the rollout: power-cycling it and rolling out again\n%s", out)
+		a = powerCycle()
+		nodes[0].s = a.waitStatus()
+		allOnline()
+		if out, from, took, err, stalled = run(); stalled {
+			t.Fatal("the canary's emulated SD card stalled twice during the rollout: the host is too loaded to emulate three Pis")
+		}
+	}
 	// A trial boot that hung in the emulator (skyfleet qemu cut its power)
 	// rolls back too, for another reason: try once more.
 	if err != nil && !strings.Contains(out, "health check failed") && a.powerCycledSince(from) {
 		t.Logf("skyfleet qemu power-cycled the canary during the rollout: rolling out again\n%s", out)
 		a.waitStatus()
-		out, _, took, err = run()
+		out, _, took, err, _ = run()
 	}
 	t.Logf("update fleet (%.0f s):\n%s", took.Seconds(), out)
 	canary := nodes[0].s.Address
@@ -108,7 +127,7 @@ func rollout(t *testing.T, m *fleetMaster, a *vm, bundle string, imgs []string, 
 
 	// The master says why: the canary's rollback with the node's reason in
 	// its registry entry and history, and the stopped rollout in its log.
-	deadline = time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var d struct {
 			Node struct {
