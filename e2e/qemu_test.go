@@ -145,7 +145,10 @@ func (v *vm) start() {
 		args = append(args, "--display", v.display)
 	}
 	v.cmd = exec.Command(skyfleet, args...)
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a power cut kills QEMU too
+	// Its own group, so a power cut kills QEMU too; and killed with the test
+	// binary, so a test that times out leaves no emulated Pi running (a
+	// CI run's timed-out update test left three eating the fuzz stage's CPU).
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var err error
 	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
 		v.t.Fatal(err)

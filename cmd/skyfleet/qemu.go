@@ -223,6 +223,8 @@ func runQEMU(ctx context.Context, bin string, qargs []string, logPath string) (s
 	// SIGKILL (the default, and the fallback after WaitDelay) would not.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
+	// The emulator does not outlive skyfleet qemu, however that ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	start, _ := os.Stat(logPath)
 	var from int64
 	if start != nil {
