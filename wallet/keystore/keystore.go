@@ -174,6 +174,15 @@ func delay(n int) time.Duration {
 // zeros): the wipe is finished here, so setup can make a new seed, and
 // Exists reports false.
 func (s *Store) Exists() bool {
+	// Without the lock while the counter is below the limit: an unlock
+	// holds it through argon2id (seconds on a Pi), and a status page must
+	// not wait for that.
+	if _, err := os.Stat(filepath.Join(s.Dir, SeedFile)); err != nil {
+		return false
+	}
+	if s.Attempts() < s.max() {
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.exists()

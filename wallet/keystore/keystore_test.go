@@ -190,6 +190,25 @@ func TestCutMidWipe(t *testing.T) {
 	}
 }
 
+// Exists answers while an unlock holds the store (argon2id takes seconds on
+// a Pi, and the wallet's status asks Exists), as long as the counter is
+// below the limit.
+func TestExistsDuringUnlock(t *testing.T) {
+	s, _ := newStore(t)
+	s.mu.Lock() // as Unlock holds it through argon2id
+	defer s.mu.Unlock()
+	got := make(chan bool, 1)
+	go func() { got <- s.Exists() }()
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Fatal("Exists says no seed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Exists waited for the unlock's lock")
+	}
+}
+
 // The child role of TestKilledAfterEachAttempt: one attempt with the PIN in
 // $KEYSTORE_PIN; after the counter is on the card it says so and waits to
 // be killed, as a process losing power or killed mid-attempt would.
