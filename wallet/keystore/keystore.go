@@ -169,10 +169,12 @@ func delay(n int) time.Duration {
 }
 
 // Exists reports whether the store holds a seed. A seed file beside a
-// counter at the limit is one whose wipe was decided but did not finish (a
-// power cut between zeroing the file and unlinking it leaves a file of
-// zeros): the wipe is finished here, so setup can make a new seed, and
-// Exists reports false.
+// counter that reads at the limit is one whose wipe was decided but did not
+// finish (a power cut between zeroing the file and unlinking it leaves a
+// file of zeros): the wipe is finished here, so setup can make a new seed,
+// and Exists reports false. A counter that cannot be read is left to
+// Unlock, which counts it as the limit: a status poll meeting a passing
+// read error must not erase the seed.
 func (s *Store) Exists() bool {
 	// Without the lock while the counter is below the limit: an unlock
 	// holds it through argon2id (seconds on a Pi), and a status page must
@@ -180,7 +182,7 @@ func (s *Store) Exists() bool {
 	if _, err := os.Stat(filepath.Join(s.Dir, SeedFile)); err != nil {
 		return false
 	}
-	if s.Attempts() < s.max() {
+	if n, ok := s.counted(); !ok || n < s.max() {
 		return true
 	}
 	s.mu.Lock()
@@ -193,7 +195,7 @@ func (s *Store) exists() bool {
 	if _, err := os.Stat(filepath.Join(s.Dir, SeedFile)); err != nil {
 		return false
 	}
-	if s.Attempts() >= s.max() {
+	if n, ok := s.counted(); ok && n >= s.max() {
 		// Only an I/O error keeps the file; then it still counts as there.
 		return s.wipe() != nil
 	}
@@ -241,15 +243,25 @@ func (s *Store) Create(entropy []byte, pin string) error {
 // worthless (the file is written durably, so a power cut does not damage
 // it).
 func (s *Store) Attempts() int {
-	b, err := os.ReadFile(filepath.Join(s.Dir, AttemptsFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0
-	}
-	n, perr := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || perr != nil || n < 0 {
+	n, ok := s.counted()
+	if !ok {
 		return s.max()
 	}
 	return n
+}
+
+// counted reads the counter: ok is false when the file cannot be read or
+// does not hold a count (no file is a count of 0).
+func (s *Store) counted() (n int, ok bool) {
+	b, err := os.ReadFile(filepath.Join(s.Dir, AttemptsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, true
+	}
+	n, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 func (s *Store) setAttempts(n int) error {

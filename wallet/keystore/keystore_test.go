@@ -154,6 +154,10 @@ func TestDamagedFiles(t *testing.T) {
 	}
 	os.WriteFile(path, good, 0o600)
 	os.WriteFile(filepath.Join(s.Dir, AttemptsFile), []byte("garbage"), 0o600)
+	// Exists leaves an unreadable counter to Unlock: asking must not erase.
+	if !s.Exists() {
+		t.Fatal("Exists erased the seed over a damaged counter")
+	}
 	if _, err := s.Unlock("482916"); !errors.Is(err, ErrWiped) {
 		t.Errorf("a damaged counter: %v, want the wipe", err)
 	}
