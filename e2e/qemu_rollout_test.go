@@ -79,7 +79,7 @@ func rollout(t *testing.T, m *fleetMaster, a *vm, powerCycle func() *vm, bundle 
 		// rollout is run once more.
 		t.Logf("the canary's emulated SD card stalled during the rollout: power-cycling it and rolling out again\n%s", out)
 		a = powerCycle()
-		nodes[0].s = a.waitStatus()
+		nodes[0] = node{v: a, s: a.waitStatus()}
 		allOnline()
 		if out, from, took, err, stalled = run(); stalled {
 			t.Fatal("the canary's emulated SD card stalled twice during the rollout: the host is too loaded to emulate three Pis")
