@@ -14,11 +14,6 @@ import (
 	"github.com/skyfleet/skyfleet/wallet/keystore"
 )
 
-// A new mnemonic is shown one word a screen ("Word 3 of 12"), as the
-// issue asks and hardware wallets do: one word at a time is hard to
-// photograph whole over a shoulder, and each is written down before the
-// next appears.
-
 // confirmations is how many words the person is asked back, each among
 // four, after writing them down: a missed or misspelt word is found before
 // the seed is kept (a guess passes all three one time in 64).
@@ -113,6 +108,9 @@ func (s *Service) newWords(ctx context.Context, words int) ([]byte, error) {
 	}
 	list := strings.Fields(m)
 	defer clear(list)
+	// One word a screen ("Word 3 of 12"), as hardware wallets show them:
+	// one at a time is hard to photograph whole over a shoulder, and each
+	// is written down before the next appears.
 	for i, w := range list {
 		q := Question{Title: fmt.Sprintf("Word %d of %d", i+1, len(list)),
 			Rows: []Row{{fmt.Sprintf("%d", i+1), w}}, Approve: "Next", Reject: "Cancel"}

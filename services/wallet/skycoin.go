@@ -3,6 +3,7 @@ package wallet
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -52,17 +53,27 @@ type SkycoinRequest struct {
 func NewSkycoinRequest(ins []SkycoinInput, outs []skycoin.Output, change []string) (SkycoinRequest, *skycoin.Transaction, error) {
 	tx := &skycoin.Transaction{Out: outs}
 	for i, in := range ins {
-		src, err := hex.DecodeString(in.Source)
-		if err != nil || len(src) != 32 {
-			return SkycoinRequest{}, nil, fmt.Errorf("%w: input %d's source is not 64 hex characters", ErrRequest, i)
-		}
-		a, err := identity.ParseAddress(in.Address)
+		sp, err := in.spent()
 		if err != nil {
-			return SkycoinRequest{}, nil, fmt.Errorf("%w: input %d's address: %v", ErrRequest, i, err)
+			return SkycoinRequest{}, nil, fmt.Errorf("%w: input %d: %v", ErrRequest, i, err)
 		}
-		tx.In = append(tx.In, skycoin.UxID([32]byte(src), skycoin.Output{Address: a, Coins: in.Coins, Hours: in.Hours}))
+		tx.In = append(tx.In, skycoin.UxID(sp.Source, sp.Output))
 	}
 	return SkycoinRequest{Tx: hex.EncodeToString(tx.Encode()), Inputs: ins, Change: change}, tx, nil
+}
+
+// spent reads the output in describes. Errors: a Source that is not 64 hex
+// digits, an address that does not parse.
+func (in SkycoinInput) spent() (skycoin.Spent, error) {
+	src, err := hex.DecodeString(in.Source)
+	if err != nil || len(src) != 32 {
+		return skycoin.Spent{}, errors.New("source is not 64 hex digits")
+	}
+	a, err := identity.ParseAddress(in.Address)
+	if err != nil {
+		return skycoin.Spent{}, err
+	}
+	return skycoin.Spent{Source: [32]byte(src), Output: skycoin.Output{Address: a, Coins: in.Coins, Hours: in.Hours}, Created: in.Created}, nil
 }
 
 // SkycoinAnswer is the signed transaction in hex, and its ID.
@@ -96,18 +107,12 @@ func (s *Service) serveSkycoin(ctx context.Context, host string, body []byte) (a
 	spent := make([]skycoin.Spent, len(req.Inputs))
 	paths := make([]Path, len(req.Inputs))
 	for i, in := range req.Inputs {
-		src, err := hex.DecodeString(in.Source)
-		if err != nil || len(src) != 32 {
-			return nil, fmt.Errorf("%w: input %d: source is not 64 hex digits", ErrRequest, i)
-		}
-		a, err := identity.ParseAddress(in.Address)
-		if err != nil {
+		if spent[i], err = in.spent(); err != nil {
 			return nil, fmt.Errorf("%w: input %d: %v", ErrRequest, i, err)
 		}
 		if paths[i], err = skycoinPath(in.Path); err != nil {
 			return nil, fmt.Errorf("%w: input %d: %v", ErrRequest, i, err)
 		}
-		spent[i] = skycoin.Spent{Source: [32]byte(src), Output: skycoin.Output{Address: a, Coins: in.Coins, Hours: in.Hours}, Created: in.Created}
 	}
 	change := make([]Path, len(req.Change))
 	for i, c := range req.Change {

@@ -142,7 +142,7 @@ func TestNewSkycoinRequestRefuses(t *testing.T) {
 	for _, c := range []struct {
 		in   SkycoinInput
 		want string
-	}{{short, "input 1's source"}, {badAddr, "input 1's address"}} {
+	}{{short, "input 1: source is not 64 hex digits"}, {badAddr, "input 1: " + identity.ErrAddressChecksum.Error()}} {
 		if _, _, err := NewSkycoinRequest([]SkycoinInput{good, c.in}, nil, nil); !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.in, err, c.want)
 		}
